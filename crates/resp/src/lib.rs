@@ -1,0 +1,24 @@
+//! The Redis serialization protocol (RESP2 and RESP3).
+//!
+//! Layout:
+//! - [`frame`]: [`Frame`], every RESP3 type, and [`Protocol`]
+//! - [`decoder`]: [`Decoder`], a general incremental frame decoder with [`Limits`]
+//! - [`request`]: [`RequestDecoder`], the server's resumable decoder of commands
+//!   (multibulk and inline) into zero-copy argument slices
+//! - [`encoder`]: functions that append replies to a buffer, downgrading RESP3 types
+//!   when the connection speaks RESP2
+//! - [`error`]: [`DecodeError`]
+//!
+//! Decoders return `Ok(None)` when more bytes are needed. They never trust a declared
+//! length for allocation: memory grows only with bytes actually received.
+
+pub mod decoder;
+pub mod encoder;
+pub mod error;
+pub mod frame;
+pub mod request;
+
+pub use decoder::{Decoder, Limits};
+pub use error::DecodeError;
+pub use frame::{Frame, Protocol};
+pub use request::RequestDecoder;
