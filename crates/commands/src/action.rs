@@ -1,0 +1,190 @@
+//! What a parsed command asks for. Reads and writes go to the engine (writes through
+//! the log); connection and server commands are carried out by the server crate.
+
+use bytes::Bytes;
+use okapi_engine::{Op, Query, Reply};
+use okapi_types::Namespace;
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Read from memory.
+    Read(Query),
+    /// Submit to the log; the reply comes from applying it.
+    Write(Op),
+    /// Try `op` now; if it finds nothing, wait for one of `keys` to receive data.
+    Block(Blocking),
+    /// A connection or server command.
+    Conn(ConnCmd),
+    /// The reply is already known (COMMAND, TIME-free static answers ...).
+    Reply(Reply),
+}
+
+/// A blocking command (BLPOP, BLMOVE, BZPOPMIN ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blocking {
+    /// Namespace of the keys.
+    pub db: Namespace,
+    /// Keys whose new data wakes the client.
+    pub keys: Vec<Bytes>,
+    /// How long to wait; `None` waits forever.
+    pub timeout_ms: Option<u64>,
+    /// The non-blocking attempt; a nil reply means "nothing yet".
+    pub op: Op,
+}
+
+/// Commands carried out by the server: connection state, pub/sub, introspection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnCmd {
+    /// PING [message].
+    Ping(Option<Bytes>),
+    /// ECHO message.
+    Echo(Bytes),
+    /// QUIT.
+    Quit,
+    /// RESET.
+    Reset,
+    /// HELLO [protover [AUTH user pass] [SETNAME name]].
+    Hello {
+        /// Requested protocol version.
+        protocol: Option<i64>,
+        /// Credentials.
+        auth: Option<(Bytes, Bytes)>,
+        /// Client name.
+        setname: Option<Bytes>,
+    },
+    /// AUTH [user] password.
+    Auth {
+        /// User name (default user when absent).
+        user: Option<Bytes>,
+        /// Password.
+        password: Bytes,
+    },
+    /// SELECT db.
+    Select(i64),
+    /// CLIENT subcommands.
+    Client(ClientCmd),
+    /// MULTI.
+    Multi,
+    /// EXEC.
+    Exec,
+    /// DISCARD.
+    Discard,
+    /// WATCH keys.
+    Watch(Vec<Bytes>),
+    /// UNWATCH.
+    Unwatch,
+    /// SUBSCRIBE channels.
+    Subscribe(Vec<Bytes>),
+    /// UNSUBSCRIBE [channels].
+    Unsubscribe(Vec<Bytes>),
+    /// PSUBSCRIBE patterns.
+    PSubscribe(Vec<Bytes>),
+    /// PUNSUBSCRIBE [patterns].
+    PUnsubscribe(Vec<Bytes>),
+    /// PUBLISH channel message.
+    Publish {
+        /// Channel.
+        channel: Bytes,
+        /// Message.
+        message: Bytes,
+    },
+    /// PUBSUB CHANNELS [pattern].
+    PubSubChannels(Option<Bytes>),
+    /// PUBSUB NUMSUB [channels].
+    PubSubNumSub(Vec<Bytes>),
+    /// PUBSUB NUMPAT.
+    PubSubNumPat,
+    /// INFO [sections].
+    Info(Vec<Bytes>),
+    /// CONFIG GET patterns.
+    ConfigGet(Vec<Bytes>),
+    /// CONFIG SET name value [name value ...].
+    ConfigSet(Vec<(Bytes, Bytes)>),
+    /// CONFIG RESETSTAT.
+    ConfigResetStat,
+    /// CONFIG REWRITE.
+    ConfigRewrite,
+    /// TIME.
+    Time,
+    /// WAIT numreplicas timeout.
+    Wait,
+    /// SHUTDOWN [NOSAVE|SAVE].
+    Shutdown,
+    /// LASTSAVE.
+    LastSave,
+    /// READONLY / READWRITE (cluster routing hints; accepted on a single node).
+    ReadMode(bool),
+    /// DEBUG SLEEP seconds (tests and tools use it to simulate a busy server).
+    DebugSleep(f64),
+}
+
+/// CLIENT subcommands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientCmd {
+    /// CLIENT ID.
+    Id,
+    /// CLIENT SETNAME.
+    SetName(Bytes),
+    /// CLIENT GETNAME.
+    GetName,
+    /// CLIENT LIST [TYPE type] [ID id ...].
+    List {
+        /// Only these ids.
+        ids: Option<Vec<u64>>,
+        /// Only this type (normal, pubsub ...).
+        kind: Option<Bytes>,
+    },
+    /// CLIENT INFO.
+    Info,
+    /// CLIENT KILL.
+    Kill(KillFilter),
+    /// CLIENT SETINFO LIB-NAME|LIB-VER value.
+    SetInfo {
+        /// Attribute.
+        attr: Bytes,
+        /// Value.
+        value: Bytes,
+    },
+    /// CLIENT NO-EVICT / NO-TOUCH on|off (accepted, no effect).
+    Flag,
+    /// CLIENT UNBLOCK id [TIMEOUT|ERROR].
+    Unblock {
+        /// Client id.
+        id: u64,
+        /// Reply an error instead of a timeout.
+        error: bool,
+    },
+    /// CLIENT REPLY ON|OFF|SKIP.
+    Reply(ReplyMode),
+}
+
+/// CLIENT REPLY modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Send replies.
+    On,
+    /// Send none.
+    Off,
+    /// Skip the next one.
+    Skip,
+}
+
+/// Which clients CLIENT KILL targets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KillFilter {
+    /// `ip:port` (legacy form or ADDR).
+    pub addr: Option<Bytes>,
+    /// LADDR.
+    pub laddr: Option<Bytes>,
+    /// ID.
+    pub id: Option<u64>,
+    /// TYPE.
+    pub kind: Option<Bytes>,
+    /// USER.
+    pub user: Option<Bytes>,
+    /// SKIPME (default yes).
+    pub skip_me: bool,
+    /// Legacy form `CLIENT KILL ip:port`: reply OK or an error instead of a count.
+    pub legacy: bool,
+}

@@ -1,0 +1,6 @@
+//! Hashes commands.
+
+use crate::spec::CommandSpec;
+
+/// Hashes commands.
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,59 @@
+//! okapi's commands: the table of every command (`CommandSpec`, one table per family),
+//! parsers that turn arguments into engine reads, log ops or server actions, and the
+//! writer that turns engine replies into RESP.
+//!
+//! Layout:
+//! - [`spec`]: `CommandSpec`, flags, lookup, arity/key checks, [`spec::parse`]
+//! - [`action`]: what a parsed command asks for (`Action`, `ConnCmd`, `Blocking`)
+//! - [`args`]: argument cursor with Redis's error texts
+//! - [`reply`]: engine `Reply` → RESP2/RESP3
+//! - one module per family: [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`],
+//!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`]
+//! - [`introspection`]: `COMMAND` replies built from the table
+
+pub mod action;
+pub mod args;
+pub mod connection;
+pub mod error;
+pub mod hashes;
+pub mod introspection;
+pub mod keys;
+pub mod lists;
+pub mod meta;
+pub mod pubsub;
+pub mod reply;
+pub mod server;
+pub mod sets;
+pub mod spec;
+pub mod strings;
+pub mod txn;
+pub mod zsets;
+
+pub use action::{Action, Blocking, ClientCmd, ConnCmd, KillFilter, ReplyMode};
+pub use error::CommandError;
+pub use spec::{CommandSpec, Ctx, lookup, parse, resolve};
+
+/// Every family's table.
+pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
+    strings::COMMANDS,
+    keys::COMMANDS,
+    hashes::COMMANDS,
+    lists::COMMANDS,
+    sets::COMMANDS,
+    zsets::COMMANDS,
+    connection::COMMANDS,
+    server::COMMANDS,
+    txn::COMMANDS,
+    pubsub::COMMANDS,
+    meta::COMMANDS,
+];
+
+/// Builds a read of `kind` in the context's namespace.
+pub(crate) fn read(ctx: &Ctx, kind: okapi_engine::QueryKind) -> Action {
+    Action::Read(okapi_engine::Query { db: ctx.db, kind })
+}
+
+/// Builds a write of `kind` in the context's namespace.
+pub(crate) fn write(ctx: &Ctx, kind: okapi_engine::OpKind) -> Action {
+    Action::Write(okapi_engine::Op { db: ctx.db, kind })
+}

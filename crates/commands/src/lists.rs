@@ -1,0 +1,6 @@
+//! Lists commands.
+
+use crate::spec::CommandSpec;
+
+/// Lists commands.
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,133 @@
+//! Server commands: INFO, CONFIG, COMMAND, TIME, WAIT, SHUTDOWN, LASTSAVE, DEBUG,
+//! READONLY/READWRITE.
+
+use bytes::Bytes;
+
+use crate::action::{Action, ConnCmd};
+use crate::args::{float, int, is};
+use crate::error::CommandError;
+use crate::introspection;
+use crate::spec::flags::*;
+use crate::spec::{CommandSpec, Ctx, Keys, command};
+
+const G: &str = "server";
+const AS: &[&str] = &["@admin", "@slow", "@dangerous"];
+
+/// Server commands.
+pub const COMMANDS: &[CommandSpec] = &[
+    command("info", -1, LOADING | STALE, Keys::None, &["@slow", "@dangerous"], G, "Returns information and statistics about the server.", info),
+    command("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, Keys::None, AS, G, "A container for server configuration commands.", config),
+    command("command", -1, LOADING | STALE, Keys::None, &["@slow", "@connection"], G, "Returns detailed information about all commands.", introspection::command),
+    command("time", 1, LOADING | STALE | FAST, Keys::None, &["@fast"], G, "Returns the server time.", time),
+    command("wait", 3, 0, Keys::None, &["@slow", "@connection"], "generic", "Blocks until the writes sent by the connection are acknowledged by replicas.", wait),
+    command("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, Keys::None, AS, G, "Synchronously saves the database(s) to disk and shuts down the server.", shutdown),
+    command("lastsave", 1, LOADING | STALE | FAST, Keys::None, &["@admin", "@fast", "@dangerous"], G, "Returns the Unix timestamp of the last successful save to disk.", lastsave),
+    command("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, Keys::None, AS, G, "A container for debugging commands.", debug),
+    command("readonly", 1, FAST | LOADING | STALE, Keys::None, &["@fast", "@connection"], "cluster", "Enables read-only queries for a connection to a cluster replica node.", readonly),
+    command("readwrite", 1, FAST | LOADING | STALE, Keys::None, &["@fast", "@connection"], "cluster", "Enables read-write queries for a connection to a cluster replica node.", readwrite),
+];
+
+fn conn(cmd: ConnCmd) -> Result<Action, CommandError> {
+    Ok(Action::Conn(cmd))
+}
+
+fn info(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    conn(ConnCmd::Info(a.to_vec()))
+}
+
+fn config(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let sub = &a[0];
+    let rest = &a[1..];
+    let arity = |name: &str| CommandError::WrongArity(format!("config|{name}"));
+    if is(sub, "GET") {
+        if rest.is_empty() {
+            return Err(arity("get"));
+        }
+        conn(ConnCmd::ConfigGet(rest.to_vec()))
+    } else if is(sub, "SET") {
+        if rest.is_empty() || rest.len() % 2 != 0 {
+            return Err(arity("set"));
+        }
+        conn(ConnCmd::ConfigSet(rest.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect()))
+    } else if is(sub, "RESETSTAT") && rest.is_empty() {
+        conn(ConnCmd::ConfigResetStat)
+    } else if is(sub, "REWRITE") && rest.is_empty() {
+        conn(ConnCmd::ConfigRewrite)
+    } else if is(sub, "HELP") {
+        Ok(Action::Reply(okapi_engine::Reply::Array(
+            [
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "REWRITE",
+                "    Rewrite the configuration file.",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|l| okapi_engine::Reply::Status(l))
+            .collect(),
+        )))
+    } else if is(sub, "RESETSTAT") || is(sub, "REWRITE") {
+        Err(arity(&String::from_utf8_lossy(sub).to_ascii_lowercase()))
+    } else {
+        Err(CommandError::UnknownSubcommand { command: "CONFIG".into(), sub: String::from_utf8_lossy(sub).into_owned() })
+    }
+}
+
+fn time(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    conn(ConnCmd::Time)
+}
+
+fn wait(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let replicas = int(&a[0])?;
+    let timeout = int(&a[1]).map_err(|_| CommandError::other("ERR timeout is not an integer or out of range"))?;
+    if replicas < 0 {
+        return Err(CommandError::NotInteger);
+    }
+    if timeout < 0 {
+        return Err(CommandError::NegativeTimeout);
+    }
+    conn(ConnCmd::Wait)
+}
+
+fn shutdown(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    for word in a {
+        if !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"].iter().any(|w| is(word, w)) {
+            return Err(CommandError::Syntax);
+        }
+    }
+    conn(ConnCmd::Shutdown)
+}
+
+fn lastsave(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    conn(ConnCmd::LastSave)
+}
+
+fn debug(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    match a {
+        [sub, secs] if is(sub, "SLEEP") => {
+            let secs = float(secs)?;
+            if !(0.0..=3600.0).contains(&secs) {
+                return Err(CommandError::other("ERR DEBUG SLEEP takes 0 to 3600 seconds"));
+            }
+            conn(ConnCmd::DebugSleep(secs))
+        }
+        _ => Err(CommandError::other(format!(
+            "ERR DEBUG {} is not supported by okapi (supported: SLEEP)",
+            String::from_utf8_lossy(&a[0])
+        ))),
+    }
+}
+
+fn readonly(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    conn(ConnCmd::ReadMode(true))
+}
+
+fn readwrite(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    conn(ConnCmd::ReadMode(false))
+}

@@ -1,0 +1,6 @@
+//! Sets commands.
+
+use crate::spec::CommandSpec;
+
+/// Sets commands.
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,6 @@
+//! Zsets commands.
+
+use crate::spec::CommandSpec;
+
+/// Zsets commands.
+pub const COMMANDS: &[CommandSpec] = &[];

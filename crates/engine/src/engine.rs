@@ -1,0 +1,274 @@
+//! The engine: all namespaces of a node (or of a shard group), the one place where
+//! state changes (`apply`) and the read entry point (`query`).
+
+use bytes::Bytes;
+use okapi_types::{LogIndex, Namespace};
+
+use crate::error::EngineError;
+use crate::hashes::{HashOp, HashQuery};
+use crate::keys::{KeyOp, KeyQuery};
+use crate::keyspace::{Keyspace, KeyspaceStats, WatchStamp};
+use crate::lists::{ListOp, ListQuery};
+use crate::reply::Reply;
+use crate::sets::{SetOp, SetQuery};
+use crate::strings::{StringOp, StringQuery};
+use crate::zsets::{ZSetOp, ZSetQuery};
+
+/// What the log stamps on every op before it is applied. Everything `apply` may depend
+/// on besides the op and the state is here, so replay is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyCtx {
+    /// Leader wall-clock time when the op was accepted, Unix ms.
+    pub now_ms: u64,
+    /// Log index of the op (strictly increasing).
+    pub index: u64,
+}
+
+impl ApplyCtx {
+    /// A context at `now_ms` for the op at `index`.
+    pub fn new(now_ms: u64, index: LogIndex) -> Self {
+        Self { now_ms, index: index.0 }
+    }
+}
+
+/// What a read needs: the reader's clock, and randomness for RANDOMKEY and friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadCtx {
+    /// Current time, Unix ms.
+    pub now_ms: u64,
+    /// Random bits for reads that pick elements.
+    pub random: u64,
+}
+
+/// A deterministic state change, as it travels through the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    /// Namespace the op addresses.
+    pub db: Namespace,
+    /// The change.
+    pub kind: OpKind,
+}
+
+/// Every kind of state change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpKind {
+    /// Strings.
+    Str(StringOp),
+    /// Keys.
+    Key(KeyOp),
+    /// Hashes.
+    Hash(HashOp),
+    /// Lists.
+    List(ListOp),
+    /// Sets.
+    Set(SetOp),
+    /// Sorted sets.
+    ZSet(ZSetOp),
+    /// MULTI/EXEC: checked and applied as one unit.
+    Txn(Txn),
+}
+
+/// A read, served from memory without the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Namespace the read addresses.
+    pub db: Namespace,
+    /// The read.
+    pub kind: QueryKind,
+}
+
+/// Every kind of read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryKind {
+    /// Strings.
+    Str(StringQuery),
+    /// Keys.
+    Key(KeyQuery),
+    /// Hashes.
+    Hash(HashQuery),
+    /// Lists.
+    List(ListQuery),
+    /// Sets.
+    Set(SetQuery),
+    /// Sorted sets.
+    ZSet(ZSetQuery),
+}
+
+/// A transaction: WATCH checks, then every queued command in order, atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Txn {
+    /// Keys whose stamps must be unchanged, or the transaction aborts (nil reply).
+    pub checks: Vec<WatchCheck>,
+    /// Queued commands.
+    pub items: Vec<TxnItem>,
+}
+
+/// One WATCHed key and what it looked like when watched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchCheck {
+    /// Namespace.
+    pub db: Namespace,
+    /// Key.
+    pub key: Bytes,
+    /// Stamp at WATCH time.
+    pub stamp: WatchStamp,
+}
+
+/// A queued command inside a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TxnItem {
+    /// A read, answered at the transaction's point in the log.
+    Read(Query),
+    /// A write.
+    Write(Op),
+}
+
+/// All namespaces and their data.
+pub struct Engine {
+    pub(crate) spaces: Vec<Keyspace>,
+    seed: u64,
+}
+
+impl Engine {
+    /// An engine with `databases` namespaces hashing with `seed`. Replicas of one
+    /// dataset must share the seed so that ops picking "random" elements agree.
+    pub fn new(databases: u32, seed: u64) -> Self {
+        let spaces = (0..databases.max(1)).map(|i| Keyspace::new(seed ^ u64::from(i))).collect();
+        Self { spaces, seed }
+    }
+
+    /// The hash seed of this dataset.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Number of namespaces.
+    pub fn databases(&self) -> u32 {
+        self.spaces.len() as u32
+    }
+
+    /// A namespace, if it exists.
+    pub fn space(&self, db: Namespace) -> Option<&Keyspace> {
+        self.spaces.get(db.index())
+    }
+
+    pub(crate) fn space_mut(&mut self, db: Namespace) -> Result<&mut Keyspace, EngineError> {
+        self.spaces.get_mut(db.index()).ok_or(EngineError::DbIndexOutOfRange)
+    }
+
+    /// Every namespace with its number.
+    pub fn spaces(&self) -> impl Iterator<Item = (Namespace, &Keyspace)> {
+        self.spaces.iter().enumerate().map(|(i, ks)| (Namespace(i as u32), ks))
+    }
+
+    /// Applies one committed op. The only way state changes.
+    pub fn apply(&mut self, op: Op, ctx: &ApplyCtx) -> Reply {
+        let db = op.db;
+        let result = match op.kind {
+            OpKind::Key(op) => op.apply(self, db, ctx),
+            OpKind::Txn(txn) => Ok(self.apply_txn(txn, ctx)),
+            kind => match self.space_mut(db) {
+                Err(e) => Err(e),
+                Ok(ks) => match kind {
+                    OpKind::Str(op) => op.apply(ks, ctx),
+                    OpKind::Hash(op) => op.apply(ks, ctx),
+                    OpKind::List(op) => op.apply(ks, ctx),
+                    OpKind::Set(op) => op.apply(ks, ctx),
+                    OpKind::ZSet(op) => op.apply(ks, ctx),
+                    OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
+                },
+            },
+        };
+        result.into()
+    }
+
+    /// Answers a read from memory.
+    pub fn query(&mut self, query: &Query, ctx: &ReadCtx) -> Reply {
+        let ks = match self.space_mut(query.db) {
+            Ok(ks) => ks,
+            Err(e) => return Reply::Error(e),
+        };
+        let result = match &query.kind {
+            QueryKind::Str(q) => q.run(ks, ctx),
+            QueryKind::Key(q) => q.run(ks, ctx),
+            QueryKind::Hash(q) => q.run(ks, ctx),
+            QueryKind::List(q) => q.run(ks, ctx),
+            QueryKind::Set(q) => q.run(ks, ctx),
+            QueryKind::ZSet(q) => q.run(ks, ctx),
+        };
+        result.into()
+    }
+
+    fn apply_txn(&mut self, txn: Txn, ctx: &ApplyCtx) -> Reply {
+        let unchanged = txn.checks.iter().all(|check| {
+            self.space(check.db).map(|ks| ks.watch_stamp(&check.key, ctx.now_ms)) == Some(check.stamp)
+        });
+        if !unchanged {
+            return Reply::NilArray;
+        }
+        let read_ctx = ReadCtx { now_ms: ctx.now_ms, random: ctx.index.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
+        let replies = txn
+            .items
+            .into_iter()
+            .map(|item| match item {
+                TxnItem::Read(query) => self.query(&query, &read_ctx),
+                TxnItem::Write(op) => self.apply(op, ctx),
+            })
+            .collect();
+        Reply::Array(replies)
+    }
+
+    /// What WATCH records for `key`.
+    pub fn watch_stamp(&self, db: Namespace, key: &[u8], now_ms: u64) -> Option<WatchStamp> {
+        self.space(db).map(|ks| ks.watch_stamp(key, now_ms))
+    }
+
+    /// Registers a client blocked on `key`, so writes that feed it are reported.
+    pub fn add_blocked(&mut self, db: Namespace, key: Bytes) {
+        if let Ok(ks) = self.space_mut(db) {
+            ks.add_blocked(key);
+        }
+    }
+
+    /// Unregisters a client blocked on `key`.
+    pub fn remove_blocked(&mut self, db: Namespace, key: &[u8]) {
+        if let Ok(ks) = self.space_mut(db) {
+            ks.remove_blocked(key);
+        }
+    }
+
+    /// Keys blocked clients wait on that received data since the last call.
+    pub fn take_ready(&mut self) -> Vec<(Namespace, Bytes)> {
+        let mut ready = Vec::new();
+        for (i, ks) in self.spaces.iter_mut().enumerate() {
+            ready.extend(ks.take_ready().into_iter().map(|k| (Namespace(i as u32), k)));
+        }
+        ready
+    }
+
+    /// Up to `limit` keys per namespace whose TTL has passed at `now_ms`, as ops that
+    /// remove them (the leader submits these through the log).
+    pub fn expiry_ops(&self, now_ms: u64, limit: usize) -> Vec<Op> {
+        self.spaces()
+            .filter(|(_, ks)| ks.expires_len() > 0)
+            .filter_map(|(db, ks)| {
+                let keys = ks.due_keys(now_ms, limit);
+                (!keys.is_empty()).then(|| Op { db, kind: OpKind::Key(KeyOp::ExpireDue { keys }) })
+            })
+            .collect()
+    }
+
+    /// Read/expiry statistics summed over namespaces.
+    pub fn stats(&self) -> KeyspaceStats {
+        self.spaces.iter().fold(KeyspaceStats::default(), |acc, ks| KeyspaceStats {
+            hits: acc.hits + ks.stats.hits,
+            misses: acc.misses + ks.stats.misses,
+            expired: acc.expired + ks.stats.expired,
+        })
+    }
+
+    /// Forgets read statistics (CONFIG RESETSTAT).
+    pub fn reset_stats(&mut self) {
+        self.spaces.iter_mut().for_each(|ks| ks.stats = KeyspaceStats::default());
+    }
+}

@@ -1,0 +1,404 @@
+//! One namespace: its keys, their TTL index, and the typed accessors every command
+//! family uses so expiry, WRONGTYPE and version stamps are handled in one place.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use foldhash::fast::FixedState;
+
+use crate::dict::Dict;
+use crate::error::EngineError;
+use crate::value::{Entry, HashValue, ListValue, SetValue, StrValue, Value};
+use crate::zset::ZSetValue;
+use crate::ApplyCtx;
+
+/// What WATCH remembers about a key; EXEC aborts when it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchStamp {
+    /// The key existed, last changed at this log index.
+    Present(u64),
+    /// The key did not exist; this was the keyspace's last removal index.
+    Absent(u64),
+}
+
+/// Counters a keyspace keeps for INFO.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyspaceStats {
+    /// Reads that found their key.
+    pub hits: u64,
+    /// Reads that did not.
+    pub misses: u64,
+    /// Keys removed because their TTL passed.
+    pub expired: u64,
+}
+
+/// A value type that typed accessors can hand out.
+pub trait Kind: Sized {
+    /// Borrows the value if it is of this kind.
+    fn of(value: &Value) -> Option<&Self>;
+    /// Mutably borrows the value if it is of this kind.
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    /// A new empty value of this kind.
+    fn empty(seed: u64) -> Value;
+    /// True when the container is empty and its key must go (strings never are).
+    fn is_drained(&self) -> bool;
+    /// True when clients may block waiting for this kind (lists, sorted sets).
+    const WAKES_BLOCKED: bool = false;
+}
+
+macro_rules! kind {
+    ($ty:ty, $variant:ident, $empty:expr, $drained:expr, $wakes:expr) => {
+        impl Kind for $ty {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn empty(seed: u64) -> Value {
+                #[allow(clippy::redundant_closure_call)]
+                Value::$variant(($empty)(seed))
+            }
+            fn is_drained(&self) -> bool {
+                #[allow(clippy::redundant_closure_call)]
+                ($drained)(self)
+            }
+            const WAKES_BLOCKED: bool = $wakes;
+        }
+    };
+}
+
+kind!(StrValue, Str, |_| StrValue::Raw(Bytes::new()), |_: &StrValue| false, false);
+kind!(HashValue, Hash, Dict::with_seed, |v: &HashValue| v.is_empty(), false);
+kind!(ListValue, List, |_| ListValue::new(), |v: &ListValue| v.is_empty(), true);
+kind!(SetValue, Set, Dict::with_seed, |v: &SetValue| v.is_empty(), false);
+kind!(Box<ZSetValue>, ZSet, |seed| Box::new(ZSetValue::new(seed)), |v: &Box<ZSetValue>| v.is_empty(), true);
+
+/// One namespace of keys.
+pub struct Keyspace {
+    dict: Dict<Bytes, Entry>,
+    /// `(expire_at, key hash)` of every key with a TTL, oldest first.
+    expires: BTreeSet<(u64, u64)>,
+    /// Log index of the last explicit removal (DEL, overwrite by RENAME, FLUSH ...).
+    last_removal: u64,
+    seed: u64,
+    /// Keys some client is blocked on, with the number of waiters.
+    blocked: HashMap<Bytes, usize, FixedState>,
+    /// Blocked-on keys that received data since the last `take_ready`.
+    ready: Vec<Bytes>,
+    /// Read statistics.
+    pub stats: KeyspaceStats,
+}
+
+impl Keyspace {
+    /// An empty keyspace hashing with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            dict: Dict::with_seed(seed),
+            expires: BTreeSet::new(),
+            last_removal: 0,
+            seed,
+            blocked: HashMap::with_hasher(FixedState::with_seed(seed)),
+            ready: Vec::new(),
+            stats: KeyspaceStats::default(),
+        }
+    }
+
+    /// The hash seed, for values created in this keyspace.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Keys stored, including expired keys not yet removed (as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    /// True when no keys are stored.
+    pub fn is_empty(&self) -> bool {
+        self.dict.is_empty()
+    }
+
+    /// Keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// The live (unexpired) entry for `key`, without touching read statistics.
+    pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.dict.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// The live entry for `key` as a read: counts a hit or miss and stamps `read_ms`.
+    pub fn read(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        match self.dict.get_mut(key) {
+            Some(entry) if !entry.is_expired(now_ms) => {
+                self.stats.hits += 1;
+                entry.read_ms = now_ms;
+                Some(entry)
+            }
+            _ => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Reads a value of kind `T`: `Ok(None)` if absent, `WRONGTYPE` if another kind.
+    pub fn read_as<T: Kind>(&mut self, key: &[u8], now_ms: u64) -> Result<Option<&T>, EngineError> {
+        match self.read(key, now_ms) {
+            None => Ok(None),
+            Some(entry) => T::of(&entry.value).map(Some).ok_or(EngineError::WrongType),
+        }
+    }
+
+    /// Like [`Keyspace::read_as`] without touching statistics (multi-key reads, checks).
+    pub fn peek_as<T: Kind>(&self, key: &[u8], now_ms: u64) -> Result<Option<&T>, EngineError> {
+        match self.peek(key, now_ms) {
+            None => Ok(None),
+            Some(entry) => T::of(&entry.value).map(Some).ok_or(EngineError::WrongType),
+        }
+    }
+
+    /// The entry for `key` for a write: an expired key is removed first, so the write
+    /// sees it as absent, deterministically at the op's time.
+    pub fn write(&mut self, key: &[u8], ctx: &ApplyCtx) -> Option<&mut Entry> {
+        if self.dict.get(key)?.is_expired(ctx.now_ms) {
+            self.expire_now(key);
+            return None;
+        }
+        self.dict.get_mut(key)
+    }
+
+    /// A value of kind `T` for a write; `Ok(None)` if absent.
+    pub fn write_as<T: Kind>(&mut self, key: &[u8], ctx: &ApplyCtx) -> Result<Option<&mut T>, EngineError> {
+        match self.write(key, ctx) {
+            None => Ok(None),
+            Some(entry) => T::of_mut(&mut entry.value).map(Some).ok_or(EngineError::WrongType),
+        }
+    }
+
+    /// A value of kind `T` for a write, created empty if absent. The caller must call
+    /// [`Keyspace::finish_write`] afterwards so an empty container never stays behind.
+    pub fn write_or_create<T: Kind>(&mut self, key: &Bytes, ctx: &ApplyCtx) -> Result<&mut T, EngineError> {
+        let exists = match self.write(key, ctx) {
+            Some(entry) => {
+                if T::of(&entry.value).is_none() {
+                    return Err(EngineError::WrongType);
+                }
+                true
+            }
+            None => false,
+        };
+        if !exists {
+            let entry = new_entry(T::empty(self.seed), ctx);
+            self.dict.insert(key.clone(), entry);
+        }
+        match self.dict.get_mut(key.as_ref()).map(|e| T::of_mut(&mut e.value)) {
+            Some(Some(value)) => Ok(value),
+            _ => unreachable!("entry of this kind was just ensured"),
+        }
+    }
+
+    /// Ends a write to `key`: stamps the version when `changed`, removes a drained
+    /// container, and wakes blocked clients when a list or sorted set gained data.
+    pub fn finish_write<T: Kind>(&mut self, key: &[u8], ctx: &ApplyCtx, changed: bool) {
+        let Some(entry) = self.dict.get_mut(key) else { return };
+        let drained = T::of(&entry.value).is_some_and(T::is_drained);
+        if drained {
+            self.remove_entry(key);
+            self.last_removal = ctx.index;
+            return;
+        }
+        if changed {
+            entry.updated_ms = ctx.now_ms;
+            entry.version = ctx.index;
+            if T::WAKES_BLOCKED {
+                self.signal(key);
+            }
+        }
+    }
+
+    /// Stores `value` under `key`, replacing any value and clearing any TTL. A live key
+    /// keeps its creation time. Returns the new entry.
+    pub fn insert(&mut self, key: Bytes, value: Value, ctx: &ApplyCtx) -> &mut Entry {
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
+        let created = match self.write(&key, ctx) {
+            Some(old) => {
+                let created = old.created_ms;
+                if old.expire_at != 0 {
+                    let at = old.expire_at;
+                    let hash = self.dict.hash_of(key.as_ref());
+                    self.expires.remove(&(at, hash));
+                }
+                created
+            }
+            None => ctx.now_ms,
+        };
+        let mut entry = new_entry(value, ctx);
+        entry.created_ms = created;
+        if wakes {
+            self.signal(&key);
+        }
+        self.dict.upsert(key, entry)
+    }
+
+    /// Removes `key` (an explicit removal: WATCH sees it). Expired keys count as absent.
+    pub fn remove(&mut self, key: &[u8], ctx: &ApplyCtx) -> Option<Entry> {
+        if self.write(key, ctx).is_none() {
+            return None;
+        }
+        self.last_removal = ctx.index;
+        self.remove_entry(key)
+    }
+
+    fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
+        let (_, entry) = self.dict.remove(key)?;
+        if entry.expire_at != 0 {
+            let hash = self.dict.hash_of(key);
+            self.expires.remove(&(entry.expire_at, hash));
+        }
+        Some(entry)
+    }
+
+    fn expire_now(&mut self, key: &[u8]) {
+        if self.remove_entry(key).is_some() {
+            self.stats.expired += 1;
+        }
+    }
+
+    /// Sets (`at > 0`) or clears (`at == 0`) the TTL of a live key; false if absent.
+    pub fn set_expire(&mut self, key: &[u8], at: u64, ctx: &ApplyCtx) -> bool {
+        let hash = self.dict.hash_of(key);
+        let Some(entry) = self.write(key, ctx) else { return false };
+        let old = std::mem::replace(&mut entry.expire_at, at);
+        entry.version = ctx.index;
+        entry.updated_ms = ctx.now_ms;
+        if old != 0 {
+            self.expires.remove(&(old, hash));
+        }
+        if at != 0 {
+            self.expires.insert((at, hash));
+        }
+        true
+    }
+
+    /// Removes `key` if its TTL has passed at `ctx.now_ms`; true if it did.
+    pub fn expire_if_due(&mut self, key: &[u8], ctx: &ApplyCtx) -> bool {
+        match self.dict.get(key) {
+            Some(entry) if entry.is_expired(ctx.now_ms) => {
+                self.expire_now(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Up to `limit` keys whose TTL passed at `now_ms`, oldest first.
+    pub fn due_keys(&self, now_ms: u64, limit: usize) -> Vec<Bytes> {
+        let mut keys = Vec::new();
+        for &(at, hash) in &self.expires {
+            if at >= now_ms || keys.len() >= limit {
+                break;
+            }
+            for (key, entry) in self.dict.with_hash(hash) {
+                if entry.expire_at == at {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        keys
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self, ctx: &ApplyCtx) {
+        if !self.dict.is_empty() {
+            self.last_removal = ctx.index;
+        }
+        self.dict.clear();
+        self.expires.clear();
+    }
+
+    /// What WATCH records for `key` at `now_ms`.
+    pub fn watch_stamp(&self, key: &[u8], now_ms: u64) -> WatchStamp {
+        match self.peek(key, now_ms) {
+            Some(entry) => WatchStamp::Present(entry.version),
+            None => WatchStamp::Absent(self.last_removal),
+        }
+    }
+
+    /// Visits live entries from `cursor` (see [`Dict::scan`]); returns the next cursor.
+    pub fn scan(&self, cursor: u64, budget: usize, now_ms: u64, mut f: impl FnMut(&Bytes, &Entry)) -> u64 {
+        self.dict.scan(cursor, budget, |k, e| {
+            if !e.is_expired(now_ms) {
+                f(k, e)
+            }
+        })
+    }
+
+    /// Every live entry.
+    pub fn iter(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.dict.iter().filter(move |(_, e)| !e.is_expired(now_ms))
+    }
+
+    /// The live key at or after `position` in hash order (see [`Dict::pick`]), trying a
+    /// few positions when expired keys are in the way.
+    pub fn pick(&self, position: u64, now_ms: u64) -> Option<(&Bytes, &Entry)> {
+        let mut position = position;
+        for _ in 0..64 {
+            let (key, entry) = self.dict.pick(position)?;
+            if !entry.is_expired(now_ms) {
+                return Some((key, entry));
+            }
+            position = self.dict.hash_of(key.as_ref()).wrapping_add(1);
+        }
+        self.iter(now_ms).next()
+    }
+
+    /// Registers one more client blocked on `key`.
+    pub fn add_blocked(&mut self, key: Bytes) {
+        *self.blocked.entry(key).or_insert(0) += 1;
+    }
+
+    /// Unregisters one client blocked on `key`.
+    pub fn remove_blocked(&mut self, key: &[u8]) {
+        if let Some(count) = self.blocked.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                self.blocked.remove(key);
+            }
+        }
+    }
+
+    /// Notes that `key` gained data, if a client waits for it.
+    pub fn signal(&mut self, key: &[u8]) {
+        if !self.blocked.is_empty()
+            && let Some((key, _)) = self.blocked.get_key_value(key)
+            && !self.ready.contains(key)
+        {
+            self.ready.push(key.clone());
+        }
+    }
+
+    /// Keys that gained data for blocked clients since the last call.
+    pub fn take_ready(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.ready)
+    }
+}
+
+fn new_entry(value: Value, ctx: &ApplyCtx) -> Entry {
+    Entry {
+        value,
+        expire_at: 0,
+        created_ms: ctx.now_ms,
+        updated_ms: ctx.now_ms,
+        read_ms: ctx.now_ms,
+        version: ctx.index,
+    }
+}

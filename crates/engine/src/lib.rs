@@ -1,0 +1,36 @@
+//! okapi's in-memory data model.
+//!
+//! State changes only through [`Engine::apply`] of an [`Op`]: deterministic, stamped by
+//! the log with an [`ApplyCtx`] (leader time, log index), with no clock, thread, file
+//! or unseeded randomness inside. Reads go through [`Engine::query`] and never change
+//! data. Both answer with a protocol-neutral [`Reply`].
+//!
+//! Layout:
+//! - [`engine`]: `Engine`, `Op`/`Query` envelopes, transactions
+//! - [`keyspace`]: one namespace, TTL index, typed access, WATCH stamps, blocked keys
+//! - [`dict`]: the hash table (incremental resize, resize-proof cursors)
+//! - [`value`]: value types and per-key metadata
+//! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
+//!   [`sets`], [`zsets`] (with the [`zset`] value)
+//! - [`glob`], [`rng`], [`reply`], [`error`]: helpers shared by the families
+
+pub mod dict;
+pub mod engine;
+pub mod error;
+pub mod glob;
+pub mod hashes;
+pub mod keys;
+pub mod keyspace;
+pub mod lists;
+pub mod reply;
+pub mod rng;
+pub mod sets;
+pub mod strings;
+pub mod value;
+pub mod zset;
+pub mod zsets;
+
+pub use engine::{ApplyCtx, Engine, Op, OpKind, Query, QueryKind, ReadCtx, Txn, TxnItem, WatchCheck};
+pub use error::EngineError;
+pub use keyspace::WatchStamp;
+pub use reply::Reply;
