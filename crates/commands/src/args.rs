@@ -40,7 +40,7 @@ impl<'a> Args<'a> {
     }
 
     /// The next argument, or a syntax error.
-    pub fn next(&mut self) -> Result<&'a Bytes, CommandError> {
+    pub fn next_arg(&mut self) -> Result<&'a Bytes, CommandError> {
         let arg = self.args.get(self.pos).ok_or(CommandError::Syntax)?;
         self.pos += 1;
         Ok(arg)
@@ -48,17 +48,17 @@ impl<'a> Args<'a> {
 
     /// The next argument as an owned `Bytes` (cheap: reference counted).
     pub fn bytes(&mut self) -> Result<Bytes, CommandError> {
-        self.next().cloned()
+        self.next_arg().cloned()
     }
 
     /// The next argument as an `i64`.
     pub fn i64(&mut self) -> Result<i64, CommandError> {
-        int(self.next()?)
+        int(self.next_arg()?)
     }
 
     /// The next argument as an `f64`.
     pub fn f64(&mut self) -> Result<f64, CommandError> {
-        float(self.next()?)
+        float(self.next_arg()?)
     }
 
     /// Consumes the next argument if it equals `word` (ASCII case-insensitive).
@@ -74,7 +74,11 @@ impl<'a> Args<'a> {
 
     /// Fails with a syntax error unless every argument was consumed.
     pub fn finish(&self) -> Result<(), CommandError> {
-        if self.is_empty() { Ok(()) } else { Err(CommandError::Syntax) }
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(CommandError::Syntax)
+        }
     }
 
     /// Every remaining argument, owned.
@@ -103,7 +107,9 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 /// A blocking-command timeout in seconds (fractions allowed) as milliseconds; 0 means
 /// forever and is returned as `None`.
 pub fn timeout_secs(arg: &[u8]) -> Result<Option<u64>, CommandError> {
-    let secs = parse_f64(arg).filter(|s| s.is_finite()).ok_or(CommandError::InvalidTimeout)?;
+    let secs = parse_f64(arg)
+        .filter(|s| s.is_finite())
+        .ok_or(CommandError::InvalidTimeout)?;
     if secs < 0.0 {
         return Err(CommandError::NegativeTimeout);
     }
@@ -111,5 +117,9 @@ pub fn timeout_secs(arg: &[u8]) -> Result<Option<u64>, CommandError> {
     if ms > 1e15 {
         return Err(CommandError::InvalidTimeout);
     }
-    Ok(if ms == 0.0 && secs == 0.0 { None } else { Some((ms as u64).max(1)) })
+    Ok(if ms == 0.0 && secs == 0.0 {
+        None
+    } else {
+        Some((ms as u64).max(1))
+    })
 }

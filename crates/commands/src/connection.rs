@@ -15,14 +15,86 @@ const CS: &[&str] = &["@slow", "@connection"];
 
 /// Connection commands.
 pub const COMMANDS: &[CommandSpec] = &[
-    command("ping", -1, FAST | STALE | LOADING | SUBSCRIBED_OK, Keys::None, CF, G, "Returns the server's liveliness response.", ping),
-    command("echo", 2, FAST | STALE | LOADING, Keys::None, CF, G, "Returns the given string.", echo),
-    command("quit", -1, FAST | STALE | LOADING | NO_AUTH | SUBSCRIBED_OK, Keys::None, CF, G, "Closes the connection.", quit),
-    command("reset", 1, FAST | STALE | LOADING | NO_AUTH | SUBSCRIBED_OK, Keys::None, CF, G, "Resets the connection.", reset),
-    command("hello", -1, FAST | STALE | LOADING | NO_AUTH | SUBSCRIBED_OK, Keys::None, CF, G, "Handshakes with the Redis server.", hello),
-    command("auth", -2, FAST | STALE | LOADING | NO_AUTH | NOSCRIPT, Keys::None, CF, G, "Authenticates the connection.", auth),
-    command("select", 2, FAST | STALE | LOADING, Keys::None, CF, G, "Changes the selected database.", select),
-    command("client", -2, STALE | LOADING | NOSCRIPT, Keys::None, CS, G, "A container for client connection commands.", client),
+    command(
+        "ping",
+        -1,
+        FAST | STALE | LOADING | SUBSCRIBED_OK,
+        Keys::None,
+        CF,
+        G,
+        "Returns the server's liveliness response.",
+        ping,
+    ),
+    command(
+        "echo",
+        2,
+        FAST | STALE | LOADING,
+        Keys::None,
+        CF,
+        G,
+        "Returns the given string.",
+        echo,
+    ),
+    command(
+        "quit",
+        -1,
+        FAST | STALE | LOADING | NO_AUTH | SUBSCRIBED_OK,
+        Keys::None,
+        CF,
+        G,
+        "Closes the connection.",
+        quit,
+    ),
+    command(
+        "reset",
+        1,
+        FAST | STALE | LOADING | NO_AUTH | SUBSCRIBED_OK,
+        Keys::None,
+        CF,
+        G,
+        "Resets the connection.",
+        reset,
+    ),
+    command(
+        "hello",
+        -1,
+        FAST | STALE | LOADING | NO_AUTH | SUBSCRIBED_OK,
+        Keys::None,
+        CF,
+        G,
+        "Handshakes with the Redis server.",
+        hello,
+    ),
+    command(
+        "auth",
+        -2,
+        FAST | STALE | LOADING | NO_AUTH | NOSCRIPT,
+        Keys::None,
+        CF,
+        G,
+        "Authenticates the connection.",
+        auth,
+    ),
+    command(
+        "select",
+        2,
+        FAST | STALE | LOADING,
+        Keys::None,
+        CF,
+        G,
+        "Changes the selected database.",
+        select,
+    ),
+    command(
+        "client",
+        -2,
+        STALE | LOADING | NOSCRIPT,
+        Keys::None,
+        CS,
+        G,
+        "A container for client connection commands.",
+        client,
+    ),
 ];
 
 fn conn(cmd: ConnCmd) -> Result<Action, CommandError> {
@@ -54,8 +126,10 @@ fn hello(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let protocol = match args.peek() {
         None => None,
         Some(v) => {
-            args.next()?;
-            Some(int(v).map_err(|_| CommandError::other("ERR Protocol version is not an integer or out of range"))?)
+            args.next_arg()?;
+            Some(int(v).map_err(|_| {
+                CommandError::other("ERR Protocol version is not an integer or out of range")
+            })?)
         }
     };
     let (mut auth, mut setname) = (None, None);
@@ -65,17 +139,29 @@ fn hello(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         } else if args.remaining() >= 2 && args.eat("SETNAME") {
             setname = Some(args.bytes()?);
         } else {
-            let option = String::from_utf8_lossy(args.next()?).into_owned();
-            return Err(CommandError::other(format!("ERR Syntax error in HELLO option '{option}'")));
+            let option = String::from_utf8_lossy(args.next_arg()?).into_owned();
+            return Err(CommandError::other(format!(
+                "ERR Syntax error in HELLO option '{option}'"
+            )));
         }
     }
-    conn(ConnCmd::Hello { protocol, auth, setname })
+    conn(ConnCmd::Hello {
+        protocol,
+        auth,
+        setname,
+    })
 }
 
 fn auth(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     match a {
-        [password] => conn(ConnCmd::Auth { user: None, password: password.clone() }),
-        [user, password] => conn(ConnCmd::Auth { user: Some(user.clone()), password: password.clone() }),
+        [password] => conn(ConnCmd::Auth {
+            user: None,
+            password: password.clone(),
+        }),
+        [user, password] => conn(ConnCmd::Auth {
+            user: Some(user.clone()),
+            password: password.clone(),
+        }),
         _ => Err(CommandError::Syntax),
     }
 }
@@ -103,7 +189,9 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         (b"info", []) => client_cmd(ClientCmd::Info),
         (b"setname", [name]) => {
             if !valid_client_name(name) {
-                return Err(CommandError::other("ERR Client names cannot contain spaces, newlines or special characters."));
+                return Err(CommandError::other(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                ));
             }
             client_cmd(ClientCmd::SetName(name.clone()))
         }
@@ -120,9 +208,14 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                     String::from_utf8_lossy(attr).to_ascii_lowercase()
                 )));
             }
-            client_cmd(ClientCmd::SetInfo { attr: attr.clone(), value: value.clone() })
+            client_cmd(ClientCmd::SetInfo {
+                attr: attr.clone(),
+                value: value.clone(),
+            })
         }
-        (b"no-evict" | b"no-touch", [mode]) if is(mode, "ON") || is(mode, "OFF") => client_cmd(ClientCmd::Flag),
+        (b"no-evict" | b"no-touch", [mode]) if is(mode, "ON") || is(mode, "OFF") => {
+            client_cmd(ClientCmd::Flag)
+        }
         (b"reply", [mode]) => {
             let mode = if is(mode, "ON") {
                 ReplyMode::On
@@ -141,7 +234,11 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 [] => false,
                 [m] if is(m, "TIMEOUT") => false,
                 [m] if is(m, "ERROR") => true,
-                _ => return Err(CommandError::other("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+                _ => {
+                    return Err(CommandError::other(
+                        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                    ));
+                }
             };
             client_cmd(ClientCmd::Unblock { id, error })
         }
@@ -154,8 +251,12 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 } else if args.eat("ID") {
                     let mut list = Vec::new();
                     while let Some(id) = args.peek() {
-                        list.push(parse_u64(id).filter(|&n| n > 0).ok_or_else(|| CommandError::other("ERR Invalid client ID"))?);
-                        args.next()?;
+                        list.push(
+                            parse_u64(id)
+                                .filter(|&n| n > 0)
+                                .ok_or_else(|| CommandError::other("ERR Invalid client ID"))?,
+                        );
+                        args.next_arg()?;
                     }
                     if list.is_empty() {
                         return Err(CommandError::Syntax);
@@ -173,12 +274,17 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             legacy: true,
             ..KillFilter::default()
         })),
-        (b"kill", _) if !rest.is_empty() && rest.len() % 2 == 0 => {
-            let mut filter = KillFilter { skip_me: true, ..KillFilter::default() };
+        (b"kill", _) if !rest.is_empty() && rest.len().is_multiple_of(2) => {
+            let mut filter = KillFilter {
+                skip_me: true,
+                ..KillFilter::default()
+            };
             for pair in rest.chunks_exact(2) {
                 let (name, value) = (&pair[0], &pair[1]);
                 if is(name, "ID") {
-                    filter.id = Some(parse_u64(value).filter(|&n| n > 0).ok_or_else(|| CommandError::other("ERR client-id should be greater than 0"))?);
+                    filter.id = Some(parse_u64(value).filter(|&n| n > 0).ok_or_else(|| {
+                        CommandError::other("ERR client-id should be greater than 0")
+                    })?);
                 } else if is(name, "TYPE") {
                     filter.kind = Some(value.clone());
                 } else if is(name, "ADDR") {
@@ -204,16 +310,31 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         (b"help", []) => Ok(Action::Reply(okapi_engine::Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GETNAME", "ID", "INFO", "KILL <ip:port> | <option> <value> [<option> <value> ...]",
-                "LIST [TYPE <type>] [ID <id> [<id> ...]]", "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
-                "REPLY (ON|OFF|SKIP)", "SETINFO <LIB-NAME|LIB-VER> <value>", "SETNAME <name>",
-                "UNBLOCK <clientid> [TIMEOUT|ERROR]", "HELP",
+                "GETNAME",
+                "ID",
+                "INFO",
+                "KILL <ip:port> | <option> <value> [<option> <value> ...]",
+                "LIST [TYPE <type>] [ID <id> [<id> ...]]",
+                "NO-EVICT (ON|OFF)",
+                "NO-TOUCH (ON|OFF)",
+                "REPLY (ON|OFF|SKIP)",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "SETNAME <name>",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "HELP",
             ]
             .iter()
             .map(|l| okapi_engine::Reply::Status(l))
             .collect(),
         ))),
-        (b"id" | b"getname" | b"info" | b"setname" | b"setinfo" | b"no-evict" | b"no-touch" | b"reply" | b"unblock" | b"kill" | b"help", _) => Err(arity()),
-        _ => Err(CommandError::UnknownSubcommand { command: "CLIENT".into(), sub: String::from_utf8_lossy(&a[0]).into_owned() }),
+        (
+            b"id" | b"getname" | b"info" | b"setname" | b"setinfo" | b"no-evict" | b"no-touch"
+            | b"reply" | b"unblock" | b"kill" | b"help",
+            _,
+        ) => Err(arity()),
+        _ => Err(CommandError::UnknownSubcommand {
+            command: "CLIENT".into(),
+            sub: String::from_utf8_lossy(&a[0]).into_owned(),
+        }),
     }
 }

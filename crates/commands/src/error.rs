@@ -68,6 +68,9 @@ impl CommandError {
             quoted.push_str(&String::from_utf8_lossy(&arg[..arg.len().min(128)]));
             quoted.push_str("' ");
         }
-        CommandError::UnknownCommand { name: String::from_utf8_lossy(&name[..name.len().min(128)]).into_owned(), args: quoted }
+        CommandError::UnknownCommand {
+            name: String::from_utf8_lossy(&name[..name.len().min(128)]).into_owned(),
+            args: quoted,
+        }
     }
 }

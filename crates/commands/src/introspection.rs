@@ -14,8 +14,11 @@ fn status(text: &str) -> Reply {
 
 /// The `COMMAND INFO` entry of one command.
 pub fn info_entry(spec: &CommandSpec) -> Reply {
-    let flag_names =
-        flags::NAMES.iter().filter(|(bit, _)| spec.flags & bit != 0).map(|(_, name)| Reply::Status(name)).collect();
+    let flag_names = flags::NAMES
+        .iter()
+        .filter(|(bit, _)| spec.flags & bit != 0)
+        .map(|(_, name)| Reply::Status(name))
+        .collect();
     let (first, last, step) = match spec.keys {
         Keys::None => (0, 0, 0),
         Keys::Range { first, last, step } => (first, last, step),
@@ -53,7 +56,9 @@ pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         all
     };
     let Some(sub) = a.first() else {
-        return Ok(Action::Reply(Reply::Array(sorted().into_iter().map(info_entry).collect())));
+        return Ok(Action::Reply(Reply::Array(
+            sorted().into_iter().map(info_entry).collect(),
+        )));
     };
     let rest = &a[1..];
     let reply = if is(sub, "COUNT") && rest.is_empty() {
@@ -64,31 +69,63 @@ pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         if rest.is_empty() {
             Reply::Array(sorted().into_iter().map(info_entry).collect())
         } else {
-            Reply::Array(rest.iter().map(|name| spec::lookup(name).map_or(Reply::NilArray, info_entry)).collect())
+            Reply::Array(
+                rest.iter()
+                    .map(|name| spec::lookup(name).map_or(Reply::NilArray, info_entry))
+                    .collect(),
+            )
         }
     } else if is(sub, "DOCS") {
-        let specs: Vec<_> = if rest.is_empty() { sorted() } else { rest.iter().filter_map(|n| spec::lookup(n)).collect() };
-        Reply::Map(specs.into_iter().map(|s| (status(s.name), docs_entry(s))).collect())
+        let specs: Vec<_> = if rest.is_empty() {
+            sorted()
+        } else {
+            rest.iter().filter_map(|n| spec::lookup(n)).collect()
+        };
+        Reply::Map(
+            specs
+                .into_iter()
+                .map(|s| (status(s.name), docs_entry(s)))
+                .collect(),
+        )
     } else if is(sub, "GETKEYS") && !rest.is_empty() {
         let spec = spec::resolve(rest).map_err(|e| match e {
-            CommandError::WrongArity(_) => CommandError::other("ERR Invalid number of arguments specified for command"),
-            CommandError::UnknownCommand { .. } => CommandError::other("ERR Invalid command specified"),
+            CommandError::WrongArity(_) => {
+                CommandError::other("ERR Invalid number of arguments specified for command")
+            }
+            CommandError::UnknownCommand { .. } => {
+                CommandError::other("ERR Invalid command specified")
+            }
             other => other,
         })?;
         let positions = spec.key_positions(rest);
         if positions.is_empty() {
             return Err(CommandError::other("ERR The command has no key arguments"));
         }
-        Reply::Array(positions.into_iter().map(|i| Reply::Bulk(rest[i].clone())).collect())
-    } else if is(sub, "HELP") {
         Reply::Array(
-            ["COMMAND [<subcommand>]", "COUNT", "DOCS [<command-name> ...]", "GETKEYS <full-command>", "INFO [<command-name> ...]", "LIST"]
-                .iter()
-                .map(|l| Reply::Status(l))
+            positions
+                .into_iter()
+                .map(|i| Reply::Bulk(rest[i].clone()))
                 .collect(),
         )
+    } else if is(sub, "HELP") {
+        Reply::Array(
+            [
+                "COMMAND [<subcommand>]",
+                "COUNT",
+                "DOCS [<command-name> ...]",
+                "GETKEYS <full-command>",
+                "INFO [<command-name> ...]",
+                "LIST",
+            ]
+            .iter()
+            .map(|l| Reply::Status(l))
+            .collect(),
+        )
     } else {
-        return Err(CommandError::UnknownSubcommand { command: "COMMAND".into(), sub: String::from_utf8_lossy(sub).into_owned() });
+        return Err(CommandError::UnknownSubcommand {
+            command: "COMMAND".into(),
+            sub: String::from_utf8_lossy(sub).into_owned(),
+        });
     };
     Ok(Action::Reply(reply))
 }

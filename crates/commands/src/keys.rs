@@ -21,31 +21,256 @@ const RKF: &[&str] = &["@keyspace", "@read", "@fast"];
 
 /// Generic key commands.
 pub const COMMANDS: &[CommandSpec] = &[
-    command("del", -2, WRITE, keys(1, -1, 1), WK, G, "Deletes one or more keys.", del),
-    command("unlink", -2, WRITE | FAST, keys(1, -1, 1), WKF, G, "Asynchronously deletes one or more keys.", del),
-    command("exists", -2, READONLY | FAST, keys(1, -1, 1), RKF, G, "Determines whether one or more keys exist.", exists),
-    command("touch", -2, READONLY | FAST, keys(1, -1, 1), RKF, G, "Returns the number of existing keys out of those specified after updating the time they were last accessed.", touch),
-    command("type", 2, READONLY | FAST, keys(1, 1, 1), RKF, G, "Determines the type of value stored at a key.", type_),
-    command("rename", 3, WRITE, keys(1, 2, 1), WK, G, "Renames a key and overwrites the destination.", rename),
-    command("renamenx", 3, WRITE | FAST, keys(1, 2, 1), WKF, G, "Renames a key only when the target key name doesn't exist.", renamenx),
-    command("expire", -3, WRITE | FAST, keys(1, 1, 1), WKF, G, "Sets the expiration time of a key in seconds.", expire),
-    command("pexpire", -3, WRITE | FAST, keys(1, 1, 1), WKF, G, "Sets the expiration time of a key in milliseconds.", pexpire),
-    command("expireat", -3, WRITE | FAST, keys(1, 1, 1), WKF, G, "Sets the expiration time of a key to a Unix timestamp.", expireat),
-    command("pexpireat", -3, WRITE | FAST, keys(1, 1, 1), WKF, G, "Sets the expiration time of a key to a Unix milliseconds timestamp.", pexpireat),
-    command("persist", 2, WRITE | FAST, keys(1, 1, 1), WKF, G, "Removes the expiration time of a key.", persist),
-    command("ttl", 2, READONLY | FAST, keys(1, 1, 1), RKF, G, "Returns the expiration time in seconds of a key.", ttl),
-    command("pttl", 2, READONLY | FAST, keys(1, 1, 1), RKF, G, "Returns the expiration time in milliseconds of a key.", pttl),
-    command("expiretime", 2, READONLY | FAST, keys(1, 1, 1), RKF, G, "Returns the expiration time of a key as a Unix timestamp.", expiretime),
-    command("pexpiretime", 2, READONLY | FAST, keys(1, 1, 1), RKF, G, "Returns the expiration time of a key as a Unix milliseconds timestamp.", pexpiretime),
-    command("keys", 2, READONLY, crate::spec::Keys::None, &["@keyspace", "@read", "@slow", "@dangerous"], G, "Returns all key names that match a pattern.", keys_),
-    command("scan", -2, READONLY, crate::spec::Keys::None, RK, G, "Iterates over the key names in the database.", scan),
-    command("randomkey", 1, READONLY, crate::spec::Keys::None, RK, G, "Returns a random key name from the database.", randomkey),
-    command("dbsize", 1, READONLY | FAST, crate::spec::Keys::None, RKF, "server", "Returns the number of keys in the database.", dbsize),
-    command("flushdb", -1, WRITE, crate::spec::Keys::None, &["@keyspace", "@write", "@slow", "@dangerous"], "server", "Remove all keys from the current database.", flushdb),
-    command("flushall", -1, WRITE, crate::spec::Keys::None, &["@keyspace", "@write", "@slow", "@dangerous"], "server", "Removes all keys from all databases.", flushall),
-    command("object", -2, READONLY, keys(2, 2, 1), RK, G, "A container for object introspection commands.", object),
-    command("copy", -3, WRITE | DENYOOM, keys(1, 2, 1), WK, G, "Copies the value of a key to a new key.", copy),
-    command("move", 3, WRITE | FAST, keys(1, 1, 1), WKF, G, "Moves a key to another database.", move_),
+    command(
+        "del",
+        -2,
+        WRITE,
+        keys(1, -1, 1),
+        WK,
+        G,
+        "Deletes one or more keys.",
+        del,
+    ),
+    command(
+        "unlink",
+        -2,
+        WRITE | FAST,
+        keys(1, -1, 1),
+        WKF,
+        G,
+        "Asynchronously deletes one or more keys.",
+        del,
+    ),
+    command(
+        "exists",
+        -2,
+        READONLY | FAST,
+        keys(1, -1, 1),
+        RKF,
+        G,
+        "Determines whether one or more keys exist.",
+        exists,
+    ),
+    command(
+        "touch",
+        -2,
+        READONLY | FAST,
+        keys(1, -1, 1),
+        RKF,
+        G,
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+        touch,
+    ),
+    command(
+        "type",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        RKF,
+        G,
+        "Determines the type of value stored at a key.",
+        type_,
+    ),
+    command(
+        "rename",
+        3,
+        WRITE,
+        keys(1, 2, 1),
+        WK,
+        G,
+        "Renames a key and overwrites the destination.",
+        rename,
+    ),
+    command(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        keys(1, 2, 1),
+        WKF,
+        G,
+        "Renames a key only when the target key name doesn't exist.",
+        renamenx,
+    ),
+    command(
+        "expire",
+        -3,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WKF,
+        G,
+        "Sets the expiration time of a key in seconds.",
+        expire,
+    ),
+    command(
+        "pexpire",
+        -3,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WKF,
+        G,
+        "Sets the expiration time of a key in milliseconds.",
+        pexpire,
+    ),
+    command(
+        "expireat",
+        -3,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WKF,
+        G,
+        "Sets the expiration time of a key to a Unix timestamp.",
+        expireat,
+    ),
+    command(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WKF,
+        G,
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        pexpireat,
+    ),
+    command(
+        "persist",
+        2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WKF,
+        G,
+        "Removes the expiration time of a key.",
+        persist,
+    ),
+    command(
+        "ttl",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        RKF,
+        G,
+        "Returns the expiration time in seconds of a key.",
+        ttl,
+    ),
+    command(
+        "pttl",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        RKF,
+        G,
+        "Returns the expiration time in milliseconds of a key.",
+        pttl,
+    ),
+    command(
+        "expiretime",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        RKF,
+        G,
+        "Returns the expiration time of a key as a Unix timestamp.",
+        expiretime,
+    ),
+    command(
+        "pexpiretime",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        RKF,
+        G,
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        pexpiretime,
+    ),
+    command(
+        "keys",
+        2,
+        READONLY,
+        crate::spec::Keys::None,
+        &["@keyspace", "@read", "@slow", "@dangerous"],
+        G,
+        "Returns all key names that match a pattern.",
+        keys_,
+    ),
+    command(
+        "scan",
+        -2,
+        READONLY,
+        crate::spec::Keys::None,
+        RK,
+        G,
+        "Iterates over the key names in the database.",
+        scan,
+    ),
+    command(
+        "randomkey",
+        1,
+        READONLY,
+        crate::spec::Keys::None,
+        RK,
+        G,
+        "Returns a random key name from the database.",
+        randomkey,
+    ),
+    command(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        crate::spec::Keys::None,
+        RKF,
+        "server",
+        "Returns the number of keys in the database.",
+        dbsize,
+    ),
+    command(
+        "flushdb",
+        -1,
+        WRITE,
+        crate::spec::Keys::None,
+        &["@keyspace", "@write", "@slow", "@dangerous"],
+        "server",
+        "Remove all keys from the current database.",
+        flushdb,
+    ),
+    command(
+        "flushall",
+        -1,
+        WRITE,
+        crate::spec::Keys::None,
+        &["@keyspace", "@write", "@slow", "@dangerous"],
+        "server",
+        "Removes all keys from all databases.",
+        flushall,
+    ),
+    command(
+        "object",
+        -2,
+        READONLY,
+        keys(2, 2, 1),
+        RK,
+        G,
+        "A container for object introspection commands.",
+        object,
+    ),
+    command(
+        "copy",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, 2, 1),
+        WK,
+        G,
+        "Copies the value of a key to a new key.",
+        copy,
+    ),
+    command(
+        "move",
+        3,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WKF,
+        G,
+        "Moves a key to another database.",
+        move_,
+    ),
 ];
 
 fn op(ctx: &Ctx, op: KeyOp) -> Result<Action, CommandError> {
@@ -73,14 +298,34 @@ fn type_(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn rename(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    op(ctx, KeyOp::Rename { src: a[0].clone(), dst: a[1].clone(), nx: false })
+    op(
+        ctx,
+        KeyOp::Rename {
+            src: a[0].clone(),
+            dst: a[1].clone(),
+            nx: false,
+        },
+    )
 }
 
 fn renamenx(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    op(ctx, KeyOp::Rename { src: a[0].clone(), dst: a[1].clone(), nx: true })
+    op(
+        ctx,
+        KeyOp::Rename {
+            src: a[0].clone(),
+            dst: a[1].clone(),
+            nx: true,
+        },
+    )
 }
 
-fn expire_generic(ctx: &Ctx, a: &[Bytes], unit_ms: i64, absolute: bool, name: &str) -> Result<Action, CommandError> {
+fn expire_generic(
+    ctx: &Ctx,
+    a: &[Bytes],
+    unit_ms: i64,
+    absolute: bool,
+    name: &str,
+) -> Result<Action, CommandError> {
     let amount = int(&a[1])?;
     let mut cond = ExpireCond::default();
     for word in &a[2..] {
@@ -93,21 +338,39 @@ fn expire_generic(ctx: &Ctx, a: &[Bytes], unit_ms: i64, absolute: bool, name: &s
         } else if is(word, "LT") {
             cond.lt = true;
         } else {
-            return Err(CommandError::other(format!("ERR Unsupported option {}", String::from_utf8_lossy(word))));
+            return Err(CommandError::other(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(word)
+            )));
         }
     }
     if cond.nx && (cond.xx || cond.gt || cond.lt) {
-        return Err(CommandError::other("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(CommandError::other(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if cond.gt && cond.lt {
-        return Err(CommandError::other("ERR GT and LT options at the same time are not compatible"));
+        return Err(CommandError::other(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
     let invalid = || CommandError::InvalidExpire(name.to_owned());
     let ms = amount.checked_mul(unit_ms).ok_or_else(invalid)?;
-    let at = if absolute { ms } else { ms.checked_add(ctx.now_ms as i64).ok_or_else(invalid)? };
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?
+    };
     // A time at or before now deletes the key; clamp so it stays a valid u64.
     let at = at.max(0) as u64;
-    op(ctx, KeyOp::Expire { key: a[0].clone(), at, cond })
+    op(
+        ctx,
+        KeyOp::Expire {
+            key: a[0].clone(),
+            at,
+            cond,
+        },
+    )
 }
 
 fn expire(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -131,7 +394,13 @@ fn persist(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn ttl_query(ctx: &Ctx, a: &[Bytes], form: TtlForm) -> Result<Action, CommandError> {
-    query(ctx, KeyQuery::Ttl { key: a[0].clone(), form })
+    query(
+        ctx,
+        KeyQuery::Ttl {
+            key: a[0].clone(),
+            form,
+        },
+    )
 }
 
 fn ttl(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -151,7 +420,12 @@ fn pexpiretime(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn keys_(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    query(ctx, KeyQuery::Keys { pattern: a[0].clone() })
+    query(
+        ctx,
+        KeyQuery::Keys {
+            pattern: a[0].clone(),
+        },
+    )
 }
 
 /// Parses a SCAN-family cursor.
@@ -173,8 +447,17 @@ pub(crate) struct ScanOptions {
 
 /// Parses `[MATCH p] [COUNT n] [TYPE t] [NOVALUES]`; `allow_type`/`allow_novalues`
 /// say which options the command knows.
-pub(crate) fn scan_options(a: &[Bytes], allow_type: bool, allow_novalues: bool) -> Result<ScanOptions, CommandError> {
-    let mut options = ScanOptions { pattern: None, count: 10, type_name: None, no_values: false };
+pub(crate) fn scan_options(
+    a: &[Bytes],
+    allow_type: bool,
+    allow_novalues: bool,
+) -> Result<ScanOptions, CommandError> {
+    let mut options = ScanOptions {
+        pattern: None,
+        count: 10,
+        type_name: None,
+        no_values: false,
+    };
     let mut args = Args::new(a);
     while !args.is_empty() {
         if args.eat("MATCH") {
@@ -200,7 +483,15 @@ pub(crate) fn scan_options(a: &[Bytes], allow_type: bool, allow_novalues: bool) 
 fn scan(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let cursor = cursor(&a[0])?;
     let options = scan_options(&a[1..], true, false)?;
-    query(ctx, KeyQuery::Scan { cursor, pattern: options.pattern, count: options.count, type_name: options.type_name })
+    query(
+        ctx,
+        KeyQuery::Scan {
+            cursor,
+            pattern: options.pattern,
+            count: options.count,
+            type_name: options.type_name,
+        },
+    )
 }
 
 fn randomkey(ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
@@ -249,11 +540,17 @@ fn object(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             "    Print this help.",
         ];
         return Ok(Action::Reply(okapi_engine::Reply::Array(
-            lines.iter().map(|l| okapi_engine::Reply::Status(l)).collect(),
+            lines
+                .iter()
+                .map(|l| okapi_engine::Reply::Status(l))
+                .collect(),
         )));
     }
     let [_, key] = a else {
-        return Err(CommandError::UnknownSubcommand { command: "OBJECT".into(), sub: String::from_utf8_lossy(sub).into_owned() });
+        return Err(CommandError::UnknownSubcommand {
+            command: "OBJECT".into(),
+            sub: String::from_utf8_lossy(sub).into_owned(),
+        });
     };
     let key = key.clone();
     let q = match sub.to_ascii_lowercase().as_slice() {
@@ -273,7 +570,8 @@ fn object(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 
 /// Parses a database number argument against the configured count.
 pub(crate) fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<Namespace, CommandError> {
-    let n = int(arg).map_err(|_| CommandError::other("ERR value is not an integer or out of range"))?;
+    let n =
+        int(arg).map_err(|_| CommandError::other("ERR value is not an integer or out of range"))?;
     if n < 0 || n >= i64::from(ctx.databases) {
         return Err(okapi_engine::EngineError::DbIndexOutOfRange.into());
     }
@@ -287,15 +585,29 @@ fn copy(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         if args.eat("REPLACE") {
             replace = true;
         } else if args.eat("DB") {
-            dst_db = db_index(ctx, args.next()?)?;
+            dst_db = db_index(ctx, args.next_arg()?)?;
         } else {
             return Err(CommandError::Syntax);
         }
     }
-    op(ctx, KeyOp::Copy { src: a[0].clone(), dst: a[1].clone(), dst_db, replace })
+    op(
+        ctx,
+        KeyOp::Copy {
+            src: a[0].clone(),
+            dst: a[1].clone(),
+            dst_db,
+            replace,
+        },
+    )
 }
 
 fn move_(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let dst_db = db_index(ctx, &a[1])?;
-    op(ctx, KeyOp::Move { key: a[0].clone(), dst_db })
+    op(
+        ctx,
+        KeyOp::Move {
+            key: a[0].clone(),
+            dst_db,
+        },
+    )
 }

@@ -3,13 +3,13 @@
 //! writer that turns engine replies into RESP.
 //!
 //! Layout:
-//! - [`spec`]: `CommandSpec`, flags, lookup, arity/key checks, [`spec::parse`]
-//! - [`action`]: what a parsed command asks for (`Action`, `ConnCmd`, `Blocking`)
-//! - [`args`]: argument cursor with Redis's error texts
-//! - [`reply`]: engine `Reply` → RESP2/RESP3
+//! - [`spec`] — `CommandSpec`, flags, lookup, arity/key checks, [`spec::parse`]
+//! - [`action`] — what a parsed command asks for (`Action`, `ConnCmd`, `Blocking`)
+//! - [`args`] — argument cursor with Redis's error texts
+//! - [`reply`] — engine `Reply` → RESP2/RESP3
 //! - one module per family: [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`],
 //!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`]
-//! - [`introspection`]: `COMMAND` replies built from the table
+//! - [`introspection`] — `COMMAND` replies built from the table
 
 pub mod action;
 pub mod args;

@@ -24,5 +24,8 @@ pub const COMMANDS: &[CommandSpec] = &[command(
 )];
 
 fn meta(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    Ok(read(ctx, QueryKind::Key(KeyQuery::Meta { key: a[0].clone() })))
+    Ok(read(
+        ctx,
+        QueryKind::Key(KeyQuery::Meta { key: a[0].clone() }),
+    ))
 }

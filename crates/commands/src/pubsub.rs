@@ -13,12 +13,66 @@ const P: &[&str] = &["@pubsub", "@slow"];
 
 /// Pub/sub commands.
 pub const COMMANDS: &[CommandSpec] = &[
-    command("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK, Keys::None, P, G, "Listens for messages published to channels.", subscribe),
-    command("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK, Keys::None, P, G, "Stops listening to messages posted to channels.", unsubscribe),
-    command("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK, Keys::None, P, G, "Listens for messages published to channels that match one or more patterns.", psubscribe),
-    command("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK, Keys::None, P, G, "Stops listening to messages published to channels that match one or more patterns.", punsubscribe),
-    command("publish", 3, PUBSUB | LOADING | STALE | FAST, Keys::None, &["@pubsub", "@fast"], G, "Posts a message to a channel.", publish),
-    command("pubsub", -2, PUBSUB | LOADING | STALE, Keys::None, P, G, "A container for Pub/Sub commands.", pubsub),
+    command(
+        "subscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK,
+        Keys::None,
+        P,
+        G,
+        "Listens for messages published to channels.",
+        subscribe,
+    ),
+    command(
+        "unsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK,
+        Keys::None,
+        P,
+        G,
+        "Stops listening to messages posted to channels.",
+        unsubscribe,
+    ),
+    command(
+        "psubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK,
+        Keys::None,
+        P,
+        G,
+        "Listens for messages published to channels that match one or more patterns.",
+        psubscribe,
+    ),
+    command(
+        "punsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED_OK,
+        Keys::None,
+        P,
+        G,
+        "Stops listening to messages published to channels that match one or more patterns.",
+        punsubscribe,
+    ),
+    command(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST,
+        Keys::None,
+        &["@pubsub", "@fast"],
+        G,
+        "Posts a message to a channel.",
+        publish,
+    ),
+    command(
+        "pubsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        Keys::None,
+        P,
+        G,
+        "A container for Pub/Sub commands.",
+        pubsub,
+    ),
 ];
 
 fn subscribe(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -38,7 +92,10 @@ fn punsubscribe(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn publish(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    Ok(Action::Conn(ConnCmd::Publish { channel: a[0].clone(), message: a[1].clone() }))
+    Ok(Action::Conn(ConnCmd::Publish {
+        channel: a[0].clone(),
+        message: a[1].clone(),
+    }))
 }
 
 fn pubsub(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -51,8 +108,14 @@ fn pubsub(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     } else if is(sub, "NUMPAT") && rest.is_empty() {
         Ok(Action::Conn(ConnCmd::PubSubNumPat))
     } else if is(sub, "CHANNELS") || is(sub, "NUMPAT") {
-        Err(CommandError::WrongArity(format!("pubsub|{}", String::from_utf8_lossy(sub).to_ascii_lowercase())))
+        Err(CommandError::WrongArity(format!(
+            "pubsub|{}",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        )))
     } else {
-        Err(CommandError::UnknownSubcommand { command: "PUBSUB".into(), sub: String::from_utf8_lossy(sub).into_owned() })
+        Err(CommandError::UnknownSubcommand {
+            command: "PUBSUB".into(),
+            sub: String::from_utf8_lossy(sub).into_owned(),
+        })
     }
 }

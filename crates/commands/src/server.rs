@@ -15,16 +15,106 @@ const AS: &[&str] = &["@admin", "@slow", "@dangerous"];
 
 /// Server commands.
 pub const COMMANDS: &[CommandSpec] = &[
-    command("info", -1, LOADING | STALE, Keys::None, &["@slow", "@dangerous"], G, "Returns information and statistics about the server.", info),
-    command("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, Keys::None, AS, G, "A container for server configuration commands.", config),
-    command("command", -1, LOADING | STALE, Keys::None, &["@slow", "@connection"], G, "Returns detailed information about all commands.", introspection::command),
-    command("time", 1, LOADING | STALE | FAST, Keys::None, &["@fast"], G, "Returns the server time.", time),
-    command("wait", 3, 0, Keys::None, &["@slow", "@connection"], "generic", "Blocks until the writes sent by the connection are acknowledged by replicas.", wait),
-    command("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, Keys::None, AS, G, "Synchronously saves the database(s) to disk and shuts down the server.", shutdown),
-    command("lastsave", 1, LOADING | STALE | FAST, Keys::None, &["@admin", "@fast", "@dangerous"], G, "Returns the Unix timestamp of the last successful save to disk.", lastsave),
-    command("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, Keys::None, AS, G, "A container for debugging commands.", debug),
-    command("readonly", 1, FAST | LOADING | STALE, Keys::None, &["@fast", "@connection"], "cluster", "Enables read-only queries for a connection to a cluster replica node.", readonly),
-    command("readwrite", 1, FAST | LOADING | STALE, Keys::None, &["@fast", "@connection"], "cluster", "Enables read-write queries for a connection to a cluster replica node.", readwrite),
+    command(
+        "info",
+        -1,
+        LOADING | STALE,
+        Keys::None,
+        &["@slow", "@dangerous"],
+        G,
+        "Returns information and statistics about the server.",
+        info,
+    ),
+    command(
+        "config",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        AS,
+        G,
+        "A container for server configuration commands.",
+        config,
+    ),
+    command(
+        "command",
+        -1,
+        LOADING | STALE,
+        Keys::None,
+        &["@slow", "@connection"],
+        G,
+        "Returns detailed information about all commands.",
+        introspection::command,
+    ),
+    command(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        Keys::None,
+        &["@fast"],
+        G,
+        "Returns the server time.",
+        time,
+    ),
+    command(
+        "wait",
+        3,
+        0,
+        Keys::None,
+        &["@slow", "@connection"],
+        "generic",
+        "Blocks until the writes sent by the connection are acknowledged by replicas.",
+        wait,
+    ),
+    command(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        Keys::None,
+        AS,
+        G,
+        "Synchronously saves the database(s) to disk and shuts down the server.",
+        shutdown,
+    ),
+    command(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        Keys::None,
+        &["@admin", "@fast", "@dangerous"],
+        G,
+        "Returns the Unix timestamp of the last successful save to disk.",
+        lastsave,
+    ),
+    command(
+        "debug",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        AS,
+        G,
+        "A container for debugging commands.",
+        debug,
+    ),
+    command(
+        "readonly",
+        1,
+        FAST | LOADING | STALE,
+        Keys::None,
+        &["@fast", "@connection"],
+        "cluster",
+        "Enables read-only queries for a connection to a cluster replica node.",
+        readonly,
+    ),
+    command(
+        "readwrite",
+        1,
+        FAST | LOADING | STALE,
+        Keys::None,
+        &["@fast", "@connection"],
+        "cluster",
+        "Enables read-write queries for a connection to a cluster replica node.",
+        readwrite,
+    ),
 ];
 
 fn conn(cmd: ConnCmd) -> Result<Action, CommandError> {
@@ -45,10 +135,14 @@ fn config(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         }
         conn(ConnCmd::ConfigGet(rest.to_vec()))
     } else if is(sub, "SET") {
-        if rest.is_empty() || rest.len() % 2 != 0 {
+        if rest.is_empty() || !rest.len().is_multiple_of(2) {
             return Err(arity("set"));
         }
-        conn(ConnCmd::ConfigSet(rest.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect()))
+        conn(ConnCmd::ConfigSet(
+            rest.chunks_exact(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect(),
+        ))
     } else if is(sub, "RESETSTAT") && rest.is_empty() {
         conn(ConnCmd::ConfigResetStat)
     } else if is(sub, "REWRITE") && rest.is_empty() {
@@ -75,7 +169,10 @@ fn config(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     } else if is(sub, "RESETSTAT") || is(sub, "REWRITE") {
         Err(arity(&String::from_utf8_lossy(sub).to_ascii_lowercase()))
     } else {
-        Err(CommandError::UnknownSubcommand { command: "CONFIG".into(), sub: String::from_utf8_lossy(sub).into_owned() })
+        Err(CommandError::UnknownSubcommand {
+            command: "CONFIG".into(),
+            sub: String::from_utf8_lossy(sub).into_owned(),
+        })
     }
 }
 
@@ -85,7 +182,8 @@ fn time(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
 
 fn wait(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let replicas = int(&a[0])?;
-    let timeout = int(&a[1]).map_err(|_| CommandError::other("ERR timeout is not an integer or out of range"))?;
+    let timeout = int(&a[1])
+        .map_err(|_| CommandError::other("ERR timeout is not an integer or out of range"))?;
     if replicas < 0 {
         return Err(CommandError::NotInteger);
     }
@@ -97,7 +195,10 @@ fn wait(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 
 fn shutdown(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     for word in a {
-        if !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"].iter().any(|w| is(word, w)) {
+        if !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"]
+            .iter()
+            .any(|w| is(word, w))
+        {
             return Err(CommandError::Syntax);
         }
     }
@@ -113,7 +214,9 @@ fn debug(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         [sub, secs] if is(sub, "SLEEP") => {
             let secs = float(secs)?;
             if !(0.0..=3600.0).contains(&secs) {
-                return Err(CommandError::other("ERR DEBUG SLEEP takes 0 to 3600 seconds"));
+                return Err(CommandError::other(
+                    "ERR DEBUG SLEEP takes 0 to 3600 seconds",
+                ));
             }
             conn(ConnCmd::DebugSleep(secs))
         }

@@ -132,7 +132,11 @@ impl CommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let arity = i64::from(self.arity);
-        if arity >= 0 { argc == arity } else { argc >= -arity }
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
     }
 
     /// Positions of key arguments in `argv` (name at 0).
@@ -141,9 +145,17 @@ impl CommandSpec {
             Keys::None => Vec::new(),
             Keys::Range { first, last, step } => {
                 let len = argv.len() as i32;
-                let last = if last < 0 { len + last } else { last.min(len - 1) };
+                let last = if last < 0 {
+                    len + last
+                } else {
+                    last.min(len - 1)
+                };
                 let step = step.max(1);
-                (first..=last).step_by(step as usize).filter(|&i| i > 0 && i < len).map(|i| i as usize).collect()
+                (first..=last)
+                    .step_by(step as usize)
+                    .filter(|&i| i > 0 && i < len)
+                    .map(|i| i as usize)
+                    .collect()
             }
             Keys::Custom(find) => find(argv),
         }
@@ -156,7 +168,11 @@ pub const fn keys(first: i32, last: i32, step: i32) -> Keys {
 }
 
 static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> = LazyLock::new(|| {
-    crate::FAMILIES.iter().flat_map(|family| family.iter()).map(|spec| (spec.name, spec)).collect()
+    crate::FAMILIES
+        .iter()
+        .flat_map(|family| family.iter())
+        .map(|spec| (spec.name, spec))
+        .collect()
 });
 
 /// Looks a command up by name, ignoring ASCII case.
@@ -185,7 +201,9 @@ pub fn parse(ctx: &Ctx, argv: &[Bytes]) -> Result<(&'static CommandSpec, Action)
 
 /// Finds `argv[0]` and checks arity and key sizes without parsing.
 pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, CommandError> {
-    let Some(name) = argv.first() else { return Err(CommandError::Syntax) };
+    let Some(name) = argv.first() else {
+        return Err(CommandError::Syntax);
+    };
     let spec = lookup(name).ok_or_else(|| CommandError::unknown_command(name, &argv[1..]))?;
     if !spec.arity_ok(argv.len()) {
         return Err(CommandError::WrongArity(spec.name.to_owned()));
@@ -212,5 +230,14 @@ pub const fn command(
     summary: &'static str,
     parse: ParseFn,
 ) -> CommandSpec {
-    CommandSpec { name, arity, flags, keys, acl, group, summary, parse }
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys,
+        acl,
+        group,
+        summary,
+        parse,
+    }
 }

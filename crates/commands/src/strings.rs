@@ -20,27 +20,216 @@ const G: &str = "string";
 
 /// String commands.
 pub const COMMANDS: &[CommandSpec] = &[
-    command("get", 2, READONLY | FAST, keys(1, 1, 1), RF, G, "Returns the string value of a key.", get),
-    command("set", -3, WRITE | DENYOOM, keys(1, 1, 1), W, G, "Sets the string value of a key, ignoring its type.", set),
-    command("setnx", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Set the string value of a key only when the key doesn't exist.", setnx),
-    command("setex", 4, WRITE | DENYOOM, keys(1, 1, 1), W, G, "Sets the string value and expiration time of a key.", setex),
-    command("psetex", 4, WRITE | DENYOOM, keys(1, 1, 1), W, G, "Sets the string value and expiration time in milliseconds of a key.", psetex),
-    command("getset", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Returns the previous string value of a key after setting it to a new value.", getset),
-    command("getdel", 2, WRITE | FAST, keys(1, 1, 1), WF, G, "Returns the string value of a key after deleting the key.", getdel),
-    command("getex", -2, WRITE | FAST, keys(1, 1, 1), WF, G, "Returns the string value of a key after setting its expiration time.", getex),
-    command("mget", -2, READONLY | FAST, keys(1, -1, 1), RF, G, "Atomically returns the string values of one or more keys.", mget),
-    command("mset", -3, WRITE | DENYOOM, keys(1, -1, 2), W, G, "Atomically creates or modifies the string values of one or more keys.", mset),
-    command("msetnx", -3, WRITE | DENYOOM, keys(1, -1, 2), W, G, "Atomically modifies the string values of one or more keys only when all keys don't exist.", msetnx),
-    command("append", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Appends a string to the value of a key. Creates the key if it doesn't exist.", append),
-    command("strlen", 2, READONLY | FAST, keys(1, 1, 1), RF, G, "Returns the length of a string value.", strlen),
-    command("getrange", 4, READONLY, keys(1, 1, 1), &["@read", "@string", "@slow"], G, "Returns a substring of the string stored at a key.", getrange),
-    command("substr", 4, READONLY, keys(1, 1, 1), &["@read", "@string", "@slow"], G, "Returns a substring from a string value.", getrange),
-    command("setrange", 4, WRITE | DENYOOM, keys(1, 1, 1), W, G, "Overwrites a part of a string value with another by an offset.", setrange),
-    command("incr", 2, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Increments the integer value of a key by one.", incr),
-    command("decr", 2, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Decrements the integer value of a key by one.", decr),
-    command("incrby", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Increments the integer value of a key by a number.", incrby),
-    command("decrby", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Decrements a number from the integer value of a key.", decrby),
-    command("incrbyfloat", 3, WRITE | DENYOOM | FAST, keys(1, 1, 1), WF, G, "Increment the floating point value of a key by a number.", incrbyfloat),
+    command(
+        "get",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        RF,
+        G,
+        "Returns the string value of a key.",
+        get,
+    ),
+    command(
+        "set",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        W,
+        G,
+        "Sets the string value of a key, ignoring its type.",
+        set,
+    ),
+    command(
+        "setnx",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Set the string value of a key only when the key doesn't exist.",
+        setnx,
+    ),
+    command(
+        "setex",
+        4,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        W,
+        G,
+        "Sets the string value and expiration time of a key.",
+        setex,
+    ),
+    command(
+        "psetex",
+        4,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        W,
+        G,
+        "Sets the string value and expiration time in milliseconds of a key.",
+        psetex,
+    ),
+    command(
+        "getset",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Returns the previous string value of a key after setting it to a new value.",
+        getset,
+    ),
+    command(
+        "getdel",
+        2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Returns the string value of a key after deleting the key.",
+        getdel,
+    ),
+    command(
+        "getex",
+        -2,
+        WRITE | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Returns the string value of a key after setting its expiration time.",
+        getex,
+    ),
+    command(
+        "mget",
+        -2,
+        READONLY | FAST,
+        keys(1, -1, 1),
+        RF,
+        G,
+        "Atomically returns the string values of one or more keys.",
+        mget,
+    ),
+    command(
+        "mset",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, -1, 2),
+        W,
+        G,
+        "Atomically creates or modifies the string values of one or more keys.",
+        mset,
+    ),
+    command(
+        "msetnx",
+        -3,
+        WRITE | DENYOOM,
+        keys(1, -1, 2),
+        W,
+        G,
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        msetnx,
+    ),
+    command(
+        "append",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        append,
+    ),
+    command(
+        "strlen",
+        2,
+        READONLY | FAST,
+        keys(1, 1, 1),
+        RF,
+        G,
+        "Returns the length of a string value.",
+        strlen,
+    ),
+    command(
+        "getrange",
+        4,
+        READONLY,
+        keys(1, 1, 1),
+        &["@read", "@string", "@slow"],
+        G,
+        "Returns a substring of the string stored at a key.",
+        getrange,
+    ),
+    command(
+        "substr",
+        4,
+        READONLY,
+        keys(1, 1, 1),
+        &["@read", "@string", "@slow"],
+        G,
+        "Returns a substring from a string value.",
+        getrange,
+    ),
+    command(
+        "setrange",
+        4,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        W,
+        G,
+        "Overwrites a part of a string value with another by an offset.",
+        setrange,
+    ),
+    command(
+        "incr",
+        2,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Increments the integer value of a key by one.",
+        incr,
+    ),
+    command(
+        "decr",
+        2,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Decrements the integer value of a key by one.",
+        decr,
+    ),
+    command(
+        "incrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Increments the integer value of a key by a number.",
+        incrby,
+    ),
+    command(
+        "decrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Decrements a number from the integer value of a key.",
+        decrby,
+    ),
+    command(
+        "incrbyfloat",
+        3,
+        WRITE | DENYOOM | FAST,
+        keys(1, 1, 1),
+        WF,
+        G,
+        "Increment the floating point value of a key by a number.",
+        incrbyfloat,
+    ),
 ];
 
 fn op(ctx: &Ctx, op: StringOp) -> Result<Action, CommandError> {
@@ -64,18 +253,35 @@ fn strlen(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn getrange(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    query(ctx, StringQuery::GetRange { key: a[0].clone(), start: int(&a[1])?, end: int(&a[2])? })
+    query(
+        ctx,
+        StringQuery::GetRange {
+            key: a[0].clone(),
+            start: int(&a[1])?,
+            end: int(&a[2])?,
+        },
+    )
 }
 
 /// An absolute expiry in Unix ms from a relative or absolute amount, as Redis checks
 /// it: positive, and no overflow.
-pub(crate) fn expire_at(ctx: &Ctx, amount: i64, unit_ms: i64, absolute: bool, cmd: &str) -> Result<u64, CommandError> {
+pub(crate) fn expire_at(
+    ctx: &Ctx,
+    amount: i64,
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> Result<u64, CommandError> {
     let invalid = || CommandError::InvalidExpire(cmd.to_owned());
     if amount <= 0 {
         return Err(invalid());
     }
     let ms = amount.checked_mul(unit_ms).ok_or_else(invalid)?;
-    let at = if absolute { ms } else { ms.checked_add(ctx.now_ms as i64).ok_or_else(invalid)? };
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?
+    };
     Ok(at as u64)
 }
 
@@ -83,7 +289,7 @@ fn set(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let mut args = Args::new(&a[2..]);
     let (mut cond, mut get, mut expire) = (SetCond::Always, false, SetExpire::Clear);
     let mut expire_given = false;
-    while let Ok(word) = args.next() {
+    while let Ok(word) = args.next_arg() {
         if is(word, "NX") && cond == SetCond::Always {
             cond = SetCond::IfAbsent;
         } else if is(word, "XX") && cond == SetCond::Always {
@@ -107,16 +313,40 @@ fn set(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    op(ctx, StringOp::Set { key: a[0].clone(), value: a[1].clone(), cond, get, expire })
+    op(
+        ctx,
+        StringOp::Set {
+            key: a[0].clone(),
+            value: a[1].clone(),
+            cond,
+            get,
+            expire,
+        },
+    )
 }
 
 fn setnx(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    op(ctx, StringOp::SetNx { key: a[0].clone(), value: a[1].clone() })
+    op(
+        ctx,
+        StringOp::SetNx {
+            key: a[0].clone(),
+            value: a[1].clone(),
+        },
+    )
 }
 
 fn setex_with(ctx: &Ctx, a: &[Bytes], unit: i64, name: &str) -> Result<Action, CommandError> {
     let at = expire_at(ctx, int(&a[1])?, unit, false, name)?;
-    op(ctx, StringOp::Set { key: a[0].clone(), value: a[2].clone(), cond: SetCond::Always, get: false, expire: SetExpire::At(at) })
+    op(
+        ctx,
+        StringOp::Set {
+            key: a[0].clone(),
+            value: a[2].clone(),
+            cond: SetCond::Always,
+            get: false,
+            expire: SetExpire::At(at),
+        },
+    )
 }
 
 fn setex(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -128,7 +358,16 @@ fn psetex(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn getset(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    op(ctx, StringOp::Set { key: a[0].clone(), value: a[1].clone(), cond: SetCond::Always, get: true, expire: SetExpire::Clear })
+    op(
+        ctx,
+        StringOp::Set {
+            key: a[0].clone(),
+            value: a[1].clone(),
+            cond: SetCond::Always,
+            get: true,
+            expire: SetExpire::Clear,
+        },
+    )
 }
 
 fn getdel(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -138,7 +377,9 @@ fn getdel(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 fn getex(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let key = a[0].clone();
     let mut args = Args::new(&a[1..]);
-    let Ok(word) = args.next() else { return query(ctx, StringQuery::Get { key }) };
+    let Ok(word) = args.next_arg() else {
+        return query(ctx, StringQuery::Get { key });
+    };
     let expire_at = if is(word, "PERSIST") {
         None
     } else {
@@ -156,22 +397,42 @@ fn getex(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn pairs(a: &[Bytes], name: &str) -> Result<Vec<(Bytes, Bytes)>, CommandError> {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return Err(CommandError::WrongArity(name.to_owned()));
     }
-    Ok(a.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect())
+    Ok(a.chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect())
 }
 
 fn mset(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    op(ctx, StringOp::MSet { pairs: pairs(a, "mset")?, nx: false })
+    op(
+        ctx,
+        StringOp::MSet {
+            pairs: pairs(a, "mset")?,
+            nx: false,
+        },
+    )
 }
 
 fn msetnx(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    op(ctx, StringOp::MSet { pairs: pairs(a, "msetnx")?, nx: true })
+    op(
+        ctx,
+        StringOp::MSet {
+            pairs: pairs(a, "msetnx")?,
+            nx: true,
+        },
+    )
 }
 
 fn append(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    op(ctx, StringOp::Append { key: a[0].clone(), value: a[1].clone() })
+    op(
+        ctx,
+        StringOp::Append {
+            key: a[0].clone(),
+            value: a[1].clone(),
+        },
+    )
 }
 
 fn setrange(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -182,11 +443,24 @@ fn setrange(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     if offset as u64 + a[2].len() as u64 > MAX_STRING_LEN as u64 {
         return Err(okapi_engine::EngineError::StringTooLong.into());
     }
-    op(ctx, StringOp::SetRange { key: a[0].clone(), offset: offset as usize, value: a[2].clone() })
+    op(
+        ctx,
+        StringOp::SetRange {
+            key: a[0].clone(),
+            offset: offset as usize,
+            value: a[2].clone(),
+        },
+    )
 }
 
 fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<Action, CommandError> {
-    op(ctx, StringOp::IncrBy { key: key.clone(), delta })
+    op(
+        ctx,
+        StringOp::IncrBy {
+            key: key.clone(),
+            delta,
+        },
+    )
 }
 
 fn incr(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
@@ -202,7 +476,9 @@ fn incrby(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn decrby(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    let delta = int(&a[1])?.checked_neg().ok_or_else(|| CommandError::other("ERR decrement would overflow"))?;
+    let delta = int(&a[1])?
+        .checked_neg()
+        .ok_or_else(|| CommandError::other("ERR decrement would overflow"))?;
     incr_by(ctx, &a[0], delta)
 }
 
@@ -211,5 +487,11 @@ fn incrbyfloat(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     if !delta.is_finite() {
         return Err(okapi_engine::EngineError::NanOrInfinity.into());
     }
-    op(ctx, StringOp::IncrByFloat { key: a[0].clone(), delta })
+    op(
+        ctx,
+        StringOp::IncrByFloat {
+            key: a[0].clone(),
+            delta,
+        },
+    )
 }

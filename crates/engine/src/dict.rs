@@ -36,28 +36,47 @@ impl<K, V> Table<K, V> {
     fn with_bits(bits: u32) -> Self {
         let mut buckets = Vec::new();
         buckets.resize_with(1usize << bits, || None);
-        Self { buckets, bits, len: 0 }
+        Self {
+            buckets,
+            bits,
+            len: 0,
+        }
     }
 
     fn empty() -> Self {
-        Self { buckets: Vec::new(), bits: 0, len: 0 }
+        Self {
+            buckets: Vec::new(),
+            bits: 0,
+            len: 0,
+        }
     }
 
     fn index(&self, hash: u64) -> usize {
-        if self.bits == 0 { 0 } else { (hash >> (64 - self.bits)) as usize }
+        if self.bits == 0 {
+            0
+        } else {
+            (hash >> (64 - self.bits)) as usize
+        }
     }
 
     /// First hash position of the bucket after `index`, or `None` past the end.
     fn bucket_end(&self, index: usize) -> Option<u64> {
         let next = (index as u64 + 1).checked_shl(64 - self.bits)?;
-        if self.bits == 0 || next == 0 { None } else { Some(next) }
+        if self.bits == 0 || next == 0 {
+            None
+        } else {
+            Some(next)
+        }
     }
 
     /// Links a node into its bucket, keeping the chain sorted by hash.
     fn link(&mut self, mut node: Box<Node<K, V>>) -> &mut V {
         let index = self.index(node.hash);
         let mut cursor = &mut self.buckets[index];
-        while cursor.as_ref().is_some_and(|existing| existing.hash < node.hash) {
+        while cursor
+            .as_ref()
+            .is_some_and(|existing| existing.hash < node.hash)
+        {
             match cursor {
                 Some(existing) => cursor = &mut existing.next,
                 None => break,
@@ -87,7 +106,12 @@ pub struct Dict<K, V> {
 impl<K: Hash + Eq, V> Dict<K, V> {
     /// An empty dict whose hashing is fixed by `seed`.
     pub fn with_seed(seed: u64) -> Self {
-        Self { main: Table::empty(), next: None, migrated: 0, hasher: FixedState::with_seed(seed) }
+        Self {
+            main: Table::empty(),
+            next: None,
+            migrated: 0,
+            hasher: FixedState::with_seed(seed),
+        }
     }
 
     /// Number of entries.
@@ -148,7 +172,11 @@ impl<K: Hash + Eq, V> Dict<K, V> {
             }
             false
         });
-        let table = if in_next { self.next.as_mut()? } else { &mut self.main };
+        let table = if in_next {
+            self.next.as_mut()?
+        } else {
+            &mut self.main
+        };
         if table.buckets.is_empty() {
             return None;
         }
@@ -178,7 +206,8 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.find(self.hash_of(key), key).map(|n| (&n.key, &n.value))
+        self.find(self.hash_of(key), key)
+            .map(|n| (&n.key, &n.value))
     }
 
     /// Mutable access to the value stored under `key`.
@@ -263,7 +292,12 @@ impl<K: Hash + Eq, V> Dict<K, V> {
     fn insert_new(&mut self, hash: u64, key: K, value: V) -> &mut V {
         self.rehash_step();
         self.grow_if_needed();
-        let node = Box::new(Node { hash, next: None, key, value });
+        let node = Box::new(Node {
+            hash,
+            next: None,
+            key,
+            value,
+        });
         match self.next.as_mut() {
             Some(table) => table.link(node),
             None => self.main.link(node),
@@ -470,7 +504,9 @@ impl<K: Hash + Eq, V> Dict<K, V> {
     /// Moves one non-empty bucket (after at most a few empty ones) to the new table,
     /// and finishes the resize when the old table is drained.
     fn rehash_step(&mut self) {
-        let Some(next) = self.next.as_mut() else { return };
+        let Some(next) = self.next.as_mut() else {
+            return;
+        };
         let mut empty_visits = 0;
         while self.migrated < self.main.buckets.len() {
             let mut chain = self.main.buckets[self.migrated].take();
@@ -511,7 +547,12 @@ impl<K, V> Drop for Dict<K, V> {
 
 impl<K: Hash + Eq + Clone, V: Clone> Clone for Dict<K, V> {
     fn clone(&self) -> Self {
-        let mut copy = Dict { main: Table::empty(), next: None, migrated: 0, hasher: self.hasher.clone() };
+        let mut copy = Dict {
+            main: Table::empty(),
+            next: None,
+            migrated: 0,
+            hasher: self.hasher.clone(),
+        };
         for (k, v) in self.iter() {
             copy.insert(k.clone(), v.clone());
         }
@@ -568,7 +609,7 @@ mod tests {
             cursor = d.scan(cursor, 10, |k, _| *seen.entry(*k).or_insert(0) += 1);
             // Grow and shrink under the scan: keys >= 100_000 come and go.
             for i in 0..300 {
-                if round % 2 == 0 {
+                if round.is_multiple_of(2) {
                     d.insert(100_000 + round * 1000 + i, 0);
                 } else {
                     d.remove(&(100_000 + (round - 1) * 1000 + i));
@@ -598,10 +639,18 @@ mod tests {
             direct.insert(i, ());
         }
         for position in [0u64, 1 << 20, u64::MAX / 3, u64::MAX - 5, u64::MAX] {
-            assert_eq!(grown.pick(position).map(|(k, _)| *k), direct.pick(position).map(|(k, _)| *k));
+            assert_eq!(
+                grown.pick(position).map(|(k, _)| *k),
+                direct.pick(position).map(|(k, _)| *k)
+            );
         }
         let picks: BTreeSet<u32> = (0..2000u64)
-            .map(|i| *direct.pick(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).expect("non-empty").0)
+            .map(|i| {
+                *direct
+                    .pick(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    .expect("non-empty")
+                    .0
+            })
             .collect();
         assert!(picks.len() > 50, "picks cover the set: {}", picks.len());
     }
@@ -622,6 +671,9 @@ mod tests {
     fn with_hash_finds_entries_by_hash() {
         let d = dict_with(100);
         let h = d.hash_of(&42u32);
-        assert_eq!(d.with_hash(h).map(|(k, _)| *k).collect::<Vec<_>>(), vec![42]);
+        assert_eq!(
+            d.with_hash(h).map(|(k, _)| *k).collect::<Vec<_>>(),
+            vec![42]
+        );
     }
 }

@@ -27,7 +27,10 @@ pub struct ApplyCtx {
 impl ApplyCtx {
     /// A context at `now_ms` for the op at `index`.
     pub fn new(now_ms: u64, index: LogIndex) -> Self {
-        Self { now_ms, index: index.0 }
+        Self {
+            now_ms,
+            index: index.0,
+        }
     }
 }
 
@@ -133,7 +136,9 @@ impl Engine {
     /// An engine with `databases` namespaces hashing with `seed`. Replicas of one
     /// dataset must share the seed so that ops picking "random" elements agree.
     pub fn new(databases: u32, seed: u64) -> Self {
-        let spaces = (0..databases.max(1)).map(|i| Keyspace::new(seed ^ u64::from(i))).collect();
+        let spaces = (0..databases.max(1))
+            .map(|i| Keyspace::new(seed ^ u64::from(i)))
+            .collect();
         Self { spaces, seed }
     }
 
@@ -153,12 +158,17 @@ impl Engine {
     }
 
     pub(crate) fn space_mut(&mut self, db: Namespace) -> Result<&mut Keyspace, EngineError> {
-        self.spaces.get_mut(db.index()).ok_or(EngineError::DbIndexOutOfRange)
+        self.spaces
+            .get_mut(db.index())
+            .ok_or(EngineError::DbIndexOutOfRange)
     }
 
     /// Every namespace with its number.
     pub fn spaces(&self) -> impl Iterator<Item = (Namespace, &Keyspace)> {
-        self.spaces.iter().enumerate().map(|(i, ks)| (Namespace(i as u32), ks))
+        self.spaces
+            .iter()
+            .enumerate()
+            .map(|(i, ks)| (Namespace(i as u32), ks))
     }
 
     /// Applies one committed op. The only way state changes.
@@ -201,12 +211,17 @@ impl Engine {
 
     fn apply_txn(&mut self, txn: Txn, ctx: &ApplyCtx) -> Reply {
         let unchanged = txn.checks.iter().all(|check| {
-            self.space(check.db).map(|ks| ks.watch_stamp(&check.key, ctx.now_ms)) == Some(check.stamp)
+            self.space(check.db)
+                .map(|ks| ks.watch_stamp(&check.key, ctx.now_ms))
+                == Some(check.stamp)
         });
         if !unchanged {
             return Reply::NilArray;
         }
-        let read_ctx = ReadCtx { now_ms: ctx.now_ms, random: ctx.index.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
+        let read_ctx = ReadCtx {
+            now_ms: ctx.now_ms,
+            random: ctx.index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        };
         let replies = txn
             .items
             .into_iter()
@@ -241,7 +256,11 @@ impl Engine {
     pub fn take_ready(&mut self) -> Vec<(Namespace, Bytes)> {
         let mut ready = Vec::new();
         for (i, ks) in self.spaces.iter_mut().enumerate() {
-            ready.extend(ks.take_ready().into_iter().map(|k| (Namespace(i as u32), k)));
+            ready.extend(
+                ks.take_ready()
+                    .into_iter()
+                    .map(|k| (Namespace(i as u32), k)),
+            );
         }
         ready
     }
@@ -253,22 +272,29 @@ impl Engine {
             .filter(|(_, ks)| ks.expires_len() > 0)
             .filter_map(|(db, ks)| {
                 let keys = ks.due_keys(now_ms, limit);
-                (!keys.is_empty()).then(|| Op { db, kind: OpKind::Key(KeyOp::ExpireDue { keys }) })
+                (!keys.is_empty()).then(|| Op {
+                    db,
+                    kind: OpKind::Key(KeyOp::ExpireDue { keys }),
+                })
             })
             .collect()
     }
 
     /// Read/expiry statistics summed over namespaces.
     pub fn stats(&self) -> KeyspaceStats {
-        self.spaces.iter().fold(KeyspaceStats::default(), |acc, ks| KeyspaceStats {
-            hits: acc.hits + ks.stats.hits,
-            misses: acc.misses + ks.stats.misses,
-            expired: acc.expired + ks.stats.expired,
-        })
+        self.spaces
+            .iter()
+            .fold(KeyspaceStats::default(), |acc, ks| KeyspaceStats {
+                hits: acc.hits + ks.stats.hits,
+                misses: acc.misses + ks.stats.misses,
+                expired: acc.expired + ks.stats.expired,
+            })
     }
 
     /// Forgets read statistics (CONFIG RESETSTAT).
     pub fn reset_stats(&mut self) {
-        self.spaces.iter_mut().for_each(|ks| ks.stats = KeyspaceStats::default());
+        self.spaces
+            .iter_mut()
+            .for_each(|ks| ks.stats = KeyspaceStats::default());
     }
 }

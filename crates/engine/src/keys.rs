@@ -169,15 +169,24 @@ pub enum KeyQuery {
 }
 
 impl KeyOp {
-    pub(crate) fn apply(self, engine: &mut Engine, db: Namespace, ctx: &ApplyCtx) -> Result<Reply, EngineError> {
+    pub(crate) fn apply(
+        self,
+        engine: &mut Engine,
+        db: Namespace,
+        ctx: &ApplyCtx,
+    ) -> Result<Reply, EngineError> {
         match self {
             KeyOp::Del { keys } => {
                 let ks = engine.space_mut(db)?;
-                Ok(Reply::Int(keys.iter().filter(|k| ks.remove(k, ctx).is_some()).count() as i64))
+                Ok(Reply::Int(
+                    keys.iter().filter(|k| ks.remove(k, ctx).is_some()).count() as i64,
+                ))
             }
             KeyOp::Expire { key, at, cond } => {
                 let ks = engine.space_mut(db)?;
-                let Some(entry) = ks.write(&key, ctx) else { return Ok(Reply::Int(0)) };
+                let Some(entry) = ks.write(&key, ctx) else {
+                    return Ok(Reply::Int(0));
+                };
                 let current = entry.expire_at;
                 let allowed = (!cond.nx || current == 0)
                     && (!cond.xx || current != 0)
@@ -196,7 +205,9 @@ impl KeyOp {
             KeyOp::Persist { key } => {
                 let ks = engine.space_mut(db)?;
                 match ks.write(&key, ctx) {
-                    Some(entry) if entry.expire_at != 0 => Ok(Reply::flag(ks.set_expire(&key, 0, ctx))),
+                    Some(entry) if entry.expire_at != 0 => {
+                        Ok(Reply::flag(ks.set_expire(&key, 0, ctx)))
+                    }
                     _ => Ok(Reply::Int(0)),
                 }
             }
@@ -211,7 +222,9 @@ impl KeyOp {
                 if nx && ks.write(&dst, ctx).is_some() {
                     return Ok(Reply::Int(0));
                 }
-                let Some(entry) = ks.remove(&src, ctx) else { return Err(EngineError::NoSuchKey) };
+                let Some(entry) = ks.remove(&src, ctx) else {
+                    return Err(EngineError::NoSuchKey);
+                };
                 if ks.write(&dst, ctx).is_some() {
                     ks.remove(&dst, ctx);
                 }
@@ -224,7 +237,12 @@ impl KeyOp {
                 }
                 Ok(if nx { Reply::Int(1) } else { Reply::Ok })
             }
-            KeyOp::Copy { src, dst, dst_db, replace } => {
+            KeyOp::Copy {
+                src,
+                dst,
+                dst_db,
+                replace,
+            } => {
                 engine.space_mut(dst_db)?;
                 if src == dst && db == dst_db {
                     return Err(EngineError::SameObject);
@@ -256,7 +274,9 @@ impl KeyOp {
                 {
                     return Ok(Reply::Int(0));
                 }
-                let Some(entry) = engine.space_mut(db)?.remove(&key, ctx) else { return Ok(Reply::Int(0)) };
+                let Some(entry) = engine.space_mut(db)?.remove(&key, ctx) else {
+                    return Ok(Reply::Int(0));
+                };
                 let target = engine.space_mut(dst_db)?;
                 let (expire_at, created) = (entry.expire_at, entry.created_ms);
                 target.insert(key.clone(), entry.value, ctx).created_ms = created;
@@ -275,7 +295,9 @@ impl KeyOp {
             }
             KeyOp::ExpireDue { keys } => {
                 let ks = engine.space_mut(db)?;
-                Ok(Reply::Int(keys.iter().filter(|k| ks.expire_if_due(k, ctx)).count() as i64))
+                Ok(Reply::Int(
+                    keys.iter().filter(|k| ks.expire_if_due(k, ctx)).count() as i64,
+                ))
             }
         }
     }
@@ -285,17 +307,19 @@ impl KeyQuery {
     pub(crate) fn run(&self, ks: &mut Keyspace, ctx: &ReadCtx) -> Result<Reply, EngineError> {
         let now = ctx.now_ms;
         match self {
-            KeyQuery::Exists { keys } => {
-                Ok(Reply::Int(keys.iter().filter(|k| ks.peek(k, now).is_some()).count() as i64))
-            }
-            KeyQuery::Touch { keys } => {
-                Ok(Reply::Int(keys.iter().filter(|k| ks.read(k, now).is_some()).count() as i64))
-            }
-            KeyQuery::Type { key } => {
-                Ok(Reply::Status(ks.peek(key, now).map_or("none", |e| e.value.type_name())))
-            }
+            KeyQuery::Exists { keys } => Ok(Reply::Int(
+                keys.iter().filter(|k| ks.peek(k, now).is_some()).count() as i64,
+            )),
+            KeyQuery::Touch { keys } => Ok(Reply::Int(
+                keys.iter().filter(|k| ks.read(k, now).is_some()).count() as i64,
+            )),
+            KeyQuery::Type { key } => Ok(Reply::Status(
+                ks.peek(key, now).map_or("none", |e| e.value.type_name()),
+            )),
             KeyQuery::Ttl { key, form } => {
-                let Some(entry) = ks.peek(key, now) else { return Ok(Reply::Int(-2)) };
+                let Some(entry) = ks.peek(key, now) else {
+                    return Ok(Reply::Int(-2));
+                };
                 if entry.expire_at == 0 {
                     return Ok(Reply::Int(-1));
                 }
@@ -316,7 +340,12 @@ impl KeyQuery {
                         .map(|(k, _)| k.clone()),
                 ))
             }
-            KeyQuery::Scan { cursor, pattern, count, type_name } => {
+            KeyQuery::Scan {
+                cursor,
+                pattern,
+                count,
+                type_name,
+            } => {
                 let mut keys = Vec::new();
                 let next = ks.scan(*cursor, (*count).max(1), now, |k, e| {
                     let pattern_ok = pattern.as_ref().is_none_or(|p| glob_match(p, k, false));
@@ -329,15 +358,19 @@ impl KeyQuery {
                 });
                 Ok(scan_reply(next, keys))
             }
-            KeyQuery::RandomKey => Ok(Reply::opt_bulk(ks.pick(ctx.random, now).map(|(k, _)| k.clone()))),
+            KeyQuery::RandomKey => Ok(Reply::opt_bulk(
+                ks.pick(ctx.random, now).map(|(k, _)| k.clone()),
+            )),
             KeyQuery::DbSize => Ok(Reply::Int(ks.len() as i64)),
-            KeyQuery::ObjectEncoding { key } => {
-                Ok(ks.peek(key, now).map_or(Reply::Nil, |e| Reply::bulk(e.value.encoding().as_bytes())))
-            }
+            KeyQuery::ObjectEncoding { key } => Ok(ks
+                .peek(key, now)
+                .map_or(Reply::Nil, |e| Reply::bulk(e.value.encoding().as_bytes()))),
             KeyQuery::ObjectIdleTime { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
                 Reply::Int((now.saturating_sub(e.read_ms.max(e.updated_ms)) / 1000) as i64)
             })),
-            KeyQuery::ObjectRefCount { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |_| Reply::Int(1))),
+            KeyQuery::ObjectRefCount { key } => {
+                Ok(ks.peek(key, now).map_or(Reply::Nil, |_| Reply::Int(1)))
+            }
             KeyQuery::ObjectFreq { key } => match ks.peek(key, now) {
                 None => Ok(Reply::Nil),
                 Some(_) => Err(EngineError::Other(
@@ -349,7 +382,11 @@ impl KeyQuery {
             },
             KeyQuery::Meta { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
                 let field = |name: &str, value: Reply| (Reply::bulk(name.as_bytes()), value);
-                let ttl = if e.expire_at == 0 { -1 } else { e.expire_at.saturating_sub(now) as i64 };
+                let ttl = if e.expire_at == 0 {
+                    -1
+                } else {
+                    e.expire_at.saturating_sub(now) as i64
+                };
                 Reply::Map(vec![
                     field("type", Reply::bulk(e.value.type_name().as_bytes())),
                     field("encoding", Reply::bulk(e.value.encoding().as_bytes())),
@@ -369,7 +406,9 @@ impl KeyQuery {
 /// The two-element reply of every SCAN-family command.
 pub fn scan_reply(next: u64, items: Vec<Bytes>) -> Reply {
     Reply::Array(vec![
-        Reply::Bulk(Bytes::copy_from_slice(itoa::Buffer::new().format(next).as_bytes())),
+        Reply::Bulk(Bytes::copy_from_slice(
+            itoa::Buffer::new().format(next).as_bytes(),
+        )),
         Reply::bulks(items),
     ])
 }

@@ -6,11 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use foldhash::fast::FixedState;
 
+use crate::ApplyCtx;
 use crate::dict::Dict;
 use crate::error::EngineError;
 use crate::value::{Entry, HashValue, ListValue, SetValue, StrValue, Value};
 use crate::zset::ZSetValue;
-use crate::ApplyCtx;
 
 /// What WATCH remembers about a key; EXEC aborts when it changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,11 +74,41 @@ macro_rules! kind {
     };
 }
 
-kind!(StrValue, Str, |_| StrValue::Raw(Bytes::new()), |_: &StrValue| false, false);
-kind!(HashValue, Hash, Dict::with_seed, |v: &HashValue| v.is_empty(), false);
-kind!(ListValue, List, |_| ListValue::new(), |v: &ListValue| v.is_empty(), true);
-kind!(SetValue, Set, Dict::with_seed, |v: &SetValue| v.is_empty(), false);
-kind!(Box<ZSetValue>, ZSet, |seed| Box::new(ZSetValue::new(seed)), |v: &Box<ZSetValue>| v.is_empty(), true);
+kind!(
+    StrValue,
+    Str,
+    |_| StrValue::Raw(Bytes::new()),
+    |_: &StrValue| false,
+    false
+);
+kind!(
+    HashValue,
+    Hash,
+    Dict::with_seed,
+    |v: &HashValue| v.is_empty(),
+    false
+);
+kind!(
+    ListValue,
+    List,
+    |_| ListValue::new(),
+    |v: &ListValue| v.is_empty(),
+    true
+);
+kind!(
+    SetValue,
+    Set,
+    Dict::with_seed,
+    |v: &SetValue| v.is_empty(),
+    false
+);
+kind!(
+    Box<ZSetValue>,
+    ZSet,
+    |seed| Box::new(ZSetValue::new(seed)),
+    |v: &Self| v.is_empty(),
+    true
+);
 
 /// One namespace of keys.
 pub struct Keyspace {
@@ -177,16 +207,26 @@ impl Keyspace {
     }
 
     /// A value of kind `T` for a write; `Ok(None)` if absent.
-    pub fn write_as<T: Kind>(&mut self, key: &[u8], ctx: &ApplyCtx) -> Result<Option<&mut T>, EngineError> {
+    pub fn write_as<T: Kind>(
+        &mut self,
+        key: &[u8],
+        ctx: &ApplyCtx,
+    ) -> Result<Option<&mut T>, EngineError> {
         match self.write(key, ctx) {
             None => Ok(None),
-            Some(entry) => T::of_mut(&mut entry.value).map(Some).ok_or(EngineError::WrongType),
+            Some(entry) => T::of_mut(&mut entry.value)
+                .map(Some)
+                .ok_or(EngineError::WrongType),
         }
     }
 
     /// A value of kind `T` for a write, created empty if absent. The caller must call
     /// [`Keyspace::finish_write`] afterwards so an empty container never stays behind.
-    pub fn write_or_create<T: Kind>(&mut self, key: &Bytes, ctx: &ApplyCtx) -> Result<&mut T, EngineError> {
+    pub fn write_or_create<T: Kind>(
+        &mut self,
+        key: &Bytes,
+        ctx: &ApplyCtx,
+    ) -> Result<&mut T, EngineError> {
         let exists = match self.write(key, ctx) {
             Some(entry) => {
                 if T::of(&entry.value).is_none() {
@@ -200,7 +240,11 @@ impl Keyspace {
             let entry = new_entry(T::empty(self.seed), ctx);
             self.dict.insert(key.clone(), entry);
         }
-        match self.dict.get_mut(key.as_ref()).map(|e| T::of_mut(&mut e.value)) {
+        match self
+            .dict
+            .get_mut(key.as_ref())
+            .map(|e| T::of_mut(&mut e.value))
+        {
             Some(Some(value)) => Ok(value),
             _ => unreachable!("entry of this kind was just ensured"),
         }
@@ -209,7 +253,9 @@ impl Keyspace {
     /// Ends a write to `key`: stamps the version when `changed`, removes a drained
     /// container, and wakes blocked clients when a list or sorted set gained data.
     pub fn finish_write<T: Kind>(&mut self, key: &[u8], ctx: &ApplyCtx, changed: bool) {
-        let Some(entry) = self.dict.get_mut(key) else { return };
+        let Some(entry) = self.dict.get_mut(key) else {
+            return;
+        };
         let drained = T::of(&entry.value).is_some_and(T::is_drained);
         if drained {
             self.remove_entry(key);
@@ -251,9 +297,7 @@ impl Keyspace {
 
     /// Removes `key` (an explicit removal: WATCH sees it). Expired keys count as absent.
     pub fn remove(&mut self, key: &[u8], ctx: &ApplyCtx) -> Option<Entry> {
-        if self.write(key, ctx).is_none() {
-            return None;
-        }
+        self.write(key, ctx)?;
         self.last_removal = ctx.index;
         self.remove_entry(key)
     }
@@ -276,7 +320,9 @@ impl Keyspace {
     /// Sets (`at > 0`) or clears (`at == 0`) the TTL of a live key; false if absent.
     pub fn set_expire(&mut self, key: &[u8], at: u64, ctx: &ApplyCtx) -> bool {
         let hash = self.dict.hash_of(key);
-        let Some(entry) = self.write(key, ctx) else { return false };
+        let Some(entry) = self.write(key, ctx) else {
+            return false;
+        };
         let old = std::mem::replace(&mut entry.expire_at, at);
         entry.version = ctx.index;
         entry.updated_ms = ctx.now_ms;
@@ -334,7 +380,13 @@ impl Keyspace {
     }
 
     /// Visits live entries from `cursor` (see [`Dict::scan`]); returns the next cursor.
-    pub fn scan(&self, cursor: u64, budget: usize, now_ms: u64, mut f: impl FnMut(&Bytes, &Entry)) -> u64 {
+    pub fn scan(
+        &self,
+        cursor: u64,
+        budget: usize,
+        now_ms: u64,
+        mut f: impl FnMut(&Bytes, &Entry),
+    ) -> u64 {
         self.dict.scan(cursor, budget, |k, e| {
             if !e.is_expired(now_ms) {
                 f(k, e)

@@ -6,10 +6,10 @@
 //! data. Both answer with a protocol-neutral [`Reply`].
 //!
 //! Layout:
-//! - [`engine`]: `Engine`, `Op`/`Query` envelopes, transactions
-//! - [`keyspace`]: one namespace, TTL index, typed access, WATCH stamps, blocked keys
-//! - [`dict`]: the hash table (incremental resize, resize-proof cursors)
-//! - [`value`]: value types and per-key metadata
+//! - [`engine`] — `Engine`, `Op`/`Query` envelopes, transactions
+//! - [`keyspace`] — one namespace, TTL index, typed access, WATCH stamps, blocked keys
+//! - [`dict`] — the hash table (incremental resize, resize-proof cursors)
+//! - [`value`] — value types and per-key metadata
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
 //!   [`sets`], [`zsets`] (with the [`zset`] value)
 //! - [`glob`], [`rng`], [`reply`], [`error`]: helpers shared by the families
@@ -30,7 +30,9 @@ pub mod value;
 pub mod zset;
 pub mod zsets;
 
-pub use engine::{ApplyCtx, Engine, Op, OpKind, Query, QueryKind, ReadCtx, Txn, TxnItem, WatchCheck};
+pub use engine::{
+    ApplyCtx, Engine, Op, OpKind, Query, QueryKind, ReadCtx, Txn, TxnItem, WatchCheck,
+};
 pub use error::EngineError;
 pub use keyspace::WatchStamp;
 pub use reply::Reply;

@@ -45,7 +45,9 @@ impl Reply {
 
     /// A bulk reply holding the decimal form of `n`.
     pub fn bulk_int(n: i64) -> Self {
-        Reply::Bulk(Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes()))
+        Reply::Bulk(Bytes::copy_from_slice(
+            itoa::Buffer::new().format(n).as_bytes(),
+        ))
     }
 
     /// 1 for true, 0 for false, as Redis's boolean-like integer replies.

@@ -138,9 +138,23 @@ pub enum StringQuery {
 impl StringOp {
     pub(crate) fn apply(self, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<Reply, EngineError> {
         match self {
-            StringOp::Set { key, value, cond, get, expire } => set(ks, ctx, key, value, cond, get, expire),
+            StringOp::Set {
+                key,
+                value,
+                cond,
+                get,
+                expire,
+            } => set(ks, ctx, key, value, cond, get, expire),
             StringOp::SetNx { key, value } => {
-                let reply = set(ks, ctx, key, value, SetCond::IfAbsent, false, SetExpire::Clear)?;
+                let reply = set(
+                    ks,
+                    ctx,
+                    key,
+                    value,
+                    SetCond::IfAbsent,
+                    false,
+                    SetExpire::Clear,
+                )?;
                 Ok(Reply::flag(reply == Reply::Ok))
             }
             StringOp::MSet { pairs, nx } => {
@@ -160,7 +174,9 @@ impl StringOp {
                 Ok(Reply::opt_bulk(old))
             }
             StringOp::GetEx { key, expire_at } => {
-                let Some(value) = ks.write_as::<StrValue>(&key, ctx)? else { return Ok(Reply::Nil) };
+                let Some(value) = ks.write_as::<StrValue>(&key, ctx)? else {
+                    return Ok(Reply::Nil);
+                };
                 let value = value.to_bytes();
                 match expire_at {
                     Some(at) if at <= ctx.now_ms => {
@@ -193,7 +209,9 @@ impl StringOp {
                 Ok(Reply::Int(new_len as i64))
             }
             StringOp::SetRange { key, offset, value } => {
-                let end = offset.checked_add(value.len()).ok_or(EngineError::StringTooLong)?;
+                let end = offset
+                    .checked_add(value.len())
+                    .ok_or(EngineError::StringTooLong)?;
                 if end > MAX_STRING_LEN && !value.is_empty() {
                     return Err(EngineError::StringTooLong);
                 }
@@ -260,7 +278,9 @@ fn store_number(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, value: StrValue) 
 fn take_mut(value: &mut StrValue) -> BytesMut {
     match std::mem::replace(value, StrValue::Raw(Bytes::new())) {
         StrValue::Int(n) => BytesMut::from(itoa::Buffer::new().format(n).as_bytes()),
-        StrValue::Raw(bytes) => bytes.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..])),
+        StrValue::Raw(bytes) => bytes
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
     }
 }
 
@@ -285,7 +305,13 @@ fn set(
             _ => (true, None),
         },
     };
-    let old_reply = || if get { Reply::opt_bulk(old.as_ref().map(|(v, _)| v.clone())) } else { Reply::Nil };
+    let old_reply = || {
+        if get {
+            Reply::opt_bulk(old.as_ref().map(|(v, _)| v.clone()))
+        } else {
+            Reply::Nil
+        }
+    };
     let allowed = match cond {
         SetCond::Always => true,
         SetCond::IfAbsent => !exists,
@@ -316,9 +342,9 @@ fn set(
 impl StringQuery {
     pub(crate) fn run(&self, ks: &mut Keyspace, ctx: &ReadCtx) -> Result<Reply, EngineError> {
         match self {
-            StringQuery::Get { key } => {
-                Ok(Reply::opt_bulk(read_string(ks.read_as::<StrValue>(key, ctx.now_ms)?)))
-            }
+            StringQuery::Get { key } => Ok(Reply::opt_bulk(read_string(
+                ks.read_as::<StrValue>(key, ctx.now_ms)?,
+            ))),
             StringQuery::MGet { keys } => Ok(Reply::Array(
                 keys.iter()
                     .map(|k| match ks.read_as::<StrValue>(k, ctx.now_ms) {
@@ -327,9 +353,10 @@ impl StringQuery {
                     })
                     .collect(),
             )),
-            StringQuery::StrLen { key } => {
-                Ok(Reply::Int(ks.read_as::<StrValue>(key, ctx.now_ms)?.map_or(0, |s| s.len() as i64)))
-            }
+            StringQuery::StrLen { key } => Ok(Reply::Int(
+                ks.read_as::<StrValue>(key, ctx.now_ms)?
+                    .map_or(0, |s| s.len() as i64),
+            )),
             StringQuery::GetRange { key, start, end } => {
                 let Some(value) = ks.read_as::<StrValue>(key, ctx.now_ms)? else {
                     return Ok(Reply::bulk(b""));
@@ -350,8 +377,16 @@ pub(crate) fn byte_range(len: usize, start: i64, end: i64) -> Option<(usize, usi
     if len == 0 || (start < 0 && end < 0 && start > end) {
         return None;
     }
-    let start = if start < 0 { (len + start).max(0) } else { start };
-    let end = if end < 0 { (len + end).max(0) } else { end.min(len - 1) };
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 {
+        (len + end).max(0)
+    } else {
+        end.min(len - 1)
+    };
     if start > end || start >= len {
         return None;
     }

@@ -60,7 +60,11 @@ const DETACH_BELOW: usize = 32 * 1024;
 
 /// Copies small byte strings so they do not keep a large shared buffer alive.
 pub fn detach(bytes: Bytes) -> Bytes {
-    if bytes.len() < DETACH_BELOW { Bytes::copy_from_slice(&bytes) } else { bytes }
+    if bytes.len() < DETACH_BELOW {
+        Bytes::copy_from_slice(&bytes)
+    } else {
+        bytes
+    }
 }
 
 /// A hash: field → value.

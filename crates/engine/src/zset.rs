@@ -36,7 +36,10 @@ pub struct ZSetValue {
 impl ZSetValue {
     /// An empty sorted set.
     pub fn new(seed: u64) -> Self {
-        Self { scores: Dict::with_seed(seed), order: BTreeSet::new() }
+        Self {
+            scores: Dict::with_seed(seed),
+            order: BTreeSet::new(),
+        }
     }
 
     /// Number of members.

@@ -58,7 +58,11 @@ impl Decoder {
         if buf.is_empty() || buf.len() < self.need {
             return Ok(None);
         }
-        let mut scanner = Scanner { buf, limits: &self.limits, need: 0 };
+        let mut scanner = Scanner {
+            buf,
+            limits: &self.limits,
+            need: 0,
+        };
         match scanner.frame(0, 0)? {
             None => {
                 self.need = scanner.need.max(buf.len() + 1);
@@ -97,7 +101,9 @@ impl Scanner<'_> {
                 Ok(Some(eol + 2))
             }
             b'$' | b'!' | b'=' => {
-                let Some((len, data)) = self.length(body)? else { return Ok(None) };
+                let Some((len, data)) = self.length(body)? else {
+                    return Ok(None);
+                };
                 if len < 0 {
                     return if kind == b'$' && len == -1 {
                         Ok(Some(data))
@@ -126,7 +132,9 @@ impl Scanner<'_> {
                 if depth >= self.limits.max_depth {
                     return Err(DecodeError::TooDeep(self.limits.max_depth));
                 }
-                let Some((len, mut at)) = self.length(body)? else { return Ok(None) };
+                let Some((len, mut at)) = self.length(body)? else {
+                    return Ok(None);
+                };
                 if len < 0 {
                     return if kind == b'*' && len == -1 {
                         Ok(Some(at))
@@ -138,7 +146,11 @@ impl Scanner<'_> {
                 if len > self.limits.max_array_len {
                     return Err(DecodeError::InvalidMultibulkLength);
                 }
-                let elements = if matches!(kind, b'%' | b'|') { len * 2 } else { len };
+                let elements = if matches!(kind, b'%' | b'|') {
+                    len * 2
+                } else {
+                    len
+                };
                 for _ in 0..elements {
                     match self.frame(at, depth + 1)? {
                         Some(next) => at = next,
@@ -193,8 +205,12 @@ pub(crate) fn find_crlf(buf: &[u8], from: usize, max: usize) -> Result<Option<us
 
 fn validate_line(kind: u8, line: &[u8]) -> Result<(), DecodeError> {
     match kind {
-        b':' => parse_int(line).map(drop).ok_or(DecodeError::Malformed("invalid integer")),
-        b',' => parse_double(line).map(drop).ok_or(DecodeError::Malformed("invalid double")),
+        b':' => parse_int(line)
+            .map(drop)
+            .ok_or(DecodeError::Malformed("invalid integer")),
+        b',' => parse_double(line)
+            .map(drop)
+            .ok_or(DecodeError::Malformed("invalid double")),
         b'#' => match line {
             b"t" | b"f" => Ok(()),
             _ => Err(DecodeError::Malformed("invalid boolean")),
@@ -228,7 +244,11 @@ pub fn parse_int(bytes: &[u8]) -> Option<i64> {
         }
         let digit = i64::from(d - b'0');
         value = value.checked_mul(10)?;
-        value = if negative { value.checked_sub(digit)? } else { value.checked_add(digit)? };
+        value = if negative {
+            value.checked_sub(digit)?
+        } else {
+            value.checked_add(digit)?
+        };
     }
     Some(value)
 }
@@ -271,7 +291,10 @@ fn parse(data: &Bytes, pos: usize) -> Result<(Frame, usize), DecodeError> {
                 _ => {
                     let mut format = [0u8; 3];
                     format.copy_from_slice(&data[after..after + 3]);
-                    Frame::Verbatim { format, text: data.slice(after + 4..end) }
+                    Frame::Verbatim {
+                        format,
+                        text: data.slice(after + 4..end),
+                    }
                 }
             };
             return Ok((frame, end + 2));
@@ -293,7 +316,10 @@ fn parse(data: &Bytes, pos: usize) -> Result<(Frame, usize), DecodeError> {
                 }
                 if kind == b'|' {
                     let (inner, next) = parse(data, at)?;
-                    let frame = Frame::Attributed { attributes: pairs, frame: Box::new(inner) };
+                    let frame = Frame::Attributed {
+                        attributes: pairs,
+                        frame: Box::new(inner),
+                    };
                     return Ok((frame, next));
                 }
                 return Ok((Frame::Map(pairs), at));
@@ -351,26 +377,55 @@ mod tests {
             frame,
             Frame::Map(vec![
                 (Frame::simple("a"), Frame::Double(1.5)),
-                (Frame::simple("b"), Frame::Set(vec![Frame::Boolean(true), Frame::Null])),
+                (
+                    Frame::simple("b"),
+                    Frame::Set(vec![Frame::Boolean(true), Frame::Null])
+                ),
             ])
         );
-        let verbatim = decode_all(b"=8\r\ntxt:okay\r\n").expect("valid").expect("complete");
-        assert_eq!(verbatim, Frame::Verbatim { format: *b"txt", text: Bytes::from_static(b"okay") });
+        let verbatim = decode_all(b"=8\r\ntxt:okay\r\n")
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(
+            verbatim,
+            Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from_static(b"okay")
+            }
+        );
     }
 
     #[test]
     fn limits_and_garbage_are_errors() {
         assert_eq!(decode_all(b"$-5\r\n"), Err(DecodeError::InvalidBulkLength));
-        assert_eq!(decode_all(b"*-7\r\n"), Err(DecodeError::InvalidMultibulkLength));
-        assert_eq!(decode_all(b"?what\r\n"), Err(DecodeError::InvalidTypeByte(b'?')));
-        assert_eq!(decode_all(b":12x\r\n"), Err(DecodeError::Malformed("invalid integer")));
-        assert_eq!(decode_all(b"*99999999999999999999999999\r\n"), Err(DecodeError::InvalidMultibulkLength));
+        assert_eq!(
+            decode_all(b"*-7\r\n"),
+            Err(DecodeError::InvalidMultibulkLength)
+        );
+        assert_eq!(
+            decode_all(b"?what\r\n"),
+            Err(DecodeError::InvalidTypeByte(b'?'))
+        );
+        assert_eq!(
+            decode_all(b":12x\r\n"),
+            Err(DecodeError::Malformed("invalid integer"))
+        );
+        assert_eq!(
+            decode_all(b"*99999999999999999999999999\r\n"),
+            Err(DecodeError::InvalidMultibulkLength)
+        );
         assert_eq!(decode_all(&[b'*'; 40]), Err(DecodeError::LengthLineTooLong));
         let deep = b"*1\r\n".repeat(40);
         assert_eq!(decode_all(&deep), Err(DecodeError::TooDeep(32)));
-        let limits = Limits { max_bulk_len: 10, ..Limits::default() };
+        let limits = Limits {
+            max_bulk_len: 10,
+            ..Limits::default()
+        };
         let mut buf = BytesMut::from(&b"$11\r\n"[..]);
-        assert_eq!(Decoder::new(limits).decode(&mut buf), Err(DecodeError::InvalidBulkLength));
+        assert_eq!(
+            Decoder::new(limits).decode(&mut buf),
+            Err(DecodeError::InvalidBulkLength)
+        );
     }
 
     #[test]

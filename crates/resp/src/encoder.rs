@@ -209,7 +209,10 @@ mod tests {
     fn resp3_types_downgrade_for_resp2() {
         let map = Frame::Map(vec![(Frame::bulk("k"), Frame::Double(1.5))]);
         assert_eq!(encoded(&map, Protocol::Resp3), b"%1\r\n$1\r\nk\r\n,1.5\r\n");
-        assert_eq!(encoded(&map, Protocol::Resp2), b"*2\r\n$1\r\nk\r\n$3\r\n1.5\r\n");
+        assert_eq!(
+            encoded(&map, Protocol::Resp2),
+            b"*2\r\n$1\r\nk\r\n$3\r\n1.5\r\n"
+        );
         assert_eq!(encoded(&Frame::Null, Protocol::Resp2), b"$-1\r\n");
         assert_eq!(encoded(&Frame::NullArray, Protocol::Resp2), b"*-1\r\n");
         assert_eq!(encoded(&Frame::NullArray, Protocol::Resp3), b"_\r\n");

@@ -1,13 +1,12 @@
 //! The Redis serialization protocol (RESP2 and RESP3).
 //!
 //! Layout:
-//! - [`frame`]: [`Frame`], every RESP3 type, and [`Protocol`]
-//! - [`decoder`]: [`Decoder`], a general incremental frame decoder with [`Limits`]
-//! - [`request`]: [`RequestDecoder`], the server's resumable decoder of commands
+//! - [`frame`] — [`Frame`], every RESP3 type, and [`Protocol`]
+//! - [`decoder`] — [`Decoder`], a general incremental frame decoder with [`Limits`]
+//! - [`request`] — [`RequestDecoder`], the server's resumable decoder of commands
 //!   (multibulk and inline) into zero-copy argument slices
-//! - [`encoder`]: functions that append replies to a buffer, downgrading RESP3 types
-//!   when the connection speaks RESP2
-//! - [`error`]: [`DecodeError`]
+//! - [`encoder`] — appends replies, downgrading RESP3 types for RESP2 connections
+//! - [`error`] — [`DecodeError`]
 //!
 //! Decoders return `Ok(None)` when more bytes are needed. They never trust a declared
 //! length for allocation: memory grows only with bytes actually received.

@@ -34,7 +34,10 @@ struct Partial {
 impl RequestDecoder {
     /// A decoder enforcing `limits` (bulk size, argument count, inline length).
     pub fn new(limits: Limits) -> Self {
-        Self { limits, partial: None }
+        Self {
+            limits,
+            partial: None,
+        }
     }
 
     /// The limits in force.
@@ -51,7 +54,10 @@ impl RequestDecoder {
     /// lets the reader size its buffer without trusting the declared length blindly.
     pub fn pending_bulk_bytes(&self, buffered: usize) -> usize {
         match &self.partial {
-            Some(Partial { pending: Some((_, end)), .. }) => (end + 2).saturating_sub(buffered),
+            Some(Partial {
+                pending: Some((_, end)),
+                ..
+            }) => (end + 2).saturating_sub(buffered),
             _ => 0,
         }
     }
@@ -66,7 +72,9 @@ impl RequestDecoder {
                 Some(b'*') => {}
                 Some(_) => return self.decode_inline(buf),
             }
-            let Some(eol) = find_crlf(buf, 1, MAX_LENGTH_LINE)? else { return Ok(None) };
+            let Some(eol) = find_crlf(buf, 1, MAX_LENGTH_LINE)? else {
+                return Ok(None);
+            };
             let count = parse_int(&buf[1..eol]).ok_or(DecodeError::InvalidMultibulkLength)?;
             if count > self.limits.max_array_len as i64 {
                 return Err(DecodeError::InvalidMultibulkLength);
@@ -83,13 +91,17 @@ impl RequestDecoder {
                 pending: None,
             });
         }
-        let Some(partial) = self.partial.as_mut() else { return Ok(None) };
+        let Some(partial) = self.partial.as_mut() else {
+            return Ok(None);
+        };
         while partial.remaining > 0 {
             let (start, end) = match partial.pending {
                 Some(bulk) => bulk,
                 None => {
                     let pos = partial.pos;
-                    let Some(&kind) = buf.get(pos) else { return Ok(None) };
+                    let Some(&kind) = buf.get(pos) else {
+                        return Ok(None);
+                    };
                     if kind != b'$' {
                         return Err(DecodeError::ExpectedBulk(kind));
                     }
@@ -118,15 +130,27 @@ impl RequestDecoder {
             partial.pos = end + 2;
             partial.remaining -= 1;
         }
-        let Some(partial) = self.partial.take() else { return Ok(None) };
+        let Some(partial) = self.partial.take() else {
+            return Ok(None);
+        };
         let frame = buf.split_to(partial.pos).freeze();
-        Ok(Some(partial.args.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
+        Ok(Some(
+            partial
+                .args
+                .into_iter()
+                .map(|(s, e)| frame.slice(s..e))
+                .collect(),
+        ))
     }
 
     fn decode_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, DecodeError> {
         let max = self.limits.max_inline_len;
         let Some(nl) = memchr::memchr(b'\n', &buf[..buf.len().min(max + 1)]) else {
-            return if buf.len() > max { Err(DecodeError::InlineTooLong) } else { Ok(None) };
+            return if buf.len() > max {
+                Err(DecodeError::InlineTooLong)
+            } else {
+                Ok(None)
+            };
         };
         let line = buf.split_to(nl + 1);
         let line = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -165,7 +189,9 @@ pub fn split_inline_args(line: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
                     i += 1;
                 }
                 Some(q) => {
-                    let Some(&c) = line.get(i) else { return Err(DecodeError::UnbalancedQuotes) };
+                    let Some(&c) = line.get(i) else {
+                        return Err(DecodeError::UnbalancedQuotes);
+                    };
                     if c == q {
                         i += 1;
                         // A closing quote must be followed by a space or the end.
@@ -192,7 +218,11 @@ pub fn split_inline_args(line: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
 /// One escape sequence after a backslash; returns the byte and how many bytes it used.
 fn unescape(quote: u8, rest: &[u8]) -> (u8, usize) {
     if quote == b'\'' {
-        return if rest[0] == b'\'' { (b'\'', 1) } else { (b'\\', 0) };
+        return if rest[0] == b'\'' {
+            (b'\'', 1)
+        } else {
+            (b'\\', 0)
+        };
     }
     match rest[0] {
         b'x' if rest.len() >= 3 && rest[1].is_ascii_hexdigit() && rest[2].is_ascii_hexdigit() => {
@@ -213,7 +243,9 @@ mod tests {
     use super::*;
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -234,7 +266,10 @@ mod tests {
             let mut buf = BytesMut::from(&wire[..split]);
             assert_eq!(d.decode(&mut buf), Ok(None), "split at {split}");
             buf.extend_from_slice(&wire[split..]);
-            assert_eq!(d.decode(&mut buf), Ok(Some(args(&["SET", "hello", "0123456789"]))));
+            assert_eq!(
+                d.decode(&mut buf),
+                Ok(Some(args(&["SET", "hello", "0123456789"])))
+            );
         }
     }
 
@@ -258,7 +293,10 @@ mod tests {
         let err = d.decode(&mut buf);
         assert_eq!(err, Err(DecodeError::UnbalancedQuotes));
         let mut buf = BytesMut::from(&b"set k \"a b\\x41\\n\" 'it\\'s'\r\nPING\n"[..]);
-        assert_eq!(d.decode(&mut buf), Ok(Some(args(&["set", "k", "a bA\n", "it's"]))));
+        assert_eq!(
+            d.decode(&mut buf),
+            Ok(Some(args(&["set", "k", "a bA\n", "it's"])))
+        );
         assert_eq!(d.decode(&mut buf), Ok(Some(args(&["PING"]))));
         let mut blank = BytesMut::from(&b"\r\n"[..]);
         assert_eq!(d.decode(&mut blank), Ok(Some(Vec::new())));
@@ -267,17 +305,38 @@ mod tests {
     #[test]
     fn protocol_violations_are_errors() {
         let decode = |input: &[u8]| RequestDecoder::default().decode(&mut BytesMut::from(input));
-        assert_eq!(decode(b"*1\r\n:5\r\n"), Err(DecodeError::ExpectedBulk(b':')));
-        assert_eq!(decode(b"*1\r\n$-3\r\n"), Err(DecodeError::InvalidBulkLength));
+        assert_eq!(
+            decode(b"*1\r\n:5\r\n"),
+            Err(DecodeError::ExpectedBulk(b':'))
+        );
+        assert_eq!(
+            decode(b"*1\r\n$-3\r\n"),
+            Err(DecodeError::InvalidBulkLength)
+        );
         assert_eq!(decode(b"*x\r\n"), Err(DecodeError::InvalidMultibulkLength));
-        assert_eq!(decode(b"*1\r\n$3\r\nabcXY"), Err(DecodeError::Malformed("bulk string not terminated by CRLF")));
+        assert_eq!(
+            decode(b"*1\r\n$3\r\nabcXY"),
+            Err(DecodeError::Malformed("bulk string not terminated by CRLF"))
+        );
         assert_eq!(decode(&[b'a'; 70000]), Err(DecodeError::InlineTooLong));
-        let limits = Limits { max_bulk_len: 4, ..Limits::default() };
+        let limits = Limits {
+            max_bulk_len: 4,
+            ..Limits::default()
+        };
         let mut buf = BytesMut::from(&b"*1\r\n$5\r\n"[..]);
-        assert_eq!(RequestDecoder::new(limits).decode(&mut buf), Err(DecodeError::InvalidBulkLength));
+        assert_eq!(
+            RequestDecoder::new(limits).decode(&mut buf),
+            Err(DecodeError::InvalidBulkLength)
+        );
         let huge = format!("*{}\r\n", i64::from(i32::MAX) * 4);
-        let limits = Limits { max_array_len: 1 << 20, ..Limits::default() };
+        let limits = Limits {
+            max_array_len: 1 << 20,
+            ..Limits::default()
+        };
         let mut buf = BytesMut::from(huge.as_bytes());
-        assert_eq!(RequestDecoder::new(limits).decode(&mut buf), Err(DecodeError::InvalidMultibulkLength));
+        assert_eq!(
+            RequestDecoder::new(limits).decode(&mut buf),
+            Err(DecodeError::InvalidMultibulkLength)
+        );
     }
 }

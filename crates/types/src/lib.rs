@@ -2,10 +2,10 @@
 //! the limits every layer agrees on. No I/O, no async.
 //!
 //! Layout:
-//! - [`ids`]: `NodeId`, `GroupId`, `Slot`, `LogIndex`, `Epoch`, `Namespace`
-//! - [`slot`]: `key_slot()` (CRC16/XMODEM with `{hash tags}`, as Redis Cluster)
-//! - [`limits`]: sizes and defaults shared by the protocol, engine and server
-//! - [`num`]: integer and float parsing/formatting with Redis's exact rules
+//! - [`ids`] — `NodeId`, `GroupId`, `Slot`, `LogIndex`, `Epoch`, `Namespace`
+//! - [`slot`] — `key_slot()` (CRC16/XMODEM with hash tags, as Redis Cluster)
+//! - [`limits`] — sizes and defaults shared by the protocol, engine and server
+//! - [`num`] — integer and float parsing/formatting with Redis's exact rules
 
 pub mod ids;
 pub mod limits;

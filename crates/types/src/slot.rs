@@ -13,7 +13,11 @@ const fn make_table() -> [u16; 256] {
         let mut crc = (i as u16) << 8;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
             bit += 1;
         }
         table[i] = crc;
@@ -61,7 +65,10 @@ mod tests {
     fn key_slot_matches_redis_cluster_vectors() {
         assert_eq!(key_slot(b"somekey"), Slot(11058));
         assert_eq!(key_slot(b"foo{hash_tag}"), Slot(2515));
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"{user1000}.followers"));
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
     }
 
     #[test]

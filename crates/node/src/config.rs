@@ -1,0 +1,146 @@
+//! Node configuration: every setting, with defaults, readable from `okapi.toml`; the
+//! binary overlays command-line flags.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::NodeError;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Addresses for the RESP listener.
+    pub bind: Vec<String>,
+    /// RESP port; 0 picks a free port (see `ready-file`).
+    pub port: u16,
+    /// Also listen on this Unix socket.
+    pub unixsocket: Option<PathBuf>,
+    /// Unix socket permissions, octal (e.g. "700").
+    pub unixsocketperm: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Written (JSON with the bound ports) once the node accepts clients.
+    pub ready_file: Option<PathBuf>,
+    /// Close clients idle this many seconds (0: never).
+    pub timeout: u64,
+    /// Most simultaneous clients.
+    pub maxclients: usize,
+    /// Largest bulk string a client may send (e.g. "512mb").
+    pub proto_max_bulk_len: String,
+    /// Most bytes buffered for one client's unread requests (e.g. "1gb").
+    pub client_query_buffer_limit: String,
+    /// Number of numbered namespaces (SELECT 0..n-1).
+    pub databases: u32,
+    /// Password of the default user.
+    pub requirepass: Option<String>,
+    /// Background task frequency per second (active expiry).
+    pub hz: u32,
+    /// Memory limit (e.g. "4gb"; "0" means none).
+    pub maxmemory: String,
+    /// What happens at the memory limit (only `noeviction` so far).
+    pub maxmemory_policy: String,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+    /// Log level: debug, verbose, notice, warning, nothing.
+    pub loglevel: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: vec!["127.0.0.1".to_owned()],
+            port: okapi_types::limits::DEFAULT_PORT,
+            unixsocket: None,
+            unixsocketperm: "700".to_owned(),
+            data_dir: PathBuf::from("okapi-data"),
+            ready_file: None,
+            timeout: 0,
+            maxclients: 10_000,
+            proto_max_bulk_len: "512mb".to_owned(),
+            client_query_buffer_limit: "1gb".to_owned(),
+            databases: okapi_types::limits::DEFAULT_DATABASES,
+            requirepass: None,
+            hz: 10,
+            maxmemory: "0".to_owned(),
+            maxmemory_policy: "noeviction".to_owned(),
+            threads: 0,
+            loglevel: "notice".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads an `okapi.toml` file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, NodeError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| NodeError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The server settings this configuration describes, validated.
+    pub fn server_settings(&self) -> Result<okapi_server::Settings, NodeError> {
+        let bad = |name: &str, why: String| NodeError::Config(format!("{name}: {why}"));
+        let memory = |name: &str, value: &str| {
+            okapi_server::settings::parse_memory(value).map_err(|e| bad(name, e))
+        };
+        if self.databases == 0 || self.databases > 1_000_000 {
+            return Err(bad("databases", "must be between 1 and 1000000".into()));
+        }
+        if self.maxclients == 0 {
+            return Err(bad("maxclients", "must be at least 1".into()));
+        }
+        if self.bind.is_empty() {
+            return Err(bad("bind", "needs at least one address".into()));
+        }
+        let mut settings = okapi_server::Settings {
+            bind: self.bind.clone(),
+            port: self.port,
+            unixsocket: self.unixsocket.clone(),
+            unixsocketperm: u32::from_str_radix(&self.unixsocketperm, 8)
+                .map_err(|e| bad("unixsocketperm", e.to_string()))?,
+            timeout_secs: self.timeout,
+            maxclients: self.maxclients,
+            proto_max_bulk_len: memory("proto-max-bulk-len", &self.proto_max_bulk_len)? as usize,
+            client_query_buffer_limit: memory(
+                "client-query-buffer-limit",
+                &self.client_query_buffer_limit,
+            )? as usize,
+            databases: self.databases,
+            requirepass: self
+                .requirepass
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map(|p| bytes::Bytes::from(p.clone().into_bytes())),
+            hz: self.hz.clamp(1, 500),
+            dir: self.data_dir.clone(),
+            maxmemory: memory("maxmemory", &self.maxmemory)?,
+            ..okapi_server::Settings::default()
+        };
+        settings
+            .config_set("maxmemory-policy", &self.maxmemory_policy)
+            .map_err(|e| bad("maxmemory-policy", e))?;
+        settings
+            .config_set("loglevel", &self.loglevel)
+            .map_err(|e| bad("loglevel", e))?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_uses_redis_style_names_and_rejects_unknown_keys() {
+        let config: Config =
+            toml::from_str("port = 7000\nmaxmemory = \"1gb\"\nbind = [\"127.0.0.1\", \"::1\"]\n")
+                .expect("valid");
+        assert_eq!(config.port, 7000);
+        assert_eq!(config.server_settings().expect("valid").maxmemory, 1 << 30);
+        assert!(toml::from_str::<Config>("no-such-setting = 1").is_err());
+        let bad: Config = toml::from_str("maxmemory = \"lots\"").expect("parses");
+        assert!(bad.server_settings().is_err());
+    }
+}

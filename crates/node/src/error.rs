@@ -1,0 +1,15 @@
+//! Node errors.
+
+/// Why a node could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Invalid configuration.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The server could not start.
+    #[error(transparent)]
+    Server(#[from] okapi_server::ServerError),
+    /// A file of the node could not be written.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+}

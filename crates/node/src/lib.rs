@@ -1,0 +1,17 @@
+//! Assembles an okapi node from a [`Config`]: the engine, the write log, the RESP
+//! server and background tasks. Also the embedded-mode API: start a node inside your
+//! own process with [`Node::start`].
+//!
+//! Layout:
+//! - [`config`] — every setting, `okapi.toml` parsing, validation
+//! - [`node`] — [`Node`] start/shutdown, the ready file
+//! - [`sys`] — the counting allocator (the only `unsafe` code)
+
+pub mod config;
+pub mod error;
+pub mod node;
+pub mod sys;
+
+pub use config::Config;
+pub use error::NodeError;
+pub use node::{Node, Ready};

@@ -1,0 +1,170 @@
+//! `okapi server`: runs a node until SIGINT/SIGTERM or SHUTDOWN.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use okapi_node::{Config, Node};
+
+/// Flags of `okapi server`. Every flag can also be set in `okapi.toml` (same name);
+/// flags win over the file.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Read settings from this TOML file (keys as the flag names, e.g. `port = 6380`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on for RESP (repeat for several).
+    #[arg(long, value_name = "ADDR")]
+    bind: Vec<String>,
+    /// RESP TCP port; 0 picks a free port (see --ready-file). [default: 6379]
+    #[arg(long)]
+    port: Option<u16>,
+    /// Also listen on this Unix socket.
+    #[arg(long, value_name = "PATH")]
+    unixsocket: Option<PathBuf>,
+    /// Unix socket permissions, octal. [default: 700]
+    #[arg(long, value_name = "MODE")]
+    unixsocketperm: Option<String>,
+    /// Data directory. [default: ./okapi-data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Write the bound ports (JSON) to this file once ready to accept clients.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+    /// Close clients idle for this many seconds; 0 never. [default: 0]
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Most simultaneous clients. [default: 10000]
+    #[arg(long)]
+    maxclients: Option<usize>,
+    /// Largest bulk string a client may send, e.g. 512mb. [default: 512mb]
+    #[arg(long, value_name = "BYTES")]
+    proto_max_bulk_len: Option<String>,
+    /// Most bytes of unprocessed requests buffered per client. [default: 1gb]
+    #[arg(long, value_name = "BYTES")]
+    client_query_buffer_limit: Option<String>,
+    /// Number of databases (namespaces) reachable with SELECT. [default: 16]
+    #[arg(long)]
+    databases: Option<u32>,
+    /// Password of the default user (clients must AUTH).
+    #[arg(long, env = "OKAPI_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+    /// Background tasks per second (active expiry). [default: 10]
+    #[arg(long)]
+    hz: Option<u32>,
+    /// Memory limit, e.g. 4gb; writes get OOM errors above it. [default: 0 = none]
+    #[arg(long, value_name = "BYTES")]
+    maxmemory: Option<String>,
+    /// Policy at the memory limit (only noeviction so far). [default: noeviction]
+    #[arg(long, value_name = "POLICY")]
+    maxmemory_policy: Option<String>,
+    /// Worker threads; 0 = one per core. [default: 0]
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Log level: debug, verbose, notice, warning, nothing. [default: notice]
+    #[arg(long)]
+    loglevel: Option<String>,
+}
+
+impl ServerArgs {
+    fn into_config(self) -> anyhow::Result<(Config, Option<String>)> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! overlay {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
+        }
+        overlay!(
+            port,
+            unixsocketperm,
+            data_dir,
+            timeout,
+            maxclients,
+            proto_max_bulk_len,
+            client_query_buffer_limit,
+            databases,
+            hz,
+            maxmemory,
+            maxmemory_policy,
+            threads,
+            loglevel
+        );
+        if !self.bind.is_empty() {
+            config.bind = self.bind;
+        }
+        if self.unixsocket.is_some() {
+            config.unixsocket = self.unixsocket;
+        }
+        if self.ready_file.is_some() {
+            config.ready_file = self.ready_file;
+        }
+        if self.requirepass.is_some() {
+            config.requirepass = self.requirepass;
+        }
+        Ok((config, self.config.map(|p| p.display().to_string())))
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = match level {
+        "debug" => "debug",
+        "verbose" => "info,okapi=debug",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the server until it is told to stop.
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let (config, config_file) = args.into_config()?;
+    init_logging(&config.loglevel);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all().thread_name("okapi-worker");
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+    }
+    let runtime = runtime.build().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let node = Node::start(
+            &config,
+            okapi_node::sys::alloc::allocated_bytes,
+            config_file,
+        )
+        .await?;
+        let shared = node.shared().clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received, shutting down");
+            shared.request_shutdown();
+        });
+        node.wait().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; stop the server with SHUTDOWN");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The `okapi` binary: clap subcommands, each in `cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: okapi_node::sys::alloc::CountingAlloc<mimalloc::MiMalloc> =
+    okapi_node::sys::alloc::CountingAlloc(mimalloc::MiMalloc);
+
+/// okapi: a distributed, in-memory-first key-value and block store that speaks the
+/// Redis protocol.
+#[derive(Debug, Parser)]
+#[command(name = "okapi", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node (single-node store on 127.0.0.1:6379 with no flags).
+    Server(Box<cmd::server::ServerArgs>),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => cmd::server::run(*args),
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `okapi` binary on loopback, driven by real clients.
+//! Each module covers one area; all share one test binary (linking is slow).
+
+mod common;
+mod hashes;
+mod lists;
+mod sets;
+mod strings;
+mod zsets;

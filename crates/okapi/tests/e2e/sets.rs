@@ -1,0 +1,1 @@
+//! Sets commands end to end.

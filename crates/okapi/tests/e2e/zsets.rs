@@ -1,0 +1,1 @@
+//! Zsets commands end to end.

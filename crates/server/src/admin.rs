@@ -1,0 +1,553 @@
+//! Connection and server commands: HELLO, AUTH, SELECT, CLIENT, MULTI/WATCH, pub/sub,
+//! CONFIG, INFO, TIME, SHUTDOWN.
+
+use std::sync::MutexGuard;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use okapi_commands::{ClientCmd, ConnCmd, KillFilter, ReplyMode};
+use okapi_engine::{Reply, WatchCheck};
+use okapi_resp::Protocol;
+use okapi_resp::encoder as enc;
+use okapi_types::Namespace;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+use crate::clock::now_us;
+use crate::connection::{Connection, Step};
+use crate::execute::{core, error_reply};
+use crate::pubsub::Subscriber;
+use crate::shared::{Core, Shared};
+
+/// TIME's reply: Unix seconds and microseconds.
+pub(crate) fn time_reply() -> Reply {
+    let us = now_us();
+    Reply::Array(vec![
+        Reply::bulk_int((us / 1_000_000) as i64),
+        Reply::bulk_int((us % 1_000_000) as i64),
+    ])
+}
+
+/// CONFIG GET's reply.
+pub(crate) fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
+    let settings = shared.settings();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for pattern in patterns {
+        for (name, value) in settings.config_get(pattern) {
+            if !pairs.iter().any(|(n, _)| *n == name) {
+                pairs.push((name, value));
+            }
+        }
+    }
+    Reply::Map(
+        pairs
+            .into_iter()
+            .map(|(n, v)| (Reply::bulk(n.as_bytes()), Reply::bulk(v.as_bytes())))
+            .collect(),
+    )
+}
+
+/// Constant-time comparison, so password checks leak nothing through timing.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
+    pub(crate) fn connection_command<'a>(
+        &mut self,
+        shared: &'a Shared,
+        guard: &mut Option<MutexGuard<'a, Core>>,
+        cmd: ConnCmd,
+        now: u64,
+    ) -> Step {
+        let reply = match cmd {
+            ConnCmd::Ping(message) => {
+                if self.session.subscribed() && self.session.protocol == Protocol::Resp2 {
+                    Reply::Array(vec![
+                        Reply::bulk(b"pong"),
+                        Reply::Bulk(message.unwrap_or_default()),
+                    ])
+                } else {
+                    message.map_or(Reply::Status("PONG"), Reply::Bulk)
+                }
+            }
+            ConnCmd::Echo(message) => Reply::Bulk(message),
+            ConnCmd::Quit => {
+                self.emit(&Reply::Ok);
+                return Step::Close;
+            }
+            ConnCmd::Reset => {
+                self.reset(shared, guard);
+                Reply::Status("RESET")
+            }
+            ConnCmd::Hello {
+                protocol,
+                auth,
+                setname,
+            } => self.hello(shared, protocol, auth, setname),
+            ConnCmd::Auth { user, password } => self.auth(shared, user.as_deref(), &password),
+            ConnCmd::Select(n) => {
+                if n < 0 || n >= i64::from(self.databases(shared)) {
+                    Reply::Error(okapi_engine::EngineError::DbIndexOutOfRange)
+                } else {
+                    self.session.db = Namespace(n as u32);
+                    self.info.db.store(n as u32, Ordering::Relaxed);
+                    Reply::Ok
+                }
+            }
+            ConnCmd::Client(cmd) => match self.client(shared, guard, cmd) {
+                Some(reply) => reply,
+                None => return Step::Next,
+            },
+            ConnCmd::Multi => {
+                if self.session.multi.is_some() {
+                    error_reply(&"ERR MULTI calls can not be nested")
+                } else {
+                    self.session.multi = Some(Vec::new());
+                    self.info.multi.store(0, Ordering::Relaxed);
+                    Reply::Ok
+                }
+            }
+            ConnCmd::Exec => return self.exec(shared, guard, now),
+            ConnCmd::Discard => {
+                if self.session.multi.take().is_none() {
+                    error_reply(&"ERR DISCARD without MULTI")
+                } else {
+                    self.session.multi_failed = false;
+                    self.session.watched.clear();
+                    self.info.multi.store(-1, Ordering::Relaxed);
+                    Reply::Ok
+                }
+            }
+            ConnCmd::Watch(keys) => {
+                if self.session.multi.is_some() {
+                    error_reply(&"ERR WATCH inside MULTI is not allowed")
+                } else {
+                    let db = self.session.db;
+                    let core = core(shared, guard);
+                    for key in keys {
+                        if let Some(stamp) = core.engine.watch_stamp(db, &key, now)
+                            && !self
+                                .session
+                                .watched
+                                .iter()
+                                .any(|w| w.db == db && w.key == key)
+                        {
+                            self.session.watched.push(WatchCheck { db, key, stamp });
+                        }
+                    }
+                    Reply::Ok
+                }
+            }
+            ConnCmd::Unwatch => {
+                self.session.watched.clear();
+                Reply::Ok
+            }
+            ConnCmd::Subscribe(channels) => {
+                self.subscribe(shared, channels, false);
+                return Step::Next;
+            }
+            ConnCmd::PSubscribe(patterns) => {
+                self.subscribe(shared, patterns, true);
+                return Step::Next;
+            }
+            ConnCmd::Unsubscribe(channels) => {
+                self.unsubscribe(shared, channels, false);
+                return Step::Next;
+            }
+            ConnCmd::PUnsubscribe(patterns) => {
+                self.unsubscribe(shared, patterns, true);
+                return Step::Next;
+            }
+            ConnCmd::Publish { channel, message } => {
+                let receivers = shared.pubsub.publish(&channel, &message);
+                shared.stats.pubsub_messages.fetch_add(1, Ordering::Relaxed);
+                Reply::Int(receivers as i64)
+            }
+            ConnCmd::PubSubChannels(pattern) => {
+                Reply::bulks(shared.pubsub.channels(pattern.as_deref()))
+            }
+            ConnCmd::PubSubNumSub(channels) => Reply::Map(
+                shared
+                    .pubsub
+                    .numsub(&channels)
+                    .into_iter()
+                    .map(|(c, n)| (Reply::Bulk(c), Reply::Int(n as i64)))
+                    .collect(),
+            ),
+            ConnCmd::PubSubNumPat => Reply::Int(shared.pubsub.numpat() as i64),
+            ConnCmd::Info(sections) => {
+                *guard = None;
+                Reply::Text(crate::info::render(shared, &sections))
+            }
+            ConnCmd::ConfigGet(patterns) => config_get(shared, &patterns),
+            ConnCmd::ConfigSet(pairs) => self.config_set(shared, pairs),
+            ConnCmd::ConfigResetStat => {
+                shared.stats.reset();
+                core(shared, guard).engine.reset_stats();
+                Reply::Ok
+            }
+            ConnCmd::ConfigRewrite => {
+                error_reply(&"ERR CONFIG REWRITE is not supported by okapi: edit okapi.toml")
+            }
+            ConnCmd::Time => time_reply(),
+            ConnCmd::Wait => Reply::Int(0),
+            ConnCmd::Shutdown => {
+                tracing::info!(client = self.info.id, "SHUTDOWN requested by a client");
+                shared.request_shutdown();
+                return Step::Close;
+            }
+            ConnCmd::LastSave => Reply::Int((shared.started_unix_ms() / 1000) as i64),
+            ConnCmd::ReadMode(_) => Reply::Ok,
+            ConnCmd::DebugSleep(secs) => {
+                *guard = None;
+                return Step::Sleep(Duration::from_secs_f64(secs));
+            }
+        };
+        self.emit(&reply);
+        Step::Next
+    }
+
+    fn reset<'a>(&mut self, shared: &'a Shared, guard: &mut Option<MutexGuard<'a, Core>>) {
+        self.session.multi = None;
+        self.session.multi_failed = false;
+        self.session.watched.clear();
+        self.unsubscribe_all(shared);
+        self.session.db = Namespace(0);
+        self.session.protocol = Protocol::Resp2;
+        self.session.replies_off = false;
+        self.session.skip_next = false;
+        self.session.authenticated = shared.settings().requirepass.is_none();
+        self.info.db.store(0, Ordering::Relaxed);
+        self.info.resp.store(2, Ordering::Relaxed);
+        self.info.multi.store(-1, Ordering::Relaxed);
+        self.info.set_name(None);
+        let core = core(shared, guard);
+        core.blocked.remove(&mut core.engine, self.info.id);
+    }
+
+    fn check_password(
+        &self,
+        shared: &Shared,
+        user: Option<&[u8]>,
+        password: &[u8],
+    ) -> Result<(), Reply> {
+        let wrong =
+            || error_reply(&"WRONGPASS invalid username-password pair or user is disabled.");
+        if user.is_some_and(|u| u != b"default") {
+            return Err(wrong());
+        }
+        match &shared.settings().requirepass {
+            None => Ok(()),
+            Some(expected) if same_secret(expected, password) => Ok(()),
+            Some(_) => Err(wrong()),
+        }
+    }
+
+    fn auth(&mut self, shared: &Shared, user: Option<&[u8]>, password: &[u8]) -> Reply {
+        if user.is_none() && shared.settings().requirepass.is_none() {
+            return error_reply(
+                &"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            );
+        }
+        match self.check_password(shared, user, password) {
+            Ok(()) => {
+                self.session.authenticated = true;
+                self.info.set_user("default");
+                Reply::Ok
+            }
+            Err(e) => e,
+        }
+    }
+
+    fn hello(
+        &mut self,
+        shared: &Shared,
+        protocol: Option<i64>,
+        auth: Option<(Bytes, Bytes)>,
+        setname: Option<Bytes>,
+    ) -> Reply {
+        let protocol = match protocol {
+            None => None,
+            Some(2) => Some(Protocol::Resp2),
+            Some(3) => Some(Protocol::Resp3),
+            Some(_) => return error_reply(&"NOPROTO unsupported protocol version"),
+        };
+        if let Some((user, password)) = &auth {
+            if let Err(e) = self.check_password(shared, Some(user), password) {
+                return e;
+            }
+            self.session.authenticated = true;
+        }
+        if !self.session.authenticated {
+            return error_reply(
+                &"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            );
+        }
+        if let Some(name) = setname {
+            if !okapi_commands::connection::valid_client_name(&name) {
+                return error_reply(
+                    &"ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+            }
+            self.info.set_name(Some(name));
+        }
+        if let Some(protocol) = protocol {
+            self.session.protocol = protocol;
+            self.info.resp.store(
+                if protocol == Protocol::Resp3 { 3 } else { 2 },
+                Ordering::Relaxed,
+            );
+        }
+        let field = |k: &str, v: Reply| (Reply::bulk(k.as_bytes()), v);
+        Reply::Map(vec![
+            field("server", Reply::bulk(b"redis")),
+            field(
+                "version",
+                Reply::bulk(crate::info::REDIS_VERSION.as_bytes()),
+            ),
+            field(
+                "proto",
+                Reply::Int(if self.session.protocol == Protocol::Resp3 {
+                    3
+                } else {
+                    2
+                }),
+            ),
+            field("id", Reply::Int(self.info.id as i64)),
+            field("mode", Reply::bulk(b"standalone")),
+            field("role", Reply::bulk(b"master")),
+            field("modules", Reply::Array(Vec::new())),
+            field(
+                "okapi-version",
+                Reply::bulk(env!("CARGO_PKG_VERSION").as_bytes()),
+            ),
+        ])
+    }
+
+    fn config_set(&mut self, shared: &Shared, pairs: Vec<(Bytes, Bytes)>) -> Reply {
+        let mut settings = shared.settings_mut();
+        let mut updated = settings.clone();
+        for (name, value) in &pairs {
+            let name = String::from_utf8_lossy(name);
+            if let Err(reason) = updated.config_set(&name, &String::from_utf8_lossy(value)) {
+                return error_reply(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                ));
+            }
+        }
+        *settings = updated;
+        Reply::Ok
+    }
+
+    fn client<'a>(
+        &mut self,
+        shared: &'a Shared,
+        guard: &mut Option<MutexGuard<'a, Core>>,
+        cmd: ClientCmd,
+    ) -> Option<Reply> {
+        Some(match cmd {
+            ClientCmd::Id => Reply::Int(self.info.id as i64),
+            ClientCmd::SetName(name) => {
+                self.info.set_name(Some(name));
+                Reply::Ok
+            }
+            ClientCmd::GetName => Reply::opt_bulk(self.info.name()),
+            ClientCmd::List { ids, kind } => {
+                let mut text = String::new();
+                for client in shared.clients.all() {
+                    if ids.as_ref().is_some_and(|ids| !ids.contains(&client.id)) {
+                        continue;
+                    }
+                    if let Some(kind) = &kind {
+                        let is_pubsub = client.is_pubsub();
+                        let matches = match kind.to_ascii_lowercase().as_slice() {
+                            b"normal" => !is_pubsub,
+                            b"pubsub" => is_pubsub,
+                            b"master" | b"replica" | b"slave" => false,
+                            _ => {
+                                return Some(error_reply(&format!(
+                                    "ERR Unknown client type '{}'",
+                                    String::from_utf8_lossy(kind)
+                                )));
+                            }
+                        };
+                        if !matches {
+                            continue;
+                        }
+                    }
+                    text.push_str(&client.describe());
+                    text.push('\n');
+                }
+                Reply::Text(text)
+            }
+            ClientCmd::Info => Reply::Text(format!("{}\n", self.info.describe())),
+            ClientCmd::Kill(filter) => self.kill(shared, &filter),
+            ClientCmd::SetInfo { attr, value } => {
+                self.info
+                    .set_lib(attr.eq_ignore_ascii_case(b"lib-ver"), value);
+                Reply::Ok
+            }
+            ClientCmd::Flag => Reply::Ok,
+            ClientCmd::Unblock { id, error } => {
+                let core = core(shared, guard);
+                Reply::flag(core.blocked.unblock(&mut core.engine, id, error))
+            }
+            ClientCmd::Reply(mode) => match mode {
+                ReplyMode::On => {
+                    self.session.replies_off = false;
+                    Reply::Ok
+                }
+                ReplyMode::Off => {
+                    self.session.replies_off = true;
+                    return None;
+                }
+                ReplyMode::Skip => {
+                    self.session.skip_next = true;
+                    return None;
+                }
+            },
+        })
+    }
+
+    fn kill(&mut self, shared: &Shared, filter: &KillFilter) -> Reply {
+        let mut killed = 0;
+        for client in shared.clients.all() {
+            if filter.skip_me && client.id == self.info.id {
+                continue;
+            }
+            let matches = filter
+                .addr
+                .as_ref()
+                .is_none_or(|a| a.as_ref() == client.addr.as_bytes())
+                && filter
+                    .laddr
+                    .as_ref()
+                    .is_none_or(|a| a.as_ref() == client.laddr.as_bytes())
+                && filter.id.is_none_or(|id| id == client.id)
+                && filter
+                    .user
+                    .as_ref()
+                    .is_none_or(|u| u.as_ref() == client.user().as_bytes())
+                && filter.kind.as_ref().is_none_or(|k| {
+                    let k = k.to_ascii_lowercase();
+                    (k == b"pubsub") == client.is_pubsub()
+                        && k != b"master"
+                        && k != b"replica"
+                        && k != b"slave"
+                });
+            if matches {
+                client.kill();
+                killed += 1;
+            }
+        }
+        if filter.legacy {
+            return if killed > 0 {
+                Reply::Ok
+            } else {
+                error_reply(&"ERR No such client")
+            };
+        }
+        Reply::Int(killed)
+    }
+
+    fn subscriber(&mut self, shared: &Shared) -> Subscriber {
+        if let Some(sub) = &self.subscriber {
+            return sub.clone();
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sub = Subscriber {
+            tx,
+            client: self.info.clone(),
+            limit: shared.settings().pubsub_output_limit,
+        };
+        self.messages = Some(rx);
+        self.subscriber = Some(sub.clone());
+        sub
+    }
+
+    fn subscription_reply(&mut self, kind: &[u8], name: Option<&[u8]>) {
+        let count = self.session.subscription_count();
+        let protocol = self.session.protocol;
+        enc::push_header(&mut self.out, 3, protocol);
+        enc::bulk(&mut self.out, kind);
+        match name {
+            Some(name) => enc::bulk(&mut self.out, name),
+            None => enc::null(&mut self.out, protocol),
+        }
+        enc::integer(&mut self.out, count as i64);
+    }
+
+    fn subscribe(&mut self, shared: &Shared, names: Vec<Bytes>, pattern: bool) {
+        let sub = self.subscriber(shared);
+        let id = self.info.id;
+        for name in names {
+            if pattern {
+                if self.session.patterns.insert(name.clone()) {
+                    shared.pubsub.psubscribe(id, name.clone(), &sub);
+                }
+                self.subscription_reply(b"psubscribe", Some(&name));
+            } else {
+                if self.session.channels.insert(name.clone()) {
+                    shared.pubsub.subscribe(id, name.clone(), &sub);
+                }
+                self.subscription_reply(b"subscribe", Some(&name));
+            }
+        }
+        self.sync_subscription_counts();
+    }
+
+    fn unsubscribe(&mut self, shared: &Shared, names: Vec<Bytes>, pattern: bool) {
+        let kind: &[u8] = if pattern {
+            b"punsubscribe"
+        } else {
+            b"unsubscribe"
+        };
+        let names: Vec<Bytes> = if names.is_empty() {
+            let current = if pattern {
+                &self.session.patterns
+            } else {
+                &self.session.channels
+            };
+            current.iter().cloned().collect()
+        } else {
+            names
+        };
+        if names.is_empty() {
+            self.subscription_reply(kind, None);
+        }
+        let id = self.info.id;
+        for name in names {
+            if pattern {
+                if self.session.patterns.remove(&name) {
+                    shared.pubsub.punsubscribe(id, &name);
+                }
+            } else if self.session.channels.remove(&name) {
+                shared.pubsub.unsubscribe(id, &name);
+            }
+            self.subscription_reply(kind, Some(&name));
+        }
+        self.sync_subscription_counts();
+    }
+
+    fn unsubscribe_all(&mut self, shared: &Shared) {
+        let id = self.info.id;
+        for channel in self.session.channels.drain() {
+            shared.pubsub.unsubscribe(id, &channel);
+        }
+        for pattern in self.session.patterns.drain() {
+            shared.pubsub.punsubscribe(id, &pattern);
+        }
+        self.sync_subscription_counts();
+    }
+
+    fn sync_subscription_counts(&self) {
+        self.info
+            .sub
+            .store(self.session.channels.len(), Ordering::Relaxed);
+        self.info
+            .psub
+            .store(self.session.patterns.len(), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,159 @@
+//! Clients blocked in BLPOP-style commands. Waiters queue per key in arrival order;
+//! when a write feeds a key, the writer serves the waiters in order, under the same
+//! engine lock, exactly as Redis does.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use okapi_engine::{Engine, Op, Reply};
+use okapi_types::Namespace;
+use tokio::sync::oneshot;
+
+use crate::log::{Appended, LogError, ReplicatedLog};
+
+/// How a blocked client is released.
+#[derive(Debug)]
+pub enum Wake {
+    /// Its op ran and produced this reply.
+    Served(Reply),
+    /// Its op was appended; the reply comes when it applies (nil: block again).
+    Pending(oneshot::Receiver<Result<Reply, LogError>>),
+    /// CLIENT UNBLOCK: reply a timeout (`error == false`) or an error.
+    Unblocked {
+        /// Reply `-UNBLOCKED` instead of a timeout.
+        error: bool,
+    },
+}
+
+struct Waiter {
+    db: Namespace,
+    keys: Vec<Bytes>,
+    op: Op,
+    wake: oneshot::Sender<Wake>,
+}
+
+/// Blocked clients, by client id and by key.
+#[derive(Default)]
+pub struct BlockRegistry {
+    waiters: HashMap<u64, Waiter>,
+    queues: HashMap<(Namespace, Bytes), VecDeque<u64>>,
+}
+
+/// True for the replies that mean "nothing to pop yet".
+pub fn is_empty_reply(reply: &Reply) -> bool {
+    matches!(reply, Reply::Nil | Reply::NilArray)
+}
+
+impl BlockRegistry {
+    /// Number of blocked clients.
+    pub fn len(&self) -> usize {
+        self.waiters.len()
+    }
+
+    /// True when nobody is blocked.
+    pub fn is_empty(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
+    /// Blocks client `id` on `keys` until `op` can run.
+    pub fn block(
+        &mut self,
+        engine: &mut Engine,
+        id: u64,
+        db: Namespace,
+        keys: Vec<Bytes>,
+        op: Op,
+    ) -> oneshot::Receiver<Wake> {
+        let (tx, rx) = oneshot::channel();
+        for key in &keys {
+            engine.add_blocked(db, key.clone());
+            self.queues
+                .entry((db, key.clone()))
+                .or_default()
+                .push_back(id);
+        }
+        self.waiters.insert(
+            id,
+            Waiter {
+                db,
+                keys,
+                op,
+                wake: tx,
+            },
+        );
+        rx
+    }
+
+    /// Removes client `id`; true if it was still blocked.
+    pub fn remove(&mut self, engine: &mut Engine, id: u64) -> bool {
+        self.take(engine, id).is_some()
+    }
+
+    fn take(&mut self, engine: &mut Engine, id: u64) -> Option<Waiter> {
+        let waiter = self.waiters.remove(&id)?;
+        for key in &waiter.keys {
+            engine.remove_blocked(waiter.db, key);
+            let slot = (waiter.db, key.clone());
+            if let Some(queue) = self.queues.get_mut(&slot) {
+                queue.retain(|&w| w != id);
+                if queue.is_empty() {
+                    self.queues.remove(&slot);
+                }
+            }
+        }
+        Some(waiter)
+    }
+
+    /// CLIENT UNBLOCK: releases client `id`; true if it was blocked.
+    pub fn unblock(&mut self, engine: &mut Engine, id: u64, error: bool) -> bool {
+        match self.take(engine, id) {
+            Some(waiter) => {
+                let _ = waiter.wake.send(Wake::Unblocked { error });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Serves waiters of keys that received data, first come first served, until each
+    /// key runs dry. Serving may feed further keys (BLMOVE), which are served too.
+    pub fn serve(&mut self, engine: &mut Engine, log: &dyn ReplicatedLog, now_ms: u64) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        loop {
+            let ready = engine.take_ready();
+            if ready.is_empty() {
+                return;
+            }
+            for (db, key) in ready {
+                while let Some(&id) = self
+                    .queues
+                    .get(&(db, key.clone()))
+                    .and_then(VecDeque::front)
+                {
+                    let Some(op) = self.waiters.get(&id).map(|w| w.op.clone()) else {
+                        break;
+                    };
+                    match log.append(engine, op, now_ms) {
+                        Appended::Applied(reply) if is_empty_reply(&reply) => {
+                            // The key holds no data for this waiter (wrong end, type
+                            // changed); later waiters would see the same.
+                            break;
+                        }
+                        Appended::Applied(reply) => {
+                            if let Some(waiter) = self.take(engine, id) {
+                                let _ = waiter.wake.send(Wake::Served(reply));
+                            }
+                        }
+                        Appended::Pending(rx) => {
+                            if let Some(waiter) = self.take(engine, id) {
+                                let _ = waiter.wake.send(Wake::Pending(rx));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

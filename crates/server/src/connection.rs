@@ -1,0 +1,437 @@
+//! One client connection: reads requests (pipelined), runs them in order, writes the
+//! replies with one flush per batch, and delivers pub/sub messages.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use okapi_commands::Blocking;
+use okapi_engine::Reply;
+use okapi_engine::rng::Rng;
+use okapi_resp::{DecodeError, Limits, RequestDecoder};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::blocking::{Wake, is_empty_reply};
+use crate::clients::ClientInfo;
+use crate::clock::now_ms;
+use crate::log::LogError;
+use crate::pubsub::{Message, Subscriber};
+use crate::session::Session;
+use crate::shared::{Shared, random_u64};
+use crate::stats::Stats;
+
+/// Requests decoded and run per engine-lock hold; bounds how long one pipelining
+/// client keeps others waiting.
+const BATCH: usize = 512;
+/// Reserve this much free space before each read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Flush mid-batch once this much output is buffered.
+const FLUSH_AT: usize = 256 * 1024;
+
+/// What the batch loop must do next.
+pub(crate) enum Step {
+    /// Go on with the next request.
+    Next,
+    /// Flush and close the connection.
+    Close,
+    /// Wait for an op's reply before going on.
+    AwaitReply(oneshot::Receiver<Result<Reply, LogError>>),
+    /// Wait for a blocking command to be served or to time out.
+    Blocked(Blocking, oneshot::Receiver<Wake>),
+    /// DEBUG SLEEP.
+    Sleep(Duration),
+}
+
+/// How the connection loop goes on after processing input.
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// A client connection.
+pub(crate) struct Connection<S> {
+    pub(crate) stream: S,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) info: Arc<ClientInfo>,
+    pub(crate) session: Session,
+    decoder: RequestDecoder,
+    inbuf: BytesMut,
+    pub(crate) out: BytesMut,
+    pub(crate) rng: Rng,
+    pub(crate) messages: Option<mpsc::UnboundedReceiver<Message>>,
+    pub(crate) subscriber: Option<Subscriber>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
+    pub(crate) fn new(stream: S, shared: Arc<Shared>, info: Arc<ClientInfo>) -> Self {
+        let authenticated = shared.settings().requirepass.is_none();
+        let limits = Self::limits(&shared);
+        Self {
+            stream,
+            shared,
+            info,
+            session: Session {
+                authenticated,
+                ..Session::default()
+            },
+            decoder: RequestDecoder::new(limits),
+            inbuf: BytesMut::with_capacity(READ_CHUNK),
+            out: BytesMut::with_capacity(READ_CHUNK),
+            rng: Rng::new(random_u64()),
+            messages: None,
+            subscriber: None,
+        }
+    }
+
+    fn limits(shared: &Shared) -> Limits {
+        let settings = shared.settings();
+        Limits {
+            max_bulk_len: settings.proto_max_bulk_len,
+            ..Limits::default()
+        }
+    }
+
+    /// Serves the client until it disconnects, is killed, or the server stops.
+    pub(crate) async fn run(mut self) {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        loop {
+            if self.info.killed.load(Ordering::Acquire) || *shutdown.borrow() {
+                break;
+            }
+            let flow = match self.process().await {
+                Ok(flow) => flow,
+                Err(error) => {
+                    // Broken framing: tell the client why, then drop only this client.
+                    okapi_commands::reply::write_error(&mut self.out, &format!("ERR {error}"));
+                    Flow::Close
+                }
+            };
+            if self.flush().await.is_err() {
+                break;
+            }
+            if let Flow::Close = flow {
+                break;
+            }
+            let idle_timeout = self.idle_timeout();
+            tokio::select! {
+                biased;
+                _ = self.info.kill.notified() => break,
+                _ = shutdown.changed() => break,
+                Some(message) = recv(&mut self.messages) => {
+                    self.write_message(message);
+                    self.drain_messages();
+                }
+                read = read_some(&mut self.stream, &mut self.inbuf, idle_timeout, &self.decoder) => match read {
+                    Some(n) if n > 0 => Stats::add(&self.shared.stats.net_input, n as u64),
+                    _ => break,
+                },
+            }
+        }
+        let _ = self.stream.shutdown().await;
+        self.cleanup();
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        let secs = self.shared.settings().timeout_secs;
+        // Redis never times out subscribers or blocked clients.
+        (secs > 0 && !self.session.subscribed()).then(|| Duration::from_secs(secs))
+    }
+
+    /// Runs every complete request in the input buffer.
+    async fn process(&mut self) -> Result<Flow, DecodeError> {
+        let limit = self.shared.settings().client_query_buffer_limit;
+        if self.inbuf.len() > limit {
+            okapi_commands::reply::write_error(
+                &mut self.out,
+                &"ERR query buffer limit exceeded, closing the connection",
+            );
+            return Ok(Flow::Close);
+        }
+        loop {
+            let mut batch = VecDeque::new();
+            while batch.len() < BATCH {
+                match self.decoder.decode(&mut self.inbuf)? {
+                    Some(argv) if argv.is_empty() => continue,
+                    Some(argv) => batch.push_back(argv),
+                    None => break,
+                }
+            }
+            self.info.qbuf.store(self.inbuf.len(), Ordering::Relaxed);
+            if batch.is_empty() {
+                return Ok(Flow::Continue);
+            }
+            Stats::add(&self.shared.stats.commands, batch.len() as u64);
+            self.info.last_active_ms.store(now_ms(), Ordering::Relaxed);
+            if let Flow::Close = self.run_batch(batch).await {
+                return Ok(Flow::Close);
+            }
+            if self.out.len() >= FLUSH_AT && self.flush().await.is_err() {
+                return Ok(Flow::Close);
+            }
+        }
+    }
+
+    async fn run_batch(&mut self, mut batch: VecDeque<Vec<Bytes>>) -> Flow {
+        loop {
+            let step = self.run_until_await(&mut batch);
+            match step {
+                Step::Next => return Flow::Continue,
+                Step::Close => return Flow::Close,
+                Step::AwaitReply(rx) => {
+                    let reply = match rx.await {
+                        Ok(Ok(reply)) => reply,
+                        Ok(Err(e)) => Reply::Error(okapi_engine::EngineError::Other(e.to_string())),
+                        Err(_) => Reply::Error(okapi_engine::EngineError::Other(
+                            "ERR write was not committed: log closed".into(),
+                        )),
+                    };
+                    self.emit(&reply);
+                }
+                Step::Blocked(blocking, wake) => {
+                    if let Flow::Close = self.wait_blocked(blocking, wake).await {
+                        return Flow::Close;
+                    }
+                }
+                Step::Sleep(duration) => {
+                    if self.flush().await.is_err() {
+                        return Flow::Close;
+                    }
+                    tokio::time::sleep(duration).await;
+                    self.emit(&Reply::Ok);
+                }
+            }
+        }
+    }
+
+    /// Waits until a blocked command is served, times out, is unblocked, or the client
+    /// goes away.
+    async fn wait_blocked(
+        &mut self,
+        blocking: Blocking,
+        mut wake: oneshot::Receiver<Wake>,
+    ) -> Flow {
+        if self.flush().await.is_err() {
+            self.unblock_self();
+            return Flow::Close;
+        }
+        self.info.blocked.store(true, Ordering::Relaxed);
+        let deadline = blocking
+            .timeout_ms
+            .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+        let flow = loop {
+            let timeout = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                woken = &mut wake => {
+                    match woken {
+                        Ok(Wake::Served(reply)) => self.emit(&reply),
+                        Ok(Wake::Pending(rx)) => match rx.await {
+                            Ok(Ok(reply)) if is_empty_reply(&reply) => {
+                                // Someone else took the data first: wait again.
+                                if let Some(rx) = self.block_again(&blocking) { wake = rx; continue; }
+                            }
+                            Ok(Ok(reply)) => self.emit(&reply),
+                            Ok(Err(e)) => self.emit(&Reply::Error(okapi_engine::EngineError::Other(e.to_string()))),
+                            Err(_) => self.emit(&Reply::Error(okapi_engine::EngineError::Other("ERR write was not committed: log closed".into()))),
+                        },
+                        Ok(Wake::Unblocked { error: false }) => self.emit(&Reply::NilArray),
+                        Ok(Wake::Unblocked { error: true }) => self.emit(&Reply::Error(okapi_engine::EngineError::Other(
+                            "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+                        ))),
+                        Err(_) => self.emit(&Reply::NilArray),
+                    }
+                    break Flow::Continue;
+                }
+                _ = timeout => {
+                    if self.unblock_self() {
+                        self.emit(&Reply::NilArray);
+                        break Flow::Continue;
+                    }
+                    // Served at the same moment: the wake is already on its way.
+                    continue;
+                }
+                _ = self.info.kill.notified() => {
+                    self.unblock_self();
+                    break Flow::Close;
+                }
+                read = read_some(&mut self.stream, &mut self.inbuf, None, &self.decoder) => {
+                    match read {
+                        Some(n) if n > 0 => Stats::add(&self.shared.stats.net_input, n as u64),
+                        _ => {
+                            self.unblock_self();
+                            break Flow::Close;
+                        }
+                    }
+                }
+            }
+        };
+        self.info.blocked.store(false, Ordering::Relaxed);
+        flow
+    }
+
+    fn block_again(&mut self, blocking: &Blocking) -> Option<oneshot::Receiver<Wake>> {
+        let shared = self.shared.clone();
+        let mut core = shared.lock();
+        let core = &mut *core;
+        match shared
+            .log
+            .append(&mut core.engine, blocking.op.clone(), now_ms())
+        {
+            crate::log::Appended::Applied(reply) if is_empty_reply(&reply) => {
+                Some(core.blocked.block(
+                    &mut core.engine,
+                    self.info.id,
+                    blocking.db,
+                    blocking.keys.clone(),
+                    blocking.op.clone(),
+                ))
+            }
+            crate::log::Appended::Applied(reply) => {
+                core.blocked
+                    .serve(&mut core.engine, shared.log.as_ref(), now_ms());
+                self.emit(&reply);
+                None
+            }
+            crate::log::Appended::Pending(rx) => {
+                let (tx, wake) = oneshot::channel();
+                let _ = tx.send(Wake::Pending(rx));
+                Some(wake)
+            }
+        }
+    }
+
+    /// Removes this client from the blocked registry; true if it was still there.
+    fn unblock_self(&self) -> bool {
+        let mut core = self.shared.lock();
+        let core = &mut *core;
+        core.blocked.remove(&mut core.engine, self.info.id)
+    }
+
+    /// Writes buffered output.
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let written = self.out.len();
+        let result = self.stream.write_all(&self.out).await;
+        self.out.clear();
+        if self.out.capacity() > 4 * FLUSH_AT {
+            // Do not keep a huge buffer around after one large reply.
+            self.out = BytesMut::with_capacity(READ_CHUNK);
+        }
+        Stats::add(&self.shared.stats.net_output, written as u64);
+        result
+    }
+
+    fn write_message(&mut self, message: Message) {
+        let size = message.size();
+        self.info.pubsub_queued.fetch_sub(
+            size.min(self.info.pubsub_queued.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        let protocol = self.session.protocol;
+        let out = &mut self.out;
+        match message {
+            Message::Message { channel, payload } => {
+                okapi_resp::encoder::push_header(out, 3, protocol);
+                okapi_resp::encoder::bulk(out, b"message");
+                okapi_resp::encoder::bulk(out, &channel);
+                okapi_resp::encoder::bulk(out, &payload);
+            }
+            Message::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => {
+                okapi_resp::encoder::push_header(out, 4, protocol);
+                okapi_resp::encoder::bulk(out, b"pmessage");
+                okapi_resp::encoder::bulk(out, &pattern);
+                okapi_resp::encoder::bulk(out, &channel);
+                okapi_resp::encoder::bulk(out, &payload);
+            }
+        }
+    }
+
+    fn drain_messages(&mut self) {
+        while self.out.len() < FLUSH_AT {
+            let Some(rx) = self.messages.as_mut() else {
+                return;
+            };
+            match rx.try_recv() {
+                Ok(message) => self.write_message(message),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Appends a reply, honouring CLIENT REPLY OFF/SKIP.
+    pub(crate) fn emit(&mut self, reply: &Reply) {
+        if reply.is_error() {
+            Stats::add(&self.shared.stats.errors, 1);
+        }
+        if self.session.replies_off {
+            return;
+        }
+        if self.session.skip_next {
+            self.session.skip_next = false;
+            return;
+        }
+        okapi_commands::reply::write(&mut self.out, reply, self.session.protocol);
+    }
+
+    /// Appends an error reply from a command error.
+    pub(crate) fn emit_error(&mut self, error: &impl std::fmt::Display) {
+        self.emit(&Reply::Error(okapi_engine::EngineError::Other(
+            error.to_string(),
+        )));
+    }
+
+    fn cleanup(&mut self) {
+        let id = self.info.id;
+        for channel in self.session.channels.drain() {
+            self.shared.pubsub.unsubscribe(id, &channel);
+        }
+        for pattern in self.session.patterns.drain() {
+            self.shared.pubsub.punsubscribe(id, &pattern);
+        }
+        self.unblock_self();
+        self.shared.clients.unregister(id);
+    }
+}
+
+async fn recv(rx: &mut Option<mpsc::UnboundedReceiver<Message>>) -> Option<Message> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads more input; `None` on EOF, error or idle timeout.
+async fn read_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    inbuf: &mut BytesMut,
+    timeout: Option<Duration>,
+    decoder: &RequestDecoder,
+) -> Option<usize> {
+    // Grow towards a large pending bulk in bounded steps: memory follows the bytes that
+    // actually arrive, never the length a client declares.
+    let pending = decoder.pending_bulk_bytes(inbuf.len()).min(1024 * 1024);
+    let want = READ_CHUNK.max(pending);
+    if inbuf.capacity() - inbuf.len() < want {
+        inbuf.reserve(want);
+    }
+    let read = stream.read_buf(inbuf);
+    let n = match timeout {
+        Some(t) => tokio::time::timeout(t, read).await.ok()?.ok()?,
+        None => read.await.ok()?,
+    };
+    (n > 0).then_some(n)
+}

@@ -1,0 +1,370 @@
+//! Running one request: lookup, checks (auth, pub/sub context, MULTI queueing, memory),
+//! parse, then a read, a log append, a blocking attempt or a connection command.
+
+use std::collections::VecDeque;
+use std::sync::MutexGuard;
+
+use bytes::Bytes;
+use okapi_commands::spec::{Ctx, flags};
+use okapi_commands::{Action, ConnCmd};
+use okapi_engine::{ReadCtx, Reply};
+use okapi_resp::Protocol;
+use okapi_types::Namespace;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::blocking::is_empty_reply;
+use crate::clock::now_ms;
+use crate::connection::{Connection, Step};
+use crate::log::Appended;
+use crate::shared::{Core, Shared};
+
+/// Commands a RESP2 client may send while subscribed.
+const SUBSCRIBED_OK: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
+/// Commands that run immediately inside MULTI instead of being queued.
+const MULTI_IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// Takes the engine lock once and keeps it for the rest of the batch.
+pub(crate) fn core<'g, 'a>(
+    shared: &'a Shared,
+    guard: &'g mut Option<MutexGuard<'a, Core>>,
+) -> &'g mut Core {
+    guard.get_or_insert_with(|| shared.lock())
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
+    /// Runs requests from `batch` until it is empty or one needs to wait.
+    pub(crate) fn run_until_await(&mut self, batch: &mut VecDeque<Vec<Bytes>>) -> Step {
+        let shared = self.shared.clone();
+        let mut guard: Option<MutexGuard<'_, Core>> = None;
+        let now = now_ms();
+        while let Some(argv) = batch.pop_front() {
+            match self.execute(&shared, &mut guard, argv, now) {
+                Step::Next => {}
+                other => return other,
+            }
+        }
+        Step::Next
+    }
+
+    fn ctx(&mut self, now: u64, databases: u32) -> Ctx {
+        Ctx {
+            db: self.session.db,
+            now_ms: now,
+            random: self.rng.next_u64(),
+            databases,
+        }
+    }
+
+    fn execute<'a>(
+        &mut self,
+        shared: &'a Shared,
+        guard: &mut Option<MutexGuard<'a, Core>>,
+        argv: Vec<Bytes>,
+        now: u64,
+    ) -> Step {
+        let spec = match okapi_commands::resolve(&argv) {
+            Ok(spec) => spec,
+            Err(e) => {
+                if self.session.multi.is_some() {
+                    self.session.multi_failed = true;
+                }
+                self.emit_error(&e);
+                return Step::Next;
+            }
+        };
+        self.info.set_last_cmd(spec.name);
+        if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
+            self.emit_error(&"NOAUTH Authentication required.");
+            return Step::Next;
+        }
+        if self.session.protocol == Protocol::Resp2
+            && self.session.subscribed()
+            && !SUBSCRIBED_OK.contains(&spec.name)
+        {
+            self.emit_error(&format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            ));
+            return Step::Next;
+        }
+        if let Some(queue) = self.session.multi.as_mut()
+            && !MULTI_IMMEDIATE.contains(&spec.name)
+        {
+            if spec.has(flags::NO_MULTI) || spec.has(flags::PUBSUB) && spec.name != "publish" {
+                self.session.multi_failed = true;
+                self.emit_error(&"ERR Command not allowed inside a transaction");
+                return Step::Next;
+            }
+            queue.push(argv);
+            self.info
+                .multi
+                .store(queue.len() as i64, std::sync::atomic::Ordering::Relaxed);
+            self.emit(&Reply::Status("QUEUED"));
+            return Step::Next;
+        }
+        let databases = self.databases(shared);
+        let ctx = self.ctx(now, databases);
+        let action = match (spec.parse)(&ctx, &argv[1..]) {
+            Ok(action) => action,
+            Err(e) => {
+                self.emit_error(&e);
+                return Step::Next;
+            }
+        };
+        if spec.has(flags::DENYOOM) && self.over_memory(shared) {
+            self.emit_error(&"OOM command not allowed when used memory > 'maxmemory'.");
+            return Step::Next;
+        }
+        match action {
+            Action::Read(query) => {
+                let core = core(shared, guard);
+                let reply = core.engine.query(
+                    &query,
+                    &ReadCtx {
+                        now_ms: now,
+                        random: ctx.random,
+                    },
+                );
+                self.emit(&reply);
+                Step::Next
+            }
+            Action::Write(op) => {
+                let core = core(shared, guard);
+                match shared.log.append(&mut core.engine, op, now) {
+                    Appended::Applied(reply) => {
+                        core.blocked
+                            .serve(&mut core.engine, shared.log.as_ref(), now);
+                        self.emit(&reply);
+                        Step::Next
+                    }
+                    Appended::Pending(rx) => {
+                        *guard = None;
+                        Step::AwaitReply(rx)
+                    }
+                }
+            }
+            Action::Block(blocking) => {
+                let core = core(shared, guard);
+                match shared
+                    .log
+                    .append(&mut core.engine, blocking.op.clone(), now)
+                {
+                    Appended::Applied(reply) if is_empty_reply(&reply) => {
+                        let wake = core.blocked.block(
+                            &mut core.engine,
+                            self.info.id,
+                            blocking.db,
+                            blocking.keys.clone(),
+                            blocking.op.clone(),
+                        );
+                        *guard = None;
+                        Step::Blocked(blocking, wake)
+                    }
+                    Appended::Applied(reply) => {
+                        core.blocked
+                            .serve(&mut core.engine, shared.log.as_ref(), now);
+                        self.emit(&reply);
+                        Step::Next
+                    }
+                    Appended::Pending(rx) => {
+                        *guard = None;
+                        Step::AwaitReply(rx)
+                    }
+                }
+            }
+            Action::Reply(reply) => {
+                self.emit(&reply);
+                Step::Next
+            }
+            Action::Conn(cmd) => self.connection_command(shared, guard, cmd, now),
+        }
+    }
+
+    pub(crate) fn databases(&self, shared: &Shared) -> u32 {
+        shared.settings().databases
+    }
+
+    fn over_memory(&self, shared: &Shared) -> bool {
+        let limit = shared.settings().maxmemory;
+        limit > 0 && shared.used_memory() > limit
+    }
+
+    /// EXEC: parses the queue in order (SELECT inside MULTI changes the namespace of the
+    /// commands after it), then applies every engine command as one transaction op.
+    pub(crate) fn exec<'a>(
+        &mut self,
+        shared: &'a Shared,
+        guard: &mut Option<MutexGuard<'a, Core>>,
+        now: u64,
+    ) -> Step {
+        let Some(queue) = self.session.multi.take() else {
+            self.emit_error(&"ERR EXEC without MULTI");
+            return Step::Next;
+        };
+        self.info
+            .multi
+            .store(-1, std::sync::atomic::Ordering::Relaxed);
+        let watched = std::mem::take(&mut self.session.watched);
+        if std::mem::take(&mut self.session.multi_failed) {
+            self.emit_error(&"EXECABORT Transaction discarded because of previous errors.");
+            return Step::Next;
+        }
+        let databases = self.databases(shared);
+        let mut items = Vec::new();
+        // Replies known before the engine runs (errors, connection commands), by
+        // position; `None` marks a slot filled from the engine's replies in order.
+        let mut slots: Vec<Option<Reply>> = Vec::with_capacity(queue.len());
+        let mut db = self.session.db;
+        let mut has_write = false;
+        for argv in queue {
+            let ctx = Ctx {
+                db,
+                now_ms: now,
+                random: self.rng.next_u64(),
+                databases,
+            };
+            let parsed = okapi_commands::parse(&ctx, &argv);
+            let slot = match parsed {
+                Err(e) => Some(error_reply(&e)),
+                Ok((spec, _)) if spec.has(flags::DENYOOM) && self.over_memory(shared) => Some(
+                    error_reply(&"OOM command not allowed when used memory > 'maxmemory'."),
+                ),
+                Ok((_, Action::Read(query))) => {
+                    items.push(okapi_engine::TxnItem::Read(query));
+                    None
+                }
+                Ok((_, Action::Write(op))) => {
+                    has_write = true;
+                    items.push(okapi_engine::TxnItem::Write(op));
+                    None
+                }
+                Ok((_, Action::Block(blocking))) => {
+                    // Inside MULTI a blocking command never blocks.
+                    has_write = true;
+                    items.push(okapi_engine::TxnItem::Write(blocking.op));
+                    None
+                }
+                Ok((_, Action::Reply(reply))) => Some(reply),
+                Ok((_, Action::Conn(cmd))) => {
+                    Some(self.conn_in_multi(shared, cmd, &mut db, databases))
+                }
+            };
+            slots.push(slot);
+        }
+        self.session.db = db;
+        let engine_replies = if items.is_empty() && watched.is_empty() {
+            Vec::new()
+        } else {
+            let txn = okapi_engine::Txn {
+                checks: watched,
+                items,
+            };
+            let core = core(shared, guard);
+            if has_write {
+                let op = okapi_engine::Op {
+                    db: self.session.db,
+                    kind: okapi_engine::OpKind::Txn(txn),
+                };
+                match shared.log.append(&mut core.engine, op, now) {
+                    Appended::Applied(reply) => {
+                        core.blocked
+                            .serve(&mut core.engine, shared.log.as_ref(), now);
+                        match reply {
+                            Reply::Array(replies) => replies,
+                            other => {
+                                self.emit(&other);
+                                return Step::Next;
+                            }
+                        }
+                    }
+                    Appended::Pending(rx) => {
+                        // The transaction's reply is the whole array; connection-level
+                        // replies inside it are rare enough to drop here.
+                        *guard = None;
+                        return Step::AwaitReply(rx);
+                    }
+                }
+            } else {
+                // Reads only: atomic under the engine lock, no log entry needed.
+                let unchanged = txn
+                    .checks
+                    .iter()
+                    .all(|c| core.engine.watch_stamp(c.db, &c.key, now) == Some(c.stamp));
+                if !unchanged {
+                    self.emit(&Reply::NilArray);
+                    return Step::Next;
+                }
+                let ctx = ReadCtx {
+                    now_ms: now,
+                    random: self.rng.next_u64(),
+                };
+                txn.items
+                    .iter()
+                    .filter_map(|item| match item {
+                        okapi_engine::TxnItem::Read(q) => Some(core.engine.query(q, &ctx)),
+                        okapi_engine::TxnItem::Write(_) => None,
+                    })
+                    .collect()
+            }
+        };
+        let mut engine_replies = engine_replies.into_iter();
+        let replies = slots
+            .into_iter()
+            .map(|slot| slot.or_else(|| engine_replies.next()).unwrap_or(Reply::Nil))
+            .collect();
+        self.emit(&Reply::Array(replies));
+        Step::Next
+    }
+
+    /// A connection command queued inside MULTI, run at EXEC.
+    fn conn_in_multi(
+        &mut self,
+        shared: &Shared,
+        cmd: ConnCmd,
+        db: &mut Namespace,
+        databases: u32,
+    ) -> Reply {
+        match cmd {
+            ConnCmd::Ping(None) => Reply::Status("PONG"),
+            ConnCmd::Ping(Some(message)) | ConnCmd::Echo(message) => Reply::Bulk(message),
+            ConnCmd::Select(n) => {
+                if n < 0 || n >= i64::from(databases) {
+                    Reply::Error(okapi_engine::EngineError::DbIndexOutOfRange)
+                } else {
+                    *db = Namespace(n as u32);
+                    self.info
+                        .db
+                        .store(n as u32, std::sync::atomic::Ordering::Relaxed);
+                    Reply::Ok
+                }
+            }
+            ConnCmd::Time => crate::admin::time_reply(),
+            ConnCmd::Publish { channel, message } => {
+                Reply::Int(shared.pubsub.publish(&channel, &message) as i64)
+            }
+            ConnCmd::Info(sections) => Reply::Text(crate::info::render(shared, &sections)),
+            ConnCmd::ConfigGet(patterns) => crate::admin::config_get(shared, &patterns),
+            ConnCmd::Client(okapi_commands::ClientCmd::Id) => Reply::Int(self.info.id as i64),
+            ConnCmd::Client(okapi_commands::ClientCmd::GetName) => {
+                Reply::opt_bulk(self.info.name())
+            }
+            ConnCmd::Wait => Reply::Int(0),
+            ConnCmd::LastSave => Reply::Int((shared.started_unix_ms() / 1000) as i64),
+            ConnCmd::ReadMode(_) => Reply::Ok,
+            _ => error_reply(&"ERR Command not allowed inside a transaction"),
+        }
+    }
+}
+
+/// An error reply from anything displayable (the text carries the prefix).
+pub(crate) fn error_reply(e: &impl std::fmt::Display) -> Reply {
+    Reply::Error(okapi_engine::EngineError::Other(e.to_string()))
+}

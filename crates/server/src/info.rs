@@ -1,0 +1,205 @@
+//! INFO: server, clients, memory, persistence, stats, replication, cpu, keyspace and
+//! okapi sections, in Redis's `field:value` format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::shared::Shared;
+use crate::stats::Stats;
+
+/// The Redis version okapi reports, for clients that gate features on it.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+    "okapi",
+];
+
+/// Bytes in human form as Redis prints them (`1.50M`).
+pub fn human_bytes(n: u64) -> String {
+    let units = [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, size) in units {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
+/// Resident set size from /proc, or 0 where unavailable.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User and system CPU seconds from /proc (clock ticks are 100 Hz on Linux).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is parenthesised and may contain spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (ticks(11), ticks(12))
+}
+
+/// Renders the requested sections (default set when none are given).
+pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
+    let wanted: Vec<String> = sections
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    let all = wanted.iter().any(|w| w == "all" || w == "everything");
+    let include = |name: &str| {
+        if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
+            return DEFAULT_SECTIONS.contains(&name);
+        }
+        all || wanted.iter().any(|w| w == name)
+    };
+    let mut out = String::new();
+    let mut section = |name: &str, title: &str, body: &dyn Fn(&mut String)| {
+        if include(name) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            let _ = write!(out, "# {title}\r\n");
+            body(&mut out);
+        }
+    };
+    let settings = shared.settings().clone();
+    let uptime = shared.started.elapsed().as_secs();
+    section("server", "Server", &|o| {
+        let _ = write!(
+            o,
+            "redis_version:{REDIS_VERSION}\r\nokapi_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            shared.run_id,
+            shared.tcp_port.load(Ordering::Relaxed),
+            crate::clock::now_us(),
+            uptime / 86400,
+            settings.hz,
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            shared.config_file.clone().unwrap_or_default(),
+        );
+    });
+    let blocked = shared.lock().blocked.len();
+    section("clients", "Clients", &|o| {
+        let clients = shared.clients.all();
+        let pubsub = clients.iter().filter(|c| c.is_pubsub()).count();
+        let _ = write!(
+            o,
+            "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\npubsub_clients:{pubsub}\r\n",
+            clients.len(),
+            settings.maxclients,
+        );
+    });
+    section("memory", "Memory", &|o| {
+        let used = shared.used_memory();
+        let peak = shared.memory_peak.load(Ordering::Relaxed);
+        let rss = rss_bytes();
+        let _ = write!(
+            o,
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
+            human_bytes(used),
+            human_bytes(rss),
+            human_bytes(peak),
+            settings.maxmemory,
+            human_bytes(settings.maxmemory),
+            settings.maxmemory_policy,
+            if used > 0 {
+                rss as f64 / used as f64
+            } else {
+                0.0
+            },
+        );
+    });
+    section("persistence", "Persistence", &|o| {
+        let _ = write!(
+            o,
+            "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nokapi_durability:none (in-memory log)\r\n",
+            shared.log.last_index(),
+            shared.started_unix_ms() / 1000,
+        );
+    });
+    let engine_stats = shared.lock().engine.stats();
+    section("stats", "Stats", &|o| {
+        let st = &shared.stats;
+        let _ = write!(
+            o,
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
+            Stats::get(&st.connections),
+            Stats::get(&st.commands),
+            st.ops_per_sec(),
+            Stats::get(&st.net_input),
+            Stats::get(&st.net_output),
+            Stats::get(&st.rejected),
+            engine_stats.expired,
+            engine_stats.hits,
+            engine_stats.misses,
+            shared.pubsub.channel_count(),
+            shared.pubsub.numpat(),
+            Stats::get(&st.errors),
+        );
+    });
+    section("replication", "Replication", &|o| {
+        let _ = write!(
+            o,
+            "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
+            shared.run_id,
+            shared.log.last_index()
+        );
+    });
+    section("cpu", "CPU", &|o| {
+        let (user, sys) = cpu_seconds();
+        let _ = write!(o, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
+    });
+    let keyspace: Vec<(u32, usize, usize)> = {
+        let core = shared.lock();
+        core.engine
+            .spaces()
+            .filter(|(_, ks)| !ks.is_empty())
+            .map(|(db, ks)| (db.0, ks.len(), ks.expires_len()))
+            .collect()
+    };
+    section("keyspace", "Keyspace", &|o| {
+        for (db, keys, expires) in &keyspace {
+            let _ = write!(o, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+    });
+    section("okapi", "Okapi", &|o| {
+        let ignored: Vec<&str> = settings.ignored_names().collect();
+        let _ = write!(
+            o,
+            "write_log:local\r\nignored_config:{}\r\n",
+            ignored.join(",")
+        );
+    });
+    out
+}

@@ -1,0 +1,37 @@
+//! okapi's RESP server.
+//!
+//! Connections read pipelined requests, run them in order against the engine (reads
+//! directly, writes through the [`log::ReplicatedLog`]), and reply with one flush per
+//! batch. Sessions carry the namespace, protocol, transaction queue, watched keys and
+//! subscriptions; pub/sub and blocked clients live in shared registries.
+//!
+//! Layout:
+//! - [`listener`] — TCP/Unix listeners, admission, [`listener::start`]
+//! - [`connection`] + [`execute`] + [`admin`]: one client's loop, command dispatch,
+//!   connection/server commands
+//! - [`session`], [`clients`], [`pubsub`], [`blocking`]: per-client and shared state
+//! - [`log`] — the write path's seam and the local (in-memory) log
+//! - [`settings`], [`info`], [`stats`], [`background`]: CONFIG, INFO, counters, expiry
+
+pub mod admin;
+pub mod background;
+pub mod blocking;
+pub mod clients;
+pub mod clock;
+pub mod connection;
+pub mod error;
+pub mod execute;
+pub mod info;
+pub mod listener;
+pub mod log;
+pub mod pubsub;
+pub mod session;
+pub mod settings;
+pub mod shared;
+pub mod stats;
+
+pub use error::ServerError;
+pub use listener::{ServerHandle, start};
+pub use log::{Appended, LocalLog, LogError, ReplicatedLog};
+pub use settings::Settings;
+pub use shared::{MemoryProbe, Shared};

@@ -1,0 +1,193 @@
+//! RESP listeners (TCP and Unix socket), connection admission (maxclients), and the
+//! server's lifetime.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::task::JoinSet;
+
+use crate::connection::Connection;
+use crate::error::ServerError;
+use crate::shared::Shared;
+use crate::stats::Stats;
+
+/// A running RESP server.
+pub struct ServerHandle {
+    /// Bound TCP addresses.
+    pub tcp: Vec<SocketAddr>,
+    /// Unix socket path, if listening on one.
+    pub unix: Option<PathBuf>,
+    tasks: JoinSet<()>,
+}
+
+impl ServerHandle {
+    /// Waits until every listener and background task has stopped (after shutdown).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        if let Some(path) = &self.unix {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds the configured listeners and starts accepting clients and running background
+/// tasks. Returns once listening.
+pub async fn start(shared: Arc<Shared>) -> Result<ServerHandle, ServerError> {
+    let (binds, port, unixsocket, perm) = {
+        let s = shared.settings();
+        (
+            s.bind.clone(),
+            s.port,
+            s.unixsocket.clone(),
+            s.unixsocketperm,
+        )
+    };
+    let mut tasks = JoinSet::new();
+    let mut tcp = Vec::new();
+    let mut port = port;
+    for host in &binds {
+        let addr: SocketAddr = format!("{}:{port}", bracket_v6(host))
+            .parse()
+            .map_err(|_| ServerError::BadAddress(host.clone()))?;
+        let listener = bind_tcp(addr)?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| ServerError::Bind(addr.to_string(), e))?;
+        // With port 0, every address listens on the port the first one got.
+        port = local.port();
+        tcp.push(local);
+        tasks.spawn(accept_tcp(listener, shared.clone()));
+    }
+    if let Some(first) = tcp.first() {
+        shared
+            .tcp_port
+            .store(u32::from(first.port()), Ordering::Relaxed);
+    }
+    let unix = match unixsocket {
+        Some(path) => {
+            let _ = std::fs::remove_file(&path);
+            let listener = UnixListener::bind(&path)
+                .map_err(|e| ServerError::Bind(path.display().to_string(), e))?;
+            set_mode(&path, perm).map_err(|e| ServerError::Bind(path.display().to_string(), e))?;
+            tasks.spawn(accept_unix(listener, shared.clone()));
+            Some(path)
+        }
+        None => None,
+    };
+    tasks.spawn(crate::background::run(shared.clone()));
+    Ok(ServerHandle { tcp, unix, tasks })
+}
+
+fn bracket_v6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    let err = |e| ServerError::Bind(addr.to_string(), e);
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(err)?;
+    }
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(511).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    TcpListener::from_std(socket.into()).map_err(err)
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Refuses a client over `maxclients`, with Redis's error.
+async fn admit<S: AsyncWriteExt + Unpin>(shared: &Shared, stream: &mut S) -> bool {
+    let max = shared.settings().maxclients;
+    if shared.clients.len() >= max {
+        Stats::add(&shared.stats.rejected, 1);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return false;
+    }
+    Stats::add(&shared.stats.connections, 1);
+    true
+}
+
+async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let laddr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (mut stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !admit(&shared, &mut stream).await {
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let info = shared
+            .clients
+            .register(peer.to_string(), laddr.clone(), i64::from(fd));
+        let connection = Connection::new(stream, shared.clone(), info);
+        tokio::spawn(connection.run());
+    }
+}
+
+async fn accept_unix(listener: UnixListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let laddr = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+        .unwrap_or_default();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (mut stream, _) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !admit(&shared, &mut stream).await {
+            continue;
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let info = shared
+            .clients
+            .register(format!("{laddr}:0"), laddr.clone(), i64::from(fd));
+        let connection = Connection::new(stream, shared.clone(), info);
+        tokio::spawn(connection.run());
+    }
+}

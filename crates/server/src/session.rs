@@ -1,0 +1,46 @@
+//! Per-connection state: selected namespace, protocol, authentication, transaction
+//! queue, watched keys, subscriptions, reply mode.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use okapi_engine::WatchCheck;
+use okapi_resp::Protocol;
+use okapi_types::Namespace;
+
+/// What a connection remembers between commands.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Selected namespace.
+    pub db: Namespace,
+    /// Protocol version.
+    pub protocol: Protocol,
+    /// Authenticated (always true without `requirepass`).
+    pub authenticated: bool,
+    /// Commands queued since MULTI, if in a transaction.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command failed to queue: EXEC must abort.
+    pub multi_failed: bool,
+    /// WATCHed keys and their stamps.
+    pub watched: Vec<WatchCheck>,
+    /// Subscribed channels.
+    pub channels: HashSet<Bytes>,
+    /// Subscribed patterns.
+    pub patterns: HashSet<Bytes>,
+    /// CLIENT REPLY OFF.
+    pub replies_off: bool,
+    /// CLIENT REPLY SKIP: drop the next reply.
+    pub skip_next: bool,
+}
+
+impl Session {
+    /// True in pub/sub mode (any subscription).
+    pub fn subscribed(&self) -> bool {
+        !self.channels.is_empty() || !self.patterns.is_empty()
+    }
+
+    /// Number of subscriptions, as subscribe replies count them.
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+}

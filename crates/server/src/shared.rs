@@ -1,0 +1,147 @@
+//! State shared by every connection of a node.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Instant;
+
+use okapi_engine::Engine;
+use tokio::sync::watch;
+
+use crate::blocking::BlockRegistry;
+use crate::clients::ClientRegistry;
+use crate::log::ReplicatedLog;
+use crate::pubsub::PubSub;
+use crate::settings::Settings;
+use crate::stats::Stats;
+
+/// What the engine lock protects: the data and the clients blocked on it.
+pub struct Core {
+    /// All namespaces.
+    pub engine: Engine,
+    /// Clients blocked in BLPOP-style commands.
+    pub blocked: BlockRegistry,
+}
+
+/// Reports memory use: bytes allocated by the process (0 if unknown).
+pub type MemoryProbe = fn() -> u64;
+
+/// Everything connections share.
+pub struct Shared {
+    /// The data, behind the engine lock.
+    pub core: Mutex<Core>,
+    /// Where writes go.
+    pub log: Arc<dyn ReplicatedLog>,
+    /// Runtime settings.
+    pub settings: RwLock<Settings>,
+    /// Connected clients.
+    pub clients: ClientRegistry,
+    /// Pub/sub hub.
+    pub pubsub: PubSub,
+    /// Counters.
+    pub stats: Stats,
+    /// Allocator statistics.
+    pub memory: MemoryProbe,
+    /// Peak of `memory`.
+    pub memory_peak: std::sync::atomic::AtomicU64,
+    /// Process start.
+    pub started: Instant,
+    /// Process start, Unix ms.
+    pub started_ms: u64,
+    /// Random id of this server run.
+    pub run_id: String,
+    /// Bound RESP TCP port (after listening).
+    pub tcp_port: std::sync::atomic::AtomicU32,
+    /// Set to true to stop the server.
+    pub shutdown: watch::Sender<bool>,
+    /// Path of the config file, if any.
+    pub config_file: Option<String>,
+}
+
+impl Shared {
+    /// Shared state over `engine`, writing through `log`.
+    pub fn new(
+        engine: Engine,
+        log: Arc<dyn ReplicatedLog>,
+        settings: Settings,
+        memory: MemoryProbe,
+        config_file: Option<String>,
+    ) -> Arc<Self> {
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(Self {
+            core: Mutex::new(Core {
+                engine,
+                blocked: BlockRegistry::default(),
+            }),
+            log,
+            settings: RwLock::new(settings),
+            clients: ClientRegistry::default(),
+            pubsub: PubSub::default(),
+            stats: Stats::default(),
+            memory,
+            memory_peak: std::sync::atomic::AtomicU64::new(0),
+            started: Instant::now(),
+            started_ms: crate::clock::now_ms(),
+            run_id: random_hex(40),
+            tcp_port: std::sync::atomic::AtomicU32::new(0),
+            shutdown,
+            config_file,
+        })
+    }
+
+    /// Locks the engine. A panic while holding it cannot leave the data half-changed
+    /// in a way later ops could not cope with, so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy of the settings.
+    pub fn settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
+        self.settings.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Mutable settings.
+    pub fn settings_mut(&self) -> std::sync::RwLockWriteGuard<'_, Settings> {
+        self.settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks every task of the server to stop.
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Process start, Unix ms.
+    pub fn started_unix_ms(&self) -> u64 {
+        self.started_ms
+    }
+
+    /// Memory used now, updating the peak.
+    pub fn used_memory(&self) -> u64 {
+        let used = (self.memory)();
+        self.memory_peak
+            .fetch_max(used, std::sync::atomic::Ordering::Relaxed);
+        used
+    }
+}
+
+/// Random lowercase hex, from the OS-seeded std hasher (no extra dependency).
+pub fn random_hex(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        out.push_str(&format!("{:016x}", random_u64()));
+    }
+    out.truncate(len);
+    out
+}
+
+/// 64 random bits from the OS-seeded std hasher.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
