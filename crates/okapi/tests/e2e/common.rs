@@ -36,3 +36,99 @@ pub fn err(con: &mut redis::Connection, args: &[&str]) -> String {
         }
     }
 }
+
+/// A raw RESP connection for protocol-level tests: sends bytes, decodes frames with
+/// okapi's own decoder.
+pub struct Raw {
+    /// The socket.
+    pub stream: std::net::TcpStream,
+    buf: bytes::BytesMut,
+    decoder: okapi_resp::Decoder,
+}
+
+impl Raw {
+    /// Connects to the node's RESP port.
+    pub fn connect(node: &TestNode) -> Raw {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        Raw {
+            stream,
+            buf: bytes::BytesMut::new(),
+            decoder: okapi_resp::Decoder::default(),
+        }
+    }
+
+    /// Writes raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command as an array of bulk strings.
+    pub fn command(&mut self, args: &[&str]) {
+        let mut out = bytes::BytesMut::new();
+        let frame = okapi_resp::Frame::command(
+            args.iter()
+                .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes())),
+        );
+        okapi_resp::encoder::frame(&mut out, &frame, okapi_resp::Protocol::Resp2);
+        self.send(&out);
+    }
+
+    /// Reads one frame; `None` when the server closed the connection.
+    pub fn read(&mut self) -> Option<okapi_resp::Frame> {
+        use std::io::Read;
+        loop {
+            if let Some(frame) = self
+                .decoder
+                .decode(&mut self.buf)
+                .expect("server sent valid RESP")
+            {
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
+    /// Sends a command and reads its reply.
+    pub fn call(&mut self, args: &[&str]) -> okapi_resp::Frame {
+        self.command(args);
+        self.read().expect("a reply")
+    }
+
+    /// True once the server has closed the connection (reads EOF).
+    pub fn closed(&mut self) -> bool {
+        self.read().is_none()
+    }
+}
+
+/// A bulk-string frame.
+pub fn bulk(s: &str) -> okapi_resp::Frame {
+    okapi_resp::Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// A simple-string frame.
+pub fn simple(s: &str) -> okapi_resp::Frame {
+    okapi_resp::Frame::Simple(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// An error frame.
+pub fn error(s: &str) -> okapi_resp::Frame {
+    okapi_resp::Frame::Error(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// Reads a field of `INFO` as text.
+pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(con).expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}: {info}"))
+}

@@ -3,7 +3,12 @@
 
 mod common;
 mod hashes;
+mod keys;
 mod lists;
+mod protocol;
+mod pubsub;
+mod server;
 mod sets;
 mod strings;
+mod txn;
 mod zsets;
