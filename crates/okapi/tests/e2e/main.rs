@@ -10,5 +10,6 @@ mod pubsub;
 mod server;
 mod sets;
 mod strings;
+mod tools;
 mod txn;
 mod zsets;
