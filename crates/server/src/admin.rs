@@ -88,7 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             } => self.hello(shared, protocol, auth, setname),
             ConnCmd::Auth { user, password } => self.auth(shared, user.as_deref(), &password),
             ConnCmd::Select(n) => {
-                if n < 0 || n >= i64::from(self.databases(shared)) {
+                if n < 0 || n >= i64::from(self.databases) {
                     Reply::Error(okapi_engine::EngineError::DbIndexOutOfRange)
                 } else {
                     self.session.db = Namespace(n as u32);

@@ -63,11 +63,21 @@ pub(crate) struct Connection<S> {
     pub(crate) rng: Rng,
     pub(crate) messages: Option<mpsc::UnboundedReceiver<Message>>,
     pub(crate) subscriber: Option<Subscriber>,
+    /// Number of namespaces (fixed for the server's life).
+    pub(crate) databases: u32,
+    /// Whether `maxmemory` was exceeded when the current batch started; checked once
+    /// per batch rather than per command.
+    pub(crate) over_memory: bool,
+    /// Last command run, published to CLIENT LIST once per batch.
+    pub(crate) last_cmd: &'static str,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     pub(crate) fn new(stream: S, shared: Arc<Shared>, info: Arc<ClientInfo>) -> Self {
-        let authenticated = shared.settings().requirepass.is_none();
+        let (authenticated, databases) = {
+            let settings = shared.settings();
+            (settings.requirepass.is_none(), settings.databases)
+        };
         let limits = Self::limits(&shared);
         Self {
             stream,
@@ -83,6 +93,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             rng: Rng::new(random_u64()),
             messages: None,
             subscriber: None,
+            databases,
+            over_memory: false,
+            last_cmd: "NULL",
         }
     }
 
@@ -94,11 +107,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
     }
 
-    /// Serves the client until it disconnects, is killed, or the server stops.
+    /// Serves the client until it disconnects, is killed, or the server stops (which
+    /// kills every client).
     pub(crate) async fn run(mut self) {
-        let mut shutdown = self.shared.shutdown.subscribe();
+        let info = self.info.clone();
+        // Armed once and kept across iterations: re-registering a waiter on every loop
+        // would cost a lock per request.
+        let killed = info.kill.notified();
+        tokio::pin!(killed);
         loop {
-            if self.info.killed.load(Ordering::Acquire) || *shutdown.borrow() {
+            if info.killed.load(Ordering::Acquire) {
                 break;
             }
             let flow = match self.process().await {
@@ -118,8 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             let idle_timeout = self.idle_timeout();
             tokio::select! {
                 biased;
-                _ = self.info.kill.notified() => break,
-                _ = shutdown.changed() => break,
+                _ = &mut killed => break,
                 Some(message) = recv(&mut self.messages) => {
                     self.write_message(message);
                     self.drain_messages();
@@ -142,7 +159,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
 
     /// Runs every complete request in the input buffer.
     async fn process(&mut self) -> Result<Flow, DecodeError> {
-        let limit = self.shared.settings().client_query_buffer_limit;
+        let (limit, max_bulk, maxmemory) = {
+            let settings = self.shared.settings();
+            (
+                settings.client_query_buffer_limit,
+                settings.proto_max_bulk_len,
+                settings.maxmemory,
+            )
+        };
+        if self.decoder.limits().max_bulk_len != max_bulk {
+            self.decoder.set_limits(Limits {
+                max_bulk_len: max_bulk,
+                ..*self.decoder.limits()
+            });
+        }
         if self.inbuf.len() > limit {
             okapi_commands::reply::write_error(
                 &mut self.out,
@@ -165,7 +195,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             Stats::add(&self.shared.stats.commands, batch.len() as u64);
             self.info.last_active_ms.store(now_ms(), Ordering::Relaxed);
-            if let Flow::Close = self.run_batch(batch).await {
+            self.over_memory = maxmemory > 0 && self.shared.used_memory() > maxmemory;
+            let flow = self.run_batch(batch).await;
+            self.info.set_last_cmd(self.last_cmd);
+            if let Flow::Close = flow {
                 return Ok(Flow::Close);
             }
             if self.out.len() >= FLUSH_AT && self.flush().await.is_err() {

@@ -80,7 +80,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 return Step::Next;
             }
         };
-        self.info.set_last_cmd(spec.name);
+        self.last_cmd = spec.name;
         if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
             self.emit_error(&"NOAUTH Authentication required.");
             return Step::Next;
@@ -110,8 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.emit(&Reply::Status("QUEUED"));
             return Step::Next;
         }
-        let databases = self.databases(shared);
-        let ctx = self.ctx(now, databases);
+        let ctx = self.ctx(now, self.databases);
         let action = match (spec.parse)(&ctx, &argv[1..]) {
             Ok(action) => action,
             Err(e) => {
@@ -119,7 +118,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 return Step::Next;
             }
         };
-        if spec.has(flags::DENYOOM) && self.over_memory(shared) {
+        if spec.has(flags::DENYOOM) && self.over_memory {
             self.emit_error(&"OOM command not allowed when used memory > 'maxmemory'.");
             return Step::Next;
         }
@@ -188,15 +187,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
     }
 
-    pub(crate) fn databases(&self, shared: &Shared) -> u32 {
-        shared.settings().databases
-    }
-
-    fn over_memory(&self, shared: &Shared) -> bool {
-        let limit = shared.settings().maxmemory;
-        limit > 0 && shared.used_memory() > limit
-    }
-
     /// EXEC: parses the queue in order (SELECT inside MULTI changes the namespace of the
     /// commands after it), then applies every engine command as one transaction op.
     pub(crate) fn exec<'a>(
@@ -217,7 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.emit_error(&"EXECABORT Transaction discarded because of previous errors.");
             return Step::Next;
         }
-        let databases = self.databases(shared);
+        let databases = self.databases;
         let mut items = Vec::new();
         // Replies known before the engine runs (errors, connection commands), by
         // position; `None` marks a slot filled from the engine's replies in order.
@@ -234,9 +224,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             let parsed = okapi_commands::parse(&ctx, &argv);
             let slot = match parsed {
                 Err(e) => Some(error_reply(&e)),
-                Ok((spec, _)) if spec.has(flags::DENYOOM) && self.over_memory(shared) => Some(
-                    error_reply(&"OOM command not allowed when used memory > 'maxmemory'."),
-                ),
+                Ok((spec, _)) if spec.has(flags::DENYOOM) && self.over_memory => Some(error_reply(
+                    &"OOM command not allowed when used memory > 'maxmemory'.",
+                )),
                 Ok((_, Action::Read(query))) => {
                     items.push(okapi_engine::TxnItem::Read(query));
                     None

@@ -105,9 +105,13 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Asks every task of the server to stop.
+    /// Asks every task of the server to stop: listeners and background tasks watch
+    /// `shutdown`; connections are killed.
     pub fn request_shutdown(&self) {
         self.shutdown.send_replace(true);
+        for client in self.clients.all() {
+            client.kill();
+        }
     }
 
     /// Process start, Unix ms.
