@@ -34,16 +34,14 @@ fn pipeline_of_ten_thousand_commands_replies_in_order() {
     let mut raw = Raw::connect(&n);
     let mut wire = Vec::new();
     for i in 0..10_000 {
-        wire.extend_from_slice(format!("*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n").as_bytes());
+        wire.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n");
         if i % 1000 == 0 {
             wire.extend_from_slice(b"PING\r\n");
         }
     }
     raw.send(&wire);
-    let mut expected = 1;
-    for i in 0..10_000 {
+    for (i, expected) in (1..=10_000).enumerate() {
         assert_eq!(raw.read(), Some(Frame::Integer(expected)));
-        expected += 1;
         if i % 1000 == 0 {
             assert_eq!(raw.read(), Some(simple("PONG")));
         }
