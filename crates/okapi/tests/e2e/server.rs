@@ -413,12 +413,11 @@ fn maxmemory_noeviction_refuses_writes_but_serves_reads() {
         raw(&mut c, &["DEL", "before"]).expect("deletes still work"),
         Value::Int(1)
     );
-    assert_eq!(
+    assert!(
         err(
             &mut c,
             &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]
         )
-        .starts_with("ERR CONFIG SET failed"),
-        true
+        .starts_with("ERR CONFIG SET failed")
     );
 }
