@@ -104,22 +104,16 @@ pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
-/// A blocking-command timeout in seconds (fractions allowed) as milliseconds; 0 means
-/// forever and is returned as `None`.
+/// A blocking-command timeout in seconds (fractions allowed) as milliseconds, rounded
+/// up as Redis does; 0 means forever and is returned as `None`.
 pub fn timeout_secs(arg: &[u8]) -> Result<Option<u64>, CommandError> {
-    let secs = parse_f64(arg)
-        .filter(|s| s.is_finite())
-        .ok_or(CommandError::InvalidTimeout)?;
+    let secs = parse_f64(arg).ok_or(CommandError::InvalidTimeout)?;
     if secs < 0.0 {
         return Err(CommandError::NegativeTimeout);
     }
-    let ms = (secs * 1000.0).round();
-    if ms > 1e15 {
-        return Err(CommandError::InvalidTimeout);
+    let ms = (secs * 1000.0).ceil();
+    if !ms.is_finite() || ms > i64::MAX as f64 {
+        return Err(CommandError::other("ERR timeout is out of range"));
     }
-    Ok(if ms == 0.0 && secs == 0.0 {
-        None
-    } else {
-        Some((ms as u64).max(1))
-    })
+    Ok(if ms == 0.0 { None } else { Some(ms as u64) })
 }

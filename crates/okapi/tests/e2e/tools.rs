@@ -67,7 +67,7 @@ fn redis_benchmark_runs_against_okapi() {
             "-p",
             &n.port.to_string(),
             "-t",
-            "set,get,incr,mset",
+            "set,get,incr,lpush,lpop,mset",
             "-n",
             "2000",
             "-c",
