@@ -297,17 +297,18 @@ fn set(
     get: bool,
     expire: SetExpire,
 ) -> Result<Reply, EngineError> {
-    let (exists, old) = match ks.write(&key, ctx) {
-        None => (false, None),
+    // KEEPTTL keeps the key's TTL whatever type it held; GET needs the old string.
+    let (exists, old, keep_at) = match ks.write(&key, ctx) {
+        None => (false, None, 0),
         Some(entry) => match &entry.value {
-            Value::Str(s) => (true, Some((s.to_bytes(), entry.expire_at))),
+            Value::Str(s) if get => (true, Some(s.to_bytes()), entry.expire_at),
             _ if get => return Err(EngineError::WrongType),
-            _ => (true, None),
+            _ => (true, None, entry.expire_at),
         },
     };
     let old_reply = || {
         if get {
-            Reply::opt_bulk(old.as_ref().map(|(v, _)| v.clone()))
+            Reply::opt_bulk(old.clone())
         } else {
             Reply::Nil
         }
@@ -320,7 +321,6 @@ fn set(
     if !allowed {
         return Ok(old_reply());
     }
-    let keep_at = old.as_ref().map_or(0, |(_, at)| *at);
     let expire_at = match expire {
         SetExpire::Clear => 0,
         SetExpire::At(at) => at,

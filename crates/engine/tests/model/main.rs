@@ -122,6 +122,9 @@ enum Val {
     List(VecDeque<Bytes>),
 }
 
+/// A string value and its expiry.
+type StringEntry = (Vec<u8>, Option<u64>);
+
 #[derive(Default)]
 struct Model {
     data: HashMap<Bytes, (Val, Option<u64>)>,
@@ -144,7 +147,7 @@ impl Model {
     }
 
     /// The string at `k`: `Ok(None)` if absent, `Err` if another type.
-    fn string(&mut self, k: &Bytes, now: u64) -> Result<Option<(Vec<u8>, Option<u64>)>, Reply> {
+    fn string(&mut self, k: &Bytes, now: u64) -> Result<Option<StringEntry>, Reply> {
         match self.live(k, now) {
             None => Ok(None),
             Some((Val::Str(v), at)) => Ok(Some((v.clone(), *at))),
@@ -387,6 +390,21 @@ impl Model {
                 }
                 self.list(&dst, now)?;
                 let list = self.list(&src, now)?.expect("checked");
+                if src == dst {
+                    // A rotation: the list never becomes empty, so the key (and its TTL) stays.
+                    let element = if *from_left {
+                        list.pop_front()
+                    } else {
+                        list.pop_back()
+                    }
+                    .expect("non-empty");
+                    if *to_left {
+                        list.push_front(element.clone())
+                    } else {
+                        list.push_back(element.clone())
+                    }
+                    return Ok(Reply::Bulk(element));
+                }
                 let element = if *from_left {
                     list.pop_front()
                 } else {
