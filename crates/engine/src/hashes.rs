@@ -219,7 +219,7 @@ impl HashOp {
                         }
                     });
                 let result = next.map(|n| {
-                    let text = Bytes::from(format_human(n));
+                    let text = Bytes::from(okapi_types::num::format_f64_human(n));
                     store_field(hash, field, text.clone());
                     Reply::Bulk(text)
                 });
@@ -238,25 +238,6 @@ fn store_field(hash: &mut HashValue, field: Bytes, value: Bytes) {
             hash.insert(detach(field), value);
         }
     }
-}
-
-/// Redis's `LD_STR_HUMAN` float text (HINCRBYFLOAT): plain decimal, never an
-/// exponent, at most 17 fractional digits, no trailing zeros, and `0` for negative zero.
-/// okapi computes in `f64` where Redis uses `long double`, so the digits are the
-/// shortest that read back to the same `f64`.
-pub fn format_human(value: f64) -> String {
-    let mut text = format!("{value}");
-    if let Some(dot) = text.find('.')
-        && text.len() - dot - 1 > 17
-    {
-        text = format!("{value:.17}");
-        let trimmed = text.trim_end_matches('0').trim_end_matches('.').len();
-        text.truncate(trimmed);
-    }
-    if text == "-0" {
-        text = "0".to_owned();
-    }
-    text
 }
 
 impl HashQuery {
@@ -463,7 +444,7 @@ mod tests {
             (-0.0, "0"),
             (17179869185.5, "17179869185.5"),
         ] {
-            assert_eq!(format_human(value), text, "{value:e}");
+            assert_eq!(okapi_types::num::format_f64_human(value), text, "{value:e}");
         }
     }
 

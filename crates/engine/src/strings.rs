@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use okapi_types::limits::MAX_STRING_LEN;
-use okapi_types::num::{format_f64, parse_f64, parse_i64};
+use okapi_types::num::{format_f64_human, parse_f64, parse_i64};
 
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
@@ -256,7 +256,7 @@ impl StringOp {
                 if !next.is_finite() {
                     return Err(EngineError::NanOrInfinity);
                 }
-                let text = Bytes::from(format_f64(next));
+                let text = Bytes::from(format_f64_human(next));
                 store_number(ks, ctx, key, StrValue::from_bytes(text.clone()));
                 Ok(Reply::Bulk(text))
             }

@@ -82,6 +82,25 @@ pub fn format_f64(value: f64) -> String {
     format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
 }
 
+/// Redis's `LD_STR_HUMAN` float text (INCRBYFLOAT, HINCRBYFLOAT): plain decimal, never an
+/// exponent, at most 17 fractional digits, no trailing zeros, and `0` for negative zero.
+/// okapi computes in `f64` where Redis uses `long double`, so the digits are the
+/// shortest that read back to the same `f64`.
+pub fn format_f64_human(value: f64) -> String {
+    let mut text = format!("{value}");
+    if let Some(dot) = text.find('.')
+        && text.len() - dot - 1 > 17
+    {
+        text = format!("{value:.17}");
+        let trimmed = text.trim_end_matches('0').trim_end_matches('.').len();
+        text.truncate(trimmed);
+    }
+    if text == "-0" {
+        text = "0".to_owned();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
