@@ -104,8 +104,9 @@ pub enum ZSetOp {
         dst: Bytes,
         /// Source sorted set.
         src: Bytes,
-        /// The selection.
-        spec: RangeSpec,
+        /// The selection (boxed: it is the largest op payload, and ops travel
+        /// inside every blocked-client record).
+        spec: Box<RangeSpec>,
     },
     /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE: replies the number stored.
     CombineStore {

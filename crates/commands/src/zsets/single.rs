@@ -187,7 +187,7 @@ pub(super) fn zrangestore(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError
         ZSetOp::RangeStore {
             dst: a[0].clone(),
             src: r.key,
-            spec: r.spec,
+            spec: Box::new(r.spec),
         },
     )
 }
