@@ -133,27 +133,55 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         std::iter::once(&self.main).chain(self.next.as_ref())
     }
 
+    /// The node for `key` in one table's chain (chains are sorted by hash).
+    fn chain_find<'t, Q>(table: &'t Table<K, V>, hash: u64, key: &Q) -> Option<&'t Node<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut cursor = table.buckets.get(table.index(hash))?.as_deref();
+        while let Some(node) = cursor {
+            if node.hash > hash {
+                return None;
+            }
+            if node.hash == hash && node.key.borrow() == key {
+                return Some(node);
+            }
+            cursor = node.next.as_deref();
+        }
+        None
+    }
+
+    fn chain_find_mut<'t, Q>(
+        table: &'t mut Table<K, V>,
+        hash: u64,
+        key: &Q,
+    ) -> Option<&'t mut Node<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let index = table.index(hash);
+        let mut cursor = table.buckets.get_mut(index)?.as_deref_mut();
+        while let Some(node) = cursor {
+            if node.hash > hash {
+                return None;
+            }
+            if node.hash == hash && node.key.borrow() == key {
+                return Some(node);
+            }
+            cursor = node.next.as_deref_mut();
+        }
+        None
+    }
+
     fn find<Q>(&self, hash: u64, key: &Q) -> Option<&Node<K, V>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        for table in self.tables() {
-            if table.buckets.is_empty() {
-                continue;
-            }
-            let mut cursor = table.buckets[table.index(hash)].as_deref();
-            while let Some(node) = cursor {
-                if node.hash > hash {
-                    break;
-                }
-                if node.hash == hash && node.key.borrow() == key {
-                    return Some(node);
-                }
-                cursor = node.next.as_deref();
-            }
-        }
-        None
+        Self::chain_find(&self.main, hash, key)
+            .or_else(|| Self::chain_find(self.next.as_ref()?, hash, key))
     }
 
     fn find_mut<Q>(&mut self, hash: u64, key: &Q) -> Option<&mut Node<K, V>>
@@ -161,34 +189,24 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let in_next = self.next.as_ref().is_some_and(|t| {
-            let index = t.index(hash);
-            let mut cursor = t.buckets[index].as_deref();
-            while let Some(node) = cursor {
-                if node.hash == hash && node.key.borrow() == key {
-                    return true;
-                }
-                cursor = node.next.as_deref();
-            }
-            false
-        });
+        let in_next = self
+            .next
+            .as_ref()
+            .is_some_and(|t| Self::chain_find(t, hash, key).is_some());
         let table = if in_next {
             self.next.as_mut()?
         } else {
             &mut self.main
         };
-        if table.buckets.is_empty() {
-            return None;
+        Self::chain_find_mut(table, hash, key)
+    }
+
+    /// Moves a resize under way one step forward. Writes do this on their own; readers
+    /// call it too so a table that only gets read still finishes resizing.
+    pub fn advance_resize(&mut self) {
+        if self.next.is_some() {
+            self.rehash_step();
         }
-        let index = table.index(hash);
-        let mut cursor = table.buckets[index].as_deref_mut();
-        while let Some(node) = cursor {
-            if node.hash == hash && node.key.borrow() == key {
-                return Some(node);
-            }
-            cursor = node.next.as_deref_mut();
-        }
-        None
     }
 
     /// The value stored under `key`.

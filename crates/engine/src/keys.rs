@@ -337,7 +337,7 @@ impl KeyQuery {
                 Ok(Reply::bulks(
                     ks.iter(now)
                         .filter(|(k, _)| all || glob_match(pattern, k, false))
-                        .map(|(k, _)| k.clone()),
+                        .map(|(k, _)| k.to_bytes()),
                 ))
             }
             KeyQuery::Scan {
@@ -353,13 +353,13 @@ impl KeyQuery {
                         .as_ref()
                         .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
                     if pattern_ok && type_ok {
-                        keys.push(k.clone());
+                        keys.push(k.to_bytes());
                     }
                 });
                 Ok(scan_reply(next, keys))
             }
             KeyQuery::RandomKey => Ok(Reply::opt_bulk(
-                ks.pick(ctx.random, now).map(|(k, _)| k.clone()),
+                ks.pick(ctx.random, now).map(|(k, _)| k.to_bytes()),
             )),
             KeyQuery::DbSize => Ok(Reply::Int(ks.len() as i64)),
             KeyQuery::ObjectEncoding { key } => Ok(ks

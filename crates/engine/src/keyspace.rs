@@ -9,6 +9,7 @@ use foldhash::fast::FixedState;
 use crate::ApplyCtx;
 use crate::dict::Dict;
 use crate::error::EngineError;
+use crate::key::Key;
 use crate::value::{Entry, HashValue, ListValue, SetValue, StrValue, Value};
 use crate::zset::ZSetValue;
 
@@ -112,7 +113,7 @@ kind!(
 
 /// One namespace of keys.
 pub struct Keyspace {
-    dict: Dict<Bytes, Entry>,
+    dict: Dict<Key, Entry>,
     /// `(expire_at, key hash)` of every key with a TTL, oldest first.
     expires: BTreeSet<(u64, u64)>,
     /// Log index of the last explicit removal (DEL, overwrite by RENAME, FLUSH ...).
@@ -167,6 +168,7 @@ impl Keyspace {
 
     /// The live entry for `key` as a read: counts a hit or miss and stamps `read_ms`.
     pub fn read(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.dict.advance_resize();
         match self.dict.get_mut(key) {
             Some(entry) if !entry.is_expired(now_ms) => {
                 self.stats.hits += 1;
@@ -224,7 +226,7 @@ impl Keyspace {
     /// [`Keyspace::finish_write`] afterwards so an empty container never stays behind.
     pub fn write_or_create<T: Kind>(
         &mut self,
-        key: &Bytes,
+        key: &[u8],
         ctx: &ApplyCtx,
     ) -> Result<&mut T, EngineError> {
         let exists = match self.write(key, ctx) {
@@ -238,13 +240,10 @@ impl Keyspace {
         };
         if !exists {
             let entry = new_entry(T::empty(self.seed), ctx);
-            self.dict.insert(key.clone(), entry);
+            let entry = self.dict.upsert(Key::new(key), entry);
+            return T::of_mut(&mut entry.value).ok_or(EngineError::WrongType);
         }
-        match self
-            .dict
-            .get_mut(key.as_ref())
-            .map(|e| T::of_mut(&mut e.value))
-        {
+        match self.dict.get_mut(key).map(|e| T::of_mut(&mut e.value)) {
             Some(Some(value)) => Ok(value),
             _ => unreachable!("entry of this kind was just ensured"),
         }
@@ -273,14 +272,15 @@ impl Keyspace {
 
     /// Stores `value` under `key`, replacing any value and clearing any TTL. A live key
     /// keeps its creation time. Returns the new entry.
-    pub fn insert(&mut self, key: Bytes, value: Value, ctx: &ApplyCtx) -> &mut Entry {
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: Value, ctx: &ApplyCtx) -> &mut Entry {
+        let key = key.as_ref();
         let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
-        let created = match self.write(&key, ctx) {
+        let created = match self.write(key, ctx) {
             Some(old) => {
                 let created = old.created_ms;
                 if old.expire_at != 0 {
                     let at = old.expire_at;
-                    let hash = self.dict.hash_of(key.as_ref());
+                    let hash = self.dict.hash_of(key);
                     self.expires.remove(&(at, hash));
                 }
                 created
@@ -290,9 +290,9 @@ impl Keyspace {
         let mut entry = new_entry(value, ctx);
         entry.created_ms = created;
         if wakes {
-            self.signal(&key);
+            self.signal(key);
         }
-        self.dict.upsert(key, entry)
+        self.dict.upsert(Key::new(key), entry)
     }
 
     /// Removes `key` (an explicit removal: WATCH sees it). Expired keys count as absent.
@@ -355,7 +355,7 @@ impl Keyspace {
             }
             for (key, entry) in self.dict.with_hash(hash) {
                 if entry.expire_at == at {
-                    keys.push(key.clone());
+                    keys.push(key.to_bytes());
                 }
             }
         }
@@ -385,7 +385,7 @@ impl Keyspace {
         cursor: u64,
         budget: usize,
         now_ms: u64,
-        mut f: impl FnMut(&Bytes, &Entry),
+        mut f: impl FnMut(&Key, &Entry),
     ) -> u64 {
         self.dict.scan(cursor, budget, |k, e| {
             if !e.is_expired(now_ms) {
@@ -395,13 +395,13 @@ impl Keyspace {
     }
 
     /// Every live entry.
-    pub fn iter(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn iter(&self, now_ms: u64) -> impl Iterator<Item = (&Key, &Entry)> {
         self.dict.iter().filter(move |(_, e)| !e.is_expired(now_ms))
     }
 
     /// The live key at or after `position` in hash order (see [`Dict::pick`]), trying a
     /// few positions when expired keys are in the way.
-    pub fn pick(&self, position: u64, now_ms: u64) -> Option<(&Bytes, &Entry)> {
+    pub fn pick(&self, position: u64, now_ms: u64) -> Option<(&Key, &Entry)> {
         let mut position = position;
         for _ in 0..64 {
             let (key, entry) = self.dict.pick(position)?;

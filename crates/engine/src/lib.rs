@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod glob;
 pub mod hashes;
+pub mod key;
 pub mod keys;
 pub mod keyspace;
 pub mod lists;
@@ -34,5 +35,6 @@ pub use engine::{
     ApplyCtx, Engine, Op, OpKind, Query, QueryKind, ReadCtx, Txn, TxnItem, WatchCheck,
 };
 pub use error::EngineError;
+pub use key::Key;
 pub use keyspace::WatchStamp;
 pub use reply::Reply;
