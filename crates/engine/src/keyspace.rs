@@ -52,13 +52,13 @@ macro_rules! kind {
         impl Kind for $ty {
             fn of(value: &Value) -> Option<&Self> {
                 match value {
-                    Value::$variant(v) => Some(v),
+                    Value::$variant(v) => Some(std::borrow::Borrow::borrow(v)),
                     _ => None,
                 }
             }
             fn of_mut(value: &mut Value) -> Option<&mut Self> {
                 match value {
-                    Value::$variant(v) => Some(v),
+                    Value::$variant(v) => Some(std::borrow::BorrowMut::borrow_mut(v)),
                     _ => None,
                 }
             }
@@ -78,14 +78,14 @@ macro_rules! kind {
 kind!(
     StrValue,
     Str,
-    |_| StrValue::Raw(Bytes::new()),
+    |_| StrValue::empty(),
     |_: &StrValue| false,
     false
 );
 kind!(
     HashValue,
     Hash,
-    Dict::with_seed,
+    |seed| Box::new(Dict::with_seed(seed)),
     |v: &HashValue| v.is_empty(),
     false
 );
@@ -99,7 +99,7 @@ kind!(
 kind!(
     SetValue,
     Set,
-    Dict::with_seed,
+    |seed| Box::new(Dict::with_seed(seed)),
     |v: &SetValue| v.is_empty(),
     false
 );

@@ -782,7 +782,7 @@ mod tests {
         rpush(&mut ks, "src", &["a", "b"]);
         ks.insert(
             b("dst"),
-            crate::value::Value::Str(crate::value::StrValue::Raw(b("s"))),
+            crate::value::Value::Str(crate::value::StrValue::from_bytes(b("s"))),
             &ctx(2),
         );
         let reply = ListOp::Move {

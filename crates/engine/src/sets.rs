@@ -183,7 +183,7 @@ impl SetOp {
                     set.insert(member, ());
                 }
                 let len = set.len();
-                ks.insert(dst, Value::Set(set), ctx);
+                ks.insert(dst, Value::Set(Box::new(set)), ctx);
                 Ok(Reply::Int(len as i64))
             }
         }

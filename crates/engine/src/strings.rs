@@ -243,14 +243,16 @@ impl StringOp {
                     Some(value) => string_as_i64(value).ok_or(EngineError::NotInteger)?,
                 };
                 let next = base.checked_add(delta).ok_or(EngineError::Overflow)?;
-                store_number(ks, ctx, key, StrValue::Int(next));
+                store_number(ks, ctx, key, StrValue::int(next));
                 Ok(Reply::Int(next))
             }
             StringOp::IncrByFloat { key, delta } => {
                 let base = match ks.write_as::<StrValue>(&key, ctx)? {
                     None => 0.0,
-                    Some(StrValue::Int(n)) => *n as f64,
-                    Some(StrValue::Raw(b)) => parse_f64(b).ok_or(EngineError::NotFloat)?,
+                    Some(value) => match value.as_int() {
+                        Some(n) => n as f64,
+                        None => value.with_bytes(parse_f64).ok_or(EngineError::NotFloat)?,
+                    },
                 };
                 let next = base + delta;
                 if !next.is_finite() {
@@ -276,12 +278,7 @@ fn store_number(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, value: StrValue) 
 
 /// Takes the string out as a mutable buffer, without copying when it is not shared.
 fn take_mut(value: &mut StrValue) -> BytesMut {
-    match std::mem::replace(value, StrValue::Raw(Bytes::new())) {
-        StrValue::Int(n) => BytesMut::from(itoa::Buffer::new().format(n).as_bytes()),
-        StrValue::Raw(bytes) => bytes
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
-    }
+    value.take_mut()
 }
 
 fn read_string(value: Option<&StrValue>) -> Option<Bytes> {
@@ -395,10 +392,7 @@ pub(crate) fn byte_range(len: usize, start: i64, end: i64) -> Option<(usize, usi
 
 /// Parses a stored string as an integer the way INCR does.
 pub fn string_as_i64(value: &StrValue) -> Option<i64> {
-    match value {
-        StrValue::Int(n) => Some(*n),
-        StrValue::Raw(b) => parse_i64(b),
-    }
+    value.as_int().or_else(|| value.with_bytes(parse_i64))
 }
 
 /// Stores a value detached from any network buffer (for ops building strings).

@@ -8,18 +8,38 @@ use crate::dict::Dict;
 use crate::zset::ZSetValue;
 
 /// A string value. Integers that fit in an `i64` and read back identically are kept as
-/// numbers, which makes INCR cheap and small counters small.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StrValue {
-    /// A canonical decimal integer.
+/// numbers (INCR is cheap, small counters small); strings up to 38 bytes are kept
+/// inside the table node (no second allocation, no second cache miss on GET); longer
+/// ones share a reference-counted buffer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StrValue(Repr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Repr {
     Int(i64),
-    /// Any other bytes.
-    Raw(Bytes),
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Bytes),
 }
+
+/// Longest string kept inline: the inline form is then no bigger than the heap form.
+const INLINE: usize = 38;
 
 impl StrValue {
     /// Longest decimal text kept as an integer (Redis keeps up to 20 characters).
     const MAX_INT_TEXT: usize = 20;
+
+    /// The empty string.
+    pub fn empty() -> Self {
+        StrValue(Repr::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        })
+    }
+
+    /// An integer value.
+    pub fn int(n: i64) -> Self {
+        StrValue(Repr::Int(n))
+    }
 
     /// Stores `bytes`, as an integer when it is one in canonical form. Small values are
     /// copied so they do not pin the (much larger) network buffer they arrived in.
@@ -27,30 +47,82 @@ impl StrValue {
         if bytes.len() <= Self::MAX_INT_TEXT
             && let Some(n) = okapi_types::num::parse_i64(&bytes)
         {
-            return StrValue::Int(n);
+            return StrValue(Repr::Int(n));
         }
-        StrValue::Raw(detach(bytes))
+        if bytes.len() <= INLINE {
+            let mut inline = [0u8; INLINE];
+            inline[..bytes.len()].copy_from_slice(&bytes);
+            return StrValue(Repr::Inline {
+                len: bytes.len() as u8,
+                bytes: inline,
+            });
+        }
+        StrValue(Repr::Heap(detach(bytes)))
     }
 
-    /// The value as bytes (integers are formatted).
+    /// The integer, when stored as one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self.0 {
+            Repr::Int(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the value's bytes (integers formatted on the stack).
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match &self.0 {
+            Repr::Int(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
+            Repr::Inline { len, bytes } => f(&bytes[..usize::from(*len)]),
+            Repr::Heap(b) => f(b),
+        }
+    }
+
+    /// The value as bytes (integers are formatted, short strings copied).
     pub fn to_bytes(&self) -> Bytes {
-        match self {
-            StrValue::Int(n) => Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-            StrValue::Raw(b) => b.clone(),
+        match &self.0 {
+            Repr::Heap(b) => b.clone(),
+            _ => self.with_bytes(Bytes::copy_from_slice),
+        }
+    }
+
+    /// Takes the value out as a mutable buffer, without copying a heap buffer nobody
+    /// else holds.
+    pub fn take_mut(&mut self) -> bytes::BytesMut {
+        match std::mem::replace(self, StrValue::empty()).0 {
+            Repr::Heap(bytes) => bytes
+                .try_into_mut()
+                .unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..])),
+            other => StrValue(other).with_bytes(|b| bytes::BytesMut::from(b)),
         }
     }
 
     /// Length in bytes of the value as text.
     pub fn len(&self) -> usize {
-        match self {
-            StrValue::Int(n) => itoa::Buffer::new().format(*n).len(),
-            StrValue::Raw(b) => b.len(),
+        match &self.0 {
+            Repr::Int(n) => itoa::Buffer::new().format(*n).len(),
+            Repr::Inline { len, .. } => usize::from(*len),
+            Repr::Heap(b) => b.len(),
         }
     }
 
     /// True for the empty string.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The name `OBJECT ENCODING` replies with.
+    pub fn encoding(&self) -> &'static str {
+        match self.0 {
+            Repr::Int(_) => "int",
+            Repr::Inline { .. } => "embstr",
+            Repr::Heap(_) => "raw",
+        }
+    }
+}
+
+impl std::fmt::Debug for StrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_bytes(|b| write!(f, "StrValue({:?})", b.escape_ascii().to_string()))
     }
 }
 
@@ -79,12 +151,12 @@ pub type SetValue = Dict<Bytes, ()>;
 pub enum Value {
     /// A string.
     Str(StrValue),
-    /// A hash.
-    Hash(HashValue),
+    /// A hash (boxed: a table is much bigger than a string, and most keys are strings).
+    Hash(Box<HashValue>),
     /// A list.
     List(ListValue),
-    /// A set.
-    Set(SetValue),
+    /// A set (boxed, as hashes).
+    Set(Box<SetValue>),
     /// A sorted set.
     ZSet(Box<ZSetValue>),
 }
@@ -104,8 +176,7 @@ impl Value {
     /// The name `OBJECT ENCODING` replies with: okapi's real representation.
     pub fn encoding(&self) -> &'static str {
         match self {
-            Value::Str(StrValue::Int(_)) => "int",
-            Value::Str(StrValue::Raw(_)) => "raw",
+            Value::Str(s) => s.encoding(),
             Value::Hash(_) | Value::Set(_) => "hashtable",
             Value::List(_) => "quicklist",
             Value::ZSet(_) => "skiplist",

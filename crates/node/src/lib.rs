@@ -5,11 +5,13 @@
 //! Layout:
 //! - [`config`] — every setting, `okapi.toml` parsing, validation
 //! - [`node`] — [`Node`] start/shutdown, the ready file
+//! - [`runtime`] — one single-threaded event loop per worker thread
 //! - [`sys`] — the counting allocator (the only `unsafe` code)
 
 pub mod config;
 pub mod error;
 pub mod node;
+pub mod runtime;
 pub mod sys;
 
 pub use config::Config;

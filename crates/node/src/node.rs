@@ -31,11 +31,13 @@ pub struct Node {
 
 impl Node {
     /// Starts a node: builds the engine and log, binds listeners, writes the ready
-    /// file. `memory` reports allocated bytes for INFO and `maxmemory`.
+    /// file. `memory` reports allocated bytes for INFO and `maxmemory`. Clients are
+    /// served on `runtimes` (the calling runtime when empty).
     pub async fn start(
         config: &Config,
         memory: okapi_server::MemoryProbe,
         config_file: Option<String>,
+        runtimes: &[tokio::runtime::Handle],
     ) -> Result<Self, NodeError> {
         let settings = config.server_settings()?;
         std::fs::create_dir_all(&config.data_dir)
@@ -48,7 +50,7 @@ impl Node {
             memory,
             config_file,
         );
-        let server = okapi_server::start(shared.clone()).await?;
+        let server = okapi_server::start(shared.clone(), runtimes).await?;
         let node = Node { shared, server };
         if let Some(path) = &config.ready_file {
             node.write_ready_file(path)?;

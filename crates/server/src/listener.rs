@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UnixListener};
-use tokio::task::JoinSet;
+use tokio::runtime::Handle;
 
 use crate::connection::Connection;
 use crate::error::ServerError;
@@ -21,13 +21,15 @@ pub struct ServerHandle {
     pub tcp: Vec<SocketAddr>,
     /// Unix socket path, if listening on one.
     pub unix: Option<PathBuf>,
-    tasks: JoinSet<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ServerHandle {
     /// Waits until every listener and background task has stopped (after shutdown).
-    pub async fn wait(mut self) {
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
         if let Some(path) = &self.unix {
             let _ = std::fs::remove_file(path);
         }
@@ -36,7 +38,11 @@ impl ServerHandle {
 
 /// Binds the configured listeners and starts accepting clients and running background
 /// tasks. Returns once listening.
-pub async fn start(shared: Arc<Shared>) -> Result<ServerHandle, ServerError> {
+///
+/// `runtimes` are the event loops to serve clients on (one per core, typically): each
+/// gets its own listening socket on the shared port (SO_REUSEPORT), so the kernel
+/// spreads connections and a connection stays on one thread for its whole life.
+pub async fn start(shared: Arc<Shared>, runtimes: &[Handle]) -> Result<ServerHandle, ServerError> {
     let (binds, port, unixsocket, perm) = {
         let s = shared.settings();
         (
@@ -46,21 +52,34 @@ pub async fn start(shared: Arc<Shared>) -> Result<ServerHandle, ServerError> {
             s.unixsocketperm,
         )
     };
-    let mut tasks = JoinSet::new();
+    let current = Handle::current();
+    let runtimes: Vec<Handle> = if runtimes.is_empty() {
+        vec![current.clone()]
+    } else {
+        runtimes.to_vec()
+    };
+    let mut tasks = Vec::new();
     let mut tcp = Vec::new();
     let mut port = port;
     for host in &binds {
         let addr: SocketAddr = format!("{}:{port}", bracket_v6(host))
             .parse()
             .map_err(|_| ServerError::BadAddress(host.clone()))?;
-        let listener = bind_tcp(addr)?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| ServerError::Bind(addr.to_string(), e))?;
-        // With port 0, every address listens on the port the first one got.
-        port = local.port();
-        tcp.push(local);
-        tasks.spawn(accept_tcp(listener, shared.clone()));
+        let mut local = None;
+        for runtime in &runtimes {
+            let addr = SocketAddr::new(addr.ip(), local.map_or(port, |l: SocketAddr| l.port()));
+            let listener = bind_tcp(addr, runtimes.len() > 1)?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| ServerError::Bind(addr.to_string(), e))?;
+            local.get_or_insert(bound);
+            tasks.push(runtime.spawn(accept_tcp(listener, shared.clone())));
+        }
+        if let Some(local) = local {
+            // With port 0, every address listens on the port the first one got.
+            port = local.port();
+            tcp.push(local);
+        }
     }
     if let Some(first) = tcp.first() {
         shared
@@ -70,15 +89,18 @@ pub async fn start(shared: Arc<Shared>) -> Result<ServerHandle, ServerError> {
     let unix = match unixsocket {
         Some(path) => {
             let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path)
+            let listener = std::os::unix::net::UnixListener::bind(&path)
+                .map_err(|e| ServerError::Bind(path.display().to_string(), e))?;
+            listener
+                .set_nonblocking(true)
                 .map_err(|e| ServerError::Bind(path.display().to_string(), e))?;
             set_mode(&path, perm).map_err(|e| ServerError::Bind(path.display().to_string(), e))?;
-            tasks.spawn(accept_unix(listener, shared.clone()));
+            tasks.push(current.spawn(accept_unix(listener, shared.clone())));
             Some(path)
         }
         None => None,
     };
-    tasks.spawn(crate::background::run(shared.clone()));
+    tasks.push(current.spawn(crate::background::run(shared.clone())));
     Ok(ServerHandle { tcp, unix, tasks })
 }
 
@@ -90,7 +112,8 @@ fn bracket_v6(host: &str) -> String {
     }
 }
 
-fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+/// A listening std socket; registered with an event loop by the task that accepts on it.
+fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> Result<std::net::TcpListener, ServerError> {
     let err = |e| ServerError::Bind(addr.to_string(), e);
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -99,13 +122,16 @@ fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     )
     .map_err(err)?;
     socket.set_reuse_address(true).map_err(err)?;
+    if reuse_port {
+        socket.set_reuse_port(true).map_err(err)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(err)?;
     }
     socket.bind(&addr.into()).map_err(err)?;
     socket.listen(511).map_err(err)?;
     socket.set_nonblocking(true).map_err(err)?;
-    TcpListener::from_std(socket.into()).map_err(err)
+    Ok(socket.into())
 }
 
 fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
@@ -127,7 +153,14 @@ async fn admit<S: AsyncWriteExt + Unpin>(shared: &Shared, stream: &mut S) -> boo
     true
 }
 
-async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_tcp(listener: std::net::TcpListener, shared: Arc<Shared>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register a listener with its event loop");
+            return;
+        }
+    };
     let mut shutdown = shared.shutdown.subscribe();
     let laddr = listener
         .local_addr()
@@ -160,7 +193,14 @@ async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn accept_unix(listener: UnixListener, shared: Arc<Shared>) {
+async fn accept_unix(listener: std::os::unix::net::UnixListener, shared: Arc<Shared>) {
+    let listener = match UnixListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register a listener with its event loop");
+            return;
+        }
+    };
     let mut shutdown = shared.shutdown.subscribe();
     let laddr = listener
         .local_addr()

@@ -242,7 +242,7 @@ fn set_operations_accept_plain_sets_weights_and_aggregates() {
     set.insert(b("d"), ());
     f.engine.space_mut(DB).expect("db 0").insert(
         b("s"),
-        Value::Set(set),
+        Value::Set(Box::new(set)),
         &ApplyCtx {
             now_ms: 1_000,
             index: 99,

@@ -58,7 +58,7 @@ pub struct ServerArgs {
     /// Policy at the memory limit (only noeviction so far). [default: noeviction]
     #[arg(long, value_name = "POLICY")]
     maxmemory_policy: Option<String>,
-    /// Worker threads; 0 = one per core. [default: 0]
+    /// Event-loop threads; 0 = one per core. [default: 0]
     #[arg(long)]
     threads: Option<usize>,
     /// Log level: debug, verbose, notice, warning, nothing. [default: notice]
@@ -126,17 +126,21 @@ fn init_logging(level: &str) {
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (config, config_file) = args.into_config()?;
     init_logging(&config.loglevel);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all().thread_name("okapi-worker");
-    if config.threads > 0 {
-        runtime.worker_threads(config.threads);
-    }
-    let runtime = runtime.build().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let loops = okapi_node::runtime::loop_count(config.threads);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the event loop")?;
+    let workers =
+        okapi_node::runtime::Workers::spawn(loops - 1).context("starting event-loop threads")?;
+    let mut handles = vec![runtime.handle().clone()];
+    handles.extend(workers.handles().iter().cloned());
+    let result = runtime.block_on(async move {
         let node = Node::start(
             &config,
             okapi_node::sys::alloc::allocated_bytes,
             config_file,
+            &handles,
         )
         .await?;
         let shared = node.shared().clone();
@@ -147,7 +151,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         });
         node.wait().await;
         anyhow::Ok(())
-    })
+    });
+    workers.stop();
+    result
 }
 
 async fn wait_for_signal() {

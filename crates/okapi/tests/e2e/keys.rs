@@ -325,6 +325,12 @@ fn object_and_meta_report_key_metadata() {
     );
     assert_eq!(
         raw(&mut c, &["OBJECT", "ENCODING", "s"]).expect("encoding"),
+        Value::BulkString(b"embstr".to_vec()),
+        "short strings live inside the key's table node"
+    );
+    let _: () = c.set("long", "x".repeat(100)).expect("set");
+    assert_eq!(
+        raw(&mut c, &["OBJECT", "ENCODING", "long"]).expect("encoding"),
         Value::BulkString(b"raw".to_vec())
     );
     assert_eq!(

@@ -1,0 +1,60 @@
+//! Event loops: one single-threaded tokio runtime per worker thread. Each serves its
+//! own connections start to finish (its own listening socket via SO_REUSEPORT), so a
+//! request never hops between threads and no thread wakes another to hand work over.
+
+use std::io;
+use std::thread::JoinHandle;
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+/// Extra event-loop threads beside the caller's own runtime.
+pub struct Workers {
+    handles: Vec<Handle>,
+    threads: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Workers {
+    /// Starts `count` threads, each running a current-thread runtime until [`Workers::stop`].
+    pub fn spawn(count: usize) -> io::Result<Self> {
+        let mut handles = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for i in 0..count {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(runtime.handle().clone());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("okapi-loop-{}", i + 1))
+                .spawn(move || {
+                    runtime.block_on(async {
+                        let _ = stopped.await;
+                    });
+                })?;
+            threads.push((stop, thread));
+        }
+        Ok(Self { handles, threads })
+    }
+
+    /// Handles of the worker runtimes.
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+
+    /// Stops every worker thread and waits for it.
+    pub fn stop(self) {
+        for (stop, thread) in self.threads {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Number of event loops for `configured` (0: one per core).
+pub fn loop_count(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
