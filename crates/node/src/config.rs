@@ -41,7 +41,7 @@ pub struct Config {
     pub maxmemory: String,
     /// What happens at the memory limit (only `noeviction` so far).
     pub maxmemory_policy: String,
-    /// Worker threads (0: one per core).
+    /// Event-loop threads (0: half the cores, at least one).
     pub threads: usize,
     /// Log level: debug, verbose, notice, warning, nothing.
     pub loglevel: String,

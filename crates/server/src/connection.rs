@@ -127,6 +127,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     Flow::Close
                 }
             };
+            if !self.out.is_empty() {
+                // Let every other connection with input run first, then write: replies
+                // leave in one burst per event-loop tick, as Redis does, instead of
+                // waking the client once per connection processed.
+                tokio::task::yield_now().await;
+            }
             if self.flush().await.is_err() {
                 break;
             }

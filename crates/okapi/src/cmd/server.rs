@@ -58,7 +58,7 @@ pub struct ServerArgs {
     /// Policy at the memory limit (only noeviction so far). [default: noeviction]
     #[arg(long, value_name = "POLICY")]
     maxmemory_policy: Option<String>,
-    /// Event-loop threads; 0 = one per core. [default: 0]
+    /// Event-loop threads; 0 = half the cores, at least one. [default: 0]
     #[arg(long)]
     threads: Option<usize>,
     /// Log level: debug, verbose, notice, warning, nothing. [default: notice]
