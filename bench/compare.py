@@ -56,6 +56,7 @@ def rss_kib(pid):
 
 
 def start_servers(tmp, okapi_threads):
+    os.makedirs(tmp, exist_ok=True)
     redis_port, okapi_port = free_port(), free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -131,18 +132,31 @@ def load_keys(port, count):
     return proc.stdout.decode().strip().splitlines()[-1]
 
 
-def memory(servers, keys):
+def used_memory(port):
+    info = subprocess.run(["redis-cli", "-p", str(port), "info", "memory"], capture_output=True,
+                          text=True, check=True).stdout
+    for line in info.splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    return 0
+
+
+def memory(tmp, threads, keys):
+    """Fresh servers, so earlier tests' allocator state does not count."""
+    servers = start_servers(os.path.join(tmp, "mem"), threads)
     rows = []
-    for server in ("redis", "okapi"):
-        proc, port = servers[server]
-        flush(port)
-        before = rss_kib(proc.pid)
-        summary = load_keys(port, keys)
-        time.sleep(0.5)
-        after = rss_kib(proc.pid)
-        dbsize = subprocess.run(["redis-cli", "-p", str(port), "dbsize"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        rows.append((server, int(dbsize), before, after, summary))
+    try:
+        for server in ("redis", "okapi"):
+            proc, port = servers[server]
+            before = rss_kib(proc.pid)
+            load_keys(port, keys)
+            time.sleep(0.5)
+            after = rss_kib(proc.pid)
+            dbsize = int(subprocess.run(["redis-cli", "-p", str(port), "dbsize"], capture_output=True,
+                                        text=True, check=True).stdout.strip())
+            rows.append((server, dbsize, before, after, used_memory(port)))
+    finally:
+        stop(servers)
     return rows
 
 
@@ -182,17 +196,19 @@ def main():
             print(f"{'config':<14} {'test':<16} {'redis rps':>12} {'okapi rps':>12} {'okapi/redis':>11} {'redis p99':>10} {'okapi p99':>10}")
             for name, test, r, o, ratio, rp, op in results:
                 print(f"{name:<14} {test:<16} {r:>12.0f} {o:>12.0f} {ratio:>10.2f}x {rp:>8.3f}ms {op:>8.3f}ms")
-            mem = [] if args.skip_memory else memory(servers, args.keys)
-            if mem:
-                print(f"\n# RSS after loading {args.keys} keys (16-byte keys, 32-byte values)")
-                for server, dbsize, before, after, _ in mem:
-                    print(f"{server:<6} keys={dbsize:<9} rss_before={before / 1024:8.1f} MiB  rss_after={after / 1024:8.1f} MiB  "
-                          f"delta={(after - before) / 1024:8.1f} MiB ({(after - before) * 1024 / max(dbsize, 1):.0f} B/key)")
-            if args.json:
-                with open(args.json, "w") as f:
-                    json.dump({"throughput": results, "memory": mem}, f, indent=1)
         finally:
             stop(servers)
+        mem = [] if args.skip_memory else memory(tmp, args.threads, args.keys)
+        if mem:
+            print(f"\n# Fresh servers, after loading {args.keys} keys (16-byte keys, 32-byte values)")
+            for server, dbsize, before, after, used in mem:
+                print(f"{server:<6} keys={dbsize:<9} rss={after / 1024:8.1f} MiB (empty: {before / 1024:5.1f} MiB, "
+                      f"{(after - before) * 1024 / max(dbsize, 1):.0f} B/key)  used_memory={used / 2**20:8.1f} MiB")
+            ratio = mem[1][3] / max(mem[0][3], 1)
+            print(f"okapi/redis RSS: {ratio:.2f}x")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"throughput": results, "memory": mem}, f, indent=1)
 
 
 if __name__ == "__main__":
