@@ -71,6 +71,32 @@ pub enum OpKind {
     Txn(Txn),
 }
 
+macro_rules! family_from {
+    ($($family:ident($op:ty, $query:ty)),* $(,)?) => {
+        $(
+            impl From<$op> for OpKind {
+                fn from(op: $op) -> Self {
+                    OpKind::$family(op)
+                }
+            }
+            impl From<$query> for QueryKind {
+                fn from(query: $query) -> Self {
+                    QueryKind::$family(query)
+                }
+            }
+        )*
+    };
+}
+
+family_from!(
+    Str(StringOp, StringQuery),
+    Key(KeyOp, KeyQuery),
+    Hash(HashOp, HashQuery),
+    List(ListOp, ListQuery),
+    Set(SetOp, SetQuery),
+    ZSet(ZSetOp, ZSetQuery),
+);
+
 /// A read, served from memory without the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {

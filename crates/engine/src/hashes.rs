@@ -360,49 +360,11 @@ mod tests {
     use okapi_types::Namespace;
 
     use super::*;
-    use crate::{Engine, Op, OpKind, Query, QueryKind};
+    use crate::testing::b;
 
-    struct Node {
-        engine: Engine,
-        index: u64,
-    }
+    crate::testing::test_node!(Node, 3, 77);
 
     impl Node {
-        fn new() -> Self {
-            Self {
-                engine: Engine::new(1, 3),
-                index: 0,
-            }
-        }
-
-        fn op(&mut self, op: HashOp) -> Reply {
-            self.index += 1;
-            let ctx = ApplyCtx {
-                now_ms: 1_000,
-                index: self.index,
-            };
-            self.engine.apply(
-                Op {
-                    db: Namespace(0),
-                    kind: OpKind::Hash(op),
-                },
-                &ctx,
-            )
-        }
-
-        fn query(&mut self, query: HashQuery) -> Reply {
-            self.engine.query(
-                &Query {
-                    db: Namespace(0),
-                    kind: QueryKind::Hash(query),
-                },
-                &ReadCtx {
-                    now_ms: 1_000,
-                    random: 77,
-                },
-            )
-        }
-
         fn hset(&mut self, key: &str, pairs: &[(&str, &str)]) -> Reply {
             self.op(HashOp::Set {
                 key: b(key),
@@ -427,10 +389,6 @@ mod tests {
         }
     }
 
-    fn b(s: &str) -> Bytes {
-        Bytes::copy_from_slice(s.as_bytes())
-    }
-
     #[test]
     fn format_human_matches_redis_ld_str_human() {
         for (value, text) in [
@@ -450,7 +408,7 @@ mod tests {
 
     #[test]
     fn hset_counts_new_fields_and_hdel_of_the_last_field_deletes_the_key() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         assert_eq!(
             n.hset("h", &[("a", "1"), ("b", "2"), ("a", "3")]),
             Reply::Int(2)
@@ -477,7 +435,7 @@ mod tests {
 
     #[test]
     fn hincrby_checks_the_stored_value_and_overflow() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         let incr = |n: &mut Node, field: &str, delta| {
             n.op(HashOp::IncrBy {
                 key: b("h"),
@@ -498,7 +456,7 @@ mod tests {
 
     #[test]
     fn hincrbyfloat_formats_like_redis_and_refuses_non_floats() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         let incr = |n: &mut Node, field: &str, delta| {
             n.op(HashOp::IncrByFloat {
                 key: b("h"),
@@ -526,7 +484,7 @@ mod tests {
 
     #[test]
     fn hsetnx_only_sets_missing_fields() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         let setnx = |n: &mut Node, v: &str| {
             n.op(HashOp::SetNx {
                 key: b("h"),
@@ -541,7 +499,7 @@ mod tests {
 
     #[test]
     fn hrandfield_counts_and_pairs() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         let pairs: Vec<(String, String)> = (0..300)
             .map(|i| (format!("f{i}"), format!("v{i}")))
             .collect();
@@ -586,7 +544,7 @@ mod tests {
 
     #[test]
     fn hscan_novalues_returns_fields_only() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.hset("h", &[("a", "1"), ("b", "2")]);
         let Reply::Array(parts) = n.query(HashQuery::Scan {
             key: b("h"),
@@ -614,20 +572,11 @@ mod tests {
 
     #[test]
     fn wrong_type_is_refused_and_never_overwritten() {
-        let mut n = Node::new();
-        n.engine.apply(
-            Op {
-                db: Namespace(0),
-                kind: OpKind::Str(crate::strings::StringOp::Append {
-                    key: b("s"),
-                    value: b("x"),
-                }),
-            },
-            &ApplyCtx {
-                now_ms: 1_000,
-                index: 100,
-            },
-        );
+        let mut n = Node::fresh();
+        n.op(crate::strings::StringOp::Append {
+            key: b("s"),
+            value: b("x"),
+        });
         assert_eq!(
             n.hset("s", &[("a", "1")]),
             Reply::Error(EngineError::WrongType)

@@ -27,6 +27,8 @@ pub mod reply;
 pub mod rng;
 pub mod sets;
 pub mod strings;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod value;
 pub mod zset;
 pub mod zsets;

@@ -581,50 +581,11 @@ mod tests {
     use okapi_types::Namespace;
 
     use super::*;
-    use crate::{Engine, Op, OpKind, Query, QueryKind};
+    use crate::testing::b;
 
-    /// An engine plus a log index, so each op gets a fresh index as the log would give.
-    struct Node {
-        engine: Engine,
-        index: u64,
-    }
+    crate::testing::test_node!(Node, 7, 0);
 
     impl Node {
-        fn new() -> Self {
-            Self {
-                engine: Engine::new(1, 7),
-                index: 0,
-            }
-        }
-
-        fn op(&mut self, op: SetOp) -> Reply {
-            self.index += 1;
-            let ctx = ApplyCtx {
-                now_ms: 1_000,
-                index: self.index,
-            };
-            self.engine.apply(
-                Op {
-                    db: Namespace(0),
-                    kind: OpKind::Set(op),
-                },
-                &ctx,
-            )
-        }
-
-        fn query(&mut self, query: SetQuery, random: u64) -> Reply {
-            self.engine.query(
-                &Query {
-                    db: Namespace(0),
-                    kind: QueryKind::Set(query),
-                },
-                &ReadCtx {
-                    now_ms: 1_000,
-                    random,
-                },
-            )
-        }
-
         fn add(&mut self, key: &str, members: impl IntoIterator<Item = String>) -> Reply {
             self.op(SetOp::Add {
                 key: b(key),
@@ -633,20 +594,8 @@ mod tests {
         }
 
         fn members(&mut self, key: &str) -> BTreeSet<Bytes> {
-            bulks(self.query(SetQuery::Members { key: b(key) }, 0))
+            bulks(self.query_random(SetQuery::Members { key: b(key) }, 0))
         }
-
-        fn exists(&self, key: &str) -> bool {
-            self.engine
-                .space(Namespace(0))
-                .expect("namespace 0")
-                .peek(key.as_bytes(), 1_000)
-                .is_some()
-        }
-    }
-
-    fn b(s: &str) -> Bytes {
-        Bytes::copy_from_slice(s.as_bytes())
     }
 
     fn names(range: std::ops::Range<u32>) -> impl Iterator<Item = String> {
@@ -674,13 +623,13 @@ mod tests {
     #[test]
     fn spop_picks_the_same_members_whatever_the_table_layout() {
         // Same contents, different histories: one table grew to thousands and shrank.
-        let mut grown = Node::new();
+        let mut grown = Node::fresh();
         grown.add("s", names(0..3_000));
         grown.op(SetOp::Rem {
             key: b("s"),
             members: names(200..3_000).map(Bytes::from).collect(),
         });
-        let mut direct = Node::new();
+        let mut direct = Node::fresh();
         direct.add("s", names(0..200));
         for (count, seed) in [(None, 1), (Some(10), 2), (Some(150), 3), (Some(1), 4)] {
             let pop = SetOp::Pop {
@@ -701,7 +650,7 @@ mod tests {
 
     #[test]
     fn spop_count_pops_distinct_members_and_deletes_the_emptied_key() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("s", names(0..50));
         let first = bulk_list(n.op(SetOp::Pop {
             key: b("s"),
@@ -732,7 +681,7 @@ mod tests {
 
     #[test]
     fn srandmember_counts_follow_redis() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("big", names(0..1_000));
         n.add("small", names(0..5));
         for (key, count, len) in [
@@ -743,7 +692,7 @@ mod tests {
             ("small", 3, 3),
             ("small", 10, 5),
         ] {
-            let got = bulk_list(n.query(
+            let got = bulk_list(n.query_random(
                 SetQuery::RandMember {
                     key: b(key),
                     count: Some(count),
@@ -753,7 +702,7 @@ mod tests {
             assert_eq!(got.len(), len, "{key} {count}");
             assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), len, "distinct");
         }
-        let repeated = bulk_list(n.query(
+        let repeated = bulk_list(n.query_random(
             SetQuery::RandMember {
                 key: b("small"),
                 count: Some(-100),
@@ -763,7 +712,7 @@ mod tests {
         assert_eq!(repeated.len(), 100);
         assert!(repeated.iter().collect::<BTreeSet<_>>().len() <= 5);
         assert_eq!(
-            n.query(
+            n.query_random(
                 SetQuery::RandMember {
                     key: b("none"),
                     count: Some(3)
@@ -776,7 +725,7 @@ mod tests {
 
     #[test]
     fn fair_picks_reach_every_member_with_even_odds() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("s", names(0..1_000));
         let ks = n.engine.space(Namespace(0)).expect("namespace 0");
         let set = ks
@@ -796,7 +745,7 @@ mod tests {
 
     #[test]
     fn store_replaces_any_type_and_an_empty_result_deletes_the_destination() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("a", names(0..10));
         n.add("b", names(5..15));
         n.add("dst", names(100..101));
@@ -848,24 +797,15 @@ mod tests {
 
     #[test]
     fn algebra_type_checks_every_key_even_after_a_missing_one() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("a", names(0..3));
-        n.engine.apply(
-            Op {
-                db: Namespace(0),
-                kind: OpKind::Str(crate::strings::StringOp::Append {
-                    key: b("str"),
-                    value: b("x"),
-                }),
-            },
-            &ApplyCtx {
-                now_ms: 1_000,
-                index: 100,
-            },
-        );
+        n.op(crate::strings::StringOp::Append {
+            key: b("str"),
+            value: b("x"),
+        });
         for algebra in [SetAlgebra::Inter, SetAlgebra::Union, SetAlgebra::Diff] {
             assert_eq!(
-                n.query(
+                n.query_random(
                     SetQuery::Combine {
                         keys: vec![b("missing"), b("a"), b("str")],
                         algebra,
@@ -879,11 +819,11 @@ mod tests {
 
     #[test]
     fn sintercard_stops_at_the_limit() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("a", names(0..100));
         n.add("b", names(50..300));
         let card = |n: &mut Node, limit| {
-            n.query(
+            n.query_random(
                 SetQuery::InterCard {
                     keys: vec![b("a"), b("b")],
                     limit,
@@ -898,7 +838,7 @@ mod tests {
 
     #[test]
     fn smove_moves_and_reports_like_redis() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("src", names(0..2));
         let mv = |n: &mut Node, src: &str, dst: &str, m: &str| {
             n.op(SetOp::Move {
@@ -919,13 +859,13 @@ mod tests {
 
     #[test]
     fn sscan_returns_every_member_exactly_once() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("s", names(0..5_000));
         let mut seen: BTreeMap<Bytes, u32> = BTreeMap::new();
         let mut cursor = 0;
         let mut calls = 0;
         loop {
-            let reply = n.query(
+            let reply = n.query_random(
                 SetQuery::Scan {
                     key: b("s"),
                     cursor,
@@ -961,9 +901,9 @@ mod tests {
 
     #[test]
     fn small_sets_scan_in_one_call() {
-        let mut n = Node::new();
+        let mut n = Node::fresh();
         n.add("s", names(0..100));
-        let reply = n.query(
+        let reply = n.query_random(
             SetQuery::Scan {
                 key: b("s"),
                 cursor: 0,

@@ -6,56 +6,14 @@ use okapi_types::Namespace;
 use super::*;
 use crate::dict::Dict;
 use crate::strings::{SetCond, SetExpire, StringOp};
+use crate::testing::b;
 use crate::value::Value;
-use crate::{ApplyCtx, Engine, Op, OpKind, Query, QueryKind, ReadCtx};
 
 const DB: Namespace = Namespace(0);
 
-struct Fixture {
-    engine: Engine,
-    index: u64,
-}
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
+crate::testing::test_node!(Fixture, 42, 7);
 
 impl Fixture {
-    fn new() -> Self {
-        Self {
-            engine: Engine::new(1, 42),
-            index: 0,
-        }
-    }
-
-    fn op(&mut self, op: ZSetOp) -> Reply {
-        self.index += 1;
-        let ctx = ApplyCtx {
-            now_ms: 1_000,
-            index: self.index,
-        };
-        self.engine.apply(
-            Op {
-                db: DB,
-                kind: OpKind::ZSet(op),
-            },
-            &ctx,
-        )
-    }
-
-    fn query(&mut self, q: ZSetQuery) -> Reply {
-        self.engine.query(
-            &Query {
-                db: DB,
-                kind: QueryKind::ZSet(q),
-            },
-            &ReadCtx {
-                now_ms: 1_000,
-                random: 7,
-            },
-        )
-    }
-
     fn zadd(&mut self, key: &str, flags: AddFlags, pairs: &[(f64, &str)]) -> Reply {
         self.op(ZSetOp::Add {
             key: b(key),
@@ -95,7 +53,7 @@ fn pairs(items: &[(&str, f64)]) -> Reply {
 
 #[test]
 fn zadd_flags_follow_redis() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::fresh();
     let none = AddFlags::default();
     assert_eq!(
         f.zadd("z", none, &[(10.0, "x"), (20.0, "y")]),
@@ -140,24 +98,14 @@ fn zadd_flags_follow_redis() {
 
 #[test]
 fn zadd_on_another_type_is_wrongtype() {
-    let mut f = Fixture::new();
-    f.index += 1;
-    f.engine.apply(
-        Op {
-            db: DB,
-            kind: OpKind::Str(StringOp::Set {
-                key: b("s"),
-                value: b("v"),
-                cond: SetCond::Always,
-                get: false,
-                expire: SetExpire::Clear,
-            }),
-        },
-        &ApplyCtx {
-            now_ms: 1_000,
-            index: f.index,
-        },
-    );
+    let mut f = Fixture::fresh();
+    f.op(StringOp::Set {
+        key: b("s"),
+        value: b("v"),
+        cond: SetCond::Always,
+        get: false,
+        expire: SetExpire::Clear,
+    });
     assert_eq!(
         f.zadd("s", AddFlags::default(), &[(1.0, "a")]),
         Reply::Error(EngineError::WrongType)
@@ -170,7 +118,7 @@ fn zadd_on_another_type_is_wrongtype() {
 
 #[test]
 fn removing_the_last_member_deletes_the_key() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::fresh();
     f.zadd(
         "z",
         AddFlags::default(),
@@ -193,7 +141,7 @@ fn removing_the_last_member_deletes_the_key() {
 
 #[test]
 fn pops_reply_in_each_commands_shape() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::fresh();
     f.zadd(
         "z",
         AddFlags::default(),
@@ -234,7 +182,7 @@ fn pops_reply_in_each_commands_shape() {
 
 #[test]
 fn set_operations_accept_plain_sets_weights_and_aggregates() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::fresh();
     f.zadd("z1", AddFlags::default(), &[(1.0, "a"), (2.0, "b")]);
     f.zadd("z2", AddFlags::default(), &[(10.0, "b"), (20.0, "c")]);
     let mut set: Dict<Bytes, ()> = Dict::with_seed(1);
@@ -304,7 +252,7 @@ fn set_operations_accept_plain_sets_weights_and_aggregates() {
 
 #[test]
 fn infinite_sums_settle_at_zero() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::fresh();
     f.zadd("p", AddFlags::default(), &[(f64::INFINITY, "m")]);
     f.zadd("n", AddFlags::default(), &[(f64::NEG_INFINITY, "m")]);
     let union = Combine {
@@ -324,7 +272,7 @@ fn infinite_sums_settle_at_zero() {
 
 #[test]
 fn random_members_are_distinct_for_positive_counts() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::fresh();
     let members: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
     let items: Vec<(f64, &str)> = members.iter().map(|m| (1.0, m.as_str())).collect();
     f.zadd("z", AddFlags::default(), &items);
