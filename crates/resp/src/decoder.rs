@@ -228,30 +228,8 @@ fn validate_line(kind: u8, line: &[u8]) -> Result<(), DecodeError> {
     }
 }
 
-/// Strict decimal `i64`: optional `-`, at least one digit, no overflow.
-pub fn parse_int(bytes: &[u8]) -> Option<i64> {
-    let (negative, digits) = match bytes.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, bytes),
-    };
-    if digits.is_empty() || digits.len() > 20 {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        let digit = i64::from(d - b'0');
-        value = value.checked_mul(10)?;
-        value = if negative {
-            value.checked_sub(digit)?
-        } else {
-            value.checked_add(digit)?
-        };
-    }
-    Some(value)
-}
+/// A decimal `i64` by Redis's rules (`string2ll`): the same for lengths and integers.
+pub use okapi_types::num::parse_i64 as parse_int;
 
 /// RESP3 double: `inf`, `-inf`, `nan` or a decimal number.
 pub fn parse_double(bytes: &[u8]) -> Option<f64> {
@@ -426,14 +404,5 @@ mod tests {
             Decoder::new(limits).decode(&mut buf),
             Err(DecodeError::InvalidBulkLength)
         );
-    }
-
-    #[test]
-    fn parse_int_rejects_overflow_and_junk() {
-        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(parse_int(b"9223372036854775808"), None);
-        assert_eq!(parse_int(b"+1"), None);
-        assert_eq!(parse_int(b"-"), None);
-        assert_eq!(parse_int(b""), None);
     }
 }
