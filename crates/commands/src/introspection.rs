@@ -1,10 +1,12 @@
-//! `COMMAND`, `COMMAND COUNT|INFO|DOCS|LIST|GETKEYS`, built from the command table.
+//! `COMMAND`, `COMMAND COUNT|INFO|DOCS|LIST|GETKEYS`, built from the command table
+//! and, for `DOCS`, the docs table in [`crate::docs`].
 
 use bytes::Bytes;
 use okapi_engine::Reply;
 
 use crate::action::Action;
 use crate::args::is;
+use crate::docs::{self, Arg, ArgType};
 use crate::error::CommandError;
 use crate::spec::{self, CommandSpec, Ctx, Keys, flags};
 
@@ -39,13 +41,115 @@ pub fn info_entry(spec: &CommandSpec) -> Reply {
     ])
 }
 
+/// The `COMMAND DOCS` entry of a top-level command, its subcommands nested.
 fn docs_entry(spec: &CommandSpec) -> Reply {
-    Reply::Map(vec![
-        (status("summary"), status(spec.summary)),
-        (status("since"), status("1.0.0")),
-        (status("group"), status(spec.group)),
-        (status("arguments"), Reply::Array(Vec::new())),
-    ])
+    let subcommands = docs::subcommands(spec.name)
+        .into_iter()
+        .map(|sub| (status(sub.doc.name), sub_docs_entry(spec, sub)))
+        .collect();
+    doc_map(
+        spec.summary,
+        spec.group,
+        docs::entry(spec.name),
+        subcommands,
+    )
+}
+
+/// The `COMMAND DOCS` entry of a subcommand; it shares its container's group.
+fn sub_docs_entry(container: &CommandSpec, sub: &docs::Entry) -> Reply {
+    doc_map(
+        sub.doc.summary.unwrap_or_default(),
+        container.group,
+        Some(sub),
+        Vec::new(),
+    )
+}
+
+/// Looks up `COMMAND DOCS` names: a command, or `container|sub` as Redis allows.
+fn docs_by_name(name: &[u8]) -> Option<(&'static str, Reply)> {
+    let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+    match name.split_once('|') {
+        None => spec::lookup(name.as_bytes()).map(|spec| (spec.name, docs_entry(spec))),
+        Some((container, _)) => {
+            let container = spec::lookup(container.as_bytes())?;
+            let sub = docs::entry(&name)?;
+            Some((sub.doc.name, sub_docs_entry(container, sub)))
+        }
+    }
+}
+
+/// Builds the map in Redis's field order; fields Redis leaves out when empty
+/// (`arguments`, `subcommands`, `doc_flags`) are left out here too.
+fn doc_map(
+    summary: &str,
+    group: &str,
+    entry: Option<&docs::Entry>,
+    subcommands: Vec<(Reply, Reply)>,
+) -> Reply {
+    let mut map = vec![(status("summary"), status(summary))];
+    if let Some(entry) = entry {
+        map.push((status("since"), status(entry.doc.since)));
+    }
+    map.push((status("group"), status(group)));
+    if let Some(entry) = entry {
+        map.push((status("complexity"), status(entry.doc.complexity)));
+        if !entry.doc_flags.is_empty() {
+            let flags = entry.doc_flags.iter().map(|f| Reply::Status(f)).collect();
+            map.push((status("doc_flags"), Reply::Set(flags)));
+        }
+        if let Some((since, replaced_by)) = entry.deprecated {
+            map.push((status("deprecated_since"), status(since)));
+            map.push((status("replaced_by"), status(replaced_by)));
+        }
+        if !entry.args.is_empty() {
+            map.push((status("arguments"), args_reply(&entry.args)));
+        }
+    }
+    if !subcommands.is_empty() {
+        map.push((status("subcommands"), Reply::Map(subcommands)));
+    }
+    Reply::Map(map)
+}
+
+/// One argument map per argument. Strings are bulk and flags are simple strings:
+/// redis-cli asserts exactly those reply types.
+fn args_reply(args: &[Arg]) -> Reply {
+    Reply::Array(args.iter().map(arg_reply).collect())
+}
+
+fn arg_reply(arg: &Arg) -> Reply {
+    let nested = matches!(arg.kind, ArgType::OneOf | ArgType::Block);
+    let mut map = vec![
+        (status("name"), status(&arg.name)),
+        (status("type"), status(arg.kind.name())),
+    ];
+    // Redis 7.2+ sends display_text for every non-nested argument and redis-cli 7.2+
+    // prefers it over the name; redis-cli 7.0 ignores it and shows the name.
+    if !nested {
+        map.push((status("display_text"), status(&arg.name)));
+    }
+    if let Some(index) = arg.key_spec_index {
+        map.push((status("key_spec_index"), Reply::Int(index as i64)));
+    }
+    if let Some(token) = &arg.token {
+        map.push((status("token"), status(token)));
+    }
+    let flags: Vec<_> = [
+        (arg.optional, "optional"),
+        (arg.multiple, "multiple"),
+        (arg.multiple_token, "multiple_token"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| Reply::Status(name))
+    .collect();
+    if !flags.is_empty() {
+        map.push((status("flags"), Reply::Set(flags)));
+    }
+    if nested {
+        map.push((status("arguments"), args_reply(&arg.args)));
+    }
+    Reply::Map(map)
 }
 
 /// COMMAND and its subcommands.
@@ -76,17 +180,22 @@ pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             )
         }
     } else if is(sub, "DOCS") {
-        let specs: Vec<_> = if rest.is_empty() {
-            sorted()
+        if rest.is_empty() {
+            Reply::Map(
+                sorted()
+                    .into_iter()
+                    .map(|s| (status(s.name), docs_entry(s)))
+                    .collect(),
+            )
         } else {
-            rest.iter().filter_map(|n| spec::lookup(n)).collect()
-        };
-        Reply::Map(
-            specs
-                .into_iter()
-                .map(|s| (status(s.name), docs_entry(s)))
-                .collect(),
-        )
+            // Unknown names are skipped, as Redis does.
+            Reply::Map(
+                rest.iter()
+                    .filter_map(|n| docs_by_name(n))
+                    .map(|(name, docs)| (status(name), docs))
+                    .collect(),
+            )
+        }
     } else if is(sub, "GETKEYS") && !rest.is_empty() {
         let spec = spec::resolve(rest).map_err(|e| match e {
             CommandError::WrongArity(_) => {

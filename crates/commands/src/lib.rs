@@ -10,10 +10,12 @@
 //! - one module per family: [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`],
 //!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`]
 //! - [`introspection`] — `COMMAND` replies built from the table
+//! - [`docs`] — `COMMAND DOCS` data: since, complexity and argument syntax per command
 
 pub mod action;
 pub mod args;
 pub mod connection;
+pub mod docs;
 pub mod error;
 pub mod hashes;
 pub mod introspection;

@@ -2,6 +2,7 @@
 //! Each module covers one area; all share one test binary (linking is slow).
 
 mod common;
+mod docs;
 mod hashes;
 mod keys;
 mod lists;
