@@ -200,9 +200,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 return Ok(Flow::Continue);
             }
             Stats::add(&self.shared.stats.commands, batch.len() as u64);
-            self.info.last_active_ms.store(now_ms(), Ordering::Relaxed);
+            // One clock read per batch: it stamps the batch's ops and the client's
+            // last activity (clock reads showed up at 10% of user time unpipelined).
+            let now = now_ms();
+            self.info.last_active_ms.store(now, Ordering::Relaxed);
             self.over_memory = maxmemory > 0 && self.shared.used_memory() > maxmemory;
-            let flow = self.run_batch(batch).await;
+            let flow = self.run_batch(batch, now).await;
             self.info.set_last_cmd(self.last_cmd);
             if let Flow::Close = flow {
                 return Ok(Flow::Close);
@@ -213,9 +216,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
     }
 
-    async fn run_batch(&mut self, mut batch: VecDeque<Vec<Bytes>>) -> Flow {
+    async fn run_batch(&mut self, mut batch: VecDeque<Vec<Bytes>>, mut now: u64) -> Flow {
         loop {
-            let step = self.run_until_await(&mut batch);
+            let step = self.run_until_await(&mut batch, now);
             match step {
                 Step::Next => return Flow::Continue,
                 Step::Close => return Flow::Close,
@@ -242,6 +245,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     self.emit(&Reply::Ok);
                 }
             }
+            // The request waited, so the ones after it get a fresh time.
+            now = now_ms();
         }
     }
 

@@ -13,7 +13,6 @@ use okapi_types::Namespace;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::blocking::is_empty_reply;
-use crate::clock::now_ms;
 use crate::connection::{Connection, Step};
 use crate::log::Appended;
 use crate::shared::{Core, Shared};
@@ -41,10 +40,9 @@ pub(crate) fn core<'g, 'a>(
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Runs requests from `batch` until it is empty or one needs to wait.
-    pub(crate) fn run_until_await(&mut self, batch: &mut VecDeque<Vec<Bytes>>) -> Step {
+    pub(crate) fn run_until_await(&mut self, batch: &mut VecDeque<Vec<Bytes>>, now: u64) -> Step {
         let shared = self.shared.clone();
         let mut guard: Option<MutexGuard<'_, Core>> = None;
-        let now = now_ms();
         while let Some(argv) = batch.pop_front() {
             match self.execute(&shared, &mut guard, argv, now) {
                 Step::Next => {}
