@@ -421,3 +421,42 @@ fn maxmemory_noeviction_refuses_writes_but_serves_reads() {
         .starts_with("ERR CONFIG SET failed")
     );
 }
+
+#[test]
+fn settings_come_from_okapi_toml_and_flags_win() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("okapi.toml");
+    std::fs::write(
+        &file,
+        "databases = 4\nrequirepass = \"from-file\"\nhash-max-listpack-entries = 1\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf8");
+    let refused = okapi_testkit::TestNode::start(env!("CARGO_BIN_EXE_okapi"), &["--config", path]);
+    assert!(refused.is_err(), "unknown keys in okapi.toml are refused");
+    std::fs::write(
+        &file,
+        "databases = 4\nrequirepass = \"from-file\"\ntimeout = 7\n",
+    )
+    .expect("write");
+    let n = start(&["--config", path, "--timeout", "9"]);
+    let url = format!("redis://:from-file@127.0.0.1:{}/", n.port);
+    let mut c = redis::Client::open(url)
+        .expect("url")
+        .get_connection()
+        .expect("password from the file");
+    assert_eq!(
+        err(&mut c, &["SELECT", "4"]),
+        "ERR DB index is out of range"
+    );
+    let timeout: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("timeout")
+        .query(&mut c)
+        .expect("get");
+    assert_eq!(
+        timeout,
+        vec!["timeout".to_owned(), "9".to_owned()],
+        "the flag wins over the file"
+    );
+}
