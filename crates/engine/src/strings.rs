@@ -203,7 +203,7 @@ impl StringOp {
                 if !value.is_empty() {
                     let mut buf = take_mut(current);
                     buf.extend_from_slice(&value);
-                    *current = StrValue::from_bytes(buf.freeze());
+                    *current = StrValue::from_mut(buf);
                 }
                 ks.finish_write::<StrValue>(&key, ctx, !value.is_empty());
                 Ok(Reply::Int(new_len as i64))
@@ -221,7 +221,7 @@ impl StringOp {
                     }
                     let mut buf = BytesMut::zeroed(end);
                     buf[offset..].copy_from_slice(&value);
-                    ks.insert(key, Value::Str(StrValue::from_bytes(buf.freeze())), ctx);
+                    ks.insert(key, Value::Str(StrValue::from_mut(buf)), ctx);
                     return Ok(Reply::Int(end as i64));
                 };
                 if value.is_empty() {
@@ -233,7 +233,7 @@ impl StringOp {
                 }
                 buf[offset..end].copy_from_slice(&value);
                 let len = buf.len();
-                *current = StrValue::from_bytes(buf.freeze());
+                *current = StrValue::from_mut(buf);
                 ks.finish_write::<StrValue>(&key, ctx, true);
                 Ok(Reply::Int(len as i64))
             }

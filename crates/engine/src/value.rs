@@ -10,7 +10,9 @@ use crate::zset::ZSetValue;
 /// A string value. Integers that fit in an `i64` and read back identically are kept as
 /// numbers (INCR is cheap, small counters small); strings up to 38 bytes are kept
 /// inside the table node (no second allocation, no second cache miss on GET); longer
-/// ones share a reference-counted buffer.
+/// ones own a growable buffer (APPEND is amortised O(1)); large ones (32 KiB and up)
+/// keep the reference-counted buffer they arrived in, so neither storing nor replying
+/// copies them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StrValue(Repr);
 
@@ -18,7 +20,8 @@ pub struct StrValue(Repr);
 enum Repr {
     Int(i64),
     Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Bytes),
+    Heap(Vec<u8>),
+    Shared(Bytes),
 }
 
 /// Longest string kept inline: the inline form is then no bigger than the heap form.
@@ -50,14 +53,30 @@ impl StrValue {
             return StrValue(Repr::Int(n));
         }
         if bytes.len() <= INLINE {
-            let mut inline = [0u8; INLINE];
-            inline[..bytes.len()].copy_from_slice(&bytes);
-            return StrValue(Repr::Inline {
-                len: bytes.len() as u8,
-                bytes: inline,
-            });
+            return Self::inline(&bytes);
         }
-        StrValue(Repr::Heap(detach(bytes)))
+        if bytes.len() < DETACH_BELOW {
+            return StrValue(Repr::Heap(bytes.to_vec()));
+        }
+        StrValue(Repr::Shared(bytes))
+    }
+
+    /// Stores a buffer this value now owns (after APPEND/SETRANGE), without copying it
+    /// unless it is short enough to go inline.
+    pub fn from_mut(buf: bytes::BytesMut) -> Self {
+        if buf.len() <= INLINE {
+            return Self::inline(&buf);
+        }
+        StrValue(Repr::Heap(Vec::from(buf)))
+    }
+
+    fn inline(bytes: &[u8]) -> Self {
+        let mut inline = [0u8; INLINE];
+        inline[..bytes.len()].copy_from_slice(bytes);
+        StrValue(Repr::Inline {
+            len: bytes.len() as u8,
+            bytes: inline,
+        })
     }
 
     /// The integer, when stored as one.
@@ -74,13 +93,15 @@ impl StrValue {
             Repr::Int(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
             Repr::Inline { len, bytes } => f(&bytes[..usize::from(*len)]),
             Repr::Heap(b) => f(b),
+            Repr::Shared(b) => f(b),
         }
     }
 
-    /// The value as bytes (integers are formatted, short strings copied).
+    /// The value as bytes: large values share their buffer; the rest are copied, which
+    /// costs less than touching a cold reference count.
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
-            Repr::Heap(b) => b.clone(),
+            Repr::Shared(b) => b.clone(),
             _ => self.with_bytes(Bytes::copy_from_slice),
         }
     }
@@ -89,7 +110,11 @@ impl StrValue {
     /// else holds.
     pub fn take_mut(&mut self) -> bytes::BytesMut {
         match std::mem::replace(self, StrValue::empty()).0 {
-            Repr::Heap(bytes) => bytes
+            // Bytes built from a Vec it owns alone converts back without copying.
+            Repr::Heap(vec) => Bytes::from(vec)
+                .try_into_mut()
+                .unwrap_or_else(|b| bytes::BytesMut::from(&b[..])),
+            Repr::Shared(bytes) => bytes
                 .try_into_mut()
                 .unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..])),
             other => StrValue(other).with_bytes(|b| bytes::BytesMut::from(b)),
@@ -102,6 +127,7 @@ impl StrValue {
             Repr::Int(n) => itoa::Buffer::new().format(*n).len(),
             Repr::Inline { len, .. } => usize::from(*len),
             Repr::Heap(b) => b.len(),
+            Repr::Shared(b) => b.len(),
         }
     }
 
@@ -115,7 +141,7 @@ impl StrValue {
         match self.0 {
             Repr::Int(_) => "int",
             Repr::Inline { .. } => "embstr",
-            Repr::Heap(_) => "raw",
+            Repr::Heap(_) | Repr::Shared(_) => "raw",
         }
     }
 }
