@@ -9,10 +9,10 @@ use crate::zset::ZSetValue;
 
 /// A string value. Integers that fit in an `i64` and read back identically are kept as
 /// numbers (INCR is cheap, small counters small); strings up to 38 bytes are kept
-/// inside the table node (no second allocation, no second cache miss on GET); longer
-/// ones own a growable buffer (APPEND is amortised O(1)); large ones (32 KiB and up)
-/// keep the reference-counted buffer they arrived in, so neither storing nor replying
-/// copies them.
+/// inside the table node (no second allocation, no second cache miss on GET); strings
+/// under 1 KiB own a growable buffer that replies copy (a copy that short costs less
+/// than touching a cold reference count); longer ones live in a reference-counted
+/// buffer that replies share without copying — the one they arrived in from 32 KiB up.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StrValue(Repr);
 
@@ -26,6 +26,9 @@ enum Repr {
 
 /// Longest string kept inline: the inline form is then no bigger than the heap form.
 const INLINE: usize = 38;
+
+/// Strings this long and longer are shared with replies instead of copied.
+const SHARE_FROM: usize = 1024;
 
 impl StrValue {
     /// Longest decimal text kept as an integer (Redis keeps up to 20 characters).
@@ -55,10 +58,10 @@ impl StrValue {
         if bytes.len() <= INLINE {
             return Self::inline(&bytes);
         }
-        if bytes.len() < DETACH_BELOW {
+        if bytes.len() < SHARE_FROM {
             return StrValue(Repr::Heap(bytes.to_vec()));
         }
-        StrValue(Repr::Shared(bytes))
+        StrValue(Repr::Shared(detach(bytes)))
     }
 
     /// Stores a buffer this value now owns (after APPEND/SETRANGE), without copying it
@@ -67,7 +70,10 @@ impl StrValue {
         if buf.len() <= INLINE {
             return Self::inline(&buf);
         }
-        StrValue(Repr::Heap(Vec::from(buf)))
+        if buf.len() < SHARE_FROM {
+            return StrValue(Repr::Heap(Vec::from(buf)));
+        }
+        StrValue(Repr::Shared(buf.freeze()))
     }
 
     fn inline(bytes: &[u8]) -> Self {
