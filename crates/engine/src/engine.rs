@@ -16,7 +16,7 @@ use crate::zsets::{ZSetOp, ZSetQuery};
 
 /// What the log stamps on every op before it is applied. Everything `apply` may depend
 /// on besides the op and the state is here, so replay is exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApplyCtx {
     /// Leader wall-clock time when the op was accepted, Unix ms.
     pub now_ms: u64,
@@ -35,7 +35,7 @@ impl ApplyCtx {
 }
 
 /// What a read needs: the reader's clock, and randomness for RANDOMKEY and friends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReadCtx {
     /// Current time, Unix ms.
     pub now_ms: u64,
@@ -44,7 +44,7 @@ pub struct ReadCtx {
 }
 
 /// A deterministic state change, as it travels through the log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Op {
     /// Namespace the op addresses.
     pub db: Namespace,
@@ -53,7 +53,7 @@ pub struct Op {
 }
 
 /// Every kind of state change.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum OpKind {
     /// Strings.
     Str(StringOp),
@@ -98,7 +98,7 @@ family_from!(
 );
 
 /// A read, served from memory without the log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Query {
     /// Namespace the read addresses.
     pub db: Namespace,
@@ -107,7 +107,7 @@ pub struct Query {
 }
 
 /// Every kind of read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum QueryKind {
     /// Strings.
     Str(StringQuery),
@@ -124,7 +124,7 @@ pub enum QueryKind {
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Txn {
     /// Keys whose stamps must be unchanged, or the transaction aborts (nil reply).
     pub checks: Vec<WatchCheck>,
@@ -133,7 +133,7 @@ pub struct Txn {
 }
 
 /// One WATCHed key and what it looked like when watched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WatchCheck {
     /// Namespace.
     pub db: Namespace,
@@ -144,7 +144,7 @@ pub struct WatchCheck {
 }
 
 /// A queued command inside a transaction.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TxnItem {
     /// A read, answered at the transaction's point in the log.
     Read(Query),
@@ -322,5 +322,65 @@ impl Engine {
         self.spaces
             .iter_mut()
             .for_each(|ks| ks.stats = KeyspaceStats::default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strings::{SetCond, SetExpire};
+    use crate::zsets::ZSetOp;
+
+    #[test]
+    fn ops_survive_the_wire_format() {
+        let txn = Op {
+            db: Namespace(3),
+            kind: OpKind::Txn(Txn {
+                checks: vec![WatchCheck {
+                    db: Namespace(3),
+                    key: Bytes::from_static(b"w"),
+                    stamp: WatchStamp::Absent(7),
+                }],
+                items: vec![
+                    TxnItem::Write(Op {
+                        db: Namespace(3),
+                        kind: StringOp::Set {
+                            key: Bytes::from_static(b"k"),
+                            value: Bytes::from_static(b"\x00binary\xff"),
+                            cond: SetCond::IfAbsent,
+                            get: true,
+                            expire: SetExpire::At(1_700_000_000_000),
+                        }
+                        .into(),
+                    }),
+                    TxnItem::Read(Query {
+                        db: Namespace(3),
+                        kind: StringQuery::Get {
+                            key: Bytes::from_static(b"k"),
+                        }
+                        .into(),
+                    }),
+                    TxnItem::Write(Op {
+                        db: Namespace(3),
+                        kind: ZSetOp::Rem {
+                            key: Bytes::from_static(b"z"),
+                            members: vec![Bytes::from_static(b"m")],
+                        }
+                        .into(),
+                    }),
+                ],
+            }),
+        };
+        let wire = postcard::to_allocvec(&txn).expect("encode");
+        let back: Op = postcard::from_bytes(&wire).expect("decode");
+        assert_eq!(back, txn);
+        let reply = Reply::Array(vec![
+            Reply::Double(1.5),
+            Reply::Error(EngineError::WrongType),
+            Reply::Nil,
+        ]);
+        let back: Reply =
+            postcard::from_bytes(&postcard::to_allocvec(&reply).expect("encode")).expect("decode");
+        assert_eq!(back, reply);
     }
 }

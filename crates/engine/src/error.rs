@@ -2,7 +2,7 @@
 //! because clients and conformance tests match on it.
 
 /// A command failed; the connection goes on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum EngineError {
     /// The key holds another type.
     #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]

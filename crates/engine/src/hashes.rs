@@ -14,7 +14,7 @@ use crate::value::{HashValue, detach};
 use crate::{ApplyCtx, ReadCtx};
 
 /// Hash writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum HashOp {
     /// HSET (replies the number of new fields) / HMSET (replies OK).
     Set {
@@ -62,7 +62,7 @@ pub enum HashOp {
 }
 
 /// Hash reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum HashQuery {
     /// HGET.
     Get {

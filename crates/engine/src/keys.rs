@@ -11,7 +11,7 @@ use crate::reply::Reply;
 use crate::{ApplyCtx, Engine, ReadCtx};
 
 /// Conditions of an EXPIRE-family command (Redis 7); all given ones must hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ExpireCond {
     /// Only if the key has no TTL.
     pub nx: bool,
@@ -24,7 +24,7 @@ pub struct ExpireCond {
 }
 
 /// Key-level writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum KeyOp {
     /// DEL / UNLINK: replies the number removed.
     Del {
@@ -84,7 +84,7 @@ pub enum KeyOp {
 }
 
 /// Which clock TTL-style reads report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TtlForm {
     /// TTL: remaining seconds.
     Seconds,
@@ -97,7 +97,7 @@ pub enum TtlForm {
 }
 
 /// Key-level reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum KeyQuery {
     /// EXISTS: counts keys, duplicates included.
     Exists {

@@ -14,7 +14,7 @@ use crate::value::{Entry, HashValue, ListValue, SetValue, StrValue, Value};
 use crate::zset::ZSetValue;
 
 /// What WATCH remembers about a key; EXEC aborts when it changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum WatchStamp {
     /// The key existed, last changed at this log index.
     Present(u64),

@@ -14,7 +14,7 @@ use crate::value::{ListValue, detach};
 use crate::{ApplyCtx, ReadCtx};
 
 /// One end of a list (Redis's LEFT / RIGHT, head / tail).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum End {
     /// The head: index 0.
     Left,
@@ -23,7 +23,7 @@ pub enum End {
 }
 
 /// List writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ListOp {
     /// LPUSH / RPUSH / LPUSHX / RPUSHX: replies the new length.
     Push {
@@ -118,7 +118,7 @@ pub enum ListOp {
 }
 
 /// List reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ListQuery {
     /// LLEN.
     Len {

@@ -82,3 +82,109 @@ impl From<Result<Reply, EngineError>> for Reply {
         r.unwrap_or_else(Reply::Error)
     }
 }
+
+impl serde::Serialize for Reply {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        wire::Reply::from(self.clone()).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reply {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        wire::Reply::deserialize(deserializer).map(Into::into)
+    }
+}
+
+/// The serialised form of a reply: statuses travel as owned text.
+mod wire {
+    use super::EngineError;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub(super) enum Reply {
+        Ok,
+        Status(String),
+        Int(i64),
+        Bulk(bytes::Bytes),
+        Nil,
+        NilArray,
+        Array(Vec<Reply>),
+        Map(Vec<(Reply, Reply)>),
+        Set(Vec<Reply>),
+        Pairs(Vec<(Reply, Reply)>),
+        Double(f64),
+        Text(String),
+        Error(EngineError),
+    }
+
+    fn pairs_in(pairs: Vec<(super::Reply, super::Reply)>) -> Vec<(Reply, Reply)> {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+
+    fn pairs_out(pairs: Vec<(Reply, Reply)>) -> Vec<(super::Reply, super::Reply)> {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    }
+
+    impl From<super::Reply> for Reply {
+        fn from(r: super::Reply) -> Self {
+            match r {
+                super::Reply::Ok => Reply::Ok,
+                super::Reply::Status(s) => Reply::Status(s.to_owned()),
+                super::Reply::Int(n) => Reply::Int(n),
+                super::Reply::Bulk(b) => Reply::Bulk(b),
+                super::Reply::Nil => Reply::Nil,
+                super::Reply::NilArray => Reply::NilArray,
+                super::Reply::Array(v) => Reply::Array(v.into_iter().map(Into::into).collect()),
+                super::Reply::Map(p) => Reply::Map(pairs_in(p)),
+                super::Reply::Set(v) => Reply::Set(v.into_iter().map(Into::into).collect()),
+                super::Reply::Pairs(p) => Reply::Pairs(pairs_in(p)),
+                super::Reply::Double(d) => Reply::Double(d),
+                super::Reply::Text(t) => Reply::Text(t),
+                super::Reply::Error(e) => Reply::Error(e),
+            }
+        }
+    }
+
+    impl From<Reply> for super::Reply {
+        fn from(r: Reply) -> Self {
+            match r {
+                Reply::Ok => super::Reply::Ok,
+                Reply::Status(s) => super::Reply::Status(super::intern_status(s)),
+                Reply::Int(n) => super::Reply::Int(n),
+                Reply::Bulk(b) => super::Reply::Bulk(b),
+                Reply::Nil => super::Reply::Nil,
+                Reply::NilArray => super::Reply::NilArray,
+                Reply::Array(v) => super::Reply::Array(v.into_iter().map(Into::into).collect()),
+                Reply::Map(p) => super::Reply::Map(pairs_out(p)),
+                Reply::Set(v) => super::Reply::Set(v.into_iter().map(Into::into).collect()),
+                Reply::Pairs(p) => super::Reply::Pairs(pairs_out(p)),
+                Reply::Double(d) => super::Reply::Double(d),
+                Reply::Text(t) => super::Reply::Text(t),
+                Reply::Error(e) => super::Reply::Error(e),
+            }
+        }
+    }
+}
+
+/// Status texts are compile-time strings; one read off the wire is interned once, so a
+/// decoded reply holds it as `&'static str` and repeated decoding leaks nothing more.
+fn intern_status(text: String) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static INTERNED: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut set = INTERNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(existing) = set.get(text.as_str()) {
+        return existing;
+    }
+    let leaked: &'static str = Box::leak(text.into_boxed_str());
+    set.insert(leaked);
+    leaked
+}

@@ -21,7 +21,7 @@ use crate::value::{SetValue, Value, detach};
 use crate::{ApplyCtx, ReadCtx};
 
 /// Which combination of sets SINTER/SUNION/SDIFF (and their STORE forms) compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SetAlgebra {
     /// Members present in every set (a missing key is an empty set).
     Inter,
@@ -32,7 +32,7 @@ pub enum SetAlgebra {
 }
 
 /// Set writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SetOp {
     /// SADD: replies the number of members added.
     Add {
@@ -79,7 +79,7 @@ pub enum SetOp {
 }
 
 /// Set reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SetQuery {
     /// SMEMBERS.
     Members {

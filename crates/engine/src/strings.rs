@@ -11,7 +11,7 @@ use crate::value::{StrValue, Value, detach};
 use crate::{ApplyCtx, ReadCtx};
 
 /// When SET may write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SetCond {
     /// Always.
     Always,
@@ -22,7 +22,7 @@ pub enum SetCond {
 }
 
 /// What SET does with the key's TTL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SetExpire {
     /// Clear it (plain SET).
     Clear,
@@ -33,7 +33,7 @@ pub enum SetExpire {
 }
 
 /// String writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StringOp {
     /// SET / SETEX / PSETEX / GETSET / SET ... GET.
     Set {
@@ -107,7 +107,7 @@ pub enum StringOp {
 }
 
 /// String reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StringQuery {
     /// GET.
     Get {

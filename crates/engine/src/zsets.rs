@@ -23,7 +23,7 @@ pub use combine::{Aggregate, Combine, SetOpKind};
 pub use range::{LexBound, LexRange, RangeBy, RangeSpec, ScoreRange};
 
 /// ZADD options. Incompatible combinations are refused by the parser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AddFlags {
     /// Only add new members.
     pub nx: bool,
@@ -40,7 +40,7 @@ pub struct AddFlags {
 }
 
 /// Which end a pop takes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PopEnd {
     /// Lowest scores first.
     Min,
@@ -49,7 +49,7 @@ pub enum PopEnd {
 }
 
 /// How a pop replies, per command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PopShape {
     /// ZPOPMIN/ZPOPMAX: `[member, score]` without a count, member/score pairs with
     /// one; an empty array when there is nothing.
@@ -61,7 +61,7 @@ pub enum PopShape {
 }
 
 /// Sorted-set writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ZSetOp {
     /// ZADD / ZINCRBY.
     Add {
@@ -118,7 +118,7 @@ pub enum ZSetOp {
 }
 
 /// Sorted-set reads.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ZSetQuery {
     /// ZCARD.
     Card {

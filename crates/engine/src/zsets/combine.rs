@@ -10,7 +10,7 @@ use crate::value::{SetValue, Value};
 use crate::zset::ZSetValue;
 
 /// Which set operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SetOpKind {
     /// Members of any input.
     Union,
@@ -21,7 +21,7 @@ pub enum SetOpKind {
 }
 
 /// How scores of one member in several inputs combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Aggregate {
     /// Add them (the default).
     Sum,
@@ -32,7 +32,7 @@ pub enum Aggregate {
 }
 
 /// A set operation over keys.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Combine {
     /// The operation.
     pub kind: SetOpKind,

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::zset::{Entry, ZSetValue};
 
 /// A score interval; each end inclusive or exclusive (`(` in the command).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoreRange {
     /// Lower end.
     pub min: f64,
@@ -40,7 +40,7 @@ impl ScoreRange {
 }
 
 /// One end of a lexicographic range.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LexBound {
     /// `-`: below every member.
     Min,
@@ -53,7 +53,7 @@ pub enum LexBound {
 }
 
 /// A member interval, meaningful when all members share one score (Redis's rule).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LexRange {
     /// Lower end.
     pub min: LexBound,
@@ -84,7 +84,7 @@ impl LexRange {
 }
 
 /// What a range selects by.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RangeBy {
     /// Ranks `start..=stop`; negative ranks count from the end.
     Rank {
@@ -100,7 +100,7 @@ pub enum RangeBy {
 }
 
 /// A ZRANGE-family selection.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RangeSpec {
     /// The interval.
     pub by: RangeBy,
