@@ -45,7 +45,7 @@ pub fn expire_round(shared: &Shared, now: u64) {
             {
                 full |= keys.len() >= EXPIRE_BATCH;
             }
-            match shared.log.append(&mut core.engine, op, now) {
+            match shared.log.append(&mut core.engine, vec![op], now) {
                 Appended::Applied(_) => {}
                 // A replicated log applies later; the next tick sees the result.
                 Appended::Pending(_) => return,

@@ -17,7 +17,7 @@ pub enum Wake {
     /// Its op ran and produced this reply.
     Served(Reply),
     /// Its op was appended; the reply comes when it applies (nil: block again).
-    Pending(oneshot::Receiver<Result<Reply, LogError>>),
+    Pending(oneshot::Receiver<Result<Vec<Reply>, LogError>>),
     /// CLIENT UNBLOCK: reply a timeout (`error == false`) or an error.
     Unblocked {
         /// Reply `-UNBLOCKED` instead of a timeout.
@@ -53,6 +53,14 @@ impl BlockRegistry {
     /// True when nobody is blocked.
     pub fn is_empty(&self) -> bool {
         self.waiters.is_empty()
+    }
+
+    /// True if any of `keys` exists: a client about to block must try again instead,
+    /// since data may have arrived between its attempt and its registration.
+    pub fn any_exists(engine: &Engine, db: Namespace, keys: &[Bytes], now_ms: u64) -> bool {
+        engine
+            .space(db)
+            .is_some_and(|ks| keys.iter().any(|k| ks.peek(k, now_ms).is_some()))
     }
 
     /// Blocks client `id` on `keys` until `op` can run.
@@ -135,14 +143,17 @@ impl BlockRegistry {
                     let Some(op) = self.waiters.get(&id).map(|w| w.op.clone()) else {
                         break;
                     };
-                    match log.append(engine, op, now_ms) {
-                        Appended::Applied(reply) if is_empty_reply(&reply) => {
+                    match log.append(engine, vec![op], now_ms) {
+                        Appended::Applied(replies)
+                            if replies.first().is_none_or(is_empty_reply) =>
+                        {
                             // The key holds no data for this waiter (wrong end, type
                             // changed); later waiters would see the same.
                             break;
                         }
-                        Appended::Applied(reply) => {
+                        Appended::Applied(replies) => {
                             if let Some(waiter) = self.take(engine, id) {
+                                let reply = replies.into_iter().next().unwrap_or(Reply::Nil);
                                 let _ = waiter.wake.send(Wake::Served(reply));
                             }
                         }

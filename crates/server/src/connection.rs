@@ -37,12 +37,39 @@ pub(crate) enum Step {
     Next,
     /// Flush and close the connection.
     Close,
-    /// Wait for an op's reply before going on.
-    AwaitReply(oneshot::Receiver<Result<Reply, LogError>>),
+    /// Wait for the replies of `n` appended writes before going on.
+    AwaitWrites(oneshot::Receiver<Result<Vec<Reply>, LogError>>, usize),
+    /// Wait for a blocking command's attempt; block if it found nothing.
+    AwaitBlockAttempt(Blocking, oneshot::Receiver<Result<Vec<Reply>, LogError>>),
+    /// Wait for a transaction's replies, then merge them with the ones known already.
+    AwaitExec(
+        oneshot::Receiver<Result<Vec<Reply>, LogError>>,
+        Vec<Option<Reply>>,
+    ),
     /// Wait for a blocking command to be served or to time out.
     Blocked(Blocking, oneshot::Receiver<Wake>),
     /// DEBUG SLEEP.
     Sleep(Duration),
+}
+
+/// What a client about to block does instead.
+enum BlockOrRetry {
+    /// It is registered; wait for this.
+    Blocked(oneshot::Receiver<Wake>),
+    /// Data arrived meanwhile; the attempt was appended again.
+    Retry(oneshot::Receiver<Result<Vec<Reply>, LogError>>),
+    /// Data arrived and the attempt already replied.
+    Done,
+}
+
+fn log_error(e: &LogError) -> Reply {
+    Reply::Error(okapi_engine::EngineError::Other(e.to_string()))
+}
+
+fn log_closed() -> Reply {
+    Reply::Error(okapi_engine::EngineError::Other(
+        "ERR write was not committed: the log is shut down".into(),
+    ))
 }
 
 /// How the connection loop goes on after processing input.
@@ -70,6 +97,8 @@ pub(crate) struct Connection<S> {
     pub(crate) over_memory: bool,
     /// Last command run, published to CLIENT LIST once per batch.
     pub(crate) last_cmd: &'static str,
+    /// A parsed request that waits for earlier writes to be applied.
+    pub(crate) stash: Option<okapi_commands::Action>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
@@ -96,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             databases,
             over_memory: false,
             last_cmd: "NULL",
+            stash: None,
         }
     }
 
@@ -222,15 +252,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             match step {
                 Step::Next => return Flow::Continue,
                 Step::Close => return Flow::Close,
-                Step::AwaitReply(rx) => {
-                    let reply = match rx.await {
-                        Ok(Ok(reply)) => reply,
-                        Ok(Err(e)) => Reply::Error(okapi_engine::EngineError::Other(e.to_string())),
-                        Err(_) => Reply::Error(okapi_engine::EngineError::Other(
-                            "ERR write was not committed: log closed".into(),
-                        )),
-                    };
-                    self.emit(&reply);
+                Step::AwaitWrites(rx, count) => match rx.await {
+                    Ok(Ok(replies)) => replies.iter().for_each(|r| self.emit(r)),
+                    Ok(Err(e)) => (0..count).for_each(|_| self.emit(&log_error(&e))),
+                    Err(_) => (0..count).for_each(|_| self.emit(&log_closed())),
+                },
+                Step::AwaitExec(rx, slots) => match rx.await {
+                    Ok(Ok(replies)) => match replies.into_iter().next() {
+                        Some(Reply::Array(replies)) => {
+                            self.emit(&crate::execute::merge_exec(slots, replies))
+                        }
+                        other => self.emit(&other.unwrap_or(Reply::NilArray)),
+                    },
+                    Ok(Err(e)) => self.emit(&log_error(&e)),
+                    Err(_) => self.emit(&log_closed()),
+                },
+                Step::AwaitBlockAttempt(blocking, rx) => {
+                    if let Flow::Close = self.finish_block_attempt(blocking, rx).await {
+                        return Flow::Close;
+                    }
                 }
                 Step::Blocked(blocking, wake) => {
                     if let Flow::Close = self.wait_blocked(blocking, wake).await {
@@ -278,13 +318,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     match woken {
                         Ok(Wake::Served(reply)) => self.emit(&reply),
                         Ok(Wake::Pending(rx)) => match rx.await {
-                            Ok(Ok(reply)) if is_empty_reply(&reply) => {
+                            Ok(Ok(replies)) if replies.first().is_none_or(is_empty_reply) => {
                                 // Someone else took the data first: wait again.
-                                if let Some(rx) = self.block_again(&blocking) { wake = rx; continue; }
+                                match self.block_or_retry(&blocking) {
+                                    BlockOrRetry::Blocked(next) => {
+                                        wake = next;
+                                        continue;
+                                    }
+                                    BlockOrRetry::Retry(attempt) => {
+                                        let (tx, next) = oneshot::channel();
+                                        let _ = tx.send(Wake::Pending(attempt));
+                                        wake = next;
+                                        continue;
+                                    }
+                                    BlockOrRetry::Done => {}
+                                }
                             }
-                            Ok(Ok(reply)) => self.emit(&reply),
-                            Ok(Err(e)) => self.emit(&Reply::Error(okapi_engine::EngineError::Other(e.to_string()))),
-                            Err(_) => self.emit(&Reply::Error(okapi_engine::EngineError::Other("ERR write was not committed: log closed".into()))),
+                            Ok(Ok(replies)) => self.emit(&replies.into_iter().next().unwrap_or(Reply::NilArray)),
+                            Ok(Err(e)) => self.emit(&log_error(&e)),
+                            Err(_) => self.emit(&log_closed()),
                         },
                         Ok(Wake::Unblocked { error: false }) => self.emit(&Reply::NilArray),
                         Ok(Wake::Unblocked { error: true }) => self.emit(&Reply::Error(okapi_engine::EngineError::Other(
@@ -321,34 +373,86 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         flow
     }
 
-    fn block_again(&mut self, blocking: &Blocking) -> Option<oneshot::Receiver<Wake>> {
+    /// Awaits a blocking command's attempt that went through the log: its reply, or —
+    /// when it found nothing — the client blocks (after re-checking, under the engine
+    /// lock, that nothing arrived in between; if something did, it tries again).
+    async fn finish_block_attempt(
+        &mut self,
+        blocking: Blocking,
+        rx: oneshot::Receiver<Result<Vec<Reply>, LogError>>,
+    ) -> Flow {
+        let mut rx = rx;
+        loop {
+            match rx.await {
+                Ok(Ok(replies)) => match replies.into_iter().next() {
+                    Some(reply) if !is_empty_reply(&reply) => {
+                        self.emit(&reply);
+                        return Flow::Continue;
+                    }
+                    _ => {}
+                },
+                Ok(Err(e)) => {
+                    self.emit(&log_error(&e));
+                    return Flow::Continue;
+                }
+                Err(_) => {
+                    self.emit(&log_closed());
+                    return Flow::Continue;
+                }
+            }
+            match self.block_or_retry(&blocking) {
+                BlockOrRetry::Blocked(wake) => return self.wait_blocked(blocking, wake).await,
+                BlockOrRetry::Retry(next) => rx = next,
+                BlockOrRetry::Done => return Flow::Continue,
+            }
+        }
+    }
+
+    /// Registers this client as blocked unless one of its keys has data by now, in which
+    /// case the attempt runs again.
+    fn block_or_retry(&mut self, blocking: &Blocking) -> BlockOrRetry {
         let shared = self.shared.clone();
         let mut core = shared.lock();
         let core = &mut *core;
+        let now = now_ms();
+        if !crate::blocking::BlockRegistry::any_exists(
+            &core.engine,
+            blocking.db,
+            &blocking.keys,
+            now,
+        ) {
+            let wake = core.blocked.block(
+                &mut core.engine,
+                self.info.id,
+                blocking.db,
+                blocking.keys.clone(),
+                blocking.op.clone(),
+            );
+            return BlockOrRetry::Blocked(wake);
+        }
         match shared
             .log
-            .append(&mut core.engine, blocking.op.clone(), now_ms())
+            .append(&mut core.engine, vec![blocking.op.clone()], now)
         {
-            crate::log::Appended::Applied(reply) if is_empty_reply(&reply) => {
-                Some(core.blocked.block(
-                    &mut core.engine,
-                    self.info.id,
-                    blocking.db,
-                    blocking.keys.clone(),
-                    blocking.op.clone(),
-                ))
-            }
-            crate::log::Appended::Applied(reply) => {
-                core.blocked
-                    .serve(&mut core.engine, shared.log.as_ref(), now_ms());
-                self.emit(&reply);
-                None
-            }
-            crate::log::Appended::Pending(rx) => {
-                let (tx, wake) = oneshot::channel();
-                let _ = tx.send(Wake::Pending(rx));
-                Some(wake)
-            }
+            crate::log::Appended::Pending(rx) => BlockOrRetry::Retry(rx),
+            crate::log::Appended::Applied(replies) => match replies.into_iter().next() {
+                Some(reply) if !is_empty_reply(&reply) => {
+                    core.blocked
+                        .serve(&mut core.engine, shared.log.as_ref(), now);
+                    self.emit(&reply);
+                    BlockOrRetry::Done
+                }
+                _ => {
+                    let wake = core.blocked.block(
+                        &mut core.engine,
+                        self.info.id,
+                        blocking.db,
+                        blocking.keys.clone(),
+                        blocking.op.clone(),
+                    );
+                    BlockOrRetry::Blocked(wake)
+                }
+            },
         }
     }
 

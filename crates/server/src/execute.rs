@@ -6,8 +6,8 @@ use std::sync::MutexGuard;
 
 use bytes::Bytes;
 use okapi_commands::spec::{Ctx, flags};
-use okapi_commands::{Action, ConnCmd};
-use okapi_engine::{ReadCtx, Reply};
+use okapi_commands::{Action, Blocking, ConnCmd};
+use okapi_engine::{Op, ReadCtx, Reply};
 use okapi_resp::Protocol;
 use okapi_types::Namespace;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -39,17 +39,69 @@ pub(crate) fn core<'g, 'a>(
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
-    /// Runs requests from `batch` until it is empty or one needs to wait.
+    /// Runs requests from `batch` until it is empty or one needs to wait. Consecutive
+    /// writes are appended to the log together; anything else first waits for them, so
+    /// replies keep request order and a read sees the writes before it.
     pub(crate) fn run_until_await(&mut self, batch: &mut VecDeque<Vec<Bytes>>, now: u64) -> Step {
         let shared = self.shared.clone();
         let mut guard: Option<MutexGuard<'_, Core>> = None;
-        while let Some(argv) = batch.pop_front() {
-            match self.execute(&shared, &mut guard, argv, now) {
+        let mut writes: Vec<Op> = Vec::new();
+        loop {
+            let action = match self.stash.take() {
+                Some(action) => action,
+                None => match batch.pop_front() {
+                    Some(argv) => self.prepare(argv, now),
+                    None => break,
+                },
+            };
+            if let Action::Write(op) = action {
+                writes.push(op);
+                continue;
+            }
+            if !writes.is_empty()
+                && let Some(step) =
+                    self.append_writes(&shared, &mut guard, std::mem::take(&mut writes), now)
+            {
+                self.stash = Some(action);
+                return step;
+            }
+            match self.perform(&shared, &mut guard, action, now) {
                 Step::Next => {}
                 other => return other,
             }
         }
-        Step::Next
+        if writes.is_empty() {
+            return Step::Next;
+        }
+        self.append_writes(&shared, &mut guard, writes, now)
+            .unwrap_or(Step::Next)
+    }
+
+    /// Appends writes; replies at once when the log applied them, or returns the step
+    /// that waits for them.
+    fn append_writes<'a>(
+        &mut self,
+        shared: &'a Shared,
+        guard: &mut Option<MutexGuard<'a, Core>>,
+        ops: Vec<Op>,
+        now: u64,
+    ) -> Option<Step> {
+        let count = ops.len();
+        let core = core(shared, guard);
+        match shared.log.append(&mut core.engine, ops, now) {
+            Appended::Applied(replies) => {
+                core.blocked
+                    .serve(&mut core.engine, shared.log.as_ref(), now);
+                for reply in &replies {
+                    self.emit(reply);
+                }
+                None
+            }
+            Appended::Pending(rx) => {
+                *guard = None;
+                Some(Step::AwaitWrites(rx, count))
+            }
+        }
     }
 
     fn ctx(&mut self, now: u64, databases: u32) -> Ctx {
@@ -61,127 +113,130 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
     }
 
-    fn execute<'a>(
-        &mut self,
-        shared: &'a Shared,
-        guard: &mut Option<MutexGuard<'a, Core>>,
-        argv: Vec<Bytes>,
-        now: u64,
-    ) -> Step {
+    /// Looks a request up, checks it may run here and now, and parses it. Anything that
+    /// already has its answer (an error, QUEUED) comes back as `Action::Reply`, so it
+    /// waits its turn behind earlier writes.
+    fn prepare(&mut self, argv: Vec<Bytes>, now: u64) -> Action {
         let spec = match okapi_commands::resolve(&argv) {
             Ok(spec) => spec,
             Err(e) => {
                 if self.session.multi.is_some() {
                     self.session.multi_failed = true;
                 }
-                self.emit_error(&e);
-                return Step::Next;
+                return Action::Reply(error_reply(&e));
             }
         };
         self.last_cmd = spec.name;
         if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
-            self.emit_error(&"NOAUTH Authentication required.");
-            return Step::Next;
+            return Action::Reply(error_reply(&"NOAUTH Authentication required."));
         }
         if self.session.protocol == Protocol::Resp2
             && self.session.subscribed()
             && !SUBSCRIBED_OK.contains(&spec.name)
         {
-            self.emit_error(&format!(
+            return Action::Reply(error_reply(&format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 spec.name
-            ));
-            return Step::Next;
+            )));
         }
         if let Some(queue) = self.session.multi.as_mut()
             && !MULTI_IMMEDIATE.contains(&spec.name)
         {
             if spec.has(flags::NO_MULTI) || spec.has(flags::PUBSUB) && spec.name != "publish" {
                 self.session.multi_failed = true;
-                self.emit_error(&"ERR Command not allowed inside a transaction");
-                return Step::Next;
+                return Action::Reply(error_reply(&"ERR Command not allowed inside a transaction"));
             }
             queue.push(argv);
             self.info
                 .multi
                 .store(queue.len() as i64, std::sync::atomic::Ordering::Relaxed);
-            self.emit(&Reply::Status("QUEUED"));
-            return Step::Next;
+            return Action::Reply(Reply::Status("QUEUED"));
         }
         let ctx = self.ctx(now, self.databases);
         let action = match (spec.parse)(&ctx, &argv[1..]) {
             Ok(action) => action,
-            Err(e) => {
-                self.emit_error(&e);
-                return Step::Next;
-            }
+            Err(e) => return Action::Reply(error_reply(&e)),
         };
         if spec.has(flags::DENYOOM) && self.over_memory {
-            self.emit_error(&"OOM command not allowed when used memory > 'maxmemory'.");
-            return Step::Next;
+            return Action::Reply(error_reply(
+                &"OOM command not allowed when used memory > 'maxmemory'.",
+            ));
         }
+        action
+    }
+
+    /// Carries out everything but writes (which [`Self::run_until_await`] batches).
+    fn perform<'a>(
+        &mut self,
+        shared: &'a Shared,
+        guard: &mut Option<MutexGuard<'a, Core>>,
+        action: Action,
+        now: u64,
+    ) -> Step {
         match action {
             Action::Read(query) => {
+                let random = self.rng.next_u64();
                 let core = core(shared, guard);
                 let reply = core.engine.query(
                     &query,
                     &ReadCtx {
                         now_ms: now,
-                        random: ctx.random,
+                        random,
                     },
                 );
                 self.emit(&reply);
                 Step::Next
             }
-            Action::Write(op) => {
-                let core = core(shared, guard);
-                match shared.log.append(&mut core.engine, op, now) {
-                    Appended::Applied(reply) => {
-                        core.blocked
-                            .serve(&mut core.engine, shared.log.as_ref(), now);
-                        self.emit(&reply);
-                        Step::Next
-                    }
-                    Appended::Pending(rx) => {
-                        *guard = None;
-                        Step::AwaitReply(rx)
-                    }
-                }
-            }
-            Action::Block(blocking) => {
-                let core = core(shared, guard);
-                match shared
-                    .log
-                    .append(&mut core.engine, blocking.op.clone(), now)
-                {
-                    Appended::Applied(reply) if is_empty_reply(&reply) => {
-                        let wake = core.blocked.block(
-                            &mut core.engine,
-                            self.info.id,
-                            blocking.db,
-                            blocking.keys.clone(),
-                            blocking.op.clone(),
-                        );
-                        *guard = None;
-                        Step::Blocked(blocking, wake)
-                    }
-                    Appended::Applied(reply) => {
-                        core.blocked
-                            .serve(&mut core.engine, shared.log.as_ref(), now);
-                        self.emit(&reply);
-                        Step::Next
-                    }
-                    Appended::Pending(rx) => {
-                        *guard = None;
-                        Step::AwaitReply(rx)
-                    }
-                }
-            }
+            Action::Write(op) => self
+                .append_writes(shared, guard, vec![op], now)
+                .unwrap_or(Step::Next),
+            Action::Block(blocking) => self.attempt_block(shared, guard, blocking, now),
             Action::Reply(reply) => {
                 self.emit(&reply);
                 Step::Next
             }
             Action::Conn(cmd) => self.connection_command(shared, guard, cmd, now),
+        }
+    }
+
+    /// Runs a blocking command's attempt; when it finds nothing, registers the client as
+    /// blocked (or reports the attempt is still in flight).
+    pub(crate) fn attempt_block<'a>(
+        &mut self,
+        shared: &'a Shared,
+        guard: &mut Option<MutexGuard<'a, Core>>,
+        blocking: Blocking,
+        now: u64,
+    ) -> Step {
+        let core = core(shared, guard);
+        match shared
+            .log
+            .append(&mut core.engine, vec![blocking.op.clone()], now)
+        {
+            Appended::Applied(replies) => match replies.into_iter().next() {
+                Some(reply) if !is_empty_reply(&reply) => {
+                    core.blocked
+                        .serve(&mut core.engine, shared.log.as_ref(), now);
+                    self.emit(&reply);
+                    Step::Next
+                }
+                _ => {
+                    // The attempt ran under this lock, so nothing can have arrived since.
+                    let wake = core.blocked.block(
+                        &mut core.engine,
+                        self.info.id,
+                        blocking.db,
+                        blocking.keys.clone(),
+                        blocking.op.clone(),
+                    );
+                    *guard = None;
+                    Step::Blocked(blocking, wake)
+                }
+            },
+            Appended::Pending(rx) => {
+                *guard = None;
+                Step::AwaitBlockAttempt(blocking, rx)
+            }
         }
     }
 
@@ -261,23 +316,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     db: self.session.db,
                     kind: okapi_engine::OpKind::Txn(txn),
                 };
-                match shared.log.append(&mut core.engine, op, now) {
-                    Appended::Applied(reply) => {
+                match shared.log.append(&mut core.engine, vec![op], now) {
+                    Appended::Applied(replies) => {
                         core.blocked
                             .serve(&mut core.engine, shared.log.as_ref(), now);
-                        match reply {
-                            Reply::Array(replies) => replies,
+                        match replies.into_iter().next() {
+                            Some(Reply::Array(replies)) => replies,
                             other => {
-                                self.emit(&other);
+                                self.emit(&other.unwrap_or(Reply::NilArray));
                                 return Step::Next;
                             }
                         }
                     }
                     Appended::Pending(rx) => {
-                        // The transaction's reply is the whole array; connection-level
-                        // replies inside it are rare enough to drop here.
                         *guard = None;
-                        return Step::AwaitReply(rx);
+                        return Step::AwaitExec(rx, slots);
                     }
                 }
             } else {
@@ -303,12 +356,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .collect()
             }
         };
-        let mut engine_replies = engine_replies.into_iter();
-        let replies = slots
-            .into_iter()
-            .map(|slot| slot.or_else(|| engine_replies.next()).unwrap_or(Reply::Nil))
-            .collect();
-        self.emit(&Reply::Array(replies));
+        self.emit(&merge_exec(slots, engine_replies));
         Step::Next
     }
 
@@ -350,6 +398,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             _ => error_reply(&"ERR Command not allowed inside a transaction"),
         }
     }
+}
+
+/// EXEC's reply: the replies known before the engine ran, in their slots, and the
+/// engine's replies filling the other slots in order; a nil transaction stays nil.
+pub(crate) fn merge_exec(slots: Vec<Option<Reply>>, engine_replies: Vec<Reply>) -> Reply {
+    let mut engine_replies = engine_replies.into_iter();
+    Reply::Array(
+        slots
+            .into_iter()
+            .map(|slot| slot.or_else(|| engine_replies.next()).unwrap_or(Reply::Nil))
+            .collect(),
+    )
 }
 
 /// An error reply from anything displayable (the text carries the prefix).

@@ -19,24 +19,25 @@ pub enum LogError {
     Dropped(String),
 }
 
-/// Where an appended op stands.
+/// Where appended ops stand.
 #[derive(Debug)]
 pub enum Appended {
-    /// Committed and applied; here is its reply.
-    Applied(Reply),
-    /// Accepted; the reply arrives once the op commits and applies.
-    Pending(oneshot::Receiver<Result<Reply, LogError>>),
+    /// Committed and applied; one reply per op.
+    Applied(Vec<Reply>),
+    /// Accepted; the replies (one per op) arrive once the ops commit and apply.
+    Pending(oneshot::Receiver<Result<Vec<Reply>, LogError>>),
 }
 
 /// The replicated log ops are submitted to.
 pub trait ReplicatedLog: Send + Sync + 'static {
-    /// Appends `op`, stamped with the leader time `now_ms`. Called with the engine
-    /// locked, so a log that commits on append can apply at once and return
+    /// Appends `ops` in order, stamped with the leader time `now_ms`. Called with the
+    /// engine locked, so a log that commits on append can apply at once and return
     /// [`Appended::Applied`]; a log that must wait releases nothing and returns
-    /// [`Appended::Pending`].
-    fn append(&self, engine: &mut Engine, op: Op, now_ms: u64) -> Appended;
+    /// [`Appended::Pending`]. Consecutive writes of a pipeline come as one call, so a
+    /// replicated log can carry them in one entry.
+    fn append(&self, engine: &mut Engine, ops: Vec<Op>, now_ms: u64) -> Appended;
 
-    /// Index of the last appended op.
+    /// Index of the last appended entry.
     fn last_index(&self) -> u64;
 }
 
@@ -54,12 +55,18 @@ impl LocalLog {
 }
 
 impl ReplicatedLog for LocalLog {
-    fn append(&self, engine: &mut Engine, op: Op, now_ms: u64) -> Appended {
+    fn append(&self, engine: &mut Engine, ops: Vec<Op>, now_ms: u64) -> Appended {
         // The engine lock held by the caller orders appends; the atomic only publishes
         // the index to readers that do not hold it (INFO).
-        let index = self.last.load(Ordering::Relaxed) + 1;
-        self.last.store(index, Ordering::Relaxed);
-        Appended::Applied(engine.apply(op, &ApplyCtx { now_ms, index }))
+        let replies = ops
+            .into_iter()
+            .map(|op| {
+                let index = self.last.load(Ordering::Relaxed) + 1;
+                self.last.store(index, Ordering::Relaxed);
+                engine.apply(op, &ApplyCtx { now_ms, index })
+            })
+            .collect();
+        Appended::Applied(replies)
     }
 
     fn last_index(&self) -> u64 {
