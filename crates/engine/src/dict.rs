@@ -11,6 +11,12 @@
 //!
 //! Resizing is incremental: a new table is allocated and buckets move over a few at a
 //! time on each write, so no single operation pays for rehashing everything.
+//!
+//! Iteration is in hash order even while a resize is under way (see [`iter`]), so
+//! replies that list a container agree between a replica that grew its table over
+//! time and one restored from a snapshot into a presized table.
+
+mod iter;
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
@@ -101,6 +107,8 @@ pub struct Dict<K, V> {
     next: Option<Table<K, V>>,
     migrated: usize,
     hasher: FixedState,
+    /// The seed `hasher` was built from, kept so snapshots can recreate the dict.
+    seed: u64,
 }
 
 impl<K: Hash + Eq, V> Dict<K, V> {
@@ -111,7 +119,26 @@ impl<K: Hash + Eq, V> Dict<K, V> {
             next: None,
             migrated: 0,
             hasher: FixedState::with_seed(seed),
+            seed,
         }
+    }
+
+    /// An empty dict sized for `capacity` entries, so filling it (a snapshot restore)
+    /// never resizes. Behaves exactly as [`Dict::with_seed`] otherwise: lookups, picks
+    /// and iteration order never depend on the table size.
+    pub fn with_capacity(seed: u64, capacity: usize) -> Self {
+        let mut dict = Self::with_seed(seed);
+        if capacity > 0 {
+            // The table grows once `len` reaches the bucket count: stay strictly above.
+            let bits = (usize::BITS - capacity.leading_zeros()).max(MIN_BITS);
+            dict.main = Table::with_bits(bits);
+        }
+        dict
+    }
+
+    /// The seed this dict hashes with.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// Number of entries.
@@ -384,18 +411,10 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         self.migrated = 0;
     }
 
-    /// Every entry, in hash order of each table (not a stable order).
+    /// Every entry, in hash order: the same contents and seed always give the same
+    /// order, whatever the table size or resize progress.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.tables().flat_map(|t| {
-            t.buckets.iter().flat_map(|bucket| {
-                let mut cursor = bucket.as_deref();
-                std::iter::from_fn(move || {
-                    let node = cursor?;
-                    cursor = node.next.as_deref();
-                    Some((&node.key, &node.value))
-                })
-            })
-        })
+        iter::Ordered::new(&self.main, self.next.as_ref())
     }
 
     /// Every key.
@@ -570,6 +589,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Clone for Dict<K, V> {
             next: None,
             migrated: 0,
             hasher: self.hasher.clone(),
+            seed: self.seed,
         };
         for (k, v) in self.iter() {
             copy.insert(k.clone(), v.clone());

@@ -11,6 +11,7 @@ use crate::keyspace::{Keyspace, KeyspaceStats, WatchStamp};
 use crate::lists::{ListOp, ListQuery};
 use crate::reply::Reply;
 use crate::sets::{SetOp, SetQuery};
+use crate::snapshot::{Guard, SnapshotStats};
 use crate::strings::{StringOp, StringQuery};
 use crate::zsets::{ZSetOp, ZSetQuery};
 
@@ -156,16 +157,35 @@ pub enum TxnItem {
 pub struct Engine {
     pub(crate) spaces: Vec<Keyspace>,
     seed: u64,
+    /// The snapshot under way, if any (see [`crate::snapshot`]).
+    pub(crate) snapshot: Option<Box<Guard>>,
+    /// Counters of the last snapshot, for INFO once it is over.
+    pub(crate) last_snapshot: SnapshotStats,
 }
 
 impl Engine {
     /// An engine with `databases` namespaces hashing with `seed`. Replicas of one
     /// dataset must share the seed so that ops picking "random" elements agree.
     pub fn new(databases: u32, seed: u64) -> Self {
-        let spaces = (0..databases.max(1))
-            .map(|i| Keyspace::new(seed ^ u64::from(i)))
+        let spaces = (0..databases.max(1) as usize)
+            .map(|i| Keyspace::new(Self::space_seed(seed, i)))
             .collect();
-        Self { spaces, seed }
+        Self::from_spaces(spaces, seed)
+    }
+
+    /// An engine over namespaces built elsewhere (a snapshot restore).
+    pub(crate) fn from_spaces(spaces: Vec<Keyspace>, seed: u64) -> Self {
+        Self {
+            spaces,
+            seed,
+            snapshot: None,
+            last_snapshot: SnapshotStats::default(),
+        }
+    }
+
+    /// The hash seed of namespace `index` in a dataset hashing with `seed`.
+    pub(crate) fn space_seed(seed: u64, index: usize) -> u64 {
+        seed ^ index as u64
     }
 
     /// The hash seed of this dataset.
@@ -199,6 +219,16 @@ impl Engine {
 
     /// Applies one committed op. The only way state changes.
     pub fn apply(&mut self, op: Op, ctx: &ApplyCtx) -> Reply {
+        // The only cost of snapshots while none runs: this branch.
+        if let Some(guard) = self.snapshot.as_deref_mut() {
+            guard.preserve(&self.spaces, &op);
+        }
+        self.apply_unguarded(op, ctx)
+    }
+
+    /// `apply` without the snapshot guard, for the ops inside a transaction: the guard
+    /// already saw all of them.
+    fn apply_unguarded(&mut self, op: Op, ctx: &ApplyCtx) -> Reply {
         let db = op.db;
         let result = match op.kind {
             OpKind::Key(op) => op.apply(self, db, ctx),
@@ -253,7 +283,7 @@ impl Engine {
             .into_iter()
             .map(|item| match item {
                 TxnItem::Read(query) => self.query(&query, &read_ctx),
-                TxnItem::Write(op) => self.apply(op, ctx),
+                TxnItem::Write(op) => self.apply_unguarded(op, ctx),
             })
             .collect();
         Reply::Array(replies)

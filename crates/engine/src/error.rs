@@ -1,5 +1,6 @@
 //! Errors an op or a read can reply with. The text is exactly Redis's, prefix included,
-//! because clients and conformance tests match on it.
+//! because clients and conformance tests match on it. Variants are only ever appended:
+//! replies travel in postcard, which numbers them by position.
 
 /// A command failed; the connection goes on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -49,4 +50,10 @@ pub enum EngineError {
     /// Any other error, already formatted with its prefix.
     #[error("{0}")]
     Other(String),
+    /// A snapshot was begun while another one is still under way (one at a time).
+    #[error("ERR a snapshot is already in progress")]
+    SnapshotInProgress,
+    /// Snapshot data that cannot be restored: truncated, corrupt, or of an unknown format.
+    #[error("ERR corrupt snapshot: {0}")]
+    CorruptSnapshot(String),
 }

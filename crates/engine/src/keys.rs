@@ -286,11 +286,15 @@ impl KeyOp {
                 Ok(Reply::Int(1))
             }
             KeyOp::FlushDb => {
-                engine.space_mut(db)?.clear(ctx);
+                let table = engine.space_mut(db)?.take_all(ctx);
+                engine.retire(db, table);
                 Ok(Reply::Ok)
             }
             KeyOp::FlushAll => {
-                engine.spaces.iter_mut().for_each(|ks| ks.clear(ctx));
+                for i in 0..engine.spaces.len() {
+                    let table = engine.spaces[i].take_all(ctx);
+                    engine.retire(Namespace(i as u32), table);
+                }
                 Ok(Reply::Ok)
             }
             KeyOp::ExpireDue { keys } => {

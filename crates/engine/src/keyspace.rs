@@ -364,11 +364,47 @@ impl Keyspace {
 
     /// Removes every key.
     pub fn clear(&mut self, ctx: &ApplyCtx) {
+        drop(self.take_all(ctx));
+    }
+
+    /// Removes every key and hands over the table that held them, so a snapshot under
+    /// way can keep walking it instead of copying it first (FLUSHDB stays O(1) then).
+    pub(crate) fn take_all(&mut self, ctx: &ApplyCtx) -> Dict<Key, Entry> {
         if !self.dict.is_empty() {
             self.last_removal = ctx.index;
         }
-        self.dict.clear();
         self.expires.clear();
+        std::mem::replace(&mut self.dict, Dict::with_seed(self.seed))
+    }
+
+    /// The table of keys as stored, expired entries included (snapshots copy it as is).
+    pub(crate) fn dict(&self) -> &Dict<Key, Entry> {
+        &self.dict
+    }
+
+    /// Log index of the last explicit removal; WATCH stamps of absent keys carry it.
+    pub fn last_removal(&self) -> u64 {
+        self.last_removal
+    }
+
+    /// An empty keyspace being restored from a snapshot: `capacity` keys will follow.
+    pub(crate) fn restoring(seed: u64, last_removal: u64, capacity: usize) -> Self {
+        let mut ks = Self::new(seed);
+        ks.dict = Dict::with_capacity(seed, capacity);
+        ks.last_removal = last_removal;
+        ks
+    }
+
+    /// Stores a restored entry as is (metadata included); false if `key` was already
+    /// there, which only a corrupt snapshot can cause.
+    pub(crate) fn restore_entry(&mut self, key: &[u8], entry: Entry) -> bool {
+        let expire_at = entry.expire_at;
+        let (_, inserted) = self.dict.get_or_insert_with(Key::new(key), || entry);
+        if inserted && expire_at != 0 {
+            let hash = self.dict.hash_of(key);
+            self.expires.insert((expire_at, hash));
+        }
+        inserted
     }
 
     /// What WATCH records for `key` at `now_ms`.

@@ -12,6 +12,8 @@
 //! - [`value`] — value types and per-key metadata
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
 //!   [`sets`], [`zsets`] (with the [`zset`] value)
+//! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
+//!   and restore
 //! - [`glob`], [`rng`], [`reply`], [`error`]: helpers shared by the families
 
 pub mod dict;
@@ -26,6 +28,7 @@ pub mod lists;
 pub mod reply;
 pub mod rng;
 pub mod sets;
+pub mod snapshot;
 pub mod strings;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -40,3 +43,4 @@ pub use error::EngineError;
 pub use key::Key;
 pub use keyspace::WatchStamp;
 pub use reply::Reply;
+pub use snapshot::{Restore, SnapshotHeader, SnapshotStats, SpaceHeader, Touched};

@@ -76,6 +76,20 @@ impl StrValue {
         StrValue(Repr::Shared(buf.freeze()))
     }
 
+    /// Stores a copy of `bytes` as text, never as an integer: a snapshot restores each
+    /// string in the form it had (APPEND can leave `123` as text, and OBJECT ENCODING
+    /// tells the difference). The other forms follow from the length, as in
+    /// [`StrValue::from_bytes`].
+    pub(crate) fn from_text(bytes: &[u8]) -> Self {
+        if bytes.len() <= INLINE {
+            return Self::inline(bytes);
+        }
+        if bytes.len() < SHARE_FROM {
+            return StrValue(Repr::Heap(bytes.to_vec()));
+        }
+        StrValue(Repr::Shared(Bytes::copy_from_slice(bytes)))
+    }
+
     fn inline(bytes: &[u8]) -> Self {
         let mut inline = [0u8; INLINE];
         inline[..bytes.len()].copy_from_slice(bytes);

@@ -24,11 +24,33 @@ pub struct ZSetValue {
 impl ZSetValue {
     /// An empty sorted set whose member hashing is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
+        Self::with_capacity(seed, 0)
+    }
+
+    /// An empty sorted set sized for `capacity` members.
+    pub fn with_capacity(seed: u64, capacity: usize) -> Self {
         Self {
-            scores: Dict::with_seed(seed),
+            scores: Dict::with_capacity(seed, capacity),
             order: Tree::new(),
             member_bytes: 0,
         }
+    }
+
+    /// The seed members hash with (a snapshot records it: picks depend on it).
+    pub fn seed(&self) -> u64 {
+        self.scores.seed()
+    }
+
+    /// Adds a member restored from a snapshot, already in its own buffer; false if it
+    /// was there already (a corrupt snapshot). `score` must not be NaN.
+    pub(crate) fn restore_insert(&mut self, member: Bytes, score: f64) -> bool {
+        if self.scores.contains_key(member.as_ref()) {
+            return false;
+        }
+        self.member_bytes += member.len();
+        self.scores.insert(member.clone(), score);
+        self.order.insert(Entry { score, member });
+        true
     }
 
     /// Number of members.

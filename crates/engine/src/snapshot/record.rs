@@ -1,0 +1,205 @@
+//! One key record of a snapshot chunk, and the end record.
+//!
+//! ```text
+//! chunk    := FORMAT:u8 record*
+//! record   := tag:u8 body            (tags are append-only, never reused)
+//! key body := db:varint key:bytes expire_at:varint created_ms:varint
+//!             (updated_ms - created_ms):zigzag version:varint payload
+//! payload  := STR      bytes                      (text, kept as text)
+//!           | STR_INT  zigzag                     (a string stored as an integer)
+//!           | HASH     seed count (field:bytes value:bytes)*
+//!           | LIST     count item:bytes*          (head first)
+//!           | SET      seed count member:bytes*
+//!           | ZSET     seed count (member:bytes score:f64 LE bits)*  (ascending)
+//! END body := records:varint                      (key records in the whole stream)
+//! seed     := (container seed XOR namespace seed):varint  — 0 unless COPY/MOVE
+//!             brought the value from another namespace
+//! ```
+//! The payload lists logical contents only, never the table layout, so the format
+//! outlives any change of in-memory representation. `read_ms` is a local observation
+//! and not part of it.
+
+use bytes::Bytes;
+
+use super::codec::{Reader, corrupt, put_bytes, put_signed, put_varint};
+use crate::dict::Dict;
+use crate::error::EngineError;
+use crate::value::{Entry, StrValue, Value};
+use crate::zset::ZSetValue;
+
+/// Version of the chunk format; the first byte of every chunk.
+pub(crate) const FORMAT: u8 = 1;
+
+const END: u8 = 0;
+const STR: u8 = 1;
+const STR_INT: u8 = 2;
+const HASH: u8 = 3;
+const LIST: u8 = 4;
+const SET: u8 = 5;
+const ZSET: u8 = 6;
+
+/// Appends the record of `key` holding `entry` in namespace `db`, whose seed is
+/// `space_seed`.
+pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, space_seed: u64) {
+    let tag = match &entry.value {
+        Value::Str(s) if s.as_int().is_some() => STR_INT,
+        Value::Str(_) => STR,
+        Value::Hash(_) => HASH,
+        Value::List(_) => LIST,
+        Value::Set(_) => SET,
+        Value::ZSet(_) => ZSET,
+    };
+    out.push(tag);
+    put_varint(out, u64::from(db));
+    put_bytes(out, key);
+    put_varint(out, entry.expire_at);
+    put_varint(out, entry.created_ms);
+    put_signed(out, entry.updated_ms.wrapping_sub(entry.created_ms) as i64);
+    put_varint(out, entry.version);
+    match &entry.value {
+        Value::Str(s) => match s.as_int() {
+            Some(n) => put_signed(out, n),
+            None => s.with_bytes(|b| put_bytes(out, b)),
+        },
+        Value::Hash(h) => {
+            put_varint(out, h.seed() ^ space_seed);
+            put_varint(out, h.len() as u64);
+            for (field, value) in h.iter() {
+                put_bytes(out, field);
+                put_bytes(out, value);
+            }
+        }
+        Value::List(l) => {
+            put_varint(out, l.len() as u64);
+            l.iter().for_each(|item| put_bytes(out, item));
+        }
+        Value::Set(s) => {
+            put_varint(out, s.seed() ^ space_seed);
+            put_varint(out, s.len() as u64);
+            s.keys().for_each(|member| put_bytes(out, member));
+        }
+        Value::ZSet(z) => {
+            put_varint(out, z.seed() ^ space_seed);
+            put_varint(out, z.len() as u64);
+            for e in z.iter() {
+                put_bytes(out, &e.member);
+                out.extend_from_slice(&e.score.to_bits().to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Appends the end record: `records` key records were emitted in all.
+pub(crate) fn encode_end(out: &mut Vec<u8>, records: u64) {
+    out.push(END);
+    put_varint(out, records);
+}
+
+/// A decoded record.
+pub(crate) enum Record<'a> {
+    /// A key of namespace `db`.
+    Key {
+        db: usize,
+        key: &'a [u8],
+        entry: Entry,
+    },
+    /// The end of the stream, with the number of key records it held.
+    End { records: u64 },
+}
+
+/// Decodes the next record; `space_seeds[db]` is the seed of namespace `db`.
+pub(crate) fn decode<'a>(
+    r: &mut Reader<'a>,
+    space_seeds: &[u64],
+) -> Result<Record<'a>, EngineError> {
+    let tag = r.u8()?;
+    if tag == END {
+        return Ok(Record::End {
+            records: r.varint()?,
+        });
+    }
+    let db = usize::try_from(r.varint()?).map_err(|_| corrupt("namespace out of range"))?;
+    let space_seed = *space_seeds
+        .get(db)
+        .ok_or_else(|| corrupt("namespace out of range"))?;
+    let key = r.bytes()?;
+    let expire_at = r.varint()?;
+    let created_ms = r.varint()?;
+    let updated_ms = created_ms.wrapping_add(r.signed()? as u64);
+    let version = r.varint()?;
+    let value = match tag {
+        STR => Value::Str(StrValue::from_text(r.bytes()?)),
+        STR_INT => Value::Str(StrValue::int(r.signed()?)),
+        HASH => Value::Hash(Box::new(decode_hash(r, space_seed)?)),
+        LIST => {
+            let count = nonempty(r.count()?)?;
+            let mut list = crate::value::ListValue::with_capacity(count);
+            for _ in 0..count {
+                list.push_back(Bytes::copy_from_slice(r.bytes()?));
+            }
+            Value::List(list)
+        }
+        SET => {
+            let seed = r.varint()? ^ space_seed;
+            let count = nonempty(r.count()?)?;
+            let mut set = Dict::with_capacity(seed, count);
+            for _ in 0..count {
+                if set.insert(Bytes::copy_from_slice(r.bytes()?), ()).is_some() {
+                    return Err(corrupt("duplicate set member"));
+                }
+            }
+            Value::Set(Box::new(set))
+        }
+        ZSET => Value::ZSet(Box::new(decode_zset(r, space_seed)?)),
+        _ => return Err(corrupt("unknown record type")),
+    };
+    let entry = Entry {
+        value,
+        expire_at,
+        created_ms,
+        updated_ms,
+        // Never read on this node yet: the same as a key written at `updated_ms`.
+        read_ms: updated_ms,
+        version,
+    };
+    Ok(Record::Key { db, key, entry })
+}
+
+/// Containers are removed when they drain, so an empty one means corrupt data.
+fn nonempty(count: usize) -> Result<usize, EngineError> {
+    if count == 0 {
+        return Err(corrupt("empty container"));
+    }
+    Ok(count)
+}
+
+fn decode_hash(r: &mut Reader<'_>, space_seed: u64) -> Result<Dict<Bytes, Bytes>, EngineError> {
+    let seed = r.varint()? ^ space_seed;
+    let count = nonempty(r.count()?)?;
+    let mut hash = Dict::with_capacity(seed, count);
+    for _ in 0..count {
+        let field = Bytes::copy_from_slice(r.bytes()?);
+        let value = Bytes::copy_from_slice(r.bytes()?);
+        if hash.insert(field, value).is_some() {
+            return Err(corrupt("duplicate hash field"));
+        }
+    }
+    Ok(hash)
+}
+
+fn decode_zset(r: &mut Reader<'_>, space_seed: u64) -> Result<ZSetValue, EngineError> {
+    let seed = r.varint()? ^ space_seed;
+    let count = nonempty(r.count()?)?;
+    let mut zset = ZSetValue::with_capacity(seed, count);
+    for _ in 0..count {
+        let member = Bytes::copy_from_slice(r.bytes()?);
+        let score = f64::from_bits(u64::from_le_bytes(r.array::<8>()?));
+        if score.is_nan() {
+            return Err(corrupt("NaN score"));
+        }
+        if !zset.restore_insert(member, score) {
+            return Err(corrupt("duplicate sorted-set member"));
+        }
+    }
+    Ok(zset)
+}

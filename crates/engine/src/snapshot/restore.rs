@@ -1,0 +1,122 @@
+//! `Restore`: rebuilds an engine from a snapshot header and its chunks.
+//!
+//! The engine under construction is only handed out by [`Restore::finish`], once the
+//! end record arrived and every namespace holds the number of keys the header
+//! announced, so a missing or truncated chunk can never pass for a smaller dataset.
+
+use super::codec::{Reader, corrupt};
+use super::header::SnapshotHeader;
+use super::record::{self, FORMAT, Record};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::keyspace::Keyspace;
+
+/// Largest presize taken from a header: beyond it the tables grow as usual, so a
+/// corrupt count cannot make the restore allocate absurdly up front.
+const MAX_PRESIZE: u64 = 1 << 26;
+
+/// An engine being restored from a snapshot.
+pub struct Restore {
+    engine: Engine,
+    /// Keys each namespace must hold at the end.
+    expected: Vec<u64>,
+    /// Seed of each namespace, for decoding container seeds.
+    seeds: Vec<u64>,
+    records: u64,
+    ended: bool,
+    /// A chunk failed half-way: what was inserted cannot be trusted any more.
+    failed: bool,
+}
+
+impl Restore {
+    pub(crate) fn new(header: &SnapshotHeader) -> Result<Self, EngineError> {
+        header.check()?;
+        let spaces: Vec<Keyspace> = header
+            .spaces
+            .iter()
+            .enumerate()
+            .map(|(i, space)| {
+                Keyspace::restoring(
+                    Engine::space_seed(header.seed, i),
+                    space.last_removal,
+                    space.keys.min(MAX_PRESIZE) as usize,
+                )
+            })
+            .collect();
+        let seeds = spaces.iter().map(Keyspace::seed).collect();
+        Ok(Self {
+            engine: Engine::from_spaces(spaces, header.seed),
+            expected: header.spaces.iter().map(|s| s.keys).collect(),
+            seeds,
+            records: 0,
+            ended: false,
+            failed: false,
+        })
+    }
+
+    /// Inserts the records of one chunk, in the order
+    /// [`Engine::snapshot_next`] produced them.
+    pub fn restore_chunk(&mut self, chunk: &[u8]) -> Result<(), EngineError> {
+        if self.failed {
+            return Err(corrupt("an earlier chunk failed"));
+        }
+        let result = self.insert_chunk(chunk);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn insert_chunk(&mut self, chunk: &[u8]) -> Result<(), EngineError> {
+        if self.ended {
+            return Err(corrupt("data after the end record"));
+        }
+        let mut r = Reader::new(chunk);
+        if r.u8()? != FORMAT {
+            return Err(corrupt("unknown chunk format"));
+        }
+        while !r.is_empty() {
+            match record::decode(&mut r, &self.seeds)? {
+                Record::Key { db, key, entry } => {
+                    if !self.engine.spaces[db].restore_entry(key, entry) {
+                        return Err(corrupt("duplicate key"));
+                    }
+                    self.records += 1;
+                }
+                Record::End { records } => {
+                    if records != self.records {
+                        return Err(corrupt("record count does not match the end record"));
+                    }
+                    if !r.is_empty() {
+                        return Err(corrupt("data after the end record"));
+                    }
+                    self.ended = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys restored so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The restored engine, once the whole snapshot arrived.
+    pub fn finish(self) -> Result<Engine, EngineError> {
+        if self.failed {
+            return Err(corrupt("an earlier chunk failed"));
+        }
+        if !self.ended {
+            return Err(corrupt("snapshot ended without its end record"));
+        }
+        let complete = self
+            .engine
+            .spaces
+            .iter()
+            .zip(&self.expected)
+            .all(|(ks, &keys)| ks.len() as u64 == keys);
+        if !complete {
+            return Err(corrupt("key count differs from the header"));
+        }
+        Ok(self.engine)
+    }
+}
