@@ -148,14 +148,22 @@ fn check_snapshots(
                 *newest = Some(newest.map_or(info.index, |n| n.max(info.index)));
                 None
             }
+            Err(StorageError::Corrupt {
+                file,
+                offset,
+                reason,
+            }) => {
+                let what = format!("{} at offset {offset}: {reason}", file.display());
+                report.problems.push(what.clone());
+                let why = format!("damaged snapshot: {reason} at offset {offset}");
+                report
+                    .would_drop
+                    .push(whole_file(&info.path, info.size, why));
+                Some(what)
+            }
             Err(e) => {
+                // Unreadable for another reason (I/O): report, never drop.
                 report.problems.push(e.to_string());
-                if matches!(e, StorageError::Corrupt { .. }) {
-                    let why = format!("damaged snapshot: {e}");
-                    report
-                        .would_drop
-                        .push(whole_file(&info.path, info.size, why));
-                }
                 Some(e.to_string())
             }
         };

@@ -109,7 +109,7 @@ pub struct GroupSummary {
     pub snapshot: Option<u64>,
 }
 
-/// What [`crate::check`] found.
+/// What [`crate::check()`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// The data directory checked.
@@ -205,10 +205,19 @@ impl fmt::Display for CheckReport {
                 writeln!(f, "STILL WRONG after repair: {p}")?;
             }
         }
-        match (self.is_ok(), self.problems.is_empty()) {
-            (true, true) => writeln!(f, "result: OK"),
-            (true, false) => writeln!(f, "result: repaired ({} problems)", self.problems.len()),
-            (false, _) => writeln!(f, "result: {} problems", self.remaining.len()),
+        let plural = |n: usize| if n == 1 { "problem" } else { "problems" };
+        match (self.is_ok(), self.problems.len()) {
+            (true, 0) => writeln!(f, "result: OK"),
+            (true, n) => writeln!(f, "result: repaired ({n} {})", plural(n)),
+            (false, _) => {
+                let n = self.remaining.len();
+                let hint = if self.repair {
+                    ""
+                } else {
+                    " (see what --repair would drop)"
+                };
+                writeln!(f, "result: {n} {}{hint}", plural(n))
+            }
         }
     }
 }

@@ -43,6 +43,9 @@ struct State {
     /// Bumped by `crash`/`power_loss`: handles opened before then stop working, as
     /// the process that held them is gone.
     generation: u64,
+    /// Set by `crash`/`power_loss`, cleared by `restart`: the machine is down, so
+    /// the dead process's threads cannot keep writing.
+    down: bool,
     mutations: u64,
     fail_at: Option<u64>,
     fail_syncs: bool,
@@ -63,8 +66,15 @@ fn not_found(path: &Path) -> io::Error {
 }
 
 impl State {
-    /// Counts one mutating call and fails it if the configured budget is spent.
+    /// Counts one mutating call and fails it if the machine is down or the
+    /// configured budget is spent.
     fn mutate(&mut self, op: &str, path: &Path) -> io::Result<()> {
+        if self.down {
+            return Err(io::Error::other(format!(
+                "FaultyFs: {op} on {} while the machine is down (call restart)",
+                path.display()
+            )));
+        }
         self.mutations += 1;
         if self.fail_at.is_some_and(|at| self.mutations > at) {
             self.injected += 1;
@@ -125,19 +135,23 @@ impl FaultyFs {
         lock(&self.state).injected
     }
 
-    /// Simulates a process crash: written bytes stay (they are in the page cache),
-    /// handles opened before stop working.
+    /// Simulates a process crash: written bytes stay (they are in the page cache).
+    /// Every mutating call fails until [`FaultyFs::restart`], and handles opened
+    /// before never work again.
     pub fn crash(&self) {
         let mut s = lock(&self.state);
         s.generation += 1;
+        s.down = true;
         s.last_write = None;
     }
 
     /// Simulates power loss: every file keeps only its synced bytes, directory
-    /// entries revert to their last directory sync, and old handles stop working.
+    /// entries revert to their last directory sync. Every mutating call fails until
+    /// [`FaultyFs::restart`], and handles opened before never work again.
     pub fn power_loss(&self) {
         let mut s = lock(&self.state);
         s.generation += 1;
+        s.down = true;
         s.last_write = None;
         s.names = s.durable.clone();
         let live: BTreeSet<u64> = s.names.values().copied().collect();
@@ -145,6 +159,12 @@ impl FaultyFs {
         for inode in s.inodes.values_mut() {
             inode.data = inode.synced.clone();
         }
+    }
+
+    /// Brings the machine back after `crash` or `power_loss`: calls work again
+    /// (through new handles). Stop the old process's users (drop the `Wal`) first.
+    pub fn restart(&self) {
+        lock(&self.state).down = false;
     }
 
     /// Tears the most recent write: only its first `keep` bytes stay (in memory and
@@ -309,7 +329,8 @@ impl Fs for FaultyFs {
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
-        let s = lock(&self.state);
+        let mut s = lock(&self.state);
+        s.mutate("open for append", path)?;
         let ino = s.inode_of(path)?;
         Ok(Box::new(FaultyFile {
             state: Arc::clone(&self.state),
@@ -420,6 +441,8 @@ mod tests {
         g.write_all(b"x").expect("write");
         g.sync().expect("sync");
         fs.power_loss();
+        assert!(fs.create(&dir.join("c")).is_err(), "the machine is down");
+        fs.restart();
         assert_eq!(fs.read(&a).expect("read"), b"durable");
         assert!(!fs.exists(&b), "creation without directory sync is lost");
         assert!(
@@ -479,9 +502,11 @@ mod tests {
         fs.rename(&a, &b).expect("rename");
         assert_eq!(fs.list(&dir).expect("list"), vec!["b".to_string()]);
         fs.power_loss();
+        fs.restart();
         assert_eq!(fs.list(&dir).expect("list"), vec!["a".to_string()]);
         fs.remove_file(&a).expect("remove");
         fs.power_loss();
+        fs.restart();
         assert_eq!(fs.read(&a).expect("read"), b"1");
     }
 }

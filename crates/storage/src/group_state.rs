@@ -167,11 +167,66 @@ impl Tracker {
                     if r.hi <= *upto {
                         self.ranges.pop_front();
                     } else {
-                        r.lo = r.lo.max(upto + 1);
+                        r.lo = r.lo.max(upto.saturating_add(1));
                         break;
                     }
                 }
                 self.purged = Some((*upto, payload.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A constant-size stand-in for a [`Tracker`] that validates records without
+/// copying it: the writer checks a whole request against probes, then applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Probe {
+    first: Option<u64>,
+    last: Option<u64>,
+    purged: Option<u64>,
+}
+
+impl Tracker {
+    /// This tracker's probe.
+    pub fn probe(&self) -> Probe {
+        Probe {
+            first: self.ranges.front().map(|r| r.lo),
+            last: self.last(),
+            purged: self.purged.as_ref().map(|p| p.0),
+        }
+    }
+}
+
+impl Probe {
+    /// The same rules as [`Tracker::apply`], on first/last/purged only.
+    pub fn apply(&mut self, rec: &WalRecord) -> Result<(), String> {
+        match rec {
+            WalRecord::Entry { index, .. } => {
+                check_next(self.last, self.purged, *index)?;
+                self.first = self.first.or(Some(*index));
+                self.last = Some(*index);
+            }
+            WalRecord::HardState { .. } => {}
+            WalRecord::TruncateAfter { after, .. } => {
+                if self.last.is_some_and(|l| after.is_none_or(|a| l > a)) {
+                    match after {
+                        Some(a) if self.first.is_some_and(|f| f <= *a) => self.last = Some(*a),
+                        _ => (self.first, self.last) = (None, None),
+                    }
+                }
+            }
+            WalRecord::Purge { upto, .. } => {
+                if self.purged.is_some_and(|p| p > *upto) {
+                    return Ok(());
+                }
+                match self.last {
+                    Some(l) if l > *upto => {
+                        self.first = self.first.map(|f| f.max(upto.saturating_add(1)));
+                    }
+                    _ => (self.first, self.last) = (None, None),
+                }
+                self.purged = Some(*upto);
             }
         }
         Ok(())
@@ -277,5 +332,49 @@ mod tests {
         s.apply(p(10), 1).expect("purge");
         s.apply(p(4), 1).expect("old purge");
         assert_eq!(s.purged.as_ref().map(|x| x.0), Some(10));
+    }
+
+    #[test]
+    fn probe_and_tracker_agree_on_random_records() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..50 {
+            let mut tracker = Tracker::default();
+            for step in 0..300u64 {
+                let probe = tracker.probe();
+                let near = probe.last.or(probe.purged).unwrap_or(0);
+                let index = near + rnd(3);
+                let rec = match rnd(6) {
+                    0..=2 => entry(index),
+                    3 => WalRecord::TruncateAfter {
+                        group: G,
+                        after: (rnd(4) != 0).then(|| index.saturating_sub(rnd(5))),
+                    },
+                    4 => WalRecord::Purge {
+                        group: G,
+                        upto: index.saturating_sub(rnd(4)),
+                        payload: Bytes::new(),
+                    },
+                    _ => WalRecord::HardState {
+                        group: G,
+                        payload: Bytes::new(),
+                    },
+                };
+                let mut p = probe;
+                let by_probe = p.apply(&rec);
+                let mut t = tracker.clone();
+                let by_tracker = t.apply(&rec, step / 10);
+                assert_eq!(by_probe.is_ok(), by_tracker.is_ok(), "{rec:?} on {probe:?}");
+                if by_tracker.is_ok() {
+                    tracker = t;
+                    assert_eq!(tracker.probe(), p, "after {rec:?}");
+                }
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! - [`recovery`] — replaying segments: `Recovered`, torn-tail detection
 //! - [`snapshot`] — `SnapshotStore`, `SnapshotWriter`, `SnapshotReader`
 //!   (`DATA_DIR/snapshots/`, checksummed lz4 blocks)
-//! - [`check`] — the offline checker behind `okapi check [--repair]`
+//! - [`mod@check`] — the offline checker behind `okapi check [--repair]`
 //! - [`fs`] — the `Fs` trait and `OsFs`; [`faulty_fs`] — `FaultyFs` for tests
 //! - [`options`], [`error`]
 
@@ -28,7 +28,9 @@ pub mod snapshot;
 pub mod wal;
 pub(crate) mod writer;
 
-pub use check::{CheckReport, DropAction, check};
+pub use check::{
+    CheckReport, DropAction, EntryRange, GroupSummary, SegmentSummary, SnapshotSummary, check,
+};
 pub use error::StorageError;
 pub use faulty_fs::FaultyFs;
 pub use fs::{Fs, FsFile, FsReader, OsFs};

@@ -1,6 +1,6 @@
 //! Replaying the WAL: reads every segment in order and rebuilds each group's state,
 //! stopping at the first torn tail or corruption. Shared by [`crate::Wal::open`]
-//! (which cuts a torn tail and refuses corruption) and [`crate::check`] (which
+//! (which cuts a torn tail and refuses corruption) and [`crate::check()`] (which
 //! reports both and can repair).
 
 use std::collections::BTreeMap;

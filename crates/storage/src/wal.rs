@@ -132,7 +132,7 @@ impl Wal {
     ///
     /// A torn tail of the last segment is cut and reported in `Recovered::cut_tail`;
     /// any other damage is [`StorageError::Corrupt`] naming the file and offset (run
-    /// [`crate::check`] with `repair` to drop it).
+    /// [`crate::check()`] with `repair` to drop it).
     pub fn open(
         fs: Arc<dyn Fs>,
         data_dir: &Path,

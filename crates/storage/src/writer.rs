@@ -15,7 +15,7 @@ use okapi_types::GroupId;
 
 use crate::error::StorageError;
 use crate::fs::{Fs, FsFile};
-use crate::group_state::Tracker;
+use crate::group_state::{Probe, Tracker};
 use crate::options::{FsyncPolicy, WalOptions};
 use crate::record::{self, FRAME_HEADER, MAX_BODY, WalRecord};
 use crate::segment;
@@ -225,21 +225,28 @@ impl Writer {
                 return;
             }
         }
-        // Validate against a scratch copy so a bad request changes nothing.
-        let seq = self.active.seq;
-        let mut scratch: BTreeMap<GroupId, Tracker> = BTreeMap::new();
+        // Validate on probes first so a bad request changes nothing.
+        let mut probes: BTreeMap<GroupId, Probe> = BTreeMap::new();
         for rec in &records {
             let g = rec.group();
-            let t = scratch
+            let probe = probes
                 .entry(g)
-                .or_insert_with(|| self.groups.get(&g).cloned().unwrap_or_default());
-            if let Err(reason) = t.apply(rec, seq) {
+                .or_insert_with(|| self.groups.get(&g).map(Tracker::probe).unwrap_or_default());
+            if let Err(reason) = probe.apply(rec) {
                 let e = StorageError::Invalid(format!("group {g}: {reason}"));
                 self.waiting.push((done, Some(e)));
                 return;
             }
         }
-        self.groups.extend(scratch);
+        let seq = self.active.seq;
+        for rec in &records {
+            let tracker = self.groups.entry(rec.group()).or_default();
+            if let Err(reason) = tracker.apply(rec, seq) {
+                // Cannot happen: the probe applies the same rules.
+                debug_assert!(false, "probe and tracker disagree: {reason}");
+                tracing::error!(%reason, "write-ahead log tracker refused a validated record");
+            }
+        }
         for rec in &records {
             if matches!(
                 rec,

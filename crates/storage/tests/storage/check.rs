@@ -67,6 +67,7 @@ fn a_torn_tail_is_a_note_and_repair_cuts_it() {
     fs_impl.tear_last_write(50).expect("tear");
     fs_impl.crash();
     drop(wal);
+    fs_impl.restart();
     let report = check(fs.clone(), &data_dir(), false).expect("check");
     assert!(
         report.is_ok(),

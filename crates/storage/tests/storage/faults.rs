@@ -102,6 +102,7 @@ fn power_loss_under_always_keeps_every_acknowledged_record() {
     assert!(wal.status().segments > 1, "the test crosses rotations");
     fs_impl.power_loss();
     drop(wal);
+    fs_impl.restart();
     let (_wal, rec) = open(&fs, options);
     assert_eq!(entries_of(&rec, 1), expected(1, 1..=100));
     assert_eq!(entries_of(&rec, 2), expected(2, 1..=100));
@@ -121,6 +122,7 @@ fn power_loss_under_no_keeps_only_the_synced_prefix() {
     }
     fs_impl.power_loss();
     drop(wal);
+    fs_impl.restart();
     let (_wal, rec) = open(&fs, WalOptions::default());
     assert_eq!(entries_of(&rec, 1), expected(1, 1..=5));
 }
@@ -138,6 +140,7 @@ fn power_loss_under_everysec_keeps_a_prefix_including_the_synced_part() {
     }
     fs_impl.power_loss();
     drop(wal);
+    fs_impl.restart();
     let (_wal, rec) = open(&fs, WalOptions::default());
     let got = entries_of(&rec, 1);
     assert!(got.len() >= 5, "the synced part survives: {}", got.len());
@@ -156,6 +159,7 @@ fn a_torn_last_write_is_cut_and_reported() {
     let (file, cut) = fs_impl.tear_last_write(30).expect("a write to tear");
     fs_impl.crash();
     drop(wal);
+    fs_impl.restart();
     let (wal, rec) = open(&fs, WalOptions::default());
     assert_eq!(entries_of(&rec, 1), expected(1, 1..=2));
     let tail = rec.cut_tail.expect("the torn tail is reported");
@@ -216,6 +220,7 @@ fn a_corrupt_byte_mid_segment_names_file_and_offset_and_repair_drops_exactly_the
     );
 
     let report = check(fs.clone(), &data_dir(), false).expect("check");
+    eprintln!("{report}");
     assert!(!report.is_ok());
     assert_eq!(report.problems.len(), 1, "{report}");
     assert!(
@@ -249,6 +254,7 @@ fn a_corrupt_byte_mid_segment_names_file_and_offset_and_repair_drops_exactly_the
     );
 
     let repaired = check(fs.clone(), &data_dir(), true).expect("repair");
+    eprintln!("{repaired}");
     assert!(repaired.is_ok(), "{repaired}");
     assert_eq!(
         repaired.dropped, report.would_drop,
@@ -295,4 +301,52 @@ fn a_missing_segment_is_reported() {
         "{report}"
     );
     assert_eq!(report.would_drop.len(), segs.len() - 2, "{report}");
+}
+
+#[test]
+fn power_loss_during_concurrent_appends_keeps_every_acknowledged_record() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (fs_impl, fs) = faulty();
+    let options = opts(FsyncPolicy::Always, 4096);
+    let (wal, _) = open(&fs, options);
+    let acked: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+    std::thread::scope(|s| {
+        for (g, acked) in acked.iter().enumerate() {
+            let wal = wal.clone();
+            s.spawn(move || {
+                for i in 1.. {
+                    if wal.append_blocking(vec![entry(g as u64, i)]).is_err() {
+                        break;
+                    }
+                    acked.store(i, Ordering::SeqCst);
+                }
+            });
+        }
+        // Let the appenders run (and rotate a few times), then pull the plug.
+        while acked.iter().map(|a| a.load(Ordering::SeqCst)).sum::<u64>() < 400 {
+            std::thread::yield_now();
+        }
+        fs_impl.power_loss();
+    });
+    assert!(
+        wal.status().poisoned.is_some(),
+        "the writer noticed its files are gone"
+    );
+    drop(wal);
+    fs_impl.restart();
+    let (_wal, rec) = open(&fs, options);
+    for (g, acked) in acked.iter().enumerate() {
+        let got = entries_of(&rec, g as u64);
+        let acked = acked.load(Ordering::SeqCst);
+        assert!(
+            got.len() as u64 >= acked,
+            "group {g}: {} recovered, {acked} acknowledged",
+            got.len()
+        );
+        assert_eq!(
+            got,
+            expected(g as u64, 1..=got.len() as u64),
+            "group {g}: a prefix"
+        );
+    }
 }

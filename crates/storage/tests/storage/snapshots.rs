@@ -136,6 +136,7 @@ fn a_finished_snapshot_survives_power_loss() {
     w.write_chunk(b"never finished").expect("write");
     fs_impl.power_loss();
     std::mem::forget(w);
+    fs_impl.restart();
     let store = SnapshotStore::open(fs, &data_dir()).expect("reopen");
     assert_eq!(read_all(&store, 1).1, b"kept");
 }

@@ -157,6 +157,7 @@ fn dropping_the_last_handle_flushes_and_syncs() {
     drop(wal);
     rx.recv().expect("callback ran").expect("append succeeded");
     fs_impl.power_loss();
+    fs_impl.restart();
     let (_wal, rec) = open(&fs, WalOptions::default());
     assert_eq!(entries_of(&rec, 1), expected(1, 1..=1));
 }
@@ -244,4 +245,16 @@ fn a_callback_may_close_or_drop_the_last_handle() {
     drop(wal);
     go.send(()).expect("signal");
     rx.recv().expect("callback ran").expect("append");
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Wal>();
+    send_sync::<okapi_storage::SnapshotStore>();
+    send_sync::<okapi_storage::FaultyFs>();
+    send::<okapi_storage::SnapshotWriter>();
+    send::<okapi_storage::SnapshotReader>();
+    send_sync::<StorageError>();
 }
