@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod common;
 mod faults;
+mod faulty_fs;
 mod group_commit;
 mod props;
 mod rotation;
