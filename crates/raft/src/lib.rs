@@ -1,0 +1,30 @@
+//! okapi's Raft groups. Every write is a committed entry of a group's log: openraft
+//! runs the protocol, the log lives in the node's shared WAL (`okapi-storage`), and the
+//! state machine is the engine, reached through the [`Machine`] trait so this crate
+//! stays below the server.
+//!
+//! Layout:
+//! - [`types`] — the openraft type configuration and aliases
+//! - [`batch`] — the log payload ([`LogBatch`]) and the callback responder
+//! - [`machine`] — [`Machine`], what a group applies entries to and snapshots
+//! - [`log_store`] — openraft log storage over the WAL
+//! - [`state_machine`] — openraft state machine over a [`Machine`] and snapshot files
+//! - [`network`] — the transport of a one-member group (none yet)
+//! - [`group`] — [`Group`]: start, propose, snapshot, shut down one group
+//! - [`proposer`] — merges concurrent proposals into one log entry
+
+pub mod batch;
+pub mod error;
+pub mod group;
+pub mod log_store;
+pub mod machine;
+pub mod network;
+pub mod proposer;
+pub mod state_machine;
+pub mod types;
+
+pub use batch::{LogBatch, Part};
+pub use error::RaftError;
+pub use group::{Group, GroupConfig, GroupStatus};
+pub use machine::{Machine, MachineError};
+pub use proposer::ProposeError;

@@ -1,0 +1,251 @@
+//! openraft log storage for one group: entries are kept decoded in memory (the apply
+//! path and replication read them) and persisted as records of the node's shared WAL.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use okapi_storage::{RecoveredGroup, Wal, WalRecord};
+use okapi_types::GroupId;
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader};
+
+use crate::error::{RaftError, io_error};
+use crate::types::{Entry, LogId, TypeConfig, Vote};
+
+/// What a HardState record holds: the vote, and the last known committed id.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct HardState {
+    vote: Option<Vote>,
+    committed: Option<LogId>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: BTreeMap<u64, Entry>,
+    hard: HardState,
+    last_purged: Option<LogId>,
+    /// Bytes of entries appended since the last purge (snapshot trigger by size).
+    bytes_since_purge: u64,
+}
+
+/// A group's log: memory for reads, the WAL for durability.
+#[derive(Clone)]
+pub struct LogStore {
+    group: GroupId,
+    wal: Wal,
+    state: Arc<Mutex<State>>,
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> io::Result<Bytes> {
+    postcard::to_allocvec(value)
+        .map(Bytes::from)
+        .map_err(io_error)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, RaftError> {
+    postcard::from_bytes(bytes).map_err(|e| RaftError::Decode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+impl LogStore {
+    /// The log of `group`, rebuilt from what the WAL recovered.
+    pub fn recover(group: GroupId, wal: Wal, recovered: RecoveredGroup) -> Result<Self, RaftError> {
+        let mut state = State::default();
+        if let Some(bytes) = &recovered.hard_state {
+            state.hard = decode("hard state", bytes)?;
+        }
+        if let Some((_, bytes)) = &recovered.purged {
+            state.last_purged = Some(decode("purged log id", bytes)?);
+        }
+        for (index, bytes) in &recovered.entries {
+            let entry: Entry = decode("log entry", bytes)?;
+            if entry.log_id.index != *index {
+                return Err(RaftError::Decode {
+                    what: "log entry",
+                    reason: format!("record {index} holds entry {}", entry.log_id.index),
+                });
+            }
+            state.bytes_since_purge += bytes.len() as u64;
+            state.entries.insert(*index, entry);
+        }
+        Ok(Self {
+            group,
+            wal,
+            state: Arc::new(Mutex::new(state)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Index of the last entry, if any.
+    pub fn last_index(&self) -> u64 {
+        let state = self.lock();
+        state
+            .entries
+            .keys()
+            .next_back()
+            .copied()
+            .or(state.last_purged.map(|id| id.index))
+            .unwrap_or(0)
+    }
+
+    /// Entries held in memory and their encoded size since the last purge.
+    pub fn usage(&self) -> (usize, u64) {
+        let state = self.lock();
+        (state.entries.len(), state.bytes_since_purge)
+    }
+
+    /// The committed id recorded before a restart.
+    pub fn recovered_committed(&self) -> Option<LogId> {
+        self.lock().hard.committed
+    }
+
+    fn write_hard_state(&self, hard: &HardState) -> io::Result<WalRecord> {
+        Ok(WalRecord::HardState {
+            group: self.group,
+            payload: encode(hard)?,
+        })
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        Ok(self
+            .lock()
+            .entries
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        Ok(self.lock().hard.vote)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let state = self.lock();
+        let last = state
+            .entries
+            .values()
+            .next_back()
+            .map(|e| e.log_id)
+            .or(state.last_purged);
+        Ok(LogState {
+            last_purged_log_id: state.last_purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let hard = {
+            let mut state = self.lock();
+            state.hard.vote = Some(*vote);
+            state.hard.clone()
+        };
+        // A vote must be durable before it is acted on, whatever appendfsync says.
+        self.wal
+            .append_blocking(vec![self.write_hard_state(&hard)?])
+            .map_err(io_error)?;
+        self.wal.sync().map_err(io_error)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        let hard = {
+            let mut state = self.lock();
+            state.hard.committed = committed;
+            state.hard.clone()
+        };
+        // Only a hint for faster recovery: queued with the next appends, never waited on.
+        self.wal
+            .append(vec![self.write_hard_state(&hard)?], Box::new(|_| {}));
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        Ok(self.lock().hard.committed)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+    {
+        let mut records = Vec::new();
+        {
+            let mut state = self.lock();
+            for entry in entries {
+                let payload = encode(&entry)?;
+                state.bytes_since_purge += payload.len() as u64;
+                records.push(WalRecord::Entry {
+                    group: self.group,
+                    index: entry.log_id.index,
+                    payload,
+                });
+                state.entries.insert(entry.log_id.index, entry);
+            }
+        }
+        self.wal.append(
+            records,
+            Box::new(move |result| callback.io_completed(result.map_err(io_error))),
+        );
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let after = last_log_id.map(|id| id.index);
+        {
+            let mut state = self.lock();
+            let first_removed = after.map_or(0, |a| a + 1);
+            state.entries.split_off(&first_removed);
+        }
+        self.wal.append(
+            vec![WalRecord::TruncateAfter {
+                group: self.group,
+                after,
+            }],
+            Box::new(|_| {}),
+        );
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        {
+            let mut state = self.lock();
+            state.entries = state.entries.split_off(&(log_id.index + 1));
+            state.last_purged = Some(log_id);
+            state.bytes_since_purge = 0;
+        }
+        let record = WalRecord::Purge {
+            group: self.group,
+            upto: log_id.index,
+            payload: encode(&log_id)?,
+        };
+        self.wal.append(vec![record], Box::new(|_| {}));
+        Ok(())
+    }
+}

@@ -1,0 +1,439 @@
+//! openraft state machine over a [`Machine`], with snapshots in snapshot files.
+//!
+//! A snapshot begins in the apply task, between two applies, so it captures exactly
+//! the state at its last applied id; the [`Machine`] keeps that view while later
+//! entries apply, and the builder streams it to a file from a blocking thread.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use okapi_storage::{SnapshotReader, SnapshotStore};
+use okapi_types::GroupId;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+
+use crate::error::{RaftError, io_error};
+use crate::machine::{Machine, MachineError};
+use crate::types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
+
+/// Bytes pulled from the machine per snapshot chunk.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// What a snapshot file's metadata holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct FileMeta {
+    meta: SnapshotMeta,
+    /// The machine's header (engine seed, namespaces ...).
+    header: Vec<u8>,
+    /// When the snapshot began, Unix seconds (LASTSAVE after a restart).
+    taken_at: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Where a snapshot is: the file of `group` at `index`. A snapshot received from a
+/// leader arrives as a file too, possibly outside this node's snapshot directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotHandle {
+    /// Group.
+    pub group: GroupId,
+    /// Last log index the snapshot covers.
+    pub index: u64,
+    /// The file.
+    pub path: std::path::PathBuf,
+}
+
+impl SnapshotHandle {
+    fn info(&self) -> okapi_storage::SnapshotInfo {
+        okapi_storage::SnapshotInfo {
+            group: self.group,
+            index: self.index,
+            path: self.path.clone(),
+            size: 0,
+        }
+    }
+}
+
+/// Snapshot progress for INFO persistence.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SnapshotStats {
+    /// Index of the newest snapshot on disk.
+    pub index: u64,
+    /// When it finished, Unix seconds.
+    pub finished_at: u64,
+    /// How long building it took, ms.
+    pub duration_ms: u64,
+    /// Its size on disk.
+    pub bytes: u64,
+    /// A snapshot is being built now.
+    pub building: bool,
+    /// The last attempt failed.
+    pub failed: bool,
+}
+
+/// The state machine of one group.
+pub struct StateMachine {
+    group: GroupId,
+    machine: Arc<dyn Machine>,
+    store: Arc<SnapshotStore>,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    stats: Arc<std::sync::Mutex<SnapshotStats>>,
+}
+
+impl StateMachine {
+    /// The state machine of `group`, loading the newest snapshot into `machine` first.
+    pub fn recover(
+        group: GroupId,
+        machine: Arc<dyn Machine>,
+        store: Arc<SnapshotStore>,
+        stats: Arc<std::sync::Mutex<SnapshotStats>>,
+    ) -> Result<Self, RaftError> {
+        let mut sm = Self {
+            group,
+            machine,
+            store,
+            applied: None,
+            membership: StoredMembership::default(),
+            stats,
+        };
+        if let Some(reader) = sm.store.latest(group)? {
+            let bytes = std::fs::metadata(reader.path()).map_or(0, |m| m.len());
+            let file = sm.restore_from(reader)?;
+            *sm.stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = SnapshotStats {
+                index: file.meta.last_log_id.map_or(0, |id| id.index),
+                finished_at: file.taken_at,
+                duration_ms: 0,
+                bytes,
+                building: false,
+                failed: false,
+            };
+            sm.applied = file.meta.last_log_id;
+            sm.membership = file.meta.last_membership;
+        }
+        Ok(sm)
+    }
+
+    fn restore_from(&self, reader: SnapshotReader) -> Result<FileMeta, RaftError> {
+        let file: FileMeta =
+            postcard::from_bytes(reader.meta()).map_err(|e| RaftError::Decode {
+                what: "snapshot meta",
+                reason: e.to_string(),
+            })?;
+        let index = reader.index();
+        let mut chunks = Frames {
+            reader,
+            pending: Vec::new(),
+            failed: false,
+        };
+        self.machine.restore(&file.header, &mut chunks)?;
+        tracing::info!(group = %self.group, index, "restored state from snapshot");
+        Ok(file)
+    }
+
+    /// Copies a snapshot file from outside this node's snapshot directory into it.
+    fn adopt(
+        &self,
+        info: &okapi_storage::SnapshotInfo,
+    ) -> Result<okapi_storage::SnapshotInfo, RaftError> {
+        let mut reader = self.store.open_reader(info)?;
+        let mut writer = self.store.create(self.group, info.index, reader.meta())?;
+        while let Some(chunk) = reader.next_chunk()? {
+            writer.write_chunk(&chunk)?;
+        }
+        let own = writer.finish()?;
+        self.store.remove_older(self.group, info.index)?;
+        Ok(own)
+    }
+
+    /// Last applied log id.
+    pub fn applied(&self) -> Option<LogId> {
+        self.applied
+    }
+}
+
+/// Streams one snapshot from the machine into a file.
+pub struct Builder {
+    group: GroupId,
+    machine: Arc<dyn Machine>,
+    store: Arc<SnapshotStore>,
+    meta: SnapshotMeta,
+    header: Vec<u8>,
+    stats: Arc<std::sync::Mutex<SnapshotStats>>,
+}
+
+impl Builder {
+    fn write(&self) -> Result<okapi_storage::SnapshotInfo, RaftError> {
+        let index = self.meta.last_log_id.map_or(0, |id| id.index);
+        let file = FileMeta {
+            meta: self.meta.clone(),
+            header: self.header.clone(),
+            taken_at: unix_now(),
+        };
+        let meta = postcard::to_allocvec(&file).map_err(|e| RaftError::Decode {
+            what: "snapshot meta",
+            reason: e.to_string(),
+        })?;
+        let mut writer = match self.store.create(self.group, index, &meta) {
+            Ok(writer) => writer,
+            Err(e) => {
+                self.machine.snapshot_abort();
+                return Err(e.into());
+            }
+        };
+        while let Some(chunk) = self.machine.snapshot_next(SNAPSHOT_CHUNK) {
+            // Framed with its length: the file may split large chunks into blocks, and
+            // the machine restores whole chunks only.
+            let mut framed = Vec::with_capacity(chunk.len() + 4);
+            framed.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+            framed.extend_from_slice(&chunk);
+            if let Err(e) = writer.write_chunk(&framed) {
+                self.machine.snapshot_abort();
+                return Err(e.into());
+            }
+        }
+        let info = writer.finish()?;
+        self.store.remove_older(self.group, index)?;
+        Ok(info)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for Builder {
+    type SnapshotData = SnapshotHandle;
+
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<openraft::alias::SnapshotOf<TypeConfig, SnapshotHandle>, io::Error> {
+        let started = std::time::Instant::now();
+        let job = Builder {
+            group: self.group,
+            machine: self.machine.clone(),
+            store: self.store.clone(),
+            meta: self.meta.clone(),
+            header: std::mem::take(&mut self.header),
+            stats: self.stats.clone(),
+        };
+        // File writes and compression stay off the event loop.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("okapi-snapshot".into())
+            .spawn(move || {
+                let _ = tx.send(job.write());
+            })
+            .map_err(io_error)?;
+        let written = rx.await.map_err(io_error).and_then(|r| r.map_err(io_error));
+        let info = match written {
+            Ok(info) => info,
+            Err(e) => {
+                let mut stats = self
+                    .stats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                stats.building = false;
+                stats.failed = true;
+                tracing::error!(group = %self.group, error = %e, "snapshot failed");
+                return Err(e);
+            }
+        };
+        let bytes = info.size;
+        let index = self.meta.last_log_id.map_or(0, |id| id.index);
+        {
+            let mut stats = self
+                .stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *stats = SnapshotStats {
+                index,
+                finished_at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                duration_ms: started.elapsed().as_millis() as u64,
+                bytes,
+                building: false,
+                failed: false,
+            };
+        }
+        tracing::info!(group = %self.group, index, bytes, ms = started.elapsed().as_millis() as u64, "snapshot written");
+        Ok(openraft::alias::SnapshotOf::<TypeConfig, SnapshotHandle> {
+            meta: self.meta.clone(),
+            snapshot: SnapshotHandle {
+                group: self.group,
+                index,
+                path: info.path,
+            },
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotHandle;
+    type SnapshotBuilder = Builder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            self.applied = Some(entry.log_id);
+            let replies = match entry.payload {
+                EntryPayload::Normal(batch) => self.machine.apply(entry.log_id.index, batch),
+                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Membership(membership) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    Vec::new()
+                }
+            };
+            if let Some(responder) = responder {
+                responder.send(replies);
+            }
+        }
+        Ok(())
+    }
+
+    async fn try_create_snapshot_builder(&mut self, _force: bool) -> Option<Self::SnapshotBuilder> {
+        let header = match self.machine.snapshot_begin() {
+            Ok(header) => header,
+            Err(e) => {
+                tracing::warn!(group = %self.group, error = %e, "cannot begin a snapshot");
+                return None;
+            }
+        };
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .building = true;
+        Some(Builder {
+            group: self.group,
+            machine: self.machine.clone(),
+            store: self.store.clone(),
+            meta: SnapshotMeta {
+                last_log_id: self.applied,
+                last_membership: self.membership.clone(),
+            },
+            header,
+            stats: self.stats.clone(),
+        })
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let header = self.machine.snapshot_begin().unwrap_or_default();
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .building = true;
+        Builder {
+            group: self.group,
+            machine: self.machine.clone(),
+            store: self.store.clone(),
+            meta: SnapshotMeta {
+                last_log_id: self.applied,
+                last_membership: self.membership.clone(),
+            },
+            header,
+            stats: self.stats.clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotHandle,
+    ) -> Result<(), io::Error> {
+        let mut own = snapshot.info();
+        if snapshot.path.parent() != Some(self.store.dir()) {
+            // Received from elsewhere: keep a copy of our own, so the snapshot is
+            // still there after a restart and can be sent on.
+            own = self.adopt(&own).map_err(io_error)?;
+        }
+        let reader = self.store.open_reader(&own).map_err(io_error)?;
+        self.restore_from(reader).map_err(io_error)?;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<openraft::alias::SnapshotOf<TypeConfig, SnapshotHandle>>, io::Error> {
+        let Some(reader) = self.store.latest(self.group).map_err(io_error)? else {
+            return Ok(None);
+        };
+        let file: FileMeta = postcard::from_bytes(reader.meta()).map_err(io_error)?;
+        Ok(Some(openraft::alias::SnapshotOf::<
+            TypeConfig,
+            SnapshotHandle,
+        > {
+            meta: file.meta,
+            snapshot: SnapshotHandle {
+                group: self.group,
+                index: reader.index(),
+                path: reader.path().to_path_buf(),
+            },
+        }))
+    }
+}
+
+/// Reassembles the machine's length-framed chunks from a snapshot file's blocks.
+struct Frames {
+    reader: SnapshotReader,
+    pending: Vec<u8>,
+    failed: bool,
+}
+
+impl Iterator for Frames {
+    type Item = Result<Bytes, MachineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if self.pending.len() >= 4 {
+                let mut len = [0u8; 4];
+                len.copy_from_slice(&self.pending[..4]);
+                let len = u32::from_le_bytes(len) as usize;
+                if self.pending.len() >= 4 + len {
+                    let rest = self.pending.split_off(4 + len);
+                    let frame = std::mem::replace(&mut self.pending, rest);
+                    return Some(Ok(Bytes::copy_from_slice(&frame[4..])));
+                }
+            }
+            match self.reader.next_chunk() {
+                Ok(Some(block)) => self.pending.extend_from_slice(&block),
+                Ok(None) if self.pending.is_empty() => return None,
+                Ok(None) => {
+                    self.failed = true;
+                    return Some(Err(MachineError(format!(
+                        "snapshot ends inside a chunk ({} bytes left over)",
+                        self.pending.len()
+                    ))));
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(MachineError(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// A snapshot's chunks as bytes, for tests and tools.
+pub fn read_chunks(mut reader: SnapshotReader) -> Result<Vec<Bytes>, RaftError> {
+    let mut chunks = Vec::new();
+    while let Some(chunk) = reader.next_chunk()? {
+        chunks.push(chunk);
+    }
+    Ok(chunks)
+}
