@@ -55,15 +55,18 @@ def rss_kib(pid):
     return 0
 
 
-def start_servers(tmp, okapi_threads):
+def start_servers(tmp, okapi_threads, fsync=None):
+    """Both servers; with `fsync` both log every write (Redis AOF, okapi's WAL) with
+    that appendfsync policy, otherwise Redis keeps nothing on disk."""
     os.makedirs(tmp, exist_ok=True)
     redis_port, okapi_port = free_port(), free_port()
+    aof = ["--appendonly", "yes", "--appendfsync", fsync] if fsync else ["--appendonly", "no"]
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", tmp, "--daemonize", "no", "--loglevel", "warning"],
+         *aof, "--dir", tmp, "--daemonize", "no", "--loglevel", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cmd = [OKAPI, "server", "--port", str(okapi_port), "--data-dir", os.path.join(tmp, "okapi"),
-           "--loglevel", "warning"]
+           "--loglevel", "warning", "--appendfsync", fsync or "everysec"]
     if okapi_threads:
         cmd += ["--threads", str(okapi_threads)]
     okapi = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -169,6 +172,8 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="okapi --threads (0: default)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--json", help="also write results as JSON to this file")
+    parser.add_argument("--durable", choices=["everysec", "always"],
+                        help="SET only, both servers logging every write with this appendfsync")
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.requests, args.keys = 1, 50_000, 200_000
@@ -186,11 +191,15 @@ def main():
         ("c50 P1", "mset,lpush,lpop,zadd,incr", 50, 1, 64),
         ("c50 P16", "mset,lpush,lpop,zadd,incr", 50, 16, 64),
     ]
+    if args.durable:
+        configs = [("c50 P1", "set", 50, 1, 64), ("c50 P16", "set", 50, 16, 64)]
+        args.skip_memory = True
     with tempfile.TemporaryDirectory() as tmp:
-        servers = start_servers(tmp, args.threads)
+        servers = start_servers(tmp, args.threads, args.durable)
         try:
             version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
-            print(f"# okapi vs {version}")
+            mode = f"both logging, appendfsync {args.durable}" if args.durable else "Redis without persistence, okapi with its WAL (everysec)"
+            print(f"# okapi vs {version} ({mode})")
             print(f"# {os.cpu_count()} cores, {args.requests} requests per test, median of {args.repeat}\n")
             results = throughput(servers, configs, args.repeat, args.requests)
             print(f"{'config':<14} {'test':<16} {'redis rps':>12} {'okapi rps':>12} {'okapi/redis':>11} {'redis p99':>10} {'okapi p99':>10}")

@@ -113,6 +113,14 @@ pub enum ConnCmd {
     Shutdown,
     /// LASTSAVE.
     LastSave,
+    /// SAVE: snapshot now and wait.
+    Save,
+    /// BGSAVE [SCHEDULE]: snapshot in the background; with SCHEDULE, after the one
+    /// under way.
+    BgSave {
+        /// SCHEDULE given.
+        schedule: bool,
+    },
     /// READONLY / READWRITE (cluster routing hints; accepted on a single node).
     ReadMode(bool),
     /// DEBUG SLEEP seconds (tests and tools use it to simulate a busy server).

@@ -76,6 +76,26 @@ pub const COMMANDS: &[CommandSpec] = &[
         shutdown,
     ),
     command(
+        "save",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        Keys::None,
+        AS,
+        G,
+        "Synchronously saves the database(s) to disk.",
+        save,
+    ),
+    command(
+        "bgsave",
+        -1,
+        ADMIN | NOSCRIPT,
+        Keys::None,
+        &["@admin", "@slow", "@dangerous"],
+        G,
+        "Asynchronously saves the database(s) to disk.",
+        bgsave,
+    ),
+    command(
         "lastsave",
         1,
         LOADING | STALE | FAST,
@@ -203,6 +223,18 @@ fn shutdown(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         }
     }
     conn(ConnCmd::Shutdown)
+}
+
+fn save(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    conn(ConnCmd::Save)
+}
+
+fn bgsave(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    match a {
+        [] => conn(ConnCmd::BgSave { schedule: false }),
+        [schedule] if is(schedule, "SCHEDULE") => conn(ConnCmd::BgSave { schedule: true }),
+        _ => Err(CommandError::Syntax),
+    }
 }
 
 fn lastsave(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {

@@ -45,6 +45,13 @@ pub struct Config {
     pub threads: usize,
     /// Log level: debug, verbose, notice, warning, nothing.
     pub loglevel: String,
+    /// When the WAL is fsynced: always (before each reply), everysec, no.
+    pub appendfsync: String,
+    /// Snapshot once the log since the last snapshot holds this many bytes (0: never
+    /// by size).
+    pub snapshot_log_bytes: u64,
+    /// Snapshot once the log since the last snapshot holds this many entries.
+    pub snapshot_entries: u64,
 }
 
 impl Default for Config {
@@ -67,6 +74,9 @@ impl Default for Config {
             maxmemory_policy: "noeviction".to_owned(),
             threads: 0,
             loglevel: "notice".to_owned(),
+            appendfsync: "everysec".to_owned(),
+            snapshot_log_bytes: 64 * 1024 * 1024,
+            snapshot_entries: 1_000_000,
         }
     }
 }
@@ -124,6 +134,9 @@ impl Config {
         settings
             .config_set("loglevel", &self.loglevel)
             .map_err(|e| bad("loglevel", e))?;
+        settings
+            .config_set("appendfsync", &self.appendfsync)
+            .map_err(|e| bad("appendfsync", e))?;
         Ok(settings)
     }
 }

@@ -9,6 +9,9 @@ pub enum NodeError {
     /// The server could not start.
     #[error(transparent)]
     Server(#[from] okapi_server::ServerError),
+    /// The WAL, snapshots or Raft group failed to open or recover.
+    #[error("{0}")]
+    Storage(String),
     /// A file of the node could not be written.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),

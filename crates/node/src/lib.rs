@@ -5,10 +5,12 @@
 //! Layout:
 //! - [`config`] — every setting, `okapi.toml` parsing, validation
 //! - [`node`] — [`Node`] start/shutdown, the ready file
+//! - [`durable`] — the Raft log, the engine as state machine, persistence controls
 //! - [`runtime`] — one single-threaded event loop per worker thread
 //! - [`sys`] — the counting allocator (the only `unsafe` code)
 
 pub mod config;
+pub mod durable;
 pub mod error;
 pub mod node;
 pub mod runtime;

@@ -21,11 +21,15 @@ struct Cli {
 enum Command {
     /// Run a node (single-node store on 127.0.0.1:6379 with no flags).
     Server(Box<cmd::server::ServerArgs>),
+    /// Verify a stopped node's data directory (WAL segments, snapshots); --repair cuts
+    /// the log at the first corruption.
+    Check(cmd::check::CheckArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => cmd::server::run(*args),
+        Command::Server(args) => cmd::server::run(*args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Check(args) => cmd::check::run(args),
     }
 }

@@ -29,6 +29,16 @@ pub(crate) fn time_reply() -> Reply {
     ])
 }
 
+/// LASTSAVE: when the last snapshot finished, or the start time before any.
+pub(crate) fn last_save(shared: &Shared) -> u64 {
+    shared
+        .durability
+        .get()
+        .map(|d| d.last_save())
+        .filter(|&t| t > 0)
+        .unwrap_or(shared.started_unix_ms() / 1000)
+}
+
 /// CONFIG GET's reply.
 pub(crate) fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
     let settings = shared.settings();
@@ -198,7 +208,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 shared.request_shutdown();
                 return Step::Close;
             }
-            ConnCmd::LastSave => Reply::Int((shared.started_unix_ms() / 1000) as i64),
+            ConnCmd::LastSave => Reply::Int(last_save(shared) as i64),
+            ConnCmd::Save => match shared.durability.get() {
+                Some(durability) => {
+                    *guard = None;
+                    return Step::AwaitSave(durability.save());
+                }
+                None => error_reply(&"ERR this node keeps no data on disk (in-memory log)"),
+            },
+            ConnCmd::BgSave { schedule } => {
+                match shared.durability.get().map(|d| d.bgsave(schedule)) {
+                    Some(Ok(status)) => Reply::Status(status),
+                    Some(Err(e)) => error_reply(&format!("ERR {e}")),
+                    None => error_reply(&"ERR this node keeps no data on disk (in-memory log)"),
+                }
+            }
             ConnCmd::ReadMode(_) => Reply::Ok,
             ConnCmd::DebugSleep(secs) => {
                 *guard = None;
@@ -336,6 +360,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
                 ));
             }
+        }
+        if let Some((_, policy)) = pairs
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(b"appendfsync"))
+            && let Some(durability) = shared.durability.get()
+            && let Err(e) = durability.set_appendfsync(&String::from_utf8_lossy(policy))
+        {
+            return error_reply(&format!(
+                "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - {e}"
+            ));
         }
         *settings = updated;
         Reply::Ok

@@ -50,6 +50,8 @@ pub(crate) enum Step {
     Blocked(Blocking, oneshot::Receiver<Wake>),
     /// DEBUG SLEEP.
     Sleep(Duration),
+    /// SAVE: wait for the snapshot.
+    AwaitSave(crate::durability::BoxFuture<Result<(), String>>),
 }
 
 /// What a client about to block does instead.
@@ -276,6 +278,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     if let Flow::Close = self.wait_blocked(blocking, wake).await {
                         return Flow::Close;
                     }
+                }
+                Step::AwaitSave(save) => {
+                    let reply = match save.await {
+                        Ok(()) => Reply::Ok,
+                        Err(e) => log_error(&LogError::Refused(format!("ERR {e}"))),
+                    };
+                    self.emit(&reply);
                 }
                 Step::Sleep(duration) => {
                     if self.flush().await.is_err() {

@@ -393,7 +393,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Reply::opt_bulk(self.info.name())
             }
             ConnCmd::Wait => Reply::Int(0),
-            ConnCmd::LastSave => Reply::Int((shared.started_unix_ms() / 1000) as i64),
+            ConnCmd::LastSave => Reply::Int(crate::admin::last_save(shared) as i64),
             ConnCmd::ReadMode(_) => Reply::Ok,
             _ => error_reply(&"ERR Command not allowed inside a transaction"),
         }

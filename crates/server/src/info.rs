@@ -140,14 +140,25 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             },
         );
     });
-    section("persistence", "Persistence", &|o| {
-        let _ = write!(
-            o,
-            "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nokapi_durability:none (in-memory log)\r\n",
-            shared.log.last_index(),
-            shared.started_unix_ms() / 1000,
-        );
-    });
+    section(
+        "persistence",
+        "Persistence",
+        &|o| match shared.durability.get() {
+            Some(durability) => {
+                for (field, value) in durability.info() {
+                    let _ = write!(o, "{field}:{value}\r\n");
+                }
+            }
+            None => {
+                let _ = write!(
+                    o,
+                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nokapi_durability:none (in-memory log)\r\n",
+                    shared.log.last_index(),
+                    shared.started_unix_ms() / 1000,
+                );
+            }
+        },
+    );
     let engine_stats = shared.lock().engine.stats();
     section("stats", "Stats", &|o| {
         let st = &shared.stats;

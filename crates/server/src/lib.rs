@@ -19,6 +19,7 @@ pub mod blocking;
 pub mod clients;
 pub mod clock;
 pub mod connection;
+pub mod durability;
 pub mod error;
 pub mod execute;
 pub mod info;
@@ -30,6 +31,7 @@ pub mod settings;
 pub mod shared;
 pub mod stats;
 
+pub use durability::{BoxFuture, Durability};
 pub use error::ServerError;
 pub use listener::{ServerHandle, start};
 pub use log::{Appended, LocalLog, LogError, ReplicatedLog};

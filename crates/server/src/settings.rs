@@ -42,6 +42,8 @@ pub struct Settings {
     pub pubsub_output_limit: usize,
     /// Log verbosity.
     pub loglevel: String,
+    /// When the log is fsynced: always, everysec, no.
+    pub appendfsync: String,
     /// Redis parameters accepted for compatibility but without effect in okapi.
     pub ignored: BTreeMap<String, String>,
 }
@@ -65,6 +67,7 @@ impl Default for Settings {
             maxmemory_policy: "noeviction".to_owned(),
             pubsub_output_limit: 32 * 1024 * 1024,
             loglevel: "notice".to_owned(),
+            appendfsync: "everysec".to_owned(),
             ignored: IGNORED
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -88,7 +91,7 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("aof-rewrite-incremental-fsync", "yes"),
     ("aof-use-rdb-preamble", "yes"),
     ("appendfilename", "appendonly.aof"),
-    ("appendonly", "no"),
+    ("appendonly", "yes"),
     ("auto-aof-rewrite-min-size", "67108864"),
     ("auto-aof-rewrite-percentage", "100"),
     ("busy-reply-threshold", "5000"),
@@ -274,6 +277,17 @@ const PARAMS: &[Param] = &[
                     "okapi does not implement maxmemory-policy '{v}' yet (supported: noeviction)"
                 ))
             }
+        }),
+    },
+    Param {
+        name: "appendfsync",
+        get: |s| s.appendfsync.clone(),
+        set: Some(|s, v| match v.to_ascii_lowercase().as_str() {
+            policy @ ("always" | "everysec" | "no") => {
+                s.appendfsync = policy.to_owned();
+                Ok(())
+            }
+            _ => Err("argument(s) must be one of the following: always, everysec, no".into()),
         }),
     },
     Param {

@@ -54,6 +54,8 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Path of the config file, if any.
     pub config_file: Option<String>,
+    /// Persistence controls, when the log is durable.
+    pub durability: std::sync::OnceLock<std::sync::Arc<dyn crate::durability::Durability>>,
 }
 
 impl Shared {
@@ -84,6 +86,7 @@ impl Shared {
             tcp_port: std::sync::atomic::AtomicU32::new(0),
             shutdown,
             config_file,
+            durability: std::sync::OnceLock::new(),
         })
     }
 

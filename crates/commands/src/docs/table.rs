@@ -231,6 +231,8 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("shutdown", "1.0.0", "O(N) when saving, N being the number of keys",
         "save-selector=[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]"),
     cmd("lastsave", "1.0.0", "O(1)", ""),
+    cmd("save", "1.0.0", "O(N) where N is the total number of keys in all databases", ""),
+    cmd("bgsave", "1.0.0", "O(N) where N is the total number of keys in all databases", "[SCHEDULE]"),
     // okapi's DEBUG has SLEEP only, so it documents that rather than a container.
     cmd("debug", "1.0.0", "O(1)", "SLEEP seconds:double"),
     cmd("readonly", "3.0.0", "O(1)", ""),

@@ -64,6 +64,18 @@ pub struct ServerArgs {
     /// Log level: debug, verbose, notice, warning, nothing. [default: notice]
     #[arg(long)]
     loglevel: Option<String>,
+    /// When the write-ahead log is fsynced: always (before every reply), everysec, no.
+    /// [default: everysec]
+    #[arg(long, value_name = "POLICY")]
+    appendfsync: Option<String>,
+    /// Snapshot when the log since the last snapshot exceeds this many bytes; 0 never.
+    /// [default: 67108864]
+    #[arg(long, value_name = "BYTES")]
+    snapshot_log_bytes: Option<u64>,
+    /// Snapshot when the log since the last snapshot exceeds this many entries.
+    /// [default: 1000000]
+    #[arg(long, value_name = "ENTRIES")]
+    snapshot_entries: Option<u64>,
 }
 
 impl ServerArgs {
@@ -88,7 +100,10 @@ impl ServerArgs {
             maxmemory,
             maxmemory_policy,
             threads,
-            loglevel
+            loglevel,
+            appendfsync,
+            snapshot_log_bytes,
+            snapshot_entries
         );
         if !self.bind.is_empty() {
             config.bind = self.bind;
@@ -112,7 +127,7 @@ fn init_logging(level: &str) {
         "verbose" => "info,okapi=debug",
         "warning" => "warn",
         "nothing" => "off",
-        _ => "info",
+        _ => "info,openraft=warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));

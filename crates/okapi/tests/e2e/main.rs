@@ -3,6 +3,7 @@
 
 mod common;
 mod docs;
+mod durability;
 mod hashes;
 mod keys;
 mod lists;

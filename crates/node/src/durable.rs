@@ -1,0 +1,300 @@
+//! Wires the server to a Raft group: the log writes go through, the engine the group
+//! applies to, and the persistence controls (SAVE, BGSAVE, INFO persistence).
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use okapi_engine::{ApplyCtx, Engine, Op, Reply};
+use okapi_raft::{Group, LogBatch, Machine, MachineError, ProposeError};
+use okapi_server::log::{Appended, LogError, ReplicatedLog};
+use okapi_server::{BoxFuture, Durability, Shared};
+use okapi_storage::{FsyncPolicy, Wal};
+use tokio::sync::oneshot;
+
+/// The server's log: proposals to the node's Raft group.
+#[derive(Default)]
+pub struct RaftLog {
+    group: OnceLock<Arc<Group>>,
+}
+
+impl RaftLog {
+    /// A log whose group is attached once it has started.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Attaches the started group; writes before this are refused as loading.
+    pub fn attach(&self, group: Arc<Group>) {
+        let _ = self.group.set(group);
+    }
+}
+
+fn log_error(e: ProposeError) -> LogError {
+    match e {
+        ProposeError::NotLeader(_) => {
+            LogError::Refused("TRYAGAIN the shard group has no leader yet".into())
+        }
+        ProposeError::Stopped(reason) => {
+            LogError::Refused(format!("ERR writes are refused: {reason}"))
+        }
+    }
+}
+
+impl ReplicatedLog for RaftLog {
+    fn append(&self, _engine: &mut Engine, ops: Vec<Op>, now_ms: u64) -> Appended {
+        let (tx, rx) = oneshot::channel();
+        match self.group.get() {
+            Some(group) => group.propose(
+                now_ms,
+                ops,
+                Box::new(move |result| {
+                    let _ = tx.send(result.map_err(log_error));
+                }),
+            ),
+            None => {
+                let _ = tx.send(Err(LogError::Refused(
+                    "LOADING okapi is loading the dataset in memory".into(),
+                )));
+            }
+        }
+        Appended::Pending(rx)
+    }
+
+    fn last_index(&self) -> u64 {
+        self.group.get().map_or(0, |g| g.status().last_log_index)
+    }
+}
+
+/// The engine, as the group's state machine.
+pub struct EngineMachine {
+    shared: Arc<Shared>,
+}
+
+impl EngineMachine {
+    /// The machine over the node's engine.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+fn machine_error(e: impl std::fmt::Display) -> MachineError {
+    MachineError(e.to_string())
+}
+
+impl Machine for EngineMachine {
+    fn apply(&self, index: u64, batch: LogBatch) -> Vec<Reply> {
+        let mut replies = Vec::with_capacity(batch.op_count());
+        let mut core = self.shared.lock();
+        let core = &mut *core;
+        for part in batch.parts {
+            let ctx = ApplyCtx {
+                now_ms: part.now_ms,
+                index,
+            };
+            for op in part.ops {
+                replies.push(core.engine.apply(op, &ctx));
+            }
+        }
+        // Clients blocked on keys this entry fed are served next, through the log.
+        core.blocked.serve(
+            &mut core.engine,
+            self.shared.log.as_ref(),
+            okapi_server::clock::now_ms(),
+        );
+        replies
+    }
+
+    fn snapshot_begin(&self) -> Result<Vec<u8>, MachineError> {
+        Ok(self
+            .shared
+            .lock()
+            .engine
+            .snapshot_begin()
+            .map_err(machine_error)?
+            .to_bytes())
+    }
+
+    fn snapshot_next(&self, max_bytes: usize) -> Option<Vec<u8>> {
+        self.shared.lock().engine.snapshot_next(max_bytes)
+    }
+
+    fn snapshot_abort(&self) {
+        self.shared.lock().engine.snapshot_abort();
+    }
+
+    fn restore(
+        &self,
+        header: &[u8],
+        chunks: &mut dyn Iterator<Item = Result<Bytes, MachineError>>,
+    ) -> Result<(), MachineError> {
+        let header = okapi_engine::SnapshotHeader::from_bytes(header).map_err(machine_error)?;
+        // Built aside, then swapped in: readers never see half a dataset.
+        let mut restore = Engine::restore_begin(&header).map_err(machine_error)?;
+        for chunk in chunks {
+            restore.restore_chunk(&chunk?).map_err(machine_error)?;
+        }
+        let engine = restore.finish().map_err(machine_error)?;
+        self.shared.lock().engine = engine;
+        Ok(())
+    }
+}
+
+/// What restart loaded, for INFO persistence.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadStats {
+    /// Keys in memory once ready.
+    pub keys: u64,
+    /// Log entries replayed after the snapshot.
+    pub replayed: u64,
+    /// Time from start to ready, ms.
+    pub ms: u64,
+}
+
+/// Persistence controls over the group and the WAL.
+pub struct NodeDurability {
+    group: Arc<Group>,
+    wal: Wal,
+    fsync: std::sync::Mutex<FsyncPolicy>,
+    loaded: LoadStats,
+}
+
+impl NodeDurability {
+    /// Controls for `group` writing to `wal` with `fsync`.
+    pub fn new(group: Arc<Group>, wal: Wal, fsync: FsyncPolicy, loaded: LoadStats) -> Self {
+        Self {
+            group,
+            wal,
+            fsync: std::sync::Mutex::new(fsync),
+            loaded,
+        }
+    }
+}
+
+/// Parses an appendfsync setting.
+pub fn parse_fsync(policy: &str) -> Result<FsyncPolicy, String> {
+    match policy.to_ascii_lowercase().as_str() {
+        "always" => Ok(FsyncPolicy::Always),
+        "everysec" => Ok(FsyncPolicy::EverySec),
+        "no" => Ok(FsyncPolicy::No),
+        other => Err(format!(
+            "appendfsync must be always, everysec or no, not '{other}'"
+        )),
+    }
+}
+
+impl Durability for NodeDurability {
+    fn save(&self) -> BoxFuture<Result<(), String>> {
+        let group = self.group.clone();
+        Box::pin(async move { group.snapshot().await.map(drop).map_err(|e| e.to_string()) })
+    }
+
+    fn bgsave(&self, schedule: bool) -> Result<&'static str, String> {
+        let group = self.group.clone();
+        if group.status().snapshot.building {
+            if !schedule {
+                return Err("Background save already in progress".into());
+            }
+            // The snapshot under way does not cover what was applied since it began.
+            tokio::spawn(async move {
+                if let Err(e) = group.snapshot().await {
+                    tracing::warn!(error = %e, "scheduled BGSAVE failed");
+                }
+            });
+            return Ok("Background saving scheduled");
+        }
+        tokio::spawn(async move {
+            if let Err(e) = group.trigger_snapshot().await {
+                tracing::warn!(error = %e, "BGSAVE failed to start a snapshot");
+            }
+        });
+        Ok("Background saving started")
+    }
+
+    fn last_save(&self) -> u64 {
+        self.group.status().snapshot.finished_at
+    }
+
+    fn info(&self) -> Vec<(&'static str, String)> {
+        let status = self.group.status();
+        let wal = self.wal.status();
+        let fsync = match *self
+            .fsync
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::EverySec => "everysec",
+            FsyncPolicy::No => "no",
+        };
+        vec![
+            ("loading", "0".into()),
+            ("async_loading", "0".into()),
+            (
+                "rdb_changes_since_last_save",
+                status
+                    .last_applied
+                    .saturating_sub(status.snapshot.index)
+                    .to_string(),
+            ),
+            (
+                "rdb_bgsave_in_progress",
+                u8::from(status.snapshot.building).to_string(),
+            ),
+            (
+                "rdb_last_save_time",
+                status.snapshot.finished_at.to_string(),
+            ),
+            (
+                "rdb_last_bgsave_status",
+                if status.snapshot.failed {
+                    "err".into()
+                } else {
+                    "ok".into()
+                },
+            ),
+            ("aof_enabled", "1".into()),
+            (
+                "aof_last_write_status",
+                if wal.poisoned.is_some() {
+                    "err".into()
+                } else {
+                    "ok".into()
+                },
+            ),
+            ("okapi_appendfsync", fsync.into()),
+            ("okapi_log_last_index", status.last_log_index.to_string()),
+            ("okapi_log_applied", status.last_applied.to_string()),
+            ("okapi_log_entries", status.log_entries.to_string()),
+            ("okapi_log_bytes", status.log_bytes.to_string()),
+            ("okapi_wal_segments", wal.segments.to_string()),
+            ("okapi_wal_bytes", wal.bytes.to_string()),
+            ("okapi_wal_fsyncs", wal.fsyncs.to_string()),
+            (
+                "okapi_wal_poisoned",
+                wal.poisoned.clone().unwrap_or_else(|| "no".into()),
+            ),
+            ("okapi_snapshot_index", status.snapshot.index.to_string()),
+            ("okapi_snapshot_bytes", status.snapshot.bytes.to_string()),
+            (
+                "okapi_snapshot_duration_ms",
+                status.snapshot.duration_ms.to_string(),
+            ),
+            ("okapi_loaded_keys", self.loaded.keys.to_string()),
+            (
+                "okapi_loaded_replayed_entries",
+                self.loaded.replayed.to_string(),
+            ),
+            ("okapi_loaded_ms", self.loaded.ms.to_string()),
+        ]
+    }
+
+    fn set_appendfsync(&self, policy: &str) -> Result<(), String> {
+        let policy = parse_fsync(policy)?;
+        self.wal.set_fsync(policy);
+        *self
+            .fsync
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+        Ok(())
+    }
+}
