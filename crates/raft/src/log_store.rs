@@ -1,5 +1,8 @@
-//! openraft log storage for one group: entries are kept decoded in memory (the apply
-//! path and replication read them) and persisted as records of the node's shared WAL.
+//! openraft log storage for one group: entries are persisted as records of the node's
+//! shared WAL and kept in memory in the same encoded form (the apply path and
+//! replication read them back). Encoded, not decoded: an entry decoded from a request
+//! holds slices of the connection's read buffer, and keeping it until the next purge
+//! would pin one whole buffer per entry.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -23,9 +26,22 @@ struct HardState {
     committed: Option<LogId>,
 }
 
+/// An entry as held in memory: its id, and its encoding (the WAL record's payload).
+#[derive(Debug, Clone)]
+struct Stored {
+    log_id: LogId,
+    payload: Bytes,
+}
+
+impl Stored {
+    fn decode(&self) -> io::Result<Entry> {
+        decode("log entry", &self.payload).map_err(io_error)
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    entries: BTreeMap<u64, Entry>,
+    entries: BTreeMap<u64, Stored>,
     hard: HardState,
     last_purged: Option<LogId>,
     /// Bytes of entries appended since the last purge (snapshot trigger by size).
@@ -66,16 +82,23 @@ impl LogStore {
         if let Some((_, bytes)) = &recovered.purged {
             state.last_purged = Some(decode("purged log id", bytes)?);
         }
-        for (index, bytes) in &recovered.entries {
-            let entry: Entry = decode("log entry", bytes)?;
-            if entry.log_id.index != *index {
+        for (index, bytes) in recovered.entries {
+            let entry: Entry = decode("log entry", &bytes)?;
+            if entry.log_id.index != index {
                 return Err(RaftError::Decode {
                     what: "log entry",
                     reason: format!("record {index} holds entry {}", entry.log_id.index),
                 });
             }
             state.bytes_since_purge += bytes.len() as u64;
-            state.entries.insert(*index, entry);
+            state.entries.insert(
+                index,
+                Stored {
+                    log_id: entry.log_id,
+                    // Exact size: recovered records may share the segment's read buffer.
+                    payload: Bytes::copy_from_slice(&bytes),
+                },
+            );
         }
         Ok(Self {
             group,
@@ -124,12 +147,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
-        Ok(self
+        // Copied out under the lock (cheap: reference counts), decoded outside it.
+        let stored: Vec<Stored> = self
             .lock()
             .entries
             .range(range)
             .map(|(_, e)| e.clone())
-            .collect())
+            .collect();
+        stored.iter().map(Stored::decode).collect()
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
@@ -204,9 +229,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 records.push(WalRecord::Entry {
                     group: self.group,
                     index: entry.log_id.index,
-                    payload,
+                    payload: payload.clone(),
                 });
-                state.entries.insert(entry.log_id.index, entry);
+                state.entries.insert(
+                    entry.log_id.index,
+                    Stored {
+                        log_id: entry.log_id,
+                        payload,
+                    },
+                );
             }
         }
         self.wal.append(
