@@ -217,6 +217,22 @@ impl Engine {
             .map(|(i, ks)| (Namespace(i as u32), ks))
     }
 
+    /// Looks up every key `ops` will touch, without changing anything. Run over a batch
+    /// just before applying it: the lookups are independent, so the CPU overlaps their
+    /// cache misses instead of taking them one op at a time (a random key costs two
+    /// misses, table slot and node, ~100 ns each, most of a SET's apply).
+    pub fn warm<'a>(&self, ops: impl IntoIterator<Item = &'a Op>) {
+        for op in ops {
+            op.for_each_touched(&mut |touched| {
+                if let crate::snapshot::Touched::Key(db, key) = touched
+                    && let Some(ks) = self.space(db)
+                {
+                    ks.warm(key);
+                }
+            });
+        }
+    }
+
     /// Applies one committed op. The only way state changes.
     pub fn apply(&mut self, op: Op, ctx: &ApplyCtx) -> Reply {
         // The only cost of snapshots while none runs: this branch.

@@ -146,6 +146,12 @@ impl Keyspace {
         self.seed
     }
 
+    /// Looks `key` up and discards the answer, to bring its table slot and node into
+    /// the cache ahead of an apply (see [`crate::Engine::warm`]).
+    pub fn warm(&self, key: &[u8]) {
+        std::hint::black_box(self.dict.get(key).is_some());
+    }
+
     /// Keys stored, including expired keys not yet removed (as Redis's DBSIZE).
     pub fn len(&self) -> usize {
         self.dict.len()

@@ -86,6 +86,7 @@ impl Machine for EngineMachine {
         let mut replies = Vec::with_capacity(batch.op_count());
         let mut core = self.shared.lock();
         let core = &mut *core;
+        core.engine.warm(batch.parts.iter().flat_map(|p| &p.ops));
         for part in batch.parts {
             let ctx = ApplyCtx {
                 now_ms: part.now_ms,
