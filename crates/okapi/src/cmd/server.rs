@@ -68,7 +68,8 @@ pub struct ServerArgs {
     /// [default: everysec]
     #[arg(long, value_name = "POLICY")]
     appendfsync: Option<String>,
-    /// Snapshot when the log since the last snapshot exceeds this many bytes; 0 never.
+    /// Snapshot when the log since the last snapshot exceeds this many bytes, or the size
+    /// of the dataset in the last snapshot if that is larger; 0 never.
     /// [default: 67108864]
     #[arg(long, value_name = "BYTES")]
     snapshot_log_bytes: Option<u64>,

@@ -106,6 +106,36 @@ fn save_bgsave_lastsave_and_info_persistence() {
         raw(&mut c, &["BGSAVE"]).expect("bgsave"),
         Value::SimpleString("Background saving started".into())
     );
+    // While that one may still run, BGSAVE is refused and BGSAVE SCHEDULE queues one.
+    match raw(&mut c, &["BGSAVE"]) {
+        Ok(v) => assert_eq!(v, Value::SimpleString("Background saving started".into())),
+        Err(e) => assert!(
+            e.to_string()
+                .contains("Background save already in progress"),
+            "{e}"
+        ),
+    }
+    let scheduled = raw(&mut c, &["BGSAVE", "SCHEDULE"]).expect("bgsave schedule");
+    assert!(
+        [
+            Value::SimpleString("Background saving started".into()),
+            Value::SimpleString("Background saving scheduled".into())
+        ]
+        .contains(&scheduled),
+        "{scheduled:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while info_field(&mut c, "persistence", "rdb_bgsave_in_progress") != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "BGSAVE never finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        info_field(&mut c, "persistence", "rdb_last_bgsave_status"),
+        "ok"
+    );
     assert_eq!(err(&mut c, &["BGSAVE", "NOW"]), "ERR syntax error");
     assert_eq!(
         raw(&mut c, &["CONFIG", "SET", "appendfsync", "always"]).expect("config"),
