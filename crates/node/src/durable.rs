@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use okapi_engine::{ApplyCtx, Engine, Op, Reply};
 use okapi_raft::{Group, LogBatch, Machine, MachineError, ProposeError};
-use okapi_server::log::{Appended, LogError, ReplicatedLog};
+use okapi_server::log::{LogError, Pending, ReplicatedLog};
 use okapi_server::{BoxFuture, Durability, Shared};
 use okapi_storage::{FsyncPolicy, Wal};
 use tokio::sync::oneshot;
@@ -41,7 +41,7 @@ fn log_error(e: ProposeError) -> LogError {
 }
 
 impl ReplicatedLog for RaftLog {
-    fn append(&self, _engine: &mut Engine, ops: Vec<Op>, now_ms: u64) -> Appended {
+    fn append(&self, ops: Vec<Op>, now_ms: u64) -> Pending {
         let (tx, rx) = oneshot::channel();
         match self.group.get() {
             Some(group) => group.propose(
@@ -57,7 +57,7 @@ impl ReplicatedLog for RaftLog {
                 )));
             }
         }
-        Appended::Pending(rx)
+        rx
     }
 
     fn last_index(&self) -> u64 {

@@ -9,15 +9,13 @@ use okapi_engine::{Engine, Op, Reply};
 use okapi_types::Namespace;
 use tokio::sync::oneshot;
 
-use crate::log::{Appended, LogError, ReplicatedLog};
+use crate::log::{Pending, ReplicatedLog};
 
 /// How a blocked client is released.
 #[derive(Debug)]
 pub enum Wake {
-    /// Its op ran and produced this reply.
-    Served(Reply),
     /// Its op was appended; the reply comes when it applies (nil: block again).
-    Pending(oneshot::Receiver<Result<Vec<Reply>, LogError>>),
+    Pending(Pending),
     /// CLIENT UNBLOCK: reply a timeout (`error == false`) or an error.
     Unblocked {
         /// Reply `-UNBLOCKED` instead of a timeout.
@@ -143,25 +141,9 @@ impl BlockRegistry {
                     let Some(op) = self.waiters.get(&id).map(|w| w.op.clone()) else {
                         break;
                     };
-                    match log.append(engine, vec![op], now_ms) {
-                        Appended::Applied(replies)
-                            if replies.first().is_none_or(is_empty_reply) =>
-                        {
-                            // The key holds no data for this waiter (wrong end, type
-                            // changed); later waiters would see the same.
-                            break;
-                        }
-                        Appended::Applied(replies) => {
-                            if let Some(waiter) = self.take(engine, id) {
-                                let reply = replies.into_iter().next().unwrap_or(Reply::Nil);
-                                let _ = waiter.wake.send(Wake::Served(reply));
-                            }
-                        }
-                        Appended::Pending(rx) => {
-                            if let Some(waiter) = self.take(engine, id) {
-                                let _ = waiter.wake.send(Wake::Pending(rx));
-                            }
-                        }
+                    let rx = log.append(vec![op], now_ms);
+                    if let Some(waiter) = self.take(engine, id) {
+                        let _ = waiter.wake.send(Wake::Pending(rx));
                     }
                 }
             }

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::blocking::{Wake, is_empty_reply};
 use crate::clients::ClientInfo;
 use crate::clock::now_ms;
-use crate::log::LogError;
+use crate::log::{LogError, Pending};
 use crate::pubsub::{Message, Subscriber};
 use crate::session::Session;
 use crate::shared::{Shared, random_u64};
@@ -38,16 +38,11 @@ pub(crate) enum Step {
     /// Flush and close the connection.
     Close,
     /// Wait for the replies of `n` appended writes before going on.
-    AwaitWrites(oneshot::Receiver<Result<Vec<Reply>, LogError>>, usize),
+    AwaitWrites(Pending, usize),
     /// Wait for a blocking command's attempt; block if it found nothing.
-    AwaitBlockAttempt(Blocking, oneshot::Receiver<Result<Vec<Reply>, LogError>>),
+    AwaitBlockAttempt(Blocking, Pending),
     /// Wait for a transaction's replies, then merge them with the ones known already.
-    AwaitExec(
-        oneshot::Receiver<Result<Vec<Reply>, LogError>>,
-        Vec<Option<Reply>>,
-    ),
-    /// Wait for a blocking command to be served or to time out.
-    Blocked(Blocking, oneshot::Receiver<Wake>),
+    AwaitExec(Pending, Vec<Option<Reply>>),
     /// DEBUG SLEEP.
     Sleep(Duration),
     /// SAVE: wait for the snapshot.
@@ -59,9 +54,7 @@ enum BlockOrRetry {
     /// It is registered; wait for this.
     Blocked(oneshot::Receiver<Wake>),
     /// Data arrived meanwhile; the attempt was appended again.
-    Retry(oneshot::Receiver<Result<Vec<Reply>, LogError>>),
-    /// Data arrived and the attempt already replied.
-    Done,
+    Retry(Pending),
 }
 
 fn log_error(e: &LogError) -> Reply {
@@ -274,11 +267,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         return Flow::Close;
                     }
                 }
-                Step::Blocked(blocking, wake) => {
-                    if let Flow::Close = self.wait_blocked(blocking, wake).await {
-                        return Flow::Close;
-                    }
-                }
                 Step::AwaitSave(save) => {
                     let reply = match save.await {
                         Ok(()) => Reply::Ok,
@@ -325,7 +313,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 biased;
                 woken = &mut wake => {
                     match woken {
-                        Ok(Wake::Served(reply)) => self.emit(&reply),
                         Ok(Wake::Pending(rx)) => match rx.await {
                             Ok(Ok(replies)) if replies.first().is_none_or(is_empty_reply) => {
                                 // Someone else took the data first: wait again.
@@ -340,7 +327,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                                         wake = next;
                                         continue;
                                     }
-                                    BlockOrRetry::Done => {}
                                 }
                             }
                             Ok(Ok(replies)) => self.emit(&replies.into_iter().next().unwrap_or(Reply::NilArray)),
@@ -385,11 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Awaits a blocking command's attempt that went through the log: its reply, or —
     /// when it found nothing — the client blocks (after re-checking, under the engine
     /// lock, that nothing arrived in between; if something did, it tries again).
-    async fn finish_block_attempt(
-        &mut self,
-        blocking: Blocking,
-        rx: oneshot::Receiver<Result<Vec<Reply>, LogError>>,
-    ) -> Flow {
+    async fn finish_block_attempt(&mut self, blocking: Blocking, rx: Pending) -> Flow {
         let mut rx = rx;
         loop {
             match rx.await {
@@ -412,7 +394,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             match self.block_or_retry(&blocking) {
                 BlockOrRetry::Blocked(wake) => return self.wait_blocked(blocking, wake).await,
                 BlockOrRetry::Retry(next) => rx = next,
-                BlockOrRetry::Done => return Flow::Continue,
             }
         }
     }
@@ -439,30 +420,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             );
             return BlockOrRetry::Blocked(wake);
         }
-        match shared
-            .log
-            .append(&mut core.engine, vec![blocking.op.clone()], now)
-        {
-            crate::log::Appended::Pending(rx) => BlockOrRetry::Retry(rx),
-            crate::log::Appended::Applied(replies) => match replies.into_iter().next() {
-                Some(reply) if !is_empty_reply(&reply) => {
-                    core.blocked
-                        .serve(&mut core.engine, shared.log.as_ref(), now);
-                    self.emit(&reply);
-                    BlockOrRetry::Done
-                }
-                _ => {
-                    let wake = core.blocked.block(
-                        &mut core.engine,
-                        self.info.id,
-                        blocking.db,
-                        blocking.keys.clone(),
-                        blocking.op.clone(),
-                    );
-                    BlockOrRetry::Blocked(wake)
-                }
-            },
-        }
+        BlockOrRetry::Retry(shared.log.append(vec![blocking.op.clone()], now))
     }
 
     /// Removes this client from the blocked registry; true if it was still there.

@@ -12,9 +12,7 @@ use okapi_resp::Protocol;
 use okapi_types::Namespace;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::blocking::is_empty_reply;
 use crate::connection::{Connection, Step};
-use crate::log::Appended;
 use crate::shared::{Core, Shared};
 
 /// Commands a RESP2 client may send while subscribed.
@@ -58,12 +56,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 writes.push(op);
                 continue;
             }
-            if !writes.is_empty()
-                && let Some(step) =
-                    self.append_writes(&shared, &mut guard, std::mem::take(&mut writes), now)
-            {
+            if !writes.is_empty() {
                 self.stash = Some(action);
-                return step;
+                return self.append_writes(&shared, &mut guard, std::mem::take(&mut writes), now);
             }
             match self.perform(&shared, &mut guard, action, now) {
                 Step::Next => {}
@@ -74,34 +69,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             return Step::Next;
         }
         self.append_writes(&shared, &mut guard, writes, now)
-            .unwrap_or(Step::Next)
     }
 
-    /// Appends writes; replies at once when the log applied them, or returns the step
-    /// that waits for them.
+    /// Appends writes (under the engine lock, so they stay ordered with the reads
+    /// before them) and returns the step that waits for their replies.
     fn append_writes<'a>(
         &mut self,
         shared: &'a Shared,
         guard: &mut Option<MutexGuard<'a, Core>>,
         ops: Vec<Op>,
         now: u64,
-    ) -> Option<Step> {
+    ) -> Step {
         let count = ops.len();
-        let core = core(shared, guard);
-        match shared.log.append(&mut core.engine, ops, now) {
-            Appended::Applied(replies) => {
-                core.blocked
-                    .serve(&mut core.engine, shared.log.as_ref(), now);
-                for reply in &replies {
-                    self.emit(reply);
-                }
-                None
-            }
-            Appended::Pending(rx) => {
-                *guard = None;
-                Some(Step::AwaitWrites(rx, count))
-            }
-        }
+        core(shared, guard);
+        let rx = shared.log.append(ops, now);
+        *guard = None;
+        Step::AwaitWrites(rx, count)
     }
 
     fn ctx(&mut self, now: u64, databases: u32) -> Ctx {
@@ -187,9 +170,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 self.emit(&reply);
                 Step::Next
             }
-            Action::Write(op) => self
-                .append_writes(shared, guard, vec![op], now)
-                .unwrap_or(Step::Next),
+            Action::Write(op) => self.append_writes(shared, guard, vec![op], now),
             Action::Block(blocking) => self.attempt_block(shared, guard, blocking, now),
             Action::Reply(reply) => {
                 self.emit(&reply);
@@ -208,36 +189,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         blocking: Blocking,
         now: u64,
     ) -> Step {
-        let core = core(shared, guard);
-        match shared
-            .log
-            .append(&mut core.engine, vec![blocking.op.clone()], now)
-        {
-            Appended::Applied(replies) => match replies.into_iter().next() {
-                Some(reply) if !is_empty_reply(&reply) => {
-                    core.blocked
-                        .serve(&mut core.engine, shared.log.as_ref(), now);
-                    self.emit(&reply);
-                    Step::Next
-                }
-                _ => {
-                    // The attempt ran under this lock, so nothing can have arrived since.
-                    let wake = core.blocked.block(
-                        &mut core.engine,
-                        self.info.id,
-                        blocking.db,
-                        blocking.keys.clone(),
-                        blocking.op.clone(),
-                    );
-                    *guard = None;
-                    Step::Blocked(blocking, wake)
-                }
-            },
-            Appended::Pending(rx) => {
-                *guard = None;
-                Step::AwaitBlockAttempt(blocking, rx)
-            }
-        }
+        core(shared, guard);
+        let rx = shared.log.append(vec![blocking.op.clone()], now);
+        *guard = None;
+        Step::AwaitBlockAttempt(blocking, rx)
     }
 
     /// EXEC: parses the queue in order (SELECT inside MULTI changes the namespace of the
@@ -316,23 +271,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     db: self.session.db,
                     kind: okapi_engine::OpKind::Txn(txn),
                 };
-                match shared.log.append(&mut core.engine, vec![op], now) {
-                    Appended::Applied(replies) => {
-                        core.blocked
-                            .serve(&mut core.engine, shared.log.as_ref(), now);
-                        match replies.into_iter().next() {
-                            Some(Reply::Array(replies)) => replies,
-                            other => {
-                                self.emit(&other.unwrap_or(Reply::NilArray));
-                                return Step::Next;
-                            }
-                        }
-                    }
-                    Appended::Pending(rx) => {
-                        *guard = None;
-                        return Step::AwaitExec(rx, slots);
-                    }
-                }
+                let rx = shared.log.append(vec![op], now);
+                *guard = None;
+                return Step::AwaitExec(rx, slots);
             } else {
                 // Reads only: atomic under the engine lock, no log entry needed.
                 let unchanged = txn

@@ -34,6 +34,6 @@ pub mod stats;
 pub use durability::{BoxFuture, Durability};
 pub use error::ServerError;
 pub use listener::{ServerHandle, start};
-pub use log::{Appended, LocalLog, LogError, ReplicatedLog};
+pub use log::{LogError, Pending, ReplicatedLog};
 pub use settings::Settings;
 pub use shared::{MemoryProbe, Shared};
