@@ -30,8 +30,74 @@ pub async fn run(shared: Arc<Shared>) {
 /// later, through the log; the next tick sees its result.
 pub fn expire_round(shared: &Shared, now: u64) {
     let core = shared.lock();
-    if let Some(op) = core.engine.expiry_ops(now, EXPIRE_BATCH).into_iter().next() {
+    let ops = core.engine.expiry_ops(now, EXPIRE_BATCH);
+    if !ops.is_empty() {
         // Fire and forget: nobody waits for the replies of active expiry.
-        drop(shared.log.append(vec![op], now));
+        drop(shared.log.append(ops, now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use okapi_engine::strings::{SetCond, SetExpire, StringOp};
+    use okapi_engine::{ApplyCtx, Engine, Op};
+    use okapi_types::Namespace;
+
+    use super::*;
+    use crate::log::{Pending, ReplicatedLog};
+
+    /// Records what is appended; never replies.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Op>>);
+
+    impl ReplicatedLog for Recorder {
+        fn append(&self, ops: Vec<Op>, _now_ms: u64) -> Pending {
+            self.0.lock().expect("recorder lock").extend(ops);
+            tokio::sync::oneshot::channel().1
+        }
+
+        fn last_index(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn one_round_expires_due_keys_of_every_namespace() {
+        let mut engine = Engine::new(4, 1);
+        for (index, db) in [0u32, 2].into_iter().enumerate() {
+            let op = Op {
+                db: Namespace(db),
+                kind: StringOp::Set {
+                    key: Bytes::from_static(b"k"),
+                    value: Bytes::from_static(b"v"),
+                    cond: SetCond::Always,
+                    get: false,
+                    expire: SetExpire::At(10),
+                }
+                .into(),
+            };
+            engine.apply(
+                op,
+                &ApplyCtx {
+                    now_ms: 1,
+                    index: index as u64 + 1,
+                },
+            );
+        }
+        let log = Arc::new(Recorder::default());
+        let shared = Shared::new(engine, log.clone(), Default::default(), || 0, None);
+        expire_round(&shared, 20);
+        let mut dbs: Vec<u32> = log
+            .0
+            .lock()
+            .expect("recorder lock")
+            .iter()
+            .map(|op| op.db.0)
+            .collect();
+        dbs.sort_unstable();
+        assert_eq!(dbs, vec![0, 2]);
     }
 }
