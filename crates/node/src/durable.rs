@@ -155,31 +155,13 @@ pub struct LoadStats {
 pub struct NodeDurability {
     group: Arc<Group>,
     wal: Wal,
-    fsync: std::sync::Mutex<FsyncPolicy>,
     loaded: LoadStats,
 }
 
 impl NodeDurability {
-    /// Controls for `group` writing to `wal` with `fsync`.
-    pub fn new(group: Arc<Group>, wal: Wal, fsync: FsyncPolicy, loaded: LoadStats) -> Self {
-        Self {
-            group,
-            wal,
-            fsync: std::sync::Mutex::new(fsync),
-            loaded,
-        }
-    }
-}
-
-/// Parses an appendfsync setting.
-pub fn parse_fsync(policy: &str) -> Result<FsyncPolicy, String> {
-    match policy.to_ascii_lowercase().as_str() {
-        "always" => Ok(FsyncPolicy::Always),
-        "everysec" => Ok(FsyncPolicy::EverySec),
-        "no" => Ok(FsyncPolicy::No),
-        other => Err(format!(
-            "appendfsync must be always, everysec or no, not '{other}'"
-        )),
+    /// Controls for `group` writing to `wal`.
+    pub fn new(group: Arc<Group>, wal: Wal, loaded: LoadStats) -> Self {
+        Self { group, wal, loaded }
     }
 }
 
@@ -218,15 +200,6 @@ impl Durability for NodeDurability {
     fn info(&self) -> Vec<(&'static str, String)> {
         let status = self.group.status();
         let wal = self.wal.status();
-        let fsync = match *self
-            .fsync
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
-            FsyncPolicy::Always => "always",
-            FsyncPolicy::EverySec => "everysec",
-            FsyncPolicy::No => "no",
-        };
         vec![
             ("loading", "0".into()),
             ("async_loading", "0".into()),
@@ -262,7 +235,7 @@ impl Durability for NodeDurability {
                     "ok".into()
                 },
             ),
-            ("okapi_appendfsync", fsync.into()),
+            ("okapi_appendfsync", wal.fsync.as_str().into()),
             ("okapi_log_last_index", status.last_log_index.to_string()),
             ("okapi_log_applied", status.last_applied.to_string()),
             ("okapi_log_entries", status.log_entries.to_string()),
@@ -290,12 +263,8 @@ impl Durability for NodeDurability {
     }
 
     fn set_appendfsync(&self, policy: &str) -> Result<(), String> {
-        let policy = parse_fsync(policy)?;
+        let policy: FsyncPolicy = policy.parse().map_err(|e| format!("{e}"))?;
         self.wal.set_fsync(policy);
-        *self
-            .fsync
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
         Ok(())
     }
 }

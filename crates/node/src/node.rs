@@ -98,7 +98,10 @@ impl Node {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io(dir.display().to_string(), e))?;
         let meta = NodeMeta::load_or_create(&dir)?;
-        let fsync = crate::durable::parse_fsync(&config.appendfsync).map_err(NodeError::Config)?;
+        let fsync: okapi_storage::FsyncPolicy = config
+            .appendfsync
+            .parse()
+            .map_err(|e: okapi_storage::ParseFsyncPolicyError| NodeError::Config(e.to_string()))?;
         let fs: Arc<dyn okapi_storage::Fs> = Arc::new(okapi_storage::OsFs);
         let wal_options = WalOptions {
             fsync,
@@ -146,7 +149,6 @@ impl Node {
         let _ = shared.durability.set(Arc::new(NodeDurability::new(
             group.clone(),
             wal.clone(),
-            fsync,
             loaded,
         )));
         tokio::spawn(snapshot_by_size(

@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     pub status: Mutex<WalStatus>,
     /// Bytes of appends sent but not yet taken by the writer.
     pub queued_bytes: AtomicU64,
+    /// The policy of the last `set_fsync`: it governs every append queued after it,
+    /// so status reports it at once rather than when the writer reaches it.
+    pub fsync: Mutex<FsyncPolicy>,
 }
 
 struct Inner {
@@ -226,6 +229,7 @@ impl Wal {
         let shared = Arc::new(Shared {
             status: Mutex::new(WalStatus::default()),
             queued_bytes: AtomicU64::new(0),
+            fsync: Mutex::new(options.fsync),
         });
         let mut writer = Writer::new(
             fs,
@@ -310,6 +314,15 @@ impl Wal {
     /// Changes the fsync policy (`CONFIG SET appendfsync`); takes effect in order
     /// with the appends queued before it.
     pub fn set_fsync(&self, policy: FsyncPolicy) {
+        let mut current = self
+            .inner
+            .shared
+            .fsync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Sent under the lock: concurrent calls reach the writer in the order they
+        // leave their mark here.
+        *current = policy;
         let _ = self.inner.tx.send(Request::SetFsync(policy));
     }
 
@@ -323,6 +336,12 @@ impl Wal {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         s.pending_bytes += self.inner.shared.queued_bytes.load(Ordering::Relaxed);
+        s.fsync = *self
+            .inner
+            .shared
+            .fsync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         s
     }
 

@@ -470,7 +470,6 @@ impl Writer {
             .status
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        s.fsync = self.policy;
         s.segments = self.older.len() + 1;
         s.bytes = self.older.iter().map(|o| o.2).sum::<u64>() + self.active.len;
         s.active_segment = self.active.seq;
