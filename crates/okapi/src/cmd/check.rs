@@ -17,6 +17,20 @@ pub struct CheckArgs {
 
 /// Checks every WAL segment and snapshot; exits non-zero when problems remain.
 pub fn run(args: CheckArgs) -> anyhow::Result<std::process::ExitCode> {
+    // A mistyped path would otherwise read as an empty, healthy data directory.
+    let dir = &args.data_dir;
+    if !dir.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    if !dir.join(okapi_storage::WAL_DIR).is_dir() && !dir.join(okapi_storage::SNAPSHOT_DIR).is_dir()
+    {
+        anyhow::bail!(
+            "{} holds no okapi data (neither {}/ nor {}/)",
+            dir.display(),
+            okapi_storage::WAL_DIR,
+            okapi_storage::SNAPSHOT_DIR
+        );
+    }
     let fs: Arc<dyn okapi_storage::Fs> = Arc::new(okapi_storage::OsFs);
     let report = okapi_storage::check(fs, &args.data_dir, args.repair)?;
     println!("{report}");

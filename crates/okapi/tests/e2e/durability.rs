@@ -386,3 +386,42 @@ fn snapshots_do_not_stop_writes_and_restore_exactly() {
     }
     assert_eq!(c.get::<_, i64>("bulk:1").expect("get"), 1);
 }
+
+#[test]
+fn bad_durability_arguments_are_refused_with_a_clear_error() {
+    let okapi = env!("CARGO_BIN_EXE_okapi");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = std::process::Command::new(okapi)
+        .args([
+            "server",
+            "--port",
+            "0",
+            "--appendfsync",
+            "sometimes",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("okapi server");
+    let stderr = String::from_utf8_lossy(&server.stderr);
+    assert!(!server.status.success(), "started with a bad appendfsync");
+    assert!(stderr.contains("appendfsync"), "{stderr}");
+
+    // A mistyped path must not read as a healthy, empty data directory.
+    let missing = std::process::Command::new(okapi)
+        .arg("check")
+        .arg(dir.path().join("no-such-dir"))
+        .output()
+        .expect("okapi check");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+    let empty = std::process::Command::new(okapi)
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("okapi check");
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert!(!empty.status.success());
+    assert!(stderr.contains("holds no okapi data"), "{stderr}");
+}
