@@ -154,41 +154,73 @@ impl StateMachine {
         Ok(own)
     }
 
+    /// Begins a snapshot of the machine as it is now, between two applies.
+    fn begin(&self) -> Result<Job, MachineError> {
+        let header = self.machine.snapshot_begin()?;
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .building = true;
+        Ok(Job {
+            group: self.group,
+            machine: self.machine.clone(),
+            store: self.store.clone(),
+            meta: SnapshotMeta {
+                last_log_id: self.applied,
+                last_membership: self.membership.clone(),
+            },
+            header,
+        })
+    }
+
+    fn builder(&self, job: Result<Job, MachineError>) -> Builder {
+        Builder {
+            group: self.group,
+            stats: self.stats.clone(),
+            job: Some(job),
+        }
+    }
+
     /// Last applied log id.
     pub fn applied(&self) -> Option<LogId> {
         self.applied
     }
 }
 
-/// Streams one snapshot from the machine into a file.
-pub struct Builder {
+/// What one snapshot writes: the machine's view begun at `meta`'s last log id.
+struct Job {
     group: GroupId,
     machine: Arc<dyn Machine>,
     store: Arc<SnapshotStore>,
     meta: SnapshotMeta,
     header: Vec<u8>,
-    stats: Arc<std::sync::Mutex<SnapshotStats>>,
 }
 
-impl Builder {
-    fn write(&self) -> Result<okapi_storage::SnapshotInfo, RaftError> {
-        let index = self.meta.last_log_id.map_or(0, |id| id.index);
+impl Job {
+    fn index(&self) -> u64 {
+        self.meta.last_log_id.map_or(0, |id| id.index)
+    }
+
+    /// Streams the machine's view into a snapshot file; runs on a blocking thread.
+    fn write(self) -> Result<okapi_storage::SnapshotInfo, RaftError> {
+        let index = self.index();
         let file = FileMeta {
-            meta: self.meta.clone(),
-            header: self.header.clone(),
+            meta: self.meta,
+            header: self.header,
             taken_at: unix_now(),
         };
         let meta = postcard::to_allocvec(&file).map_err(|e| RaftError::Decode {
             what: "snapshot meta",
             reason: e.to_string(),
-        })?;
-        let mut writer = match self.store.create(self.group, index, &meta) {
-            Ok(writer) => writer,
-            Err(e) => {
-                self.machine.snapshot_abort();
-                return Err(e.into());
-            }
-        };
+        });
+        let mut writer =
+            match meta.and_then(|meta| Ok(self.store.create(self.group, index, &meta)?)) {
+                Ok(writer) => writer,
+                Err(e) => {
+                    self.machine.snapshot_abort();
+                    return Err(e);
+                }
+            };
         while let Some(chunk) = self.machine.snapshot_next(SNAPSHOT_CHUNK) {
             // Framed with its length: the file may split large chunks into blocks, and
             // the machine restores whole chunks only.
@@ -206,6 +238,25 @@ impl Builder {
     }
 }
 
+/// Builds one snapshot: the job begun between two applies, or why it could not begin.
+pub struct Builder {
+    group: GroupId,
+    stats: Arc<std::sync::Mutex<SnapshotStats>>,
+    /// Taken by the one build.
+    job: Option<Result<Job, MachineError>>,
+}
+
+impl Builder {
+    fn record(&self, outcome: impl FnOnce(&mut SnapshotStats)) {
+        outcome(
+            &mut self
+                .stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for Builder {
     type SnapshotData = SnapshotHandle;
 
@@ -213,14 +264,12 @@ impl RaftSnapshotBuilder<TypeConfig> for Builder {
         &mut self,
     ) -> Result<openraft::alias::SnapshotOf<TypeConfig, SnapshotHandle>, io::Error> {
         let started = std::time::Instant::now();
-        let job = Builder {
-            group: self.group,
-            machine: self.machine.clone(),
-            store: self.store.clone(),
-            meta: self.meta.clone(),
-            header: std::mem::take(&mut self.header),
-            stats: self.stats.clone(),
-        };
+        let job = self
+            .job
+            .take()
+            .ok_or_else(|| io_error("a snapshot builder builds once"))?
+            .map_err(|e| io_error(format!("cannot begin a snapshot: {e}")))?;
+        let (index, meta) = (job.index(), job.meta.clone());
         // File writes and compression stay off the event loop.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -229,41 +278,31 @@ impl RaftSnapshotBuilder<TypeConfig> for Builder {
                 let _ = tx.send(job.write());
             })
             .map_err(io_error)?;
-        let written = rx.await.map_err(io_error).and_then(|r| r.map_err(io_error));
-        let info = match written {
+        let info = match rx.await.map_err(io_error).and_then(|r| r.map_err(io_error)) {
             Ok(info) => info,
             Err(e) => {
-                let mut stats = self
-                    .stats
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                stats.building = false;
-                stats.failed = true;
+                self.record(|stats| {
+                    stats.building = false;
+                    stats.failed = true;
+                });
                 tracing::error!(group = %self.group, error = %e, "snapshot failed");
                 return Err(e);
             }
         };
-        let bytes = info.size;
-        let index = self.meta.last_log_id.map_or(0, |id| id.index);
-        {
-            let mut stats = self
-                .stats
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (bytes, ms) = (info.size, started.elapsed().as_millis() as u64);
+        self.record(|stats| {
             *stats = SnapshotStats {
                 index,
-                finished_at: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                duration_ms: started.elapsed().as_millis() as u64,
+                finished_at: unix_now(),
+                duration_ms: ms,
                 bytes,
                 building: false,
                 failed: false,
-            };
-        }
-        tracing::info!(group = %self.group, index, bytes, ms = started.elapsed().as_millis() as u64, "snapshot written");
+            }
+        });
+        tracing::info!(group = %self.group, index, bytes, ms, "snapshot written");
         Ok(openraft::alias::SnapshotOf::<TypeConfig, SnapshotHandle> {
-            meta: self.meta.clone(),
+            meta,
             snapshot: SnapshotHandle {
                 group: self.group,
                 index,
@@ -303,47 +342,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn try_create_snapshot_builder(&mut self, _force: bool) -> Option<Self::SnapshotBuilder> {
-        let header = match self.machine.snapshot_begin() {
-            Ok(header) => header,
+        match self.begin() {
+            Ok(job) => Some(self.builder(Ok(job))),
             Err(e) => {
                 tracing::warn!(group = %self.group, error = %e, "cannot begin a snapshot");
-                return None;
+                None
             }
-        };
-        self.stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .building = true;
-        Some(Builder {
-            group: self.group,
-            machine: self.machine.clone(),
-            store: self.store.clone(),
-            meta: SnapshotMeta {
-                last_log_id: self.applied,
-                last_membership: self.membership.clone(),
-            },
-            header,
-            stats: self.stats.clone(),
-        })
+        }
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        let header = self.machine.snapshot_begin().unwrap_or_default();
-        self.stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .building = true;
-        Builder {
-            group: self.group,
-            machine: self.machine.clone(),
-            store: self.store.clone(),
-            meta: SnapshotMeta {
-                last_log_id: self.applied,
-                last_membership: self.membership.clone(),
-            },
-            header,
-            stats: self.stats.clone(),
-        }
+        // This one cannot decline: a failure to begin is reported by the build.
+        let job = self.begin();
+        self.builder(job)
     }
 
     async fn install_snapshot(
