@@ -127,39 +127,20 @@ impl TestNode {
             .arg(child.id().to_string())
             .status()?;
         if !status.success() {
+            // Never leave the process behind.
+            let _ = child.kill();
+            let _ = child.wait();
             bail!("kill -TERM failed");
         }
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("okapi did not exit within {timeout:?} of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_exit(child, timeout, " of SIGTERM")
     }
 
     /// Waits until the process exits on its own (after SHUTDOWN).
     pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             bail!("not running")
         };
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("okapi did not exit within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_exit(child, timeout, "")
     }
 
     /// Starts the same node again (same data directory, a new port).
@@ -172,5 +153,26 @@ impl TestNode {
 impl Drop for TestNode {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit; past it, kills it and fails saying it
+/// did not exit within `timeout` followed by `after` (e.g. " of SIGTERM").
+fn wait_for_exit(
+    mut child: Child,
+    timeout: Duration,
+    after: &str,
+) -> anyhow::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("okapi did not exit within {timeout:?}{after}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
