@@ -1,12 +1,14 @@
 //! RESP listeners (TCP and Unix socket), connection admission (maxclients), and the
 //! server's lifetime.
 
+use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::runtime::Handle;
 
@@ -153,22 +155,67 @@ async fn admit<S: AsyncWriteExt + Unpin>(shared: &Shared, stream: &mut S) -> boo
     true
 }
 
+/// A listener connections are accepted from (TCP or Unix socket).
+trait Accept: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static;
+
+    /// The next connection, ready for use, and its peer address (`None`: unnamed).
+    fn next(&self) -> impl Future<Output = io::Result<(Self::Stream, Option<String>)>> + Send;
+
+    /// The listening address, as CLIENT LIST shows it.
+    fn local_name(&self) -> String;
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn next(&self) -> io::Result<(Self::Stream, Option<String>)> {
+        let (stream, peer) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok((stream, Some(peer.to_string())))
+    }
+
+    fn local_name(&self) -> String {
+        self.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+
+    async fn next(&self) -> io::Result<(Self::Stream, Option<String>)> {
+        Ok((self.accept().await?.0, None))
+    }
+
+    fn local_name(&self) -> String {
+        self.local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+            .unwrap_or_default()
+    }
+}
+
 async fn accept_tcp(listener: std::net::TcpListener, shared: Arc<Shared>) {
-    let listener = match TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot register a listener with its event loop");
-            return;
-        }
-    };
+    match TcpListener::from_std(listener) {
+        Ok(listener) => accept_loop(listener, shared).await,
+        Err(e) => tracing::error!(error = %e, "cannot register a listener with its event loop"),
+    }
+}
+
+async fn accept_unix(listener: std::os::unix::net::UnixListener, shared: Arc<Shared>) {
+    match UnixListener::from_std(listener) {
+        Ok(listener) => accept_loop(listener, shared).await,
+        Err(e) => tracing::error!(error = %e, "cannot register a listener with its event loop"),
+    }
+}
+
+/// Accepts connections until shutdown, each served on this event loop.
+async fn accept_loop(listener: impl Accept, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
-    let laddr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let laddr = listener.local_name();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = listener.next() => accepted,
             _ = shutdown.changed() => return,
         };
         let (mut stream, peer) = match accepted {
@@ -183,50 +230,9 @@ async fn accept_tcp(listener: std::net::TcpListener, shared: Arc<Shared>) {
         if !admit(&shared, &mut stream).await {
             continue;
         }
-        let _ = stream.set_nodelay(true);
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let info = shared
-            .clients
-            .register(peer.to_string(), laddr.clone(), i64::from(fd));
-        let connection = Connection::new(stream, shared.clone(), info);
-        tokio::spawn(connection.run());
-    }
-}
-
-async fn accept_unix(listener: std::os::unix::net::UnixListener, shared: Arc<Shared>) {
-    let listener = match UnixListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot register a listener with its event loop");
-            return;
-        }
-    };
-    let mut shutdown = shared.shutdown.subscribe();
-    let laddr = listener
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-        .unwrap_or_default();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
-        let (mut stream, _) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if !admit(&shared, &mut stream).await {
-            continue;
-        }
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let info = shared
-            .clients
-            .register(format!("{laddr}:0"), laddr.clone(), i64::from(fd));
+        let fd = stream.as_raw_fd();
+        let peer = peer.unwrap_or_else(|| format!("{laddr}:0"));
+        let info = shared.clients.register(peer, laddr.clone(), i64::from(fd));
         let connection = Connection::new(stream, shared.clone(), info);
         tokio::spawn(connection.run());
     }
