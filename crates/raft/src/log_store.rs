@@ -220,24 +220,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
     {
-        let mut records = Vec::new();
+        // Encoded before the lock is taken, and all or nothing: an entry that cannot be
+        // encoded leaves neither memory nor the WAL holding the ones before it.
+        let stored = entries
+            .into_iter()
+            .map(|entry| {
+                Ok(Stored {
+                    log_id: entry.log_id,
+                    payload: encode(&entry)?,
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut records = Vec::with_capacity(stored.len());
         {
             let mut state = self.lock();
-            for entry in entries {
-                let payload = encode(&entry)?;
-                state.bytes_since_purge += payload.len() as u64;
+            for entry in stored {
+                state.bytes_since_purge += entry.payload.len() as u64;
                 records.push(WalRecord::Entry {
                     group: self.group,
                     index: entry.log_id.index,
-                    payload: payload.clone(),
+                    payload: entry.payload.clone(),
                 });
-                state.entries.insert(
-                    entry.log_id.index,
-                    Stored {
-                        log_id: entry.log_id,
-                        payload,
-                    },
-                );
+                state.entries.insert(entry.log_id.index, entry);
             }
         }
         self.wal.append(
