@@ -8,6 +8,17 @@ use std::thread::JoinHandle;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
+/// A single-threaded runtime as every event loop of the node runs: when it has
+/// nothing left to do and is about to sleep, it first runs the fsyncs that
+/// `appendfsync always` owes (as Redis does before its event loop sleeps), so one
+/// fsync covers every request the iteration processed.
+pub fn event_loop() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(okapi_raft::before_park)
+        .build()
+}
+
 /// Extra event-loop threads beside the caller's own runtime.
 pub struct Workers {
     handles: Vec<Handle>,
@@ -20,9 +31,7 @@ impl Workers {
         let mut handles = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for i in 0..count {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = event_loop()?;
             handles.push(runtime.handle().clone());
             let (stop, stopped) = oneshot::channel::<()>();
             let thread = std::thread::Builder::new()

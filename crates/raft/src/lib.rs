@@ -8,6 +8,7 @@
 //! - [`batch`] — the log payload ([`LogBatch`]) and the callback responder
 //! - [`machine`] — [`Machine`], what a group applies entries to and snapshots
 //! - [`log_store`] — openraft log storage over the WAL
+//! - `flusher` — the `always` fsync, once per event-loop iteration
 //! - [`state_machine`] — openraft state machine over a [`Machine`] and snapshot files
 //! - [`network`] — the transport of a one-member group (none yet)
 //! - [`group`] — [`Group`]: start, propose, snapshot, shut down one group
@@ -15,6 +16,7 @@
 
 pub mod batch;
 pub mod error;
+pub(crate) mod flusher;
 pub mod group;
 pub mod log_store;
 pub mod machine;
@@ -25,6 +27,7 @@ pub mod types;
 
 pub use batch::{LogBatch, Part};
 pub use error::RaftError;
+pub use flusher::before_park;
 pub use group::{Group, GroupConfig, GroupStatus};
 pub use machine::{Machine, MachineError};
 pub use proposer::ProposeError;

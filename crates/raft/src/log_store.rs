@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use okapi_storage::{RecoveredGroup, Wal, WalRecord};
@@ -17,6 +17,7 @@ use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
 
 use crate::error::{RaftError, io_error};
+use crate::flusher::Flusher;
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 /// What a HardState record holds: the vote, and the last known committed id.
@@ -54,6 +55,7 @@ pub struct LogStore {
     group: GroupId,
     wal: Wal,
     state: Arc<Mutex<State>>,
+    flusher: Arc<OnceLock<Flusher>>,
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> io::Result<Bytes> {
@@ -104,6 +106,7 @@ impl LogStore {
             group,
             wal,
             state: Arc::new(Mutex::new(state)),
+            flusher: Arc::new(OnceLock::new()),
         })
     }
 
@@ -191,7 +194,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         };
         // A vote must be durable before it is acted on, whatever appendfsync says.
         self.wal
-            .append_blocking(vec![self.write_hard_state(&hard)?])
+            .append(vec![self.write_hard_state(&hard)?])
             .map_err(io_error)?;
         self.wal.sync().map_err(io_error)
     }
@@ -202,10 +205,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             state.hard.committed = committed;
             state.hard.clone()
         };
-        // Only a hint for faster recovery: queued with the next appends, never waited on.
+        // Only a hint for faster recovery: it leaves with the next append's write.
         self.wal
-            .append(vec![self.write_hard_state(&hard)?], Box::new(|_| {}));
-        Ok(())
+            .append_deferred(vec![self.write_hard_state(&hard)?])
+            .map_err(io_error)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
@@ -244,10 +247,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 state.entries.insert(entry.log_id.index, entry);
             }
         }
-        self.wal.append(
-            records,
-            Box::new(move |result| callback.io_completed(result.map_err(io_error))),
-        );
+        // Written here, on the event loop; the fsync `always` owes is the flusher's,
+        // once per loop iteration for everything written in it.
+        match self.wal.append_unsynced(records) {
+            Err(e) => callback.io_completed(Err(io_error(e))),
+            Ok(None) if !self.flusher.get().is_some_and(Flusher::busy) => {
+                callback.io_completed(Ok(()));
+            }
+            Ok(sync_to) => self
+                .flusher
+                .get_or_init(|| Flusher::spawn(self.wal.clone()))
+                .complete_after(sync_to, callback),
+        }
         Ok(())
     }
 
@@ -258,14 +269,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let first_removed = after.map_or(0, |a| a + 1);
             state.entries.split_off(&first_removed);
         }
-        self.wal.append(
-            vec![WalRecord::TruncateAfter {
+        // Ordered before the entries that replace the cut ones, and durable with them.
+        self.wal
+            .append_deferred(vec![WalRecord::TruncateAfter {
                 group: self.group,
                 after,
-            }],
-            Box::new(|_| {}),
-        );
-        Ok(())
+            }])
+            .map_err(io_error)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
@@ -280,7 +290,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             upto: log_id.index,
             payload: encode(&log_id)?,
         };
-        self.wal.append(vec![record], Box::new(|_| {}));
-        Ok(())
+        self.wal.append_deferred(vec![record]).map_err(io_error)
     }
 }

@@ -100,16 +100,25 @@ impl Machine for EngineMachine {
 
 /// Opens the WAL and snapshots of `dir` and rebuilds both stores from them.
 fn open_stores(dir: &std::path::Path, machine: Arc<EngineMachine>) -> (LogStore, StateMachine) {
+    open_stores_with(dir, machine, WalOptions::default()).0
+}
+
+/// [`open_stores`] with chosen WAL options; also returns the WAL handle.
+fn open_stores_with(
+    dir: &std::path::Path,
+    machine: Arc<EngineMachine>,
+    options: WalOptions,
+) -> ((LogStore, StateMachine), Wal) {
     let fs = Arc::new(OsFs);
-    let (wal, mut recovered) =
-        Wal::open(fs.clone(), dir, WalOptions::default()).expect("open the WAL");
+    let (wal, mut recovered) = Wal::open(fs.clone(), dir, options).expect("open the WAL");
+    let handle = wal.clone();
     let group = recovered.groups.remove(&GROUP).unwrap_or_default();
     let log = LogStore::recover(GROUP, wal, group).expect("recover the log");
     let snapshots = Arc::new(SnapshotStore::open(fs, dir).expect("open the snapshot store"));
     let stats = Arc::new(Mutex::new(SnapshotStats::default()));
     let sm =
         StateMachine::recover(GROUP, machine, snapshots, stats).expect("recover the state machine");
-    (log, sm)
+    ((log, sm), handle)
 }
 
 struct Builder;
@@ -261,4 +270,60 @@ async fn log_entries_and_vote_survive_reopening_the_wal() {
         .expect("read entries");
     assert_eq!(entries.len(), 15);
     assert_eq!(entries[14].log_id.index, 15);
+}
+
+/// Appends `count` entries one at a time from index `from`, each waiting for its
+/// flush signal (bounded, so a flush that never comes fails instead of hanging).
+async fn append_one_by_one(log: &mut LogStore, from: u64, count: u64) {
+    for i in from..from + count {
+        let (tx, rx) = <TypeConfig as openraft::type_config::TypeConfigExt>::oneshot();
+        log.append(
+            vec![set_entry(1, i, "k", &i.to_string())],
+            openraft::storage::IOFlushed::signal(tx),
+        )
+        .await
+        .expect("append");
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+            .await
+            .expect("the flush signal came")
+            .expect("flush signal")
+            .expect("append flushed");
+    }
+}
+
+fn always() -> WalOptions {
+    WalOptions {
+        fsync: okapi_storage::FsyncPolicy::Always,
+        ..WalOptions::default()
+    }
+}
+
+#[test]
+fn always_appends_are_fsynced_when_the_event_loop_parks() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(okapi_raft::before_park)
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    runtime.block_on(async {
+        let ((mut log, _sm), wal) = open_stores_with(dir.path(), EngineMachine::new(), always());
+        append_one_by_one(&mut log, 1, 20).await;
+        let status = wal.status();
+        assert_eq!(status.pending_bytes, 0, "{status:?}");
+        assert!(status.fsyncs >= 20, "one fsync per lone append: {status:?}");
+    });
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn always_appends_are_fsynced_on_a_loop_that_never_calls_the_park_hook() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ((mut log, _sm), wal) = open_stores_with(dir.path(), EngineMachine::new(), always());
+    append_one_by_one(&mut log, 1, 20).await;
+    let status = wal.status();
+    assert_eq!(status.pending_bytes, 0, "{status:?}");
+    assert!(status.fsyncs >= 20, "{status:?}");
+    // Under everysec the flusher is bypassed: appends are acknowledged at once.
+    wal.set_fsync(okapi_storage::FsyncPolicy::EverySec);
+    append_one_by_one(&mut log, 21, 5).await;
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::fs::{Fs, FsFile, FsReader};
 
@@ -49,6 +50,7 @@ struct State {
     mutations: u64,
     fail_at: Option<u64>,
     fail_syncs: bool,
+    sync_delay: Duration,
     injected: u64,
     last_write: Option<LastWrite>,
 }
@@ -121,6 +123,12 @@ impl FaultyFs {
     /// Makes every file and directory sync fail (writes still succeed) until `heal`.
     pub fn fail_syncs(&self, on: bool) {
         lock(&self.state).fail_syncs = on;
+    }
+
+    /// Makes every file fsync take `delay` (slept before the flush, without holding
+    /// any lock), as a real disk does.
+    pub fn set_sync_delay(&self, delay: Duration) {
+        lock(&self.state).sync_delay = delay;
     }
 
     /// Disarms `fail_after` and `fail_syncs`.
@@ -240,6 +248,11 @@ impl FsFile for FaultyFile {
     }
 
     fn sync(&mut self) -> io::Result<()> {
+        let delay = lock(&self.state).sync_delay;
+        if !delay.is_zero() {
+            // A slow disk: the flush takes time, and other threads run meanwhile.
+            std::thread::sleep(delay);
+        }
         let mut s = lock(&self.state);
         s.check_generation(self.generation, &self.path)?;
         s.mutate("fsync", &self.path)?;
@@ -253,6 +266,17 @@ impl FsFile for FaultyFile {
         let inode = s.inode_mut(self.inode, &self.path)?;
         inode.synced = inode.data.clone();
         Ok(())
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {
+        let s = lock(&self.state);
+        s.check_generation(self.generation, &self.path)?;
+        Ok(Box::new(FaultyFile {
+            state: Arc::clone(&self.state),
+            inode: self.inode,
+            path: self.path.clone(),
+            generation: self.generation,
+        }))
     }
 }
 

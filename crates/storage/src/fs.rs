@@ -12,6 +12,9 @@ pub trait FsFile: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     /// Makes everything written so far durable (`fsync(2)`).
     fn sync(&mut self) -> io::Result<()>;
+    /// A second handle to the same open file, so one thread can fsync while another
+    /// keeps appending (as `dup(2)`).
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>>;
 }
 
 /// A file opened for positional reads.
@@ -73,6 +76,10 @@ impl FsFile for OsFile {
         // fdatasync is enough: the WAL never relies on mtime, and the length change
         // is data-relevant metadata that fdatasync does flush.
         self.0.sync_data()
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {
+        Ok(Box::new(OsFile(self.0.try_clone()?)))
     }
 }
 

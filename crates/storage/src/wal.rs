@@ -1,23 +1,22 @@
 //! `Wal`: the handle to a node's write-ahead log. Opening it recovers every group's
-//! state (cutting a torn tail, refusing corruption) and starts the writer thread;
-//! the handle queues appends to that thread and reads its status.
+//! state (cutting a torn tail, refusing corruption) and starts the syncer thread
+//! (the `everysec` fsync); appends are written, and under `always` fsynced, on the
+//! caller's thread.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SendError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{IoContext, StorageError};
 use crate::fs::Fs;
 use crate::group_state::Tracker;
 use crate::options::{FsyncPolicy, WalOptions};
-use crate::record::{self, WalRecord};
+use crate::record::WalRecord;
 use crate::recovery::{self, Recovered, TornTail};
 use crate::segment::{self, Stop, WAL_DIR};
-use crate::writer::{Active, Request, Writer};
+use crate::writer::{Active, Writer};
 
 /// A snapshot of the WAL's state, for `INFO persistence` and logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,56 +45,141 @@ pub struct WalStatus {
     pub segments_deleted: u64,
     /// Why the log refuses writes, if it does (a failed write or fsync).
     pub poisoned: Option<String>,
-    /// Bytes queued for the writer or written but not yet fsynced.
+    /// Bytes accepted but not yet fsynced.
     pub pending_bytes: u64,
 }
 
-/// State shared by the handles and the writer thread.
+/// State shared by the handles and the syncer thread.
 pub(crate) struct Shared {
-    /// Published by the writer after every batch.
-    pub status: Mutex<WalStatus>,
-    /// Bytes of appends sent but not yet taken by the writer.
-    pub queued_bytes: AtomicU64,
-    /// The policy of the last `set_fsync`: it governs every append queued after it,
-    /// so status reports it at once rather than when the writer reaches it.
-    pub fsync: Mutex<FsyncPolicy>,
+    writer: Mutex<Writer>,
+    /// Signalled whenever an fsync that ran outside the lock ends.
+    fsync_done: Condvar,
+    /// Wakes the syncer: the log became dirty, the policy changed, or it closed.
+    wake_syncer: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Makes the log durable up to position `upto`: group commit. If no fsync is
+/// running, this caller takes a second handle of the active segment, fsyncs it with
+/// the lock released (appends keep landing meanwhile), and the one fsync covers
+/// everything written before it started. If one is running, the caller waits for it
+/// and starts the next one only if its bytes are still not covered.
+fn sync_to<'a>(
+    shared: &'a Shared,
+    mut w: MutexGuard<'a, Writer>,
+    upto: u64,
+) -> (MutexGuard<'a, Writer>, Result<(), StorageError>) {
+    loop {
+        if w.synced >= upto {
+            return (w, Ok(()));
+        }
+        if let Some(e) = w.poisoned_error() {
+            return (w, Err(e));
+        }
+        if w.syncing {
+            w = shared
+                .fsync_done
+                .wait(w)
+                .unwrap_or_else(PoisonError::into_inner);
+            continue;
+        }
+        let target = w.written;
+        let path = w.active.path.clone();
+        let mut handle = match w.active.file.try_clone() {
+            Ok(h) => h,
+            Err(e) => {
+                let reason = format!("fsync of {} failed: {e}", path.display());
+                let err = w.poison(reason, StorageError::io(&path, e));
+                return (w, Err(err));
+            }
+        };
+        w.syncing = true;
+        drop(w);
+        let started = Instant::now();
+        let result = handle.sync();
+        w = shared.lock();
+        w.syncing = false;
+        shared.fsync_done.notify_all();
+        match result {
+            Ok(()) => w.fsynced(target, started),
+            Err(e) => {
+                // This caller ran the failed fsync and gets its error; the others
+                // learn that the log is poisoned.
+                let reason = format!("fsync of {} failed: {e}", path.display());
+                let err = w.poison(reason, StorageError::io(&path, e));
+                return (w, Err(err));
+            }
+        }
+    }
+}
+
+/// The syncer thread: the once-a-second fsync under `everysec`, and writing out
+/// deferred records that no append has carried along within a second.
+fn run_syncer(shared: Arc<Shared>) {
+    let mut w = shared.lock();
+    loop {
+        if w.closed {
+            return;
+        }
+        w = match w.syncer_due_in() {
+            None => shared
+                .wake_syncer
+                .wait(w)
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(wait) if !wait.is_zero() => {
+                shared
+                    .wake_syncer
+                    .wait_timeout(w, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            Some(_) => {
+                // Failures poison the log and are reported to the next appender.
+                match w.write() {
+                    Ok(upto) if w.policy != FsyncPolicy::No => sync_to(&shared, w, upto).0,
+                    // Deferred records written under `no`, or a failure: nothing is due.
+                    _ => w,
+                }
+            }
+        };
+    }
 }
 
 struct Inner {
-    tx: Sender<Request>,
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    syncer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Inner {
-    /// Stops the writer (flushing and fsyncing) and waits for it.
-    fn stop(&self) -> Result<(), StorageError> {
-        let on_writer = {
-            let guard = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
-            guard
-                .as_ref()
-                .is_some_and(|h| h.thread().id() == thread::current().id())
+    /// Writes and fsyncs everything accepted, refuses later appends and stops the
+    /// syncer. Idempotent: only the first call reports the final fsync's result.
+    fn close(&self) -> Result<(), StorageError> {
+        let result = {
+            let mut w = self.shared.lock();
+            if w.closed {
+                Err(StorageError::Closed)
+            } else {
+                let written = w.write().map(|_| ());
+                let result = written.and_then(|()| w.fsync_locked());
+                w.closed = true;
+                result
+            }
         };
-        if on_writer {
-            // Called from an append callback: waiting for our own reply would
-            // deadlock. The writer closes once that callback returns.
-            let _ = self.tx.send(Request::Close(None));
-            return Ok(());
-        }
-        let (reply, rx) = mpsc::channel();
-        let result = match self.tx.send(Request::Close(Some(reply))) {
-            Ok(()) => rx.recv().unwrap_or(Err(StorageError::Closed)),
-            Err(_) => Err(StorageError::Closed),
-        };
+        self.shared.wake_syncer.notify_all();
         let handle = self
-            .thread
+            .syncer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(h) = handle
             && h.join().is_err()
         {
-            tracing::error!("write-ahead log writer thread panicked");
+            tracing::error!("write-ahead log syncer thread panicked");
         }
         result
     }
@@ -103,19 +187,15 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let running = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some();
-        if running && let Err(e) = self.stop() {
-            tracing::error!(error = %e, "closing the write-ahead log failed");
+        match self.close() {
+            Ok(()) | Err(StorageError::Closed) => {}
+            Err(e) => tracing::error!(error = %e, "closing the write-ahead log failed"),
         }
     }
 }
 
 /// The write-ahead log shared by every Raft group of a node. Cheap to clone; all
-/// clones feed one writer thread. Dropping the last clone closes it.
+/// clones share one log. Dropping the last clone closes it.
 #[derive(Clone)]
 pub struct Wal {
     inner: Arc<Inner>,
@@ -226,128 +306,118 @@ impl Wal {
             groups: recovery::recovered_groups(&replay.groups),
             cut_tail,
         };
-        let shared = Arc::new(Shared {
-            status: Mutex::new(WalStatus::default()),
-            queued_bytes: AtomicU64::new(0),
-            fsync: Mutex::new(options.fsync),
-        });
-        let mut writer = Writer::new(
-            fs,
-            dir.clone(),
-            options,
-            active,
-            older,
-            trackers,
-            Arc::clone(&shared),
-        );
+        let mut writer = Writer::new(fs, dir.clone(), options, active, older, trackers);
         if recovered.cut_tail.is_some() {
             // The cut may have hit the checkpoint a crash interrupted at rotation;
             // older segments are only deletable behind a complete one, so write it anew.
             writer.start_new_segment()?;
         }
-        // Before the thread starts, so `status()` right after `open` is accurate.
-        writer.publish();
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name("okapi-wal".to_string())
-            .spawn(move || writer.run(rx))
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(writer),
+            fsync_done: Condvar::new(),
+            wake_syncer: Condvar::new(),
+        });
+        let for_thread = Arc::clone(&shared);
+        let syncer = thread::Builder::new()
+            .name("okapi-wal-sync".to_string())
+            .spawn(move || run_syncer(for_thread))
             .map_err(|e| StorageError::io(&dir, e))?;
         let wal = Wal {
             inner: Arc::new(Inner {
-                tx,
                 shared,
-                thread: Mutex::new(Some(thread)),
+                syncer: Mutex::new(Some(syncer)),
             }),
         };
         Ok((wal, recovered))
     }
 
-    /// Queues records; `done` runs on the writer thread once they are written and,
-    /// under [`FsyncPolicy::Always`], fsynced. Group commit: everything queued while
-    /// the previous batch was written goes out in one write and one fsync.
+    /// Writes `records` on the calling thread and returns once they are acknowledged:
+    /// after `write(2)` under `everysec` and `no`, after an fsync that covers them
+    /// under `always` (group commit: appenders on other threads that wrote meanwhile
+    /// share that fsync).
     ///
     /// A request is all or nothing: if one record breaks the log's rules (e.g. an
-    /// entry index that does not follow), `done` gets [`StorageError::Invalid`] and
+    /// entry index that does not follow), it fails with [`StorageError::Invalid`] and
     /// nothing of it is written. After a failed write or fsync every request gets
-    /// [`StorageError::Poisoned`].
-    pub fn append(
-        &self,
-        records: Vec<WalRecord>,
-        done: Box<dyn FnOnce(Result<(), StorageError>) + Send>,
-    ) {
-        let bytes: u64 = records.iter().map(|r| record::encoded_len(r) as u64).sum();
-        let queued = &self.inner.shared.queued_bytes;
-        queued.fetch_add(bytes, Ordering::Relaxed);
-        let req = Request::Append {
-            records,
-            bytes,
-            done,
-        };
-        if let Err(SendError(Request::Append { done, bytes, .. })) = self.inner.tx.send(req) {
-            queued.fetch_sub(bytes, Ordering::Relaxed);
-            done(Err(StorageError::Closed));
+    /// [`StorageError::Poisoned`]; after `close`, [`StorageError::Closed`].
+    pub fn append(&self, records: Vec<WalRecord>) -> Result<(), StorageError> {
+        match self.append_unsynced(records)? {
+            Some(upto) => self.sync_to(upto),
+            None => Ok(()),
         }
     }
 
-    /// [`Wal::append`] and wait for the result.
-    pub fn append_blocking(&self, records: Vec<WalRecord>) -> Result<(), StorageError> {
-        let (tx, rx) = mpsc::channel();
-        self.append(
-            records,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv().unwrap_or(Err(StorageError::Closed))
+    /// Writes `records` on the calling thread like [`Wal::append`], but leaves the
+    /// fsync that `always` owes them to the caller: `Some(position)` means they may
+    /// be acknowledged only after [`Wal::sync_to`] that position, `None` that the
+    /// policy acknowledges them now. A caller that runs an event loop uses this to
+    /// fsync once per loop iteration, for everything written in it, as Redis does.
+    pub fn append_unsynced(&self, records: Vec<WalRecord>) -> Result<Option<u64>, StorageError> {
+        let shared = &self.inner.shared;
+        let mut w = shared.lock();
+        let was_dirty = w.dirty();
+        w.accept(&records)?;
+        let upto = w.write()?;
+        if w.policy == FsyncPolicy::Always {
+            return Ok(Some(upto));
+        }
+        let wake = !was_dirty && w.policy == FsyncPolicy::EverySec;
+        drop(w);
+        if wake {
+            shared.wake_syncer.notify_one();
+        }
+        Ok(None)
     }
 
-    /// Writes and fsyncs everything queued so far (for `SAVE` and shutdown).
+    /// Returns once everything written up to `position` (as returned by
+    /// [`Wal::append_unsynced`]) is durable, fsyncing if need be. Group commit: one
+    /// fsync covers every append written before it started, from any thread.
+    pub fn sync_to(&self, position: u64) -> Result<(), StorageError> {
+        let shared = &self.inner.shared;
+        sync_to(shared, shared.lock(), position).1
+    }
+
+    /// Accepts `records` (validated, all or nothing, ordered with every other append)
+    /// without writing them now: they leave with the next append's write, or within
+    /// a second. For records nothing waits on, such as a commit-index hint, so they
+    /// cost no `write(2)` of their own.
+    pub fn append_deferred(&self, records: Vec<WalRecord>) -> Result<(), StorageError> {
+        let shared = &self.inner.shared;
+        let mut w = shared.lock();
+        let was_dirty = w.dirty();
+        w.accept(&records)?;
+        drop(w);
+        if !was_dirty {
+            shared.wake_syncer.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Writes and fsyncs everything accepted so far (for votes, `SAVE` and shutdown).
     pub fn sync(&self) -> Result<(), StorageError> {
-        let (tx, rx) = mpsc::channel();
-        self.inner
-            .tx
-            .send(Request::Sync(tx))
-            .map_err(|_| StorageError::Closed)?;
-        rx.recv().unwrap_or(Err(StorageError::Closed))
+        let shared = &self.inner.shared;
+        let mut w = shared.lock();
+        if let Some(e) = w.refusal() {
+            return Err(e);
+        }
+        let upto = w.write()?;
+        sync_to(shared, w, upto).1
     }
 
-    /// Changes the fsync policy (`CONFIG SET appendfsync`); takes effect in order
-    /// with the appends queued before it.
+    /// Changes the fsync policy (`CONFIG SET appendfsync`) for every later append.
     pub fn set_fsync(&self, policy: FsyncPolicy) {
-        let mut current = self
-            .inner
-            .shared
-            .fsync
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Sent under the lock: concurrent calls reach the writer in the order they
-        // leave their mark here.
-        *current = policy;
-        let _ = self.inner.tx.send(Request::SetFsync(policy));
+        self.inner.shared.lock().policy = policy;
+        self.inner.shared.wake_syncer.notify_all();
     }
 
     /// Current counters, policy and poison reason.
     pub fn status(&self) -> WalStatus {
-        let mut s = self
-            .inner
-            .shared
-            .status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        s.pending_bytes += self.inner.shared.queued_bytes.load(Ordering::Relaxed);
-        s.fsync = *self
-            .inner
-            .shared
-            .fsync
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        s
+        self.inner.shared.lock().status()
     }
 
-    /// Writes and fsyncs everything queued, then stops the writer thread. Other
-    /// clones get [`StorageError::Closed`] afterwards.
+    /// Writes and fsyncs everything accepted, then stops the syncer thread. Every
+    /// handle gets [`StorageError::Closed`] afterwards.
     pub fn close(self) -> Result<(), StorageError> {
-        self.inner.stop()
+        self.inner.close()
     }
 }

@@ -1,14 +1,17 @@
-//! The WAL writer thread: owns the active segment, turns queued appends into one
-//! write (and, under `always`, one fsync) per batch — group commit — rotates segments
-//! with a checkpoint, deletes segments no group needs, fsyncs once a second under
-//! `everysec`, and poisons the log on the first failed write or fsync.
+//! The WAL's mutable state, behind one mutex shared by every appender and the
+//! background syncer thread.
+//!
+//! Appends are written on the caller's thread, one `write(2)` each, as Redis writes
+//! its AOF from the event loop: acknowledging an append never waits for a thread to
+//! wake up. Fsyncs run outside the lock on a second handle of the active segment
+//! (see `wal::sync_to`), so appends keep landing while the disk flushes. This module
+//! holds what must happen under the lock: validation against each group's rules,
+//! encoding, rotation with a checkpoint, deletion of segments no group needs, and
+//! poisoning on the first failed write or fsync.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use okapi_types::GroupId;
@@ -19,32 +22,7 @@ use crate::group_state::{Probe, Tracker};
 use crate::options::{FsyncPolicy, WalOptions};
 use crate::record::{self, FRAME_HEADER, MAX_BODY, WalRecord};
 use crate::segment;
-use crate::wal::Shared;
-
-/// Completion callback of an append.
-pub(crate) type Done = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
-
-/// A message to the writer thread.
-pub(crate) enum Request {
-    /// Write these records, then call `done`. `bytes` is their framed size, counted
-    /// in the shared queued-bytes gauge until the writer takes them.
-    Append {
-        records: Vec<WalRecord>,
-        bytes: u64,
-        done: Done,
-    },
-    /// Flush and fsync now.
-    Sync(Sender<Result<(), StorageError>>),
-    /// Change the fsync policy from the next batch on.
-    SetFsync(FsyncPolicy),
-    /// Flush, fsync and stop; the reply (if any) gets the result.
-    Close(Option<Sender<Result<(), StorageError>>>),
-}
-
-/// Most requests folded into one group commit, so callbacks are not held back long.
-const MAX_BATCH_REQUESTS: usize = 4096;
-/// Most bytes folded into one group commit.
-const MAX_BATCH_BYTES: usize = 16 << 20;
+use crate::wal::WalStatus;
 
 /// The segment being appended to.
 pub(crate) struct Active {
@@ -57,7 +35,7 @@ pub(crate) struct Active {
     pub checkpoint_end: u64,
 }
 
-/// State of the writer thread.
+/// State of the log, guarded by the WAL's mutex.
 pub(crate) struct Writer {
     pub fs: Arc<dyn Fs>,
     pub dir: PathBuf,
@@ -67,12 +45,16 @@ pub(crate) struct Writer {
     /// Full segments, oldest first: `(seq, path, len)`.
     pub older: VecDeque<(u64, PathBuf, u64)>,
     pub groups: BTreeMap<GroupId, Tracker>,
-    pub shared: Arc<Shared>,
+    /// Records accepted but not written yet: deferred appends wait here and leave
+    /// with the next write.
     buf: Vec<u8>,
-    /// Callbacks of this batch; a set error overrides the batch result.
-    waiting: Vec<(Done, Option<StorageError>)>,
-    batch_error: Option<StorageError>,
-    unsynced: u64,
+    /// Bytes written since open, over all segments: a position in the log.
+    pub written: u64,
+    /// Position up to which everything written is known durable.
+    pub synced: u64,
+    /// An fsync is running outside the lock.
+    pub syncing: bool,
+    pub closed: bool,
     last_sync: Instant,
     poisoned: Option<String>,
     need_gc: bool,
@@ -94,7 +76,6 @@ impl Writer {
         active: Active,
         older: VecDeque<(u64, PathBuf, u64)>,
         groups: BTreeMap<GroupId, Tracker>,
-        shared: Arc<Shared>,
     ) -> Self {
         Writer {
             fs,
@@ -104,11 +85,11 @@ impl Writer {
             active,
             older,
             groups,
-            shared,
             buf: Vec::new(),
-            waiting: Vec::new(),
-            batch_error: None,
-            unsynced: 0,
+            written: 0,
+            synced: 0,
+            syncing: false,
+            closed: false,
             last_sync: Instant::now(),
             poisoned: None,
             need_gc: true,
@@ -122,132 +103,77 @@ impl Writer {
         }
     }
 
-    /// The thread body: runs until `Close` or until every handle is gone.
-    pub fn run(mut self, rx: Receiver<Request>) {
-        self.gc();
-        loop {
-            let first = match self.sync_due_in() {
-                Some(wait) => match rx.recv_timeout(wait) {
-                    Ok(r) => Some(r),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => match rx.recv() {
-                    Ok(r) => Some(r),
-                    Err(_) => break,
-                },
-            };
-            if let Some(first) = first {
-                if self.handle(first) {
-                    return;
-                }
-                let mut n = 1;
-                while self.buf.len() < MAX_BATCH_BYTES && n < MAX_BATCH_REQUESTS {
-                    let Ok(req) = rx.try_recv() else { break };
-                    if self.handle(req) {
-                        return;
-                    }
-                    n += 1;
-                }
-                self.flush();
-            }
-            if self.sync_due_in() == Some(Duration::ZERO) {
-                self.fsync_active();
-                self.publish();
-            }
+    /// Why appends are refused, if they are.
+    pub fn refusal(&self) -> Option<StorageError> {
+        if self.closed {
+            return Some(StorageError::Closed);
         }
-        // Every handle is gone without `close`: still leave the data durable.
-        let _ = self.shutdown();
+        self.poisoned_error()
     }
 
-    /// How long until the `everysec` fsync is due, if one is pending.
-    fn sync_due_in(&self) -> Option<Duration> {
-        if self.policy != FsyncPolicy::EverySec || self.unsynced == 0 || self.poisoned.is_some() {
+    pub fn poisoned_error(&self) -> Option<StorageError> {
+        self.poisoned.clone().map(StorageError::Poisoned)
+    }
+
+    /// Whether anything accepted is not yet durable.
+    pub fn dirty(&self) -> bool {
+        !self.buf.is_empty() || self.written > self.synced
+    }
+
+    /// How long until the background syncer has work: the once-a-second fsync under
+    /// `everysec`, or writing out deferred records under any policy. `None` when
+    /// there is nothing to do until the next append.
+    pub fn syncer_due_in(&self) -> Option<Duration> {
+        if self.poisoned.is_some() || self.closed {
+            return None;
+        }
+        let everysec_due = self.policy == FsyncPolicy::EverySec && self.dirty();
+        if !everysec_due && self.buf.is_empty() {
             return None;
         }
         Some((self.last_sync + Duration::from_secs(1)).saturating_duration_since(Instant::now()))
     }
 
-    /// Handles one request; true when the thread must stop.
-    fn handle(&mut self, req: Request) -> bool {
-        match req {
-            Request::Append {
-                records,
-                bytes,
-                done,
-            } => {
-                self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-                self.append(records, done);
-            }
-            Request::SetFsync(policy) => self.policy = policy,
-            Request::Sync(reply) => {
-                self.flush();
-                let r = self.sync_now();
-                self.publish();
-                let _ = reply.send(r);
-            }
-            Request::Close(reply) => {
-                let r = self.shutdown();
-                if let Some(reply) = reply {
-                    let _ = reply.send(r);
-                }
-                return true;
-            }
-        }
-        false
-    }
-
-    fn poisoned_error(&self) -> Option<StorageError> {
-        self.poisoned.clone().map(StorageError::Poisoned)
-    }
-
-    /// Validates and encodes one append into the batch buffer.
-    fn append(&mut self, records: Vec<WalRecord>, done: Done) {
-        if let Some(e) = self.poisoned_error() {
-            self.waiting.push((done, Some(e)));
-            return;
+    /// Validates `records` against the log's rules and encodes them for the next
+    /// write; all or nothing. May rotate first, which writes and fsyncs what is
+    /// buffered.
+    pub fn accept(&mut self, records: &[WalRecord]) -> Result<(), StorageError> {
+        if let Some(e) = self.refusal() {
+            return Err(e);
         }
         let mut total = 0u64;
-        for rec in &records {
+        for rec in records {
             let len = record::encoded_len(rec);
             if len - FRAME_HEADER > MAX_BODY {
-                let e = StorageError::Invalid(format!("record of {len} bytes exceeds 1 GiB"));
-                self.waiting.push((done, Some(e)));
-                return;
+                return Err(StorageError::Invalid(format!(
+                    "record of {len} bytes exceeds 1 GiB"
+                )));
             }
             total += len as u64;
         }
-        let end = self.active.len + self.buf.len() as u64;
-        if end + total > self.segment_bytes && end > self.active.checkpoint_end {
-            self.rotate();
-            if let Some(e) = self.poisoned_error() {
-                self.waiting.push((done, Some(e)));
-                return;
-            }
-        }
         // Validate on probes first so a bad request changes nothing.
         let mut probes: BTreeMap<GroupId, Probe> = BTreeMap::new();
-        for rec in &records {
+        for rec in records {
             let g = rec.group();
             let probe = probes
                 .entry(g)
                 .or_insert_with(|| self.groups.get(&g).map(Tracker::probe).unwrap_or_default());
             if let Err(reason) = probe.apply(rec) {
-                let e = StorageError::Invalid(format!("group {g}: {reason}"));
-                self.waiting.push((done, Some(e)));
-                return;
+                return Err(StorageError::Invalid(format!("group {g}: {reason}")));
             }
         }
+        let end = self.active.len + self.buf.len() as u64;
+        if end + total > self.segment_bytes && end > self.active.checkpoint_end {
+            self.rotate()?;
+        }
         let seq = self.active.seq;
-        for rec in &records {
+        for rec in records {
             let tracker = self.groups.entry(rec.group()).or_default();
             if let Err(reason) = tracker.apply(rec, seq) {
                 // Cannot happen: the probe applies the same rules.
                 debug_assert!(false, "probe and tracker disagree: {reason}");
                 tracing::error!(%reason, "write-ahead log tracker refused a validated record");
             }
-        }
-        for rec in &records {
             if matches!(
                 rec,
                 WalRecord::Purge { .. } | WalRecord::TruncateAfter { .. }
@@ -258,122 +184,86 @@ impl Writer {
         }
         self.appends += 1;
         self.records += records.len() as u64;
-        self.waiting.push((done, None));
+        Ok(())
     }
 
-    fn poison(&mut self, reason: String, err: StorageError) {
+    /// Writes everything accepted so far and returns the log position that covers
+    /// it (what an fsync must reach for it to be durable).
+    pub fn write(&mut self) -> Result<u64, StorageError> {
+        if let Some(e) = self.poisoned_error() {
+            return Err(e);
+        }
+        if !self.buf.is_empty() {
+            if let Err(e) = self.active.file.write_all(&self.buf) {
+                let reason = format!("write to {} failed: {e}", self.active.path.display());
+                let err = StorageError::io(&self.active.path, e);
+                return Err(self.poison(reason, err));
+            }
+            let len = self.buf.len() as u64;
+            self.active.len += len;
+            self.written += len;
+            self.writes += 1;
+            self.buf.clear();
+        }
+        if self.need_gc {
+            self.gc();
+        }
+        Ok(self.written)
+    }
+
+    /// Marks the log poisoned (first reason wins) and returns the error to report.
+    pub fn poison(&mut self, reason: String, err: StorageError) -> StorageError {
         tracing::error!(wal = %self.dir.display(), %reason, "write-ahead log poisoned: refusing all further writes");
         if self.poisoned.is_none() {
             self.poisoned = Some(reason);
         }
-        self.batch_error.get_or_insert(err);
+        err
     }
 
-    /// Writes the batch buffer to the active segment.
-    fn write_buf(&mut self) {
-        if self.buf.is_empty() || self.batch_error.is_some() {
-            return;
-        }
-        match self.active.file.write_all(&self.buf) {
-            Ok(()) => {
-                self.active.len += self.buf.len() as u64;
-                self.unsynced += self.buf.len() as u64;
-                self.writes += 1;
-            }
-            Err(e) => {
-                let reason = format!("write to {} failed: {e}", self.active.path.display());
-                let err = StorageError::io(&self.active.path, e);
-                self.poison(reason, err);
-            }
-        }
-        self.buf.clear();
+    /// Records a finished fsync that covered the log up to `upto`.
+    pub fn fsynced(&mut self, upto: u64, started: Instant) {
+        self.synced = self.synced.max(upto);
+        self.fsyncs += 1;
+        self.last_sync = Instant::now();
+        self.last_fsync = Some(SystemTime::now());
+        self.last_fsync_duration = Some(started.elapsed());
     }
 
-    /// Fsyncs the active segment if it has unsynced bytes.
-    fn fsync_active(&mut self) {
-        if self.unsynced == 0 || self.poisoned.is_some() {
-            return;
+    /// Fsyncs the active segment while holding the lock (rotation, deletion, close).
+    pub fn fsync_locked(&mut self) -> Result<(), StorageError> {
+        if let Some(e) = self.poisoned_error() {
+            return Err(e);
+        }
+        if self.written == self.synced {
+            return Ok(());
         }
         let start = Instant::now();
+        let upto = self.written;
         match self.active.file.sync() {
             Ok(()) => {
-                self.unsynced = 0;
-                self.fsyncs += 1;
-                self.last_sync = Instant::now();
-                self.last_fsync = Some(SystemTime::now());
-                self.last_fsync_duration = Some(start.elapsed());
+                self.fsynced(upto, start);
+                Ok(())
             }
             Err(e) => {
                 let reason = format!("fsync of {} failed: {e}", self.active.path.display());
                 let err = StorageError::io(&self.active.path, e);
-                self.poison(reason, err);
+                Err(self.poison(reason, err))
             }
         }
-    }
-
-    /// Ends a batch: write, fsync under `always`, delete covered segments, publish
-    /// the status, then answer every callback — so a caller woken by its callback
-    /// sees the effects of its append in `status()` and on disk.
-    fn flush(&mut self) {
-        self.write_buf();
-        if self.policy == FsyncPolicy::Always {
-            self.fsync_active();
-        }
-        self.buf.clear();
-        if self.need_gc {
-            self.gc();
-        }
-        self.publish();
-        let result = self.batch_error.take();
-        for (done, own) in self.waiting.drain(..) {
-            let r = match own.or_else(|| result.clone()) {
-                Some(e) => Err(e),
-                None => Ok(()),
-            };
-            if catch_unwind(AssertUnwindSafe(|| done(r))).is_err() {
-                tracing::error!("a write-ahead log append callback panicked");
-            }
-        }
-    }
-
-    /// `sync()`: fsync whatever is unsynced, or say why the log is poisoned.
-    fn sync_now(&mut self) -> Result<(), StorageError> {
-        self.fsync_active();
-        if let Some(e) = self.batch_error.take() {
-            return Err(e);
-        }
-        match self.poisoned_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    fn shutdown(&mut self) -> Result<(), StorageError> {
-        self.flush();
-        let r = self.sync_now();
-        self.publish();
-        r
     }
 
     /// Rotates now (used at open after a torn tail was cut); an error leaves the
-    /// log poisoned and is returned.
+    /// log poisoned.
     pub fn start_new_segment(&mut self) -> Result<(), StorageError> {
-        self.rotate();
-        match self.batch_error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.rotate()
     }
 
     /// Starts segment `seq + 1` with a checkpoint of every group's hard state and
     /// purge point, so older segments stop mattering once their entries are purged.
-    fn rotate(&mut self) {
-        self.write_buf();
+    fn rotate(&mut self) -> Result<(), StorageError> {
+        self.write()?;
         // Only the last segment may ever hold unsynced (tearable) bytes.
-        self.fsync_active();
-        if self.batch_error.is_some() {
-            return;
-        }
+        self.fsync_locked()?;
         let seq = self.active.seq + 1;
         let path = self.dir.join(segment::segment_name(seq));
         let mut content = Vec::new();
@@ -413,13 +303,17 @@ impl Writer {
                 };
                 let old = std::mem::replace(&mut self.active, new);
                 self.older.push_back((old.seq, old.path, old.len));
+                // The new segment was created durable.
+                self.written += len;
+                self.synced = self.written;
                 self.need_gc = true;
                 tracing::debug!(segment = seq, "write-ahead log rotated");
+                Ok(())
             }
             Err(e) => {
                 let reason = format!("creating segment {} failed: {e}", path.display());
                 let err = StorageError::io(&path, e);
-                self.poison(reason, err);
+                Err(self.poison(reason, err))
             }
         }
     }
@@ -441,8 +335,7 @@ impl Writer {
             return;
         }
         // The purge records that make these segments useless must be durable first.
-        self.fsync_active();
-        if self.poisoned.is_some() {
+        if self.fsync_locked().is_err() {
             return;
         }
         for _ in 0..deletable {
@@ -463,24 +356,22 @@ impl Writer {
         }
     }
 
-    /// Copies counters into the shared status.
-    pub fn publish(&self) {
-        let mut s = self
-            .shared
-            .status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        s.segments = self.older.len() + 1;
-        s.bytes = self.older.iter().map(|o| o.2).sum::<u64>() + self.active.len;
-        s.active_segment = self.active.seq;
-        s.appends = self.appends;
-        s.records = self.records;
-        s.writes = self.writes;
-        s.fsyncs = self.fsyncs;
-        s.last_fsync = self.last_fsync;
-        s.last_fsync_duration = self.last_fsync_duration;
-        s.segments_deleted = self.deleted;
-        s.poisoned = self.poisoned.clone();
-        s.pending_bytes = self.unsynced;
+    /// Counters, policy and poison reason.
+    pub fn status(&self) -> WalStatus {
+        WalStatus {
+            fsync: self.policy,
+            segments: self.older.len() + 1,
+            bytes: self.older.iter().map(|o| o.2).sum::<u64>() + self.active.len,
+            active_segment: self.active.seq,
+            appends: self.appends,
+            records: self.records,
+            writes: self.writes,
+            fsyncs: self.fsyncs,
+            last_fsync: self.last_fsync,
+            last_fsync_duration: self.last_fsync_duration,
+            segments_deleted: self.deleted,
+            poisoned: self.poisoned.clone(),
+            pending_bytes: self.buf.len() as u64 + (self.written - self.synced),
+        }
     }
 }

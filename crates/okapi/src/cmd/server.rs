@@ -143,10 +143,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (config, config_file) = args.into_config()?;
     init_logging(&config.loglevel);
     let loops = okapi_node::runtime::loop_count(config.threads);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the event loop")?;
+    let runtime = okapi_node::runtime::event_loop().context("starting the event loop")?;
     let workers =
         okapi_node::runtime::Workers::spawn(loops - 1).context("starting event-loop threads")?;
     let mut handles = vec![runtime.handle().clone()];

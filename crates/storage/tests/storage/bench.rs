@@ -27,7 +27,7 @@ fn run(threads: u64, for_how_long: Duration) {
                 let mut i = 0;
                 while start.elapsed() < for_how_long {
                     i += 1;
-                    wal.append_blocking(vec![entry(g, i)]).expect("append");
+                    wal.append(vec![entry(g, i)]).expect("append");
                 }
             });
         }

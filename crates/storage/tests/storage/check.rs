@@ -9,14 +9,14 @@ fn a_healthy_directory_checks_clean_with_a_summary() {
     let (_, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, 512));
     for i in 1..=30 {
-        wal.append_blocking(vec![entry(1, i), hard_state(1, "hs")])
+        wal.append(vec![entry(1, i), hard_state(1, "hs")])
             .expect("append");
     }
     let store = SnapshotStore::open(fs.clone(), &data_dir()).expect("store");
     let mut w = store.create(GroupId(1), 20, b"m").expect("create");
     w.write_chunk(b"state").expect("write");
     w.finish().expect("finish");
-    wal.append_blocking(vec![purge(1, 20)]).expect("purge");
+    wal.append(vec![purge(1, 20)]).expect("purge");
     wal.close().expect("close");
     let report = check(fs, &data_dir(), false).expect("check");
     assert!(report.is_ok(), "{report}");
@@ -37,9 +37,9 @@ fn a_healthy_directory_checks_clean_with_a_summary() {
 fn a_purged_log_without_a_covering_snapshot_is_a_problem() {
     let (_, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, 1 << 20));
-    wal.append_blocking((1..=10).map(|i| entry(1, i)).collect())
+    wal.append((1..=10).map(|i| entry(1, i)).collect())
         .expect("append");
-    wal.append_blocking(vec![purge(1, 8)]).expect("purge");
+    wal.append(vec![purge(1, 8)]).expect("purge");
     wal.close().expect("close");
     let report = check(fs.clone(), &data_dir(), false).expect("check");
     assert!(!report.is_ok());
@@ -61,9 +61,8 @@ fn a_purged_log_without_a_covering_snapshot_is_a_problem() {
 fn a_torn_tail_is_a_note_and_repair_cuts_it() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::Always, 1 << 20));
-    wal.append_blocking(vec![entry(1, 1)]).expect("append");
-    wal.append_blocking(vec![entry(1, 2), entry(1, 3)])
-        .expect("append");
+    wal.append(vec![entry(1, 1)]).expect("append");
+    wal.append(vec![entry(1, 2), entry(1, 3)]).expect("append");
     fs_impl.tear_last_write(50).expect("tear");
     fs_impl.crash();
     drop(wal);

@@ -11,12 +11,10 @@ use crate::common::*;
 fn failing_after_n_ops_poisons_the_wal_for_good() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::Always, 1 << 20));
-    wal.append_blocking(vec![entry(1, 1)])
+    wal.append(vec![entry(1, 1)])
         .expect("append before the fault");
     fs_impl.fail_after(1); // the next write succeeds, its fsync fails
-    let err = wal
-        .append_blocking(vec![entry(1, 2)])
-        .expect_err("the fsync fails");
+    let err = wal.append(vec![entry(1, 2)]).expect_err("the fsync fails");
     match &err {
         StorageError::Io { path, source } => {
             assert_eq!(path, &last_segment(&fs_impl));
@@ -28,9 +26,7 @@ fn failing_after_n_ops_poisons_the_wal_for_good() {
         other => panic!("expected an I/O error, got {other}"),
     }
     fs_impl.heal();
-    let later = wal
-        .append_blocking(vec![entry(1, 3)])
-        .expect_err("poisoned");
+    let later = wal.append(vec![entry(1, 3)]).expect_err("poisoned");
     let StorageError::Poisoned(reason) = &later else {
         panic!("expected Poisoned, got {later}")
     };
@@ -55,9 +51,7 @@ fn a_failed_write_poisons_too() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, 1 << 20));
     fs_impl.fail_after(0);
-    let err = wal
-        .append_blocking(vec![entry(1, 1)])
-        .expect_err("the write fails");
+    let err = wal.append(vec![entry(1, 1)]).expect_err("the write fails");
     assert!(
         err.to_string().contains("injected failure of write"),
         "{err}"
@@ -71,7 +65,7 @@ fn a_failed_background_fsync_poisons_everysec() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::EverySec, 1 << 20));
     fs_impl.fail_syncs(true);
-    wal.append_blocking(vec![entry(1, 1)])
+    wal.append(vec![entry(1, 1)])
         .expect("acknowledged after write(2)");
     let deadline = Instant::now() + Duration::from_secs(5);
     while wal.status().poisoned.is_none() {
@@ -86,7 +80,7 @@ fn a_failed_background_fsync_poisons_everysec() {
         reason.contains("fsync") && reason.contains("injected"),
         "{reason}"
     );
-    let err = wal.append_blocking(vec![entry(1, 2)]).expect_err("refused");
+    let err = wal.append(vec![entry(1, 2)]).expect_err("refused");
     assert!(matches!(err, StorageError::Poisoned(_)), "{err}");
 }
 
@@ -96,8 +90,7 @@ fn power_loss_under_always_keeps_every_acknowledged_record() {
     let options = opts(FsyncPolicy::Always, 1024);
     let (wal, _) = open(&fs, options);
     for i in 1..=100 {
-        wal.append_blocking(vec![entry(1, i), entry(2, i)])
-            .expect("append");
+        wal.append(vec![entry(1, i), entry(2, i)]).expect("append");
     }
     assert!(wal.status().segments > 1, "the test crosses rotations");
     fs_impl.power_loss();
@@ -114,11 +107,11 @@ fn power_loss_under_no_keeps_only_the_synced_prefix() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, 1 << 20));
     for i in 1..=5 {
-        wal.append_blocking(vec![entry(1, i)]).expect("append");
+        wal.append(vec![entry(1, i)]).expect("append");
     }
     wal.sync().expect("sync");
     for i in 6..=10 {
-        wal.append_blocking(vec![entry(1, i)]).expect("append");
+        wal.append(vec![entry(1, i)]).expect("append");
     }
     fs_impl.power_loss();
     drop(wal);
@@ -132,11 +125,11 @@ fn power_loss_under_everysec_keeps_a_prefix_including_the_synced_part() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::EverySec, 1 << 20));
     for i in 1..=5 {
-        wal.append_blocking(vec![entry(1, i)]).expect("append");
+        wal.append(vec![entry(1, i)]).expect("append");
     }
     wal.sync().expect("sync");
     for i in 6..=10 {
-        wal.append_blocking(vec![entry(1, i)]).expect("append");
+        wal.append(vec![entry(1, i)]).expect("append");
     }
     fs_impl.power_loss();
     drop(wal);
@@ -151,11 +144,9 @@ fn power_loss_under_everysec_keeps_a_prefix_including_the_synced_part() {
 fn a_torn_last_write_is_cut_and_reported() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::Always, 1 << 20));
-    wal.append_blocking(vec![entry(1, 1), entry(1, 2)])
-        .expect("append");
+    wal.append(vec![entry(1, 1), entry(1, 2)]).expect("append");
     let good_len = wal.status().bytes;
-    wal.append_blocking(vec![entry(1, 3), entry(1, 4)])
-        .expect("append");
+    wal.append(vec![entry(1, 3), entry(1, 4)]).expect("append");
     let (file, cut) = fs_impl.tear_last_write(30).expect("a write to tear");
     fs_impl.crash();
     drop(wal);
@@ -170,7 +161,7 @@ fn a_torn_last_write_is_cut_and_reported() {
         "cut {cut} of the write, 30 bytes of it remained"
     );
     assert_eq!(len(&fs, &file), good_len);
-    wal.append_blocking(vec![entry(1, 3)])
+    wal.append(vec![entry(1, 3)])
         .expect("appends go on after the cut");
     wal.close().expect("close");
     let (_wal, rec) = open(&fs, WalOptions::default());
@@ -184,7 +175,7 @@ fn twenty_records(fs: &std::sync::Arc<dyn okapi_storage::Fs>, segment_bytes: u64
     let mut offsets = Vec::new();
     for i in 1..=20 {
         offsets.push(wal.status().bytes);
-        wal.append_blocking(vec![entry(1, i)]).expect("append");
+        wal.append(vec![entry(1, i)]).expect("append");
     }
     wal.close().expect("close");
     offsets
@@ -315,7 +306,7 @@ fn power_loss_during_concurrent_appends_keeps_every_acknowledged_record() {
             let wal = wal.clone();
             s.spawn(move || {
                 for i in 1.. {
-                    if wal.append_blocking(vec![entry(g as u64, i)]).is_err() {
+                    if wal.append(vec![entry(g as u64, i)]).is_err() {
                         break;
                     }
                     acked.store(i, Ordering::SeqCst);

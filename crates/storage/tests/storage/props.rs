@@ -90,7 +90,7 @@ fn write_log(fs: &Arc<dyn Fs>, ops: &[Op]) -> (Vec<Model>, Vec<u64>) {
     for op in ops {
         let rec = model.record(op);
         model.apply(&rec);
-        wal.append_blocking(vec![rec]).expect("a valid record");
+        wal.append(vec![rec]).expect("a valid record");
         models.push(model.clone());
         ends.push(wal.status().bytes);
     }

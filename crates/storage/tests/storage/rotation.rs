@@ -10,10 +10,10 @@ const SEG: u64 = 2048;
 fn rotation_keeps_every_entry_and_hard_state() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::EverySec, SEG));
-    wal.append_blocking(vec![hard_state(2, "vote for 3")])
+    wal.append(vec![hard_state(2, "vote for 3")])
         .expect("append");
     for i in 1..=300 {
-        wal.append_blocking(vec![entry(1, i)]).expect("append");
+        wal.append(vec![entry(1, i)]).expect("append");
     }
     let status = wal.status();
     assert!(status.segments >= 5, "{status:?}");
@@ -36,23 +36,21 @@ fn segments_are_deleted_once_every_group_purged_them() {
     let (fs_impl, fs) = faulty();
     let options = opts(FsyncPolicy::EverySec, SEG);
     let (wal, _) = open(&fs, options);
-    wal.append_blocking(vec![entry(2, 1), hard_state(2, "hs2")])
+    wal.append(vec![entry(2, 1), hard_state(2, "hs2")])
         .expect("append");
     for i in 1..=300 {
-        wal.append_blocking(vec![entry(1, i), hard_state(1, &format!("hs1 {i}"))])
+        wal.append(vec![entry(1, i), hard_state(1, &format!("hs1 {i}"))])
             .expect("append");
     }
     let before = segments(&fs_impl).len();
     assert!(before >= 10, "{before} segments");
-    wal.append_blocking(vec![purge(1, 290)])
-        .expect("purge group 1");
+    wal.append(vec![purge(1, 290)]).expect("purge group 1");
     assert_eq!(
         segments(&fs_impl).len(),
         before,
         "group 2's entry pins the first segment"
     );
-    wal.append_blocking(vec![purge(2, 1)])
-        .expect("purge group 2");
+    wal.append(vec![purge(2, 1)]).expect("purge group 2");
     let after = segments(&fs_impl).len();
     assert!(after <= 2, "{after} segments left of {before}");
     assert_eq!(wal.status().segments_deleted, (before - after) as u64);
@@ -71,7 +69,7 @@ fn segments_are_deleted_once_every_group_purged_them() {
         Some(&b"hs2"[..]),
         "kept by the checkpoints"
     );
-    wal.append_blocking(vec![entry(2, 2)])
+    wal.append(vec![entry(2, 2)])
         .expect("group 2 goes on after its purge point");
 }
 
@@ -79,15 +77,15 @@ fn segments_are_deleted_once_every_group_purged_them() {
 fn a_group_truncated_to_nothing_does_not_pin_old_segments() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, SEG));
-    wal.append_blocking((1..=3).map(|i| entry(2, i)).collect())
+    wal.append((1..=3).map(|i| entry(2, i)).collect())
         .expect("append");
     for i in 1..=200 {
-        wal.append_blocking(vec![entry(1, i)]).expect("append");
+        wal.append(vec![entry(1, i)]).expect("append");
     }
-    wal.append_blocking(vec![purge(1, 200)]).expect("purge");
+    wal.append(vec![purge(1, 200)]).expect("purge");
     let pinned = segments(&fs_impl).len();
     assert!(pinned > 3);
-    wal.append_blocking(vec![WalRecord::TruncateAfter {
+    wal.append(vec![WalRecord::TruncateAfter {
         group: GroupId(2),
         after: None,
     }])
@@ -117,7 +115,7 @@ fn a_record_bigger_than_a_segment_gets_a_segment_of_its_own() {
             index: i,
             payload: big.clone(),
         };
-        wal.append_blocking(vec![rec]).expect("append");
+        wal.append(vec![rec]).expect("append");
     }
     assert!(wal.status().segments >= 3);
     wal.close().expect("close");
@@ -130,10 +128,10 @@ fn a_checkpoint_torn_by_a_crash_is_rewritten_before_old_segments_go() {
     let (fs_impl, fs) = faulty();
     let options = opts(FsyncPolicy::No, SEG);
     let (wal, _) = open(&fs, options);
-    wal.append_blocking(vec![hard_state(1, "only copy before the checkpoint")])
+    wal.append(vec![hard_state(1, "only copy before the checkpoint")])
         .expect("append");
     for i in 1..=100 {
-        wal.append_blocking(vec![entry(2, i)]).expect("append");
+        wal.append(vec![entry(2, i)]).expect("append");
     }
     wal.close().expect("close");
     let last = last_segment(&fs_impl);
@@ -147,7 +145,7 @@ fn a_checkpoint_torn_by_a_crash_is_rewritten_before_old_segments_go() {
         Some((&last, 20))
     );
     let kept = entries_of(&rec, 2).len() as u64;
-    wal.append_blocking(vec![purge(2, kept)])
+    wal.append(vec![purge(2, kept)])
         .expect("purge everything of group 2");
     assert_eq!(
         segments(&fs_impl).len(),

@@ -1,7 +1,7 @@
 //! WAL behaviour without faults: groups, truncation, purge, validation, reopen.
 
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use okapi_storage::{FsyncPolicy, GroupId, OsFs, StorageError, Wal, WalOptions, WalRecord, check};
@@ -19,7 +19,7 @@ fn interleaved_groups_recover_independently() {
             batch.push(entry(3, i / 2));
         }
         batch.push(hard_state(1, &format!("term {i}")));
-        wal.append_blocking(batch).expect("append");
+        wal.append(batch).expect("append");
     }
     wal.close().expect("close");
     let (_wal, rec) = open(&fs, WalOptions::default());
@@ -40,16 +40,16 @@ fn interleaved_groups_recover_independently() {
 fn truncate_after_drops_the_tail_and_allows_rewrites() {
     let (_, fs) = faulty();
     let (wal, _) = open(&fs, WalOptions::default());
-    wal.append_blocking((1..=10).map(|i| entry(1, i)).collect())
+    wal.append((1..=10).map(|i| entry(1, i)).collect())
         .expect("append");
-    wal.append_blocking((1..=5).map(|i| entry(2, i)).collect())
+    wal.append((1..=5).map(|i| entry(2, i)).collect())
         .expect("append");
     let rewritten = WalRecord::Entry {
         group: GroupId(1),
         index: 7,
         payload: Bytes::from("new 7"),
     };
-    wal.append_blocking(vec![
+    wal.append(vec![
         WalRecord::TruncateAfter {
             group: GroupId(1),
             after: Some(6),
@@ -76,16 +76,16 @@ fn truncate_after_drops_the_tail_and_allows_rewrites() {
 fn purge_drops_the_head_and_keeps_its_payload() {
     let (_, fs) = faulty();
     let (wal, _) = open(&fs, WalOptions::default());
-    wal.append_blocking((1..=10).map(|i| entry(1, i)).collect())
+    wal.append((1..=10).map(|i| entry(1, i)).collect())
         .expect("append");
-    wal.append_blocking(vec![purge(1, 4)]).expect("purge");
-    wal.append_blocking(vec![entry(2, 1), purge(2, 50)])
+    wal.append(vec![purge(1, 4)]).expect("purge");
+    wal.append(vec![entry(2, 1), purge(2, 50)])
         .expect("purge past the end");
     let err = wal
-        .append_blocking(vec![entry(2, 2)])
+        .append(vec![entry(2, 2)])
         .expect_err("must follow the purge point");
     assert!(matches!(err, StorageError::Invalid(_)), "{err}");
-    wal.append_blocking(vec![entry(2, 51)])
+    wal.append(vec![entry(2, 51)])
         .expect("follows the purge point");
     wal.close().expect("close");
     let (_wal, rec) = open(&fs, WalOptions::default());
@@ -99,11 +99,9 @@ fn purge_drops_the_head_and_keeps_its_payload() {
 fn an_invalid_request_writes_nothing_and_does_not_poison() {
     let (_, fs) = faulty();
     let (wal, _) = open(&fs, WalOptions::default());
-    wal.append_blocking(vec![entry(1, 1)]).expect("append");
+    wal.append(vec![entry(1, 1)]).expect("append");
     let before = wal.status().bytes;
-    let err = wal
-        .append_blocking(vec![entry(1, 2), entry(1, 4)])
-        .expect_err("gap");
+    let err = wal.append(vec![entry(1, 2), entry(1, 4)]).expect_err("gap");
     match &err {
         StorageError::Invalid(msg) => {
             assert!(msg.contains("group 1") && msg.contains("4"), "{msg}")
@@ -116,8 +114,7 @@ fn an_invalid_request_writes_nothing_and_does_not_poison() {
         "a refused request writes nothing"
     );
     assert_eq!(wal.status().poisoned, None);
-    wal.append_blocking(vec![entry(1, 2)])
-        .expect("the log still works");
+    wal.append(vec![entry(1, 2)]).expect("the log still works");
     wal.close().expect("close");
     let (_wal, rec) = open(&fs, WalOptions::default());
     assert_eq!(entries_of(&rec, 1), expected(1, 1..=2));
@@ -130,7 +127,7 @@ fn reopen_after_clean_close_continues_the_same_log() {
         let (wal, rec) = open(&fs, WalOptions::default());
         assert_eq!(entries_of(&rec, 1), expected(1, 1..=round * 5));
         assert!(rec.cut_tail.is_none());
-        wal.append_blocking(
+        wal.append(
             (round * 5 + 1..=round * 5 + 5)
                 .map(|i| entry(1, i))
                 .collect(),
@@ -149,13 +146,8 @@ fn reopen_after_clean_close_continues_the_same_log() {
 fn dropping_the_last_handle_flushes_and_syncs() {
     let (fs_impl, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, 1 << 20));
-    let (tx, rx) = mpsc::channel();
-    wal.append(
-        vec![entry(1, 1)],
-        Box::new(move |r| tx.send(r).expect("send")),
-    );
+    wal.append(vec![entry(1, 1)]).expect("append");
     drop(wal);
-    rx.recv().expect("callback ran").expect("append succeeded");
     fs_impl.power_loss();
     fs_impl.restart();
     let (_wal, rec) = open(&fs, WalOptions::default());
@@ -169,7 +161,7 @@ fn a_closed_wal_refuses_appends_from_other_handles() {
     let other = wal.clone();
     wal.close().expect("close");
     assert!(matches!(
-        other.append_blocking(vec![entry(1, 1)]),
+        other.append(vec![entry(1, 1)]),
         Err(StorageError::Closed)
     ));
     assert!(matches!(other.sync(), Err(StorageError::Closed)));
@@ -179,11 +171,11 @@ fn a_closed_wal_refuses_appends_from_other_handles() {
 fn set_fsync_switches_policy_in_order() {
     let (_, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, 1 << 20));
-    wal.append_blocking(vec![entry(1, 1)]).expect("append");
+    wal.append(vec![entry(1, 1)]).expect("append");
     assert_eq!(wal.status().fsyncs, 0, "`no` never fsyncs on its own");
     assert!(wal.status().pending_bytes > 0);
     wal.set_fsync(FsyncPolicy::Always);
-    wal.append_blocking(vec![entry(1, 2)]).expect("append");
+    wal.append(vec![entry(1, 2)]).expect("append");
     let s = wal.status();
     assert_eq!((s.fsync, s.pending_bytes), (FsyncPolicy::Always, 0));
     // One fsync for the append, plus one for the earlier unsynced bytes if the policy
@@ -199,7 +191,7 @@ fn works_on_the_real_file_system() {
     let options = opts(FsyncPolicy::Always, 4096);
     let (wal, _) = Wal::open(Arc::clone(&fs), tmp.path(), options).expect("open");
     for i in 1..=200 {
-        wal.append_blocking(vec![entry(1, i), hard_state(1, "hs")])
+        wal.append(vec![entry(1, i), hard_state(1, "hs")])
             .expect("append");
     }
     assert!(wal.status().segments > 1, "4 KiB segments rotate");
@@ -211,40 +203,57 @@ fn works_on_the_real_file_system() {
 }
 
 #[test]
-fn a_callback_may_close_or_drop_the_last_handle() {
-    let (_, fs) = faulty();
-    let (wal, _) = open(&fs, WalOptions::default());
-    let (tx, rx) = mpsc::channel();
-    let inner = wal.clone();
-    wal.append(
-        vec![entry(1, 1)],
-        Box::new(move |r| {
-            // Closing from the writer thread must not wait for itself.
-            tx.send((r, inner.close())).expect("send");
-        }),
+fn deferred_records_leave_with_the_next_write_and_at_close() {
+    let (fs_impl, fs) = faulty();
+    let (wal, _) = open(&fs, opts(FsyncPolicy::Always, 1 << 20));
+    wal.append(vec![entry(1, 1)]).expect("append");
+    let before = wal.status();
+    wal.append_deferred(vec![hard_state(1, "hint")])
+        .expect("deferred");
+    let s = wal.status();
+    assert_eq!(s.writes, before.writes, "a deferred record costs no write");
+    assert!(s.pending_bytes > 0, "{s:?}");
+    wal.append(vec![entry(1, 2)]).expect("append");
+    let s = wal.status();
+    assert_eq!(s.writes, before.writes + 1, "one write carried both");
+    assert_eq!(s.pending_bytes, 0, "`always` fsynced both");
+    wal.append_deferred(vec![hard_state(1, "last")])
+        .expect("deferred");
+    // A deferred record breaking the rules is refused at once, whole.
+    let err = wal
+        .append_deferred(vec![entry(1, 9)])
+        .expect_err("index 9 does not follow 2");
+    assert!(matches!(err, StorageError::Invalid(_)), "{err}");
+    wal.close().expect("close");
+    fs_impl.power_loss();
+    fs_impl.restart();
+    let (_wal, rec) = open(&fs, WalOptions::default());
+    assert_eq!(entries_of(&rec, 1), expected(1, 1..=2));
+    let group = rec.groups.get(&GroupId(1)).expect("group 1");
+    assert_eq!(
+        group.hard_state.as_deref(),
+        Some(&b"last"[..]),
+        "close wrote and synced the deferred record"
     );
-    let (appended, closed) = rx.recv().expect("callback ran");
-    appended.expect("append");
-    closed.expect("close from a callback");
-    drop(wal);
-    let (wal, rec) = open(&fs, WalOptions::default());
-    assert_eq!(entries_of(&rec, 1), expected(1, 1..=1));
+}
 
-    // Now the last handle dies inside a callback, on the writer thread itself.
-    let (tx, rx) = mpsc::channel();
-    let (go, wait) = mpsc::channel::<()>();
-    let handle = wal.clone();
-    wal.append(
-        vec![entry(1, 2)],
-        Box::new(move |r| {
-            wait.recv().expect("the test dropped its handle");
-            drop(handle);
-            tx.send(r).expect("send");
-        }),
-    );
-    drop(wal);
-    go.send(()).expect("signal");
-    rx.recv().expect("callback ran").expect("append");
+#[test]
+fn the_syncer_writes_deferred_records_within_a_second() {
+    let (fs_impl, fs) = faulty();
+    let (wal, _) = open(&fs, opts(FsyncPolicy::No, 1 << 20));
+    wal.append_deferred(vec![hard_state(1, "hint")])
+        .expect("deferred");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while wal.status().writes == 0 {
+        assert!(Instant::now() < deadline, "the syncer never wrote it");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Written (in the page cache) though `no` never fsyncs: a crash keeps it.
+    fs_impl.crash();
+    fs_impl.restart();
+    let (_wal, rec) = open(&fs, WalOptions::default());
+    let group = rec.groups.get(&GroupId(1)).expect("group 1");
+    assert_eq!(group.hard_state.as_deref(), Some(&b"hint"[..]));
 }
 
 #[test]
