@@ -44,7 +44,7 @@ pub enum StorageError {
     /// WAL stays usable.
     #[error("invalid write-ahead log request: {0}")]
     Invalid(String),
-    /// The WAL was closed (or its writer thread is gone); nothing was written.
+    /// The WAL was closed; nothing was written.
     #[error("write-ahead log is closed")]
     Closed,
 }

@@ -3,7 +3,7 @@
 //!
 //! Layout:
 //! - [`wal`] — `Wal`: segmented write-ahead log with group commit (`DATA_DIR/wal/`)
-//! - `writer` — the WAL's writer thread (batching, fsync policy, rotation, deletion)
+//! - `writer` — the WAL's state under its lock (validation, rotation, deletion)
 //! - [`record`] — `WalRecord` and its framing (length, CRC32C, version)
 //! - `segment` — segment files: names, header, scanning
 //! - `group_state` — the rules records follow (index continuity, truncate, purge)

@@ -6,9 +6,11 @@ use std::str::FromStr;
 /// When the WAL calls `fsync`, as Redis's `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FsyncPolicy {
-    /// Every group commit is fsynced before its appends are acknowledged.
+    /// Appends are acknowledged once an fsync covers them (one fsync serves all the
+    /// appends written before it started: group commit).
     Always,
-    /// Appends are acknowledged after `write(2)`; the writer fsyncs once a second.
+    /// Appends are acknowledged after `write(2)`; a background thread fsyncs once a
+    /// second.
     #[default]
     EverySec,
     /// The operating system decides when data reaches the disk (the WAL still syncs
@@ -61,7 +63,7 @@ pub struct WalOptions {
     /// When to fsync (default `everysec`).
     pub fsync: FsyncPolicy,
     /// A segment is rotated once it reaches this size (default 64 MiB). A single
-    /// group commit is never split, so a segment may exceed it by one batch.
+    /// append is never split, so a segment may exceed it by one append.
     pub segment_bytes: u64,
 }
 

@@ -33,7 +33,7 @@ pub struct WalStatus {
     pub appends: u64,
     /// Records written since open.
     pub records: u64,
-    /// `write(2)` batches since open: one per group commit.
+    /// `write(2)` calls since open: one per append (deferred records ride along).
     pub writes: u64,
     /// Successful fsyncs of segments since open.
     pub fsyncs: u64,
@@ -211,7 +211,7 @@ impl std::fmt::Debug for Wal {
 
 impl Wal {
     /// Opens (or creates) the log in `data_dir/wal/`, recovers every group from it
-    /// and starts the writer thread.
+    /// and starts the syncer thread.
     ///
     /// A torn tail of the last segment is cut and reported in `Recovered::cut_tail`;
     /// any other damage is [`StorageError::Corrupt`] naming the file and offset (run
