@@ -8,7 +8,7 @@
 //! - [`args`] — argument cursor with Redis's error texts
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
 //! - one module per family: [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`],
-//!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`]
+//!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`]
 //! - [`introspection`] — `COMMAND` replies built from the table
 //! - [`docs`] — `COMMAND DOCS` data: since, complexity and argument syntax per command
 
@@ -28,6 +28,7 @@ pub mod server;
 pub mod sets;
 pub mod spec;
 pub mod strings;
+pub mod tables;
 pub mod txn;
 pub mod zsets;
 
@@ -48,6 +49,7 @@ pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     txn::COMMANDS,
     pubsub::COMMANDS,
     meta::COMMANDS,
+    tables::COMMANDS,
 ];
 
 /// Builds a read of `kind` in the context's namespace.

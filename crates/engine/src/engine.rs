@@ -13,6 +13,7 @@ use crate::reply::Reply;
 use crate::sets::{SetOp, SetQuery};
 use crate::snapshot::{Guard, SnapshotStats};
 use crate::strings::{StringOp, StringQuery};
+use crate::tables::{TableOp, TableQuery};
 use crate::zsets::{ZSetOp, ZSetQuery};
 
 /// What the log stamps on every op before it is applied. Everything `apply` may depend
@@ -68,6 +69,8 @@ pub enum OpKind {
     Set(SetOp),
     /// Sorted sets.
     ZSet(ZSetOp),
+    /// Tables.
+    Table(TableOp),
     /// MULTI/EXEC: checked and applied as one unit.
     Txn(Txn),
 }
@@ -96,6 +99,7 @@ family_from!(
     List(ListOp, ListQuery),
     Set(SetOp, SetQuery),
     ZSet(ZSetOp, ZSetQuery),
+    Table(TableOp, TableQuery),
 );
 
 /// A read, served from memory without the log.
@@ -122,6 +126,8 @@ pub enum QueryKind {
     Set(SetQuery),
     /// Sorted sets.
     ZSet(ZSetQuery),
+    /// Tables.
+    Table(TableQuery),
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
@@ -257,6 +263,7 @@ impl Engine {
                     OpKind::List(op) => op.apply(ks, ctx),
                     OpKind::Set(op) => op.apply(ks, ctx),
                     OpKind::ZSet(op) => op.apply(ks, ctx),
+                    OpKind::Table(op) => op.apply(ks, ctx),
                     OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
                 },
             },
@@ -277,6 +284,7 @@ impl Engine {
             QueryKind::List(q) => q.run(ks, ctx),
             QueryKind::Set(q) => q.run(ks, ctx),
             QueryKind::ZSet(q) => q.run(ks, ctx),
+            QueryKind::Table(q) => q.run(ks, ctx),
         };
         result.into()
     }

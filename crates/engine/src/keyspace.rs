@@ -10,7 +10,7 @@ use crate::ApplyCtx;
 use crate::dict::Dict;
 use crate::error::EngineError;
 use crate::key::Key;
-use crate::value::{Entry, HashValue, ListValue, SetValue, StrValue, Value};
+use crate::value::{Entry, HashValue, ListValue, SetValue, StrValue, TableValue, Value};
 use crate::zset::ZSetValue;
 
 /// What WATCH remembers about a key; EXEC aborts when it changed.
@@ -101,6 +101,13 @@ kind!(
     Set,
     |seed| Box::new(Dict::with_seed(seed)),
     |v: &SetValue| v.is_empty(),
+    false
+);
+kind!(
+    TableValue,
+    Table,
+    |_| Box::new(TableValue::new()),
+    |v: &TableValue| v.is_empty(),
     false
 );
 kind!(

@@ -11,7 +11,7 @@
 //! - [`dict`] — the hash table (incremental resize, resize-proof cursors)
 //! - [`value`] — value types and per-key metadata
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
-//!   [`sets`], [`zsets`] (with the [`zset`] value)
+//!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`]
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
 //! - [`glob`], [`rng`], [`reply`], [`error`]: helpers shared by the families
@@ -30,6 +30,7 @@ pub mod rng;
 pub mod sets;
 pub mod snapshot;
 pub mod strings;
+pub mod tables;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod value;

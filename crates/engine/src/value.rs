@@ -191,6 +191,8 @@ pub type HashValue = Dict<Bytes, Bytes>;
 pub type ListValue = VecDeque<Bytes>;
 /// A set of members.
 pub type SetValue = Dict<Bytes, ()>;
+/// A table: fields in byte order, each with a value.
+pub type TableValue = std::collections::BTreeMap<Bytes, Bytes>;
 
 /// A value of any type.
 #[derive(Debug, Clone)]
@@ -205,6 +207,8 @@ pub enum Value {
     Set(Box<SetValue>),
     /// A sorted set.
     ZSet(Box<ZSetValue>),
+    /// A table (okapi's ordered map inside one key).
+    Table(Box<TableValue>),
 }
 
 impl Value {
@@ -216,6 +220,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Table(_) => "table",
         }
     }
 
@@ -226,6 +231,7 @@ impl Value {
             Value::Hash(_) | Value::Set(_) => "hashtable",
             Value::List(_) => "quicklist",
             Value::ZSet(_) => "skiplist",
+            Value::Table(_) => "btree",
         }
     }
 
@@ -237,6 +243,7 @@ impl Value {
             Value::List(l) => l.iter().map(Bytes::len).sum(),
             Value::Set(s) => s.keys().map(Bytes::len).sum(),
             Value::ZSet(z) => z.payload_size(),
+            Value::Table(t) => t.iter().map(|(f, v)| f.len() + v.len()).sum(),
         }
     }
 }

@@ -254,6 +254,18 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("pubsub", "2.8.0", "Depends on subcommand.", ""),
     // okapi's own
     cmd("meta", "0.1.0", "O(1)", "key"),
+    cmd("table.set", "0.1.0", "O(N log(M)) for N pairs in a table of M fields",
+        "key data=<field value> [data=<field value> ...]"),
+    cmd("table.get", "0.1.0", "O(log(N))", "key field"),
+    cmd("table.mget", "0.1.0", "O(K log(N)) for K fields", "key field [field ...]"),
+    cmd("table.del", "0.1.0", "O(K log(N)) for K fields", "key field [field ...]"),
+    cmd("table.range", "0.1.0", "O(log(N)+M) where M is the number of pairs returned",
+        "key start:string end:string [LIMIT count] [REV]"),
+    cmd("table.delrange", "0.1.0", "O(log(N)+M) where M is the number of fields deleted",
+        "key start:string end:string"),
+    cmd("table.count", "0.1.0", "O(1) for the whole table, O(log(N)+M) for a range of M",
+        "key [range=<start:string end:string>]"),
+    cmd("table.scan", "0.1.0", "O(log(N)+C) per call", "key cursor:string [COUNT count]"),
 ];
 
 /// Subcommands of the container commands, named `container|subcommand` as Redis

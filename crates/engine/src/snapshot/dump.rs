@@ -29,6 +29,8 @@ pub(crate) enum DumpValue {
         seed: u64,
         entries: Vec<(Vec<u8>, u64)>,
     },
+    /// Fields and values, in order.
+    Table(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
 /// A key's value and metadata (`read_ms` is local and left out).
@@ -87,6 +89,9 @@ fn dump_entry(entry: &Entry) -> DumpEntry {
                 .map(|e| (e.member.to_vec(), e.score.to_bits()))
                 .collect(),
         },
+        Value::Table(t) => {
+            DumpValue::Table(t.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
+        }
     };
     DumpEntry {
         value,

@@ -11,6 +11,7 @@
 //!           | LIST     count item:bytes*          (head first)
 //!           | SET      seed count member:bytes*
 //!           | ZSET     seed count (member:bytes score:f64 LE bits)*  (ascending)
+//!           | TABLE    count (field:bytes value:bytes)*   (ascending fields)
 //! END body := records:varint                      (key records in the whole stream)
 //! seed     := (container seed XOR namespace seed):varint  — 0 unless COPY/MOVE
 //!             brought the value from another namespace
@@ -37,6 +38,7 @@ const HASH: u8 = 3;
 const LIST: u8 = 4;
 const SET: u8 = 5;
 const ZSET: u8 = 6;
+const TABLE: u8 = 7;
 
 /// Appends the record of `key` holding `entry` in namespace `db`, whose seed is
 /// `space_seed`.
@@ -48,6 +50,7 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
         Value::List(_) => LIST,
         Value::Set(_) => SET,
         Value::ZSet(_) => ZSET,
+        Value::Table(_) => TABLE,
     };
     out.push(tag);
     put_varint(out, u64::from(db));
@@ -84,6 +87,13 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
             for e in z.iter() {
                 put_bytes(out, &e.member);
                 out.extend_from_slice(&e.score.to_bits().to_le_bytes());
+            }
+        }
+        Value::Table(t) => {
+            put_varint(out, t.len() as u64);
+            for (field, value) in t.iter() {
+                put_bytes(out, field);
+                put_bytes(out, value);
             }
         }
     }
@@ -151,6 +161,24 @@ pub(crate) fn decode<'a>(
             Value::Set(Box::new(set))
         }
         ZSET => Value::ZSet(Box::new(decode_zset(r, space_seed)?)),
+        TABLE => {
+            let count = nonempty(r.count()?)?;
+            let mut table = crate::value::TableValue::new();
+            let mut last: Option<&[u8]> = None;
+            for _ in 0..count {
+                let field = r.bytes()?;
+                // Written in ascending order: anything else is damage, not data.
+                if last.is_some_and(|l| l >= field) {
+                    return Err(corrupt("table fields out of order"));
+                }
+                last = Some(field);
+                table.insert(
+                    Bytes::copy_from_slice(field),
+                    Bytes::copy_from_slice(r.bytes()?),
+                );
+            }
+            Value::Table(Box::new(table))
+        }
         _ => return Err(corrupt("unknown record type")),
     };
     let entry = Entry {

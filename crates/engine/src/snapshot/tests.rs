@@ -249,6 +249,17 @@ fn sample_engine() -> Engine {
             },
         ),
         op(
+            1,
+            crate::tables::TableOp::Set {
+                key: b("table"),
+                pairs: vec![
+                    (Bytes::from_static(b"\xff"), b("last")),
+                    (Bytes::from_static(b"\x00"), b("first")),
+                    (b("m"), b("middle")),
+                ],
+            },
+        ),
+        op(
             0,
             KeyOp::Del {
                 keys: vec![b("int"), b("missing")],
@@ -304,7 +315,8 @@ fn string_forms_seeds_ttls_and_last_removal_survive() {
     );
     assert_eq!(
         restored.space(Namespace(0)).map(|ks| ks.last_removal()),
-        Some(10)
+        Some(11),
+        "the DEL is the 11th op"
     );
 }
 

@@ -15,6 +15,7 @@ use crate::keys::KeyOp;
 use crate::lists::ListOp;
 use crate::sets::SetOp;
 use crate::strings::StringOp;
+use crate::tables::TableOp;
 use crate::zsets::ZSetOp;
 
 /// Something an op may change.
@@ -48,6 +49,7 @@ impl Op {
             OpKind::List(op) => list_keys(op, &mut key),
             OpKind::Set(op) => set_keys(op, &mut key),
             OpKind::ZSet(op) => zset_keys(op, &mut key),
+            OpKind::Table(op) => table_keys(op, &mut key),
             OpKind::Key(op) => key_op_touches(db, op, f),
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.
@@ -156,5 +158,13 @@ fn zset_keys<'a>(op: &'a ZSetOp, key: &mut impl FnMut(&'a Bytes)) {
             key(dst);
             combine.keys.iter().for_each(key);
         }
+    }
+}
+
+fn table_keys<'a>(op: &'a TableOp, key: &mut impl FnMut(&'a Bytes)) {
+    match op {
+        TableOp::Set { key: k, .. }
+        | TableOp::Del { key: k, .. }
+        | TableOp::DelRange { key: k, .. } => key(k),
     }
 }

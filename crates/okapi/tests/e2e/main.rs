@@ -12,6 +12,7 @@ mod pubsub;
 mod server;
 mod sets;
 mod strings;
+mod tables;
 mod tools;
 mod txn;
 mod zsets;
