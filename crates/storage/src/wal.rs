@@ -361,7 +361,7 @@ impl Wal {
         if w.policy == FsyncPolicy::Always {
             return Ok(Some(upto));
         }
-        let wake = !was_dirty && w.policy == FsyncPolicy::EverySec;
+        let wake = w.policy == FsyncPolicy::EverySec && (!was_dirty || w.backlog_is_large());
         drop(w);
         if wake {
             shared.wake_syncer.notify_one();

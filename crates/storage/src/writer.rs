@@ -24,6 +24,10 @@ use crate::record::{self, FRAME_HEADER, MAX_BODY, WalRecord};
 use crate::segment;
 use crate::wal::WalStatus;
 
+/// Unsynced bytes at which the `everysec` syncer fsyncs at once rather than at the
+/// next second (Redis fsyncs its AOF rewrite every 4 MiB for the same reason).
+const EAGER_SYNC_BYTES: u64 = 4 << 20;
+
 /// The segment being appended to.
 pub(crate) struct Active {
     pub seq: u64,
@@ -131,7 +135,17 @@ impl Writer {
         if !everysec_due && self.buf.is_empty() {
             return None;
         }
+        if self.policy != FsyncPolicy::No && self.backlog_is_large() {
+            return Some(Duration::ZERO);
+        }
         Some((self.last_sync + Duration::from_secs(1)).saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether so much is written but not fsynced that the syncer should not wait
+    /// for its second: rotation and segment deletion fsync under the lock, on the
+    /// appender's thread, and must find little left to flush.
+    pub fn backlog_is_large(&self) -> bool {
+        self.written - self.synced >= EAGER_SYNC_BYTES && !self.syncing
     }
 
     /// Validates `records` against the log's rules and encodes them for the next
