@@ -175,17 +175,16 @@ impl HashOp {
                 ks.finish_write::<HashValue>(&key, ctx, set);
                 Ok(Reply::flag(set))
             }
-            HashOp::Del { key, fields } => {
-                let Some(hash) = ks.write_as::<HashValue>(&key, ctx)? else {
-                    return Ok(Reply::Int(0));
-                };
-                let removed = fields
-                    .iter()
-                    .filter(|f| hash.remove(f.as_ref()).is_some())
-                    .count();
-                ks.finish_write::<HashValue>(&key, ctx, removed > 0);
-                Ok(Reply::Int(removed as i64))
-            }
+            HashOp::Del { key, fields } => Ok(Reply::Int(ks.remove_counted(
+                &key,
+                ctx,
+                |hash: &mut HashValue| {
+                    fields
+                        .iter()
+                        .filter(|f| hash.remove(f.as_ref()).is_some())
+                        .count()
+                },
+            )?)),
             HashOp::IncrBy { key, field, delta } => {
                 let hash = ks.write_or_create::<HashValue>(&key, ctx)?;
                 let next = hash

@@ -262,6 +262,23 @@ impl Keyspace {
         }
     }
 
+    /// Takes elements out of the container of kind `T` at `key` with `remove`, which
+    /// returns how many it took, and finishes the write: the shape of HDEL, SREM,
+    /// LREM, TABLE.DEL and TABLE.DELRANGE. A missing key removes nothing.
+    pub fn remove_counted<T: Kind>(
+        &mut self,
+        key: &[u8],
+        ctx: &ApplyCtx,
+        remove: impl FnOnce(&mut T) -> usize,
+    ) -> Result<i64, EngineError> {
+        let Some(container) = self.write_as::<T>(key, ctx)? else {
+            return Ok(0);
+        };
+        let removed = remove(container);
+        self.finish_write::<T>(key, ctx, removed > 0);
+        Ok(removed as i64)
+    }
+
     /// Ends a write to `key`: stamps the version when `changed`, removes a drained
     /// container, and wakes blocked clients when a list or sorted set gained data.
     pub fn finish_write<T: Kind>(&mut self, key: &[u8], ctx: &ApplyCtx, changed: bool) {

@@ -235,14 +235,11 @@ impl ListOp {
                 key,
                 count,
                 element,
-            } => {
-                let Some(list) = ks.write_as::<ListValue>(&key, ctx)? else {
-                    return Ok(Reply::Int(0));
-                };
-                let removed = remove(list, count, &element);
-                ks.finish_write::<ListValue>(&key, ctx, removed > 0);
-                Ok(Reply::Int(removed as i64))
-            }
+            } => Ok(Reply::Int(ks.remove_counted(
+                &key,
+                ctx,
+                |list: &mut ListValue| remove(list, count, &element),
+            )?)),
             ListOp::Trim { key, start, stop } => {
                 let Some(list) = ks.write_as::<ListValue>(&key, ctx)? else {
                     return Ok(Reply::Ok);

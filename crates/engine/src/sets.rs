@@ -159,17 +159,16 @@ impl SetOp {
                 ks.finish_write::<SetValue>(&key, ctx, added > 0);
                 Ok(Reply::Int(added as i64))
             }
-            SetOp::Rem { key, members } => {
-                let Some(set) = ks.write_as::<SetValue>(&key, ctx)? else {
-                    return Ok(Reply::Int(0));
-                };
-                let removed = members
-                    .iter()
-                    .filter(|m| set.remove(m.as_ref()).is_some())
-                    .count();
-                ks.finish_write::<SetValue>(&key, ctx, removed > 0);
-                Ok(Reply::Int(removed as i64))
-            }
+            SetOp::Rem { key, members } => Ok(Reply::Int(ks.remove_counted(
+                &key,
+                ctx,
+                |set: &mut SetValue| {
+                    members
+                        .iter()
+                        .filter(|m| set.remove(m.as_ref()).is_some())
+                        .count()
+                },
+            )?)),
             SetOp::Pop { key, count, seed } => pop(ks, ctx, &key, count, seed),
             SetOp::Move { src, dst, member } => smove(ks, ctx, &src, &dst, member),
             SetOp::Store { dst, keys, algebra } => {

@@ -145,7 +145,6 @@ impl TableOp {
             TableOp::Set { key, pairs } => {
                 let table = ks.write_or_create::<TableValue>(&key, ctx)?;
                 let mut added = 0;
-                let mut changed = false;
                 for (field, value) in pairs {
                     match table.get_mut(field.as_ref()) {
                         // Replaced in place: the stored field is not copied again.
@@ -155,30 +154,26 @@ impl TableOp {
                             added += 1;
                         }
                     }
-                    changed = true;
                 }
-                ks.finish_write::<TableValue>(&key, ctx, changed);
+                // Every pair is written, changed or not, as HSET does.
+                ks.finish_write::<TableValue>(&key, ctx, true);
                 Ok(Reply::Int(added))
             }
-            TableOp::Del { key, fields } => {
-                let Some(table) = ks.write_as::<TableValue>(&key, ctx)? else {
-                    return Ok(Reply::Int(0));
-                };
-                let removed = fields
-                    .iter()
-                    .filter(|f| table.remove(f.as_ref()).is_some())
-                    .count();
-                ks.finish_write::<TableValue>(&key, ctx, removed > 0);
-                Ok(Reply::Int(removed as i64))
-            }
-            TableOp::DelRange { key, range } => {
-                let Some(table) = ks.write_as::<TableValue>(&key, ctx)? else {
-                    return Ok(Reply::Int(0));
-                };
-                let removed = delete_range(table, &range);
-                ks.finish_write::<TableValue>(&key, ctx, removed > 0);
-                Ok(Reply::Int(removed as i64))
-            }
+            TableOp::Del { key, fields } => Ok(Reply::Int(ks.remove_counted(
+                &key,
+                ctx,
+                |table: &mut TableValue| {
+                    fields
+                        .iter()
+                        .filter(|f| table.remove(f.as_ref()).is_some())
+                        .count()
+                },
+            )?)),
+            TableOp::DelRange { key, range } => Ok(Reply::Int(ks.remove_counted(
+                &key,
+                ctx,
+                |table: &mut TableValue| delete_range(table, &range),
+            )?)),
         }
     }
 }

@@ -4,7 +4,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::StorageError;
 
 /// A file opened for writing: bytes go to its end.
 pub trait FsFile: Send {
@@ -161,6 +164,33 @@ impl Fs for OsFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+}
+
+/// What [`list_parsed`] found: `(parsed name, path)` of the files it accepted, and
+/// the names of the others.
+pub(crate) type Listing<T> = (Vec<(T, PathBuf)>, Vec<String>);
+
+/// The files of `dir` whose names `parse` accepts, with what it parsed and their
+/// paths, and the names of the others. A missing directory holds nothing.
+pub(crate) fn list_parsed<T>(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Listing<T>, StorageError> {
+    let names = match fs.list(dir) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(StorageError::io(dir, e)),
+    };
+    let mut parsed = Vec::new();
+    let mut others = Vec::new();
+    for name in names {
+        match parse(&name) {
+            Some(value) => parsed.push((value, dir.join(&name))),
+            None => others.push(name),
+        }
+    }
+    Ok((parsed, others))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{IoContext, StorageError};
-use crate::fs::Fs;
+use crate::fs::{Fs, list_parsed};
 use crate::record::{self, Decoded, WalRecord};
 
 /// Magic at the start of every segment.
@@ -61,22 +61,11 @@ pub(crate) fn list_segments(
     fs: &Arc<dyn Fs>,
     wal_dir: &Path,
 ) -> Result<(Vec<SegmentFile>, Vec<String>), StorageError> {
-    let names = match fs.list(wal_dir) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-        Err(e) => return Err(StorageError::io(wal_dir, e)),
-    };
-    let mut segs = Vec::new();
-    let mut others = Vec::new();
-    for name in names {
-        match parse_segment_name(&name) {
-            Some(seq) => segs.push(SegmentFile {
-                seq,
-                path: wal_dir.join(&name),
-            }),
-            None => others.push(name),
-        }
-    }
+    let (found, others) = list_parsed(fs, wal_dir, parse_segment_name)?;
+    let mut segs: Vec<_> = found
+        .into_iter()
+        .map(|(seq, path)| SegmentFile { seq, path })
+        .collect();
     segs.sort_by_key(|s| s.seq);
     Ok((segs, others))
 }

@@ -17,7 +17,7 @@ pub use reader::SnapshotReader;
 pub use writer::SnapshotWriter;
 
 use crate::error::{IoContext, StorageError};
-use crate::fs::Fs;
+use crate::fs::{Fs, list_parsed};
 
 /// Subdirectory of the data directory holding the snapshots.
 pub const SNAPSHOT_DIR: &str = "snapshots";
@@ -199,27 +199,16 @@ pub(crate) fn list_in(
     fs: &Arc<dyn Fs>,
     dir: &Path,
 ) -> Result<(Vec<SnapshotInfo>, Vec<String>), StorageError> {
-    let names = match fs.list(dir) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-        Err(e) => return Err(StorageError::io(dir, e)),
-    };
-    let mut infos = Vec::new();
-    let mut others = Vec::new();
-    for name in names {
-        match parse_snapshot_name(&name) {
-            Some((group, index)) => {
-                let path = dir.join(&name);
-                let size = fs.len(&path).at(&path)?;
-                infos.push(SnapshotInfo {
-                    group,
-                    index,
-                    path,
-                    size,
-                });
-            }
-            None => others.push(name),
-        }
+    let (found, others) = list_parsed(fs, dir, parse_snapshot_name)?;
+    let mut infos = Vec::with_capacity(found.len());
+    for ((group, index), path) in found {
+        let size = fs.len(&path).at(&path)?;
+        infos.push(SnapshotInfo {
+            group,
+            index,
+            path,
+            size,
+        });
     }
     infos.sort_by_key(|i| (i.group, i.index));
     Ok((infos, others))

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use okapi_storage::{FaultyFs, Fs, FsyncPolicy, GroupId, Recovered, Wal, WalOptions, WalRecord};
+use okapi_storage::{
+    FaultyFs, Fs, FsyncPolicy, GroupId, Recovered, StorageError, Wal, WalOptions, WalRecord,
+};
 
 /// The data directory used on a `FaultyFs`.
 pub fn data_dir() -> PathBuf {
@@ -92,4 +94,16 @@ pub fn last_segment(fs: &FaultyFs) -> PathBuf {
 /// Length of a file on an `Fs`.
 pub fn len(fs: &Arc<dyn Fs>, path: &Path) -> u64 {
     fs.len(path).expect("file length")
+}
+
+/// The file, offset and reason of a `Corrupt` error; panics on any other error.
+pub fn corruption(err: &StorageError) -> (&Path, u64, &str) {
+    match err {
+        StorageError::Corrupt {
+            file,
+            offset,
+            reason,
+        } => (file.as_path(), *offset, reason.as_str()),
+        other => panic!("expected Corrupt, got {other}"),
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use okapi_storage::{Fs, GroupId, SnapshotInfo, SnapshotStore, StorageError};
+use okapi_storage::{Fs, GroupId, SnapshotInfo, SnapshotStore};
 
 use crate::common::*;
 
@@ -172,15 +172,8 @@ fn a_corrupt_body_byte_is_named_by_file_and_offset() {
         .expect("header and end are fine");
     assert!(r.next_chunk().expect("block 0 is fine").is_some());
     let err = r.next_chunk().expect_err("block 1 is damaged");
-    let StorageError::Corrupt {
-        file,
-        offset,
-        reason,
-    } = &err
-    else {
-        panic!("{err}")
-    };
-    assert_eq!((file, *offset), (&info.path, blocks[1]));
+    let (file, offset, reason) = corruption(&err);
+    assert_eq!((file, offset), (info.path.as_path(), blocks[1]));
     assert!(reason.contains("checksum"), "{reason}");
     assert!(
         err.to_string().contains(&format!("offset {}", blocks[1])),
