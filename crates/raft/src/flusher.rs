@@ -10,8 +10,8 @@
 //! is in the log. A task backs this up with a bounded wait, so a loop that never
 //! runs out of work still fsyncs.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use okapi_storage::Wal;
@@ -26,8 +26,10 @@ use crate::types::TypeConfig;
 /// would never sleep (nor call `before_park`) while one waits.
 const BACKUP_DELAY: Duration = Duration::from_millis(1);
 
-/// Flushers, so [`before_park`] can find the ones of its thread.
-static FLUSHERS: Mutex<Vec<Weak<Queue>>> = Mutex::new(Vec::new());
+thread_local! {
+    /// The flushers of the event loop on this thread, for [`before_park`].
+    static FLUSHERS: RefCell<Vec<Weak<Queue>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// An append's completion, and the log position an fsync must reach first.
 struct Waiting {
@@ -37,8 +39,6 @@ struct Waiting {
 
 struct Queue {
     wal: Wal,
-    /// The event loop that appends, the one whose idle moments flush.
-    thread: ThreadId,
     waiting: Mutex<Vec<Waiting>>,
     wake_backup: Arc<Notify>,
 }
@@ -74,18 +74,12 @@ impl Queue {
 /// Runs the fsyncs owed by the flushers of this thread; the event loop calls it
 /// when it is about to sleep (tokio's `on_thread_park`).
 pub fn before_park() {
-    let here = thread::current().id();
-    let queues: Vec<Arc<Queue>> = {
-        let mut all = FLUSHERS.lock().unwrap_or_else(PoisonError::into_inner);
+    FLUSHERS.with_borrow_mut(|all| {
         all.retain(|q| q.strong_count() > 0);
-        all.iter()
-            .filter_map(Weak::upgrade)
-            .filter(|q| q.thread == here)
-            .collect()
-    };
-    for queue in queues {
-        queue.flush();
-    }
+        for queue in all.iter().filter_map(Weak::upgrade) {
+            queue.flush();
+        }
+    });
 }
 
 /// A group's flusher (started on the first append that needs it).
@@ -94,19 +88,15 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// A flusher for appends made on this thread, with its backup task on the
-    /// current runtime.
+    /// A flusher for appends made on this thread (whose event loop's idle moments
+    /// flush), with its backup task on the current runtime.
     pub fn spawn(wal: Wal) -> Self {
         let queue = Arc::new(Queue {
             wal,
-            thread: thread::current().id(),
             waiting: Mutex::new(Vec::new()),
             wake_backup: Arc::new(Notify::new()),
         });
-        FLUSHERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::downgrade(&queue));
+        FLUSHERS.with_borrow_mut(|all| all.push(Arc::downgrade(&queue)));
         tokio::spawn(backup(
             Arc::downgrade(&queue),
             Arc::clone(&queue.wake_backup),
