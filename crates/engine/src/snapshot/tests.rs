@@ -396,6 +396,41 @@ fn truncated_or_missing_data_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn table_fields_out_of_order_are_refused() {
+    let mut engine = Engine::new(1, 7);
+    engine.apply(
+        op(
+            0,
+            crate::tables::TableOp::Set {
+                key: b("t"),
+                pairs: vec![(b("a"), b("x")), (b("b"), b("y"))],
+            },
+        ),
+        &ctx(1),
+    );
+    let (header, chunks) = snapshot(&mut engine, 1 << 20);
+    let [chunk] = &chunks[..] else {
+        panic!("one chunk expected, got {}", chunks.len());
+    };
+    assert!(restore(&header, &chunks).is_ok(), "the real chunk restores");
+    // Each field and value is a length byte and the byte itself.
+    let in_order = [1, b'a', 1, b'x', 1, b'b', 1, b'y'];
+    let at = chunk
+        .windows(in_order.len())
+        .position(|w| w == in_order)
+        .expect("the table's fields in the chunk");
+    let mut swapped = chunk.clone();
+    swapped[at..at + in_order.len()].copy_from_slice(&[1, b'b', 1, b'y', 1, b'a', 1, b'x']);
+    match restore(&header, &[swapped]) {
+        Err(EngineError::CorruptSnapshot(reason)) => {
+            assert!(reason.contains("out of order"), "{reason}")
+        }
+        Err(other) => panic!("expected a corrupt snapshot, got {other}"),
+        Ok(_) => panic!("fields out of order were accepted"),
+    }
+}
+
+#[test]
 fn flipped_bytes_never_panic() {
     let mut engine = sample_engine();
     let (header, chunks) = snapshot(&mut engine, 1 << 20);
