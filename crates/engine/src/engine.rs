@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use okapi_types::{LogIndex, Namespace};
 
+use crate::blocks::{BlockOp, BlockQuery};
 use crate::error::EngineError;
 use crate::hashes::{HashOp, HashQuery};
 use crate::keys::{KeyOp, KeyQuery};
@@ -71,6 +72,8 @@ pub enum OpKind {
     ZSet(ZSetOp),
     /// Tables.
     Table(TableOp),
+    /// Blocks.
+    Block(BlockOp),
     /// MULTI/EXEC: checked and applied as one unit.
     Txn(Txn),
 }
@@ -100,6 +103,7 @@ family_from!(
     Set(SetOp, SetQuery),
     ZSet(ZSetOp, ZSetQuery),
     Table(TableOp, TableQuery),
+    Block(BlockOp, BlockQuery),
 );
 
 /// A read, served from memory without the log.
@@ -128,6 +132,8 @@ pub enum QueryKind {
     ZSet(ZSetQuery),
     /// Tables.
     Table(TableQuery),
+    /// Blocks.
+    Block(BlockQuery),
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
@@ -264,6 +270,7 @@ impl Engine {
                     OpKind::Set(op) => op.apply(ks, ctx),
                     OpKind::ZSet(op) => op.apply(ks, ctx),
                     OpKind::Table(op) => op.apply(ks, ctx),
+                    OpKind::Block(op) => op.apply(ks, ctx),
                     OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
                 },
             },
@@ -285,6 +292,7 @@ impl Engine {
             QueryKind::Set(q) => q.run(ks, ctx),
             QueryKind::ZSet(q) => q.run(ks, ctx),
             QueryKind::Table(q) => q.run(ks, ctx),
+            QueryKind::Block(q) => q.run(ks, ctx),
         };
         result.into()
     }

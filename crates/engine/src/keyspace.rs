@@ -7,6 +7,7 @@ use bytes::Bytes;
 use foldhash::fast::FixedState;
 
 use crate::ApplyCtx;
+use crate::blocks::BlockValue;
 use crate::dict::Dict;
 use crate::error::EngineError;
 use crate::key::Key;
@@ -108,6 +109,13 @@ kind!(
     Table,
     |_| Box::new(TableValue::new()),
     |v: &TableValue| v.is_empty(),
+    false
+);
+kind!(
+    BlockValue,
+    Block,
+    |_| BlockValue::new(0),
+    |_: &BlockValue| false,
     false
 );
 kind!(
@@ -435,6 +443,11 @@ impl Keyspace {
             self.expires.insert((expire_at, hash));
         }
         inserted
+    }
+
+    /// The block at `key` being restored, to receive its pages.
+    pub(crate) fn restoring_block(&mut self, key: &[u8]) -> Option<&mut BlockValue> {
+        BlockValue::of_mut(&mut self.dict.get_mut(key)?.value)
     }
 
     /// What WATCH records for `key` at `now_ms`.

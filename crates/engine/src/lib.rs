@@ -11,11 +11,12 @@
 //! - [`dict`] — the hash table (incremental resize, resize-proof cursors)
 //! - [`value`] — value types and per-key metadata
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
-//!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`]
+//!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`]
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
 //! - [`glob`], [`rng`], [`reply`], [`error`]: helpers shared by the families
 
+pub mod blocks;
 pub mod dict;
 pub mod engine;
 pub mod error;

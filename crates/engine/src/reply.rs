@@ -16,6 +16,9 @@ pub enum Reply {
     Int(i64),
     /// A binary-safe string.
     Bulk(Bytes),
+    /// A binary-safe string held in several buffers (block pages), written out without
+    /// joining them.
+    Pieces(Vec<Bytes>),
     /// The missing string (`$-1` / `_`).
     Nil,
     /// The missing aggregate (`*-1` / `_`).
@@ -137,6 +140,8 @@ mod wire {
                 super::Reply::Status(s) => Reply::Status(s.to_owned()),
                 super::Reply::Int(n) => Reply::Int(n),
                 super::Reply::Bulk(b) => Reply::Bulk(b),
+                // Sharing buffers only matters on this node; the wire has one string.
+                super::Reply::Pieces(pieces) => Reply::Bulk(pieces.concat().into()),
                 super::Reply::Nil => Reply::Nil,
                 super::Reply::NilArray => Reply::NilArray,
                 super::Reply::Array(v) => Reply::Array(v.into_iter().map(Into::into).collect()),

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::blocks::BlockValue;
 use crate::dict::Dict;
 use crate::zset::ZSetValue;
 
@@ -209,6 +210,8 @@ pub enum Value {
     ZSet(Box<ZSetValue>),
     /// A table (okapi's ordered map inside one key).
     Table(Box<TableValue>),
+    /// A block (okapi's sparse, copy-on-write byte array read and written at offsets).
+    Block(BlockValue),
 }
 
 impl Value {
@@ -221,6 +224,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Table(_) => "table",
+            Value::Block(_) => "block",
         }
     }
 
@@ -232,6 +236,7 @@ impl Value {
             Value::List(_) => "quicklist",
             Value::ZSet(_) => "skiplist",
             Value::Table(_) => "btree",
+            Value::Block(_) => "pages",
         }
     }
 
@@ -244,6 +249,7 @@ impl Value {
             Value::Set(s) => s.keys().map(Bytes::len).sum(),
             Value::ZSet(z) => z.payload_size(),
             Value::Table(t) => t.iter().map(|(f, v)| f.len() + v.len()).sum(),
+            Value::Block(b) => b.page_bytes() as usize,
         }
     }
 }

@@ -100,6 +100,16 @@ impl<'a> Reader<'a> {
         Ok(count as usize)
     }
 
+    /// Exactly `len` bytes, borrowed from the input.
+    pub(crate) fn slice(&mut self, len: usize) -> Result<&'a [u8], EngineError> {
+        if len > self.buf.len() {
+            return Err(corrupt("truncated"));
+        }
+        let (head, rest) = self.buf.split_at(len);
+        self.buf = rest;
+        Ok(head)
+    }
+
     /// A length-prefixed byte string, borrowed from the input.
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], EngineError> {
         let len = self.varint()?;

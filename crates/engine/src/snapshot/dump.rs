@@ -31,6 +31,11 @@ pub(crate) enum DumpValue {
     },
     /// Fields and values, in order.
     Table(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Length and stored pages (index, bytes), in order.
+    Block {
+        len: u64,
+        pages: Vec<(u64, Vec<u8>)>,
+    },
 }
 
 /// A key's value and metadata (`read_ms` is local and left out).
@@ -92,6 +97,13 @@ fn dump_entry(entry: &Entry) -> DumpEntry {
         Value::Table(t) => {
             DumpValue::Table(t.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
         }
+        Value::Block(b) => DumpValue::Block {
+            len: b.len(),
+            pages: b
+                .pages_from(0)
+                .map(|(i, p)| (i, p.bytes().to_vec()))
+                .collect(),
+        },
     };
     DumpEntry {
         value,

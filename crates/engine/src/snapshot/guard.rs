@@ -8,6 +8,11 @@
 //! pre-images (if they existed) were emitted from `pending` instead. Keys behind the
 //! cursor were emitted already. A flushed namespace hands its whole table over
 //! ([`Guard::retire`]) and needs no copies after that: nothing changes that table.
+//!
+//! A block's key record only announces its pages; the guard keeps a clone of the block
+//! as of the snapshot point (cheap: pages are shared copy-on-write) and sends its
+//! pages a chunk's worth at a time once the key record is out, so neither the walk,
+//! a pre-image nor a chunk ever copies a whole block.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -15,13 +20,14 @@ use foldhash::fast::FixedState;
 use okapi_types::Namespace;
 
 use super::SnapshotStats;
-use super::record::{self, FORMAT};
+use super::record::{self, FORMAT, PageNumbers};
 use super::touched::Touched;
+use crate::blocks::{BlockValue, PAGE_SIZE, Page};
 use crate::dict::Dict;
 use crate::engine::Op;
 use crate::key::Key;
 use crate::keyspace::Keyspace;
-use crate::value::Entry;
+use crate::value::{Entry, Value};
 
 /// Bytes a record is assumed to take when turning a byte budget into a number of
 /// entries to visit; overshooting a chunk by a few records is fine.
@@ -41,6 +47,33 @@ struct Walk {
     frozen: Option<Dict<Key, Entry>>,
 }
 
+/// The pages of one block still to be sent.
+struct PageStream {
+    db: u32,
+    key: Key,
+    /// The block as of the snapshot point.
+    block: BlockValue,
+    /// Index of the next page to send.
+    next: u64,
+}
+
+/// Pages one PAGES record carries at most: a chunk's worth is split over several.
+const PAGES_PER_RECORD: usize = 64;
+
+/// Queues the pages of `entry` if it is a block holding any.
+fn stream_block(streams: &mut VecDeque<PageStream>, db: u32, key: &[u8], entry: &Entry) {
+    if let Value::Block(block) = &entry.value
+        && block.pages_used() > 0
+    {
+        streams.push_back(PageStream {
+            db,
+            key: Key::new(key),
+            block: block.clone(),
+            next: 0,
+        });
+    }
+}
+
 /// A snapshot under way.
 pub(crate) struct Guard {
     walks: Vec<Walk>,
@@ -51,6 +84,10 @@ pub(crate) struct Guard {
     pending_start: usize,
     /// Length of each waiting pre-image, oldest first.
     pending_lens: VecDeque<usize>,
+    /// Blocks whose key record is out (or waiting in `pending`) and whose pages are not.
+    streams: VecDeque<PageStream>,
+    /// Pages sent so far, so shared pages travel once.
+    numbers: PageNumbers,
     pub(crate) stats: SnapshotStats,
 }
 
@@ -71,6 +108,8 @@ impl Guard {
             pending: Vec::new(),
             pending_start: 0,
             pending_lens: VecDeque::new(),
+            streams: VecDeque::new(),
+            numbers: PageNumbers::default(),
             stats: SnapshotStats {
                 in_progress: true,
                 ..SnapshotStats::default()
@@ -105,6 +144,7 @@ impl Guard {
             let start = self.pending.len();
             record::encode(&mut self.pending, db.0, key, entry, ks.seed());
             self.pending_lens.push_back(self.pending.len() - start);
+            stream_block(&mut self.streams, db.0, key, entry);
             self.stats.keys_preserved += 1;
         }
     }
@@ -127,12 +167,18 @@ impl Guard {
         out.push(FORMAT);
         // Pre-images first: they are what costs memory while the walk runs.
         self.drain_pending(&mut out, max_bytes);
+        // Pages only once every pre-image is out: their key records must come first.
+        if self.pending_lens.is_empty() {
+            self.drain_streams(&mut out, max_bytes);
+        }
         // Until the budget is spent, and in any case until a record is in: every call
         // makes progress, however small `max_bytes` is.
         while self.current < self.walks.len() && (out.len() < max_bytes || out.len() == 1) {
             self.walk_step(spaces, &mut out, max_bytes);
         }
-        let finished = self.current == self.walks.len() && self.pending_lens.is_empty();
+        let finished = self.current == self.walks.len()
+            && self.pending_lens.is_empty()
+            && self.streams.is_empty();
         if finished {
             record::encode_end(&mut out, self.stats.keys_emitted);
             self.stats.in_progress = false;
@@ -163,6 +209,25 @@ impl Guard {
         }
     }
 
+    /// Sends block pages until the budget is spent (at least one record's worth when
+    /// the chunk is still empty).
+    fn drain_streams(&mut self, out: &mut Vec<u8>, max_bytes: usize) {
+        while let Some(stream) = self.streams.front_mut() {
+            if out.len() > 1 && out.len() + PAGE_SIZE > max_bytes {
+                return;
+            }
+            let room = (max_bytes.saturating_sub(out.len()) / PAGE_SIZE).clamp(1, PAGES_PER_RECORD);
+            let pages: Vec<(u64, &Page)> =
+                stream.block.pages_from(stream.next).take(room).collect();
+            let Some(&(last, _)) = pages.last() else {
+                self.streams.pop_front();
+                continue;
+            };
+            record::encode_pages(out, stream.db, &stream.key, &pages, &mut self.numbers);
+            stream.next = last + 1;
+        }
+    }
+
     /// Walks one scan step of the current namespace.
     fn walk_step(&mut self, spaces: &[Keyspace], out: &mut Vec<u8>, max_bytes: usize) {
         let i = self.current;
@@ -170,11 +235,13 @@ impl Guard {
         let table = walk.frozen.as_ref().unwrap_or(ks.dict());
         let budget = (max_bytes.saturating_sub(out.len()) / RECORD_GUESS).clamp(1, MAX_STEP);
         let (handled, seed, mut emitted) = (&mut walk.handled, ks.seed(), 0);
+        let streams = &mut self.streams;
         let next = table.scan(walk.cursor, budget, |key, entry| {
             // A handled key the walk passes is never looked up again (`preserve_key`
             // stops at the cursor first): forget it, so the set stays small.
             if handled.is_empty() || !handled.remove(key.as_bytes()) {
                 record::encode(out, i as u32, key, entry, seed);
+                stream_block(streams, i as u32, key, entry);
                 emitted += 1;
             }
         });

@@ -12,17 +12,29 @@
 //!           | SET      seed count member:bytes*
 //!           | ZSET     seed count (member:bytes score:f64 LE bits)*  (ascending)
 //!           | TABLE    count (field:bytes value:bytes)*   (ascending fields)
+//!           | BLOCK    length:varint pages:varint     (the pages follow in PAGES records)
+//! PAGES body := db:varint key:bytes count:varint (index:varint page)*
+//! page     := 0 bytes[PAGE_SIZE]                 (a new page; numbered from 0 in stream order)
+//!           | 1 number:varint                    (a page sent earlier: shared between blocks)
 //! END body := records:varint                      (key records in the whole stream)
 //! seed     := (container seed XOR namespace seed):varint  — 0 unless COPY/MOVE
 //!             brought the value from another namespace
 //! ```
 //! The payload lists logical contents only, never the table layout, so the format
 //! outlives any change of in-memory representation. `read_ms` is a local observation
-//! and not part of it.
+//! and not part of it. A block's pages travel in PAGES records after its key record,
+//! any number of them and not necessarily next to it, so one huge block never makes a
+//! huge chunk; a page shared by clones travels once and is referred to after that, so
+//! clones are still shared after a restore.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use foldhash::fast::FixedState;
 
 use super::codec::{Reader, corrupt, put_bytes, put_signed, put_varint};
+use crate::blocks::{BlockValue, MAX_BLOCK_LEN, PAGE_SIZE, Page};
 use crate::dict::Dict;
 use crate::error::EngineError;
 use crate::value::{Entry, StrValue, Value};
@@ -39,6 +51,11 @@ const LIST: u8 = 4;
 const SET: u8 = 5;
 const ZSET: u8 = 6;
 const TABLE: u8 = 7;
+const BLOCK: u8 = 8;
+const PAGES: u8 = 9;
+
+const PAGE_NEW: u8 = 0;
+const PAGE_SENT: u8 = 1;
 
 /// Appends the record of `key` holding `entry` in namespace `db`, whose seed is
 /// `space_seed`.
@@ -51,6 +68,7 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
         Value::Set(_) => SET,
         Value::ZSet(_) => ZSET,
         Value::Table(_) => TABLE,
+        Value::Block(_) => BLOCK,
     };
     out.push(tag);
     put_varint(out, u64::from(db));
@@ -96,6 +114,49 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
                 put_bytes(out, value);
             }
         }
+        Value::Block(b) => {
+            put_varint(out, b.len());
+            put_varint(out, b.pages_used() as u64);
+        }
+    }
+}
+
+/// Numbers the pages a snapshot stream has carried, so a page shared by several
+/// blocks travels once. Holds every page it numbered until the stream ends: a freed
+/// page's address could otherwise be reused by a different page and be mistaken for it.
+#[derive(Default)]
+pub(crate) struct PageNumbers {
+    numbers: HashMap<usize, u64, FixedState>,
+    held: Vec<Page>,
+}
+
+/// Appends a PAGES record for `pages` of the block at `key` in namespace `db`.
+pub(crate) fn encode_pages<'p>(
+    out: &mut Vec<u8>,
+    db: u32,
+    key: &[u8],
+    pages: &[(u64, &'p Page)],
+    numbers: &mut PageNumbers,
+) {
+    out.push(PAGES);
+    put_varint(out, u64::from(db));
+    put_bytes(out, key);
+    put_varint(out, pages.len() as u64);
+    for &(index, page) in pages {
+        put_varint(out, index);
+        let address = Arc::as_ptr(page) as usize;
+        match numbers.numbers.get(&address) {
+            Some(&number) => {
+                out.push(PAGE_SENT);
+                put_varint(out, number);
+            }
+            None => {
+                out.push(PAGE_NEW);
+                out.extend_from_slice(page.bytes());
+                numbers.numbers.insert(address, numbers.held.len() as u64);
+                numbers.held.push(Arc::clone(page));
+            }
+        }
     }
 }
 
@@ -107,14 +168,29 @@ pub(crate) fn encode_end(out: &mut Vec<u8>, records: u64) {
 
 /// A decoded record.
 pub(crate) enum Record<'a> {
-    /// A key of namespace `db`.
+    /// A key of namespace `db`; a block announces how many pages will follow.
     Key {
         db: usize,
         key: &'a [u8],
         entry: Entry,
+        pages: u64,
+    },
+    /// Pages of the block at `key`: `(index, source)` in order.
+    Pages {
+        db: usize,
+        key: &'a [u8],
+        pages: Vec<(u64, PageSource<'a>)>,
     },
     /// The end of the stream, with the number of key records it held.
     End { records: u64 },
+}
+
+/// Where a restored page comes from.
+pub(crate) enum PageSource<'a> {
+    /// Its bytes, sent for the first time.
+    New(&'a [u8]),
+    /// The page sent earlier with this number.
+    Sent(u64),
 }
 
 /// Decodes the next record; `space_seeds[db]` is the seed of namespace `db`.
@@ -133,10 +209,26 @@ pub(crate) fn decode<'a>(
         .get(db)
         .ok_or_else(|| corrupt("namespace out of range"))?;
     let key = r.bytes()?;
+    if tag == PAGES {
+        let count = r.count()?;
+        let mut pages = Vec::with_capacity(count.min(r.remaining()));
+        for _ in 0..count {
+            let index = r.varint()?;
+            let source = match r.u8()? {
+                PAGE_NEW => PageSource::New(r.slice(PAGE_SIZE)?),
+                PAGE_SENT => PageSource::Sent(r.varint()?),
+                _ => return Err(corrupt("unknown page kind")),
+            };
+            pages.push((index, source));
+        }
+        return Ok(Record::Pages { db, key, pages });
+    }
     let expire_at = r.varint()?;
     let created_ms = r.varint()?;
     let updated_ms = created_ms.wrapping_add(r.signed()? as u64);
     let version = r.varint()?;
+    // Pages a block record announces (they come in PAGES records).
+    let mut pages = 0;
     let value = match tag {
         STR => Value::Str(StrValue::from_text(r.bytes()?)),
         STR_INT => Value::Str(StrValue::int(r.signed()?)),
@@ -179,6 +271,17 @@ pub(crate) fn decode<'a>(
             }
             Value::Table(Box::new(table))
         }
+        BLOCK => {
+            let len = r.varint()?;
+            if len > MAX_BLOCK_LEN {
+                return Err(corrupt("block longer than the maximum"));
+            }
+            pages = r.varint()?;
+            if pages > len.div_ceil(PAGE_SIZE as u64) {
+                return Err(corrupt("more block pages than the block holds"));
+            }
+            Value::Block(BlockValue::new(len))
+        }
         _ => return Err(corrupt("unknown record type")),
     };
     let entry = Entry {
@@ -190,7 +293,12 @@ pub(crate) fn decode<'a>(
         read_ms: updated_ms,
         version,
     };
-    Ok(Record::Key { db, key, entry })
+    Ok(Record::Key {
+        db,
+        key,
+        entry,
+        pages,
+    })
 }
 
 /// Containers are removed when they drain, so an empty one means corrupt data.

@@ -6,9 +6,15 @@
 
 use super::codec::{Reader, corrupt};
 use super::header::SnapshotHeader;
-use super::record::{self, FORMAT, Record};
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+
+use super::record::{self, FORMAT, PageSource, Record};
+use crate::blocks::{Page, PageBuf};
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::key::Key;
 use crate::keyspace::Keyspace;
 
 /// Largest presize taken from a header: beyond it the tables grow as usual, so a
@@ -26,6 +32,10 @@ pub struct Restore {
     ended: bool,
     /// A chunk failed half-way: what was inserted cannot be trusted any more.
     failed: bool,
+    /// Pages received so far, by stream number (shared pages are sent once).
+    pages: Vec<Page>,
+    /// Blocks still waiting for pages: `(namespace, key)` → pages still to come.
+    awaiting: HashMap<(usize, Key), u64, FixedState>,
 }
 
 impl Restore {
@@ -51,6 +61,8 @@ impl Restore {
             records: 0,
             ended: false,
             failed: false,
+            pages: Vec::new(),
+            awaiting: HashMap::with_hasher(FixedState::with_seed(0)),
         })
     }
 
@@ -75,13 +87,25 @@ impl Restore {
         }
         while !r.is_empty() {
             match record::decode(&mut r, &self.seeds)? {
-                Record::Key { db, key, entry } => {
+                Record::Key {
+                    db,
+                    key,
+                    entry,
+                    pages,
+                } => {
                     if !self.engine.spaces[db].restore_entry(key, entry) {
                         return Err(corrupt("duplicate key"));
                     }
+                    if pages > 0 {
+                        self.awaiting.insert((db, Key::new(key)), pages);
+                    }
                     self.records += 1;
                 }
+                Record::Pages { db, key, pages } => self.restore_pages(db, key, pages)?,
                 Record::End { records } => {
+                    if !self.awaiting.is_empty() {
+                        return Err(corrupt("block pages missing"));
+                    }
                     if records != self.records {
                         return Err(corrupt("record count does not match the end record"));
                     }
@@ -90,6 +114,45 @@ impl Restore {
                     }
                     self.ended = true;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_pages(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        pages: Vec<(u64, PageSource<'_>)>,
+    ) -> Result<(), EngineError> {
+        let slot = (db, Key::new(key));
+        let Some(left) = self.awaiting.get_mut(&slot) else {
+            return Err(corrupt("pages for a block that expects none"));
+        };
+        *left = left
+            .checked_sub(pages.len() as u64)
+            .ok_or_else(|| corrupt("more pages than the block announced"))?;
+        if *left == 0 {
+            self.awaiting.remove(&slot);
+        }
+        let block = self.engine.spaces[db]
+            .restoring_block(key)
+            .ok_or_else(|| corrupt("pages for a key that is not a block"))?;
+        for (index, source) in pages {
+            let page = match source {
+                PageSource::New(bytes) => {
+                    let page = PageBuf::from_slice(bytes);
+                    self.pages.push(page.clone());
+                    page
+                }
+                PageSource::Sent(number) => usize::try_from(number)
+                    .ok()
+                    .and_then(|n| self.pages.get(n))
+                    .cloned()
+                    .ok_or_else(|| corrupt("reference to a page never sent"))?,
+            };
+            if !block.restore_page(index, page) {
+                return Err(corrupt("block page out of range or repeated"));
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Unit tests of snapshots: `touched_keys` of the tricky ops, empty and flushed
 //! engines, string forms and seeds surviving, and corrupt input refused cleanly.
 
+mod blocks;
 mod cow;
 mod ops;
 mod prop;

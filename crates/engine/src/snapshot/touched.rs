@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use okapi_types::Namespace;
 
+use crate::blocks::BlockOp;
 use crate::engine::{Op, OpKind, TxnItem};
 use crate::hashes::HashOp;
 use crate::keys::KeyOp;
@@ -50,6 +51,7 @@ impl Op {
             OpKind::Set(op) => set_keys(op, &mut key),
             OpKind::ZSet(op) => zset_keys(op, &mut key),
             OpKind::Table(op) => table_keys(op, &mut key),
+            OpKind::Block(op) => block_keys(op, &mut key),
             OpKind::Key(op) => key_op_touches(db, op, f),
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.
@@ -87,6 +89,20 @@ fn key_op_touches<'a>(db: Namespace, op: &'a KeyOp, f: &mut impl FnMut(Touched<'
         }
         KeyOp::FlushDb => f(Touched::All(db)),
         KeyOp::FlushAll => f(Touched::Everything),
+    }
+}
+
+fn block_keys<'a>(op: &'a BlockOp, key: &mut impl FnMut(&'a Bytes)) {
+    match op {
+        BlockOp::Create { key: k, .. }
+        | BlockOp::Write { key: k, .. }
+        | BlockOp::Zero { key: k, .. }
+        | BlockOp::Truncate { key: k, .. } => key(k),
+        BlockOp::Clone { src, dst, .. } => {
+            key(src);
+            key(dst);
+        }
+        BlockOp::Scatter { pieces } => pieces.iter().for_each(|p| key(&p.key)),
     }
 }
 
