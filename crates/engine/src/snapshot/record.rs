@@ -131,11 +131,11 @@ pub(crate) struct PageNumbers {
 }
 
 /// Appends a PAGES record for `pages` of the block at `key` in namespace `db`.
-pub(crate) fn encode_pages<'p>(
+pub(crate) fn encode_pages(
     out: &mut Vec<u8>,
     db: u32,
     key: &[u8],
-    pages: &[(u64, &'p Page)],
+    pages: &[(u64, &Page)],
     numbers: &mut PageNumbers,
 ) {
     out.push(PAGES);
