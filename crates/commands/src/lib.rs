@@ -8,12 +8,14 @@
 //! - [`args`] — argument cursor with Redis's error texts
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
 //! - one module per family: [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`],
-//!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`]
+//!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
+//!   [`blocks`]
 //! - [`introspection`] — `COMMAND` replies built from the table
 //! - [`docs`] — `COMMAND DOCS` data: since, complexity and argument syntax per command
 
 pub mod action;
 pub mod args;
+pub mod blocks;
 pub mod connection;
 pub mod docs;
 pub mod error;
@@ -50,6 +52,7 @@ pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     pubsub::COMMANDS,
     meta::COMMANDS,
     tables::COMMANDS,
+    blocks::COMMANDS,
 ];
 
 /// Builds a read of `kind` in the context's namespace.

@@ -2,16 +2,22 @@
 
 use bytes::BytesMut;
 use okapi_engine::Reply;
-use okapi_resp::Protocol;
 use okapi_resp::encoder as enc;
+use okapi_resp::output::SHARE_FROM;
+use okapi_resp::{Output, Protocol};
 
-/// Appends `reply` to `out` in the connection's protocol.
-pub fn write(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
+/// Appends `reply` to `out` in the connection's protocol. Large strings are attached
+/// to `out` rather than copied.
+pub fn write(out: &mut Output, reply: &Reply, protocol: Protocol) {
     match reply {
         Reply::Ok => enc::ok(out),
         Reply::Status(text) => enc::simple(out, text.as_bytes()),
         Reply::Int(n) => enc::integer(out, *n),
+        Reply::Bulk(bytes) if bytes.len() >= SHARE_FROM => {
+            out.bulk_pieces(std::slice::from_ref(bytes))
+        }
         Reply::Bulk(bytes) => enc::bulk(out, bytes),
+        Reply::Pieces(pieces) => out.bulk_pieces(pieces),
         Reply::Nil => enc::null(out, protocol),
         Reply::NilArray => enc::null_array(out, protocol),
         Reply::Array(items) => {

@@ -55,6 +55,25 @@ pub struct Op {
     pub kind: OpKind,
 }
 
+impl Op {
+    /// Payload bytes the op carries beyond its keys (block data): what bounds the size
+    /// of a log entry. Other ops count as 0; their size is bounded by their arguments.
+    pub fn payload_len(&self) -> usize {
+        match &self.kind {
+            OpKind::Block(op) => crate::blocks::payload_len(op),
+            OpKind::Txn(txn) => txn
+                .items
+                .iter()
+                .map(|item| match item {
+                    TxnItem::Write(op) => op.payload_len(),
+                    TxnItem::Read(_) => 0,
+                })
+                .sum(),
+            _ => 0,
+        }
+    }
+}
+
 /// Every kind of state change.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum OpKind {

@@ -12,6 +12,9 @@ use crate::types::{Raft, TypeConfig};
 
 /// Most ops merged into one entry.
 const MAX_OPS_PER_ENTRY: usize = 8192;
+/// Most payload bytes (block data) merged into one entry: a proposal carrying more is
+/// spread over several consecutive entries, so no entry holds a multi-GiB write.
+pub const MAX_ENTRY_BYTES: usize = 4 << 20;
 
 /// Why a proposal got no replies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +33,8 @@ pub type Done = Box<dyn FnOnce(Result<Vec<Reply>, ProposeError>) + Send>;
 /// A proposal and where its replies go.
 struct Proposal {
     part: Part,
+    /// Payload bytes of the part's ops.
+    bytes: usize,
     done: Done,
 }
 
@@ -50,24 +55,129 @@ impl Proposer {
     /// Proposes `ops` stamped `now_ms`; `done` gets the replies (one per op) once the
     /// entry carrying them is committed and applied.
     pub fn propose(&self, now_ms: u64, ops: Vec<Op>, done: Done) {
-        let proposal = Proposal {
-            part: Part { now_ms, ops },
-            done,
-        };
+        let bytes: usize = ops.iter().map(Op::payload_len).sum();
+        if bytes <= MAX_ENTRY_BYTES {
+            self.send(Proposal {
+                part: Part { now_ms, ops },
+                bytes,
+                done,
+            });
+            return;
+        }
+        // Sent back to back on one channel, so the groups land in consecutive entries
+        // in order; the caller gets all replies at once, or the first error.
+        let groups = group_by_bytes(ops);
+        let gather = Gather::new(groups.len(), done);
+        for (i, (ops, bytes)) in groups.into_iter().enumerate() {
+            let gather = gather.clone();
+            self.send(Proposal {
+                part: Part { now_ms, ops },
+                bytes,
+                done: Box::new(move |result| gather.arrive(i, result)),
+            });
+        }
+    }
+
+    fn send(&self, proposal: Proposal) {
         if let Err(mpsc::error::SendError(proposal)) = self.tx.send(proposal) {
             (proposal.done)(Err(ProposeError::Stopped("the group is shut down".into())));
         }
     }
 }
 
+/// Splits `ops` into runs of at most [`MAX_ENTRY_BYTES`] of payload (a single larger op
+/// makes a run of its own), with each run's payload size.
+fn group_by_bytes(ops: Vec<Op>) -> Vec<(Vec<Op>, usize)> {
+    let mut groups: Vec<(Vec<Op>, usize)> = Vec::new();
+    for op in ops {
+        let size = op.payload_len();
+        match groups.last_mut() {
+            Some((group, bytes)) if *bytes + size <= MAX_ENTRY_BYTES => {
+                group.push(op);
+                *bytes += size;
+            }
+            _ => groups.push((vec![op], size)),
+        }
+    }
+    groups
+}
+
+/// Collects the replies of a proposal spread over several entries.
+#[derive(Clone)]
+struct Gather(std::sync::Arc<std::sync::Mutex<GatherState>>);
+
+struct GatherState {
+    parts: Vec<Option<Vec<Reply>>>,
+    missing: usize,
+    error: Option<ProposeError>,
+    done: Option<Done>,
+}
+
+impl Gather {
+    fn new(parts: usize, done: Done) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(GatherState {
+            parts: vec![None; parts],
+            missing: parts,
+            error: None,
+            done: Some(done),
+        })))
+    }
+
+    fn arrive(&self, index: usize, result: Result<Vec<Reply>, ProposeError>) {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Ok(replies) => state.parts[index] = Some(replies),
+            Err(e) => {
+                state.error.get_or_insert(e);
+            }
+        }
+        state.missing -= 1;
+        if state.missing > 0 {
+            return;
+        }
+        let Some(done) = state.done.take() else {
+            return;
+        };
+        let result = match state.error.take() {
+            Some(e) => Err(e),
+            None => Ok(state
+                .parts
+                .iter_mut()
+                .flat_map(|p| p.take().unwrap_or_default())
+                .collect()),
+        };
+        drop(state);
+        done(result);
+    }
+}
+
 async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Proposal>) {
-    while let Some(first) = rx.recv().await {
+    // A proposal that did not fit the last entry; it starts the next one.
+    let mut held: Option<Proposal> = None;
+    loop {
+        let first = match held.take() {
+            Some(proposal) => proposal,
+            None => match rx.recv().await {
+                Some(proposal) => proposal,
+                None => return,
+            },
+        };
         let mut ops = first.part.ops.len();
+        let mut bytes = first.bytes;
         let mut proposals = vec![first];
-        while ops < MAX_OPS_PER_ENTRY {
+        while ops < MAX_OPS_PER_ENTRY && bytes < MAX_ENTRY_BYTES {
             match rx.try_recv() {
+                Ok(next) if bytes + next.bytes > MAX_ENTRY_BYTES => {
+                    // Starts the next entry instead.
+                    held = Some(next);
+                    break;
+                }
                 Ok(next) => {
                     ops += next.part.ops.len();
+                    bytes += next.bytes;
                     proposals.push(next);
                 }
                 Err(_) => break,
@@ -97,7 +207,11 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Proposal>) {
             tracing::error!(error = %fatal, "raft group stopped; refusing proposals");
             // This entry's responder was dropped with the request (its callers see their
             // reply channel close); queued proposals fail here.
-            while let Ok(p) = rx.try_recv() {
+            for p in held
+                .take()
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            {
                 (p.done)(Err(ProposeError::Stopped(fatal.to_string())));
             }
         }

@@ -6,6 +6,7 @@
 //! - [`request`] — [`RequestDecoder`], the server's resumable decoder of commands
 //!   (multibulk and inline) into zero-copy argument slices
 //! - [`encoder`] — appends replies, downgrading RESP3 types for RESP2 connections
+//! - [`output`] — [`Output`], pending reply bytes with large strings attached, not copied
 //! - [`error`] — [`DecodeError`]
 //!
 //! Decoders return `Ok(None)` when more bytes are needed. They never trust a declared
@@ -15,9 +16,11 @@ pub mod decoder;
 pub mod encoder;
 pub mod error;
 pub mod frame;
+pub mod output;
 pub mod request;
 
 pub use decoder::{Decoder, Limits};
 pub use error::DecodeError;
 pub use frame::{Frame, Protocol};
+pub use output::Output;
 pub use request::RequestDecoder;

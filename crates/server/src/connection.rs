@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use okapi_commands::Blocking;
 use okapi_engine::Reply;
 use okapi_engine::rng::Rng;
-use okapi_resp::{DecodeError, Limits, RequestDecoder};
+use okapi_resp::{DecodeError, Limits, Output, RequestDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,8 +37,9 @@ pub(crate) enum Step {
     Next,
     /// Flush and close the connection.
     Close,
-    /// Wait for the replies of `n` appended writes before going on.
-    AwaitWrites(Pending, usize),
+    /// Wait for the replies of appended writes before going on: one reply per shape,
+    /// made of the replies of as many ops as the shape says.
+    AwaitWrites(Pending, Vec<ReplyShape>),
     /// Wait for a blocking command's attempt; block if it found nothing.
     AwaitBlockAttempt(Blocking, Pending),
     /// Wait for a transaction's replies, then merge them with the ones known already.
@@ -47,6 +48,16 @@ pub(crate) enum Step {
     Sleep(Duration),
     /// SAVE: wait for the snapshot.
     AwaitSave(crate::durability::BoxFuture<Result<(), String>>),
+}
+
+/// How the replies of appended ops map back to requests.
+#[derive(Debug)]
+pub(crate) enum ReplyShape {
+    /// One op, one reply.
+    One,
+    /// A large write split into this many ops (see `okapi_engine::blocks::split`),
+    /// whose replies merge into one.
+    Split(usize, okapi_engine::blocks::Merge),
 }
 
 /// What a client about to block does instead.
@@ -81,7 +92,7 @@ pub(crate) struct Connection<S> {
     pub(crate) session: Session,
     decoder: RequestDecoder,
     inbuf: BytesMut,
-    pub(crate) out: BytesMut,
+    pub(crate) out: Output,
     pub(crate) rng: Rng,
     pub(crate) messages: Option<mpsc::UnboundedReceiver<Message>>,
     pub(crate) subscriber: Option<Subscriber>,
@@ -113,7 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             },
             decoder: RequestDecoder::new(limits),
             inbuf: BytesMut::with_capacity(READ_CHUNK),
-            out: BytesMut::with_capacity(READ_CHUNK),
+            out: Output::with_capacity(READ_CHUNK),
             rng: Rng::new(random_u64()),
             messages: None,
             subscriber: None,
@@ -247,10 +258,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             match step {
                 Step::Next => return Flow::Continue,
                 Step::Close => return Flow::Close,
-                Step::AwaitWrites(rx, count) => match rx.await {
-                    Ok(Ok(replies)) => replies.iter().for_each(|r| self.emit(r)),
-                    Ok(Err(e)) => (0..count).for_each(|_| self.emit(&log_error(&e))),
-                    Err(_) => (0..count).for_each(|_| self.emit(&log_closed())),
+                Step::AwaitWrites(rx, shapes) => match rx.await {
+                    Ok(Ok(replies)) => {
+                        let mut replies = replies.into_iter();
+                        for shape in shapes {
+                            match shape {
+                                ReplyShape::One => {
+                                    if let Some(reply) = replies.next() {
+                                        self.emit(&reply);
+                                    }
+                                }
+                                ReplyShape::Split(count, merge) => {
+                                    let parts = replies.by_ref().take(count).collect();
+                                    self.emit(&merge.merge(parts));
+                                }
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => shapes.iter().for_each(|_| self.emit(&log_error(&e))),
+                    Err(_) => shapes.iter().for_each(|_| self.emit(&log_closed())),
                 },
                 Step::AwaitExec(rx, slots) => match rx.await {
                     Ok(Ok(replies)) => match replies.into_iter().next() {
@@ -436,11 +462,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             return Ok(());
         }
         let written = self.out.len();
-        let result = self.stream.write_all(&self.out).await;
-        self.out.clear();
+        let result = if self.out.is_contiguous() {
+            let result = self.stream.write_all(&self.out).await;
+            self.out.clear();
+            result
+        } else {
+            // Large strings attached by reference: one vectored write sends them with
+            // the encoded bytes around them, no copy.
+            let mut pending = self.out.take();
+            self.stream.write_all_buf(&mut pending).await
+        };
         if self.out.capacity() > 4 * FLUSH_AT {
             // Do not keep a huge buffer around after one large reply.
-            self.out = BytesMut::with_capacity(READ_CHUNK);
+            *self.out.buffer_mut() = BytesMut::with_capacity(READ_CHUNK);
         }
         Stats::add(&self.shared.stats.net_output, written as u64);
         result

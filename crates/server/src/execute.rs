@@ -7,12 +7,12 @@ use std::sync::MutexGuard;
 use bytes::Bytes;
 use okapi_commands::spec::{Ctx, flags};
 use okapi_commands::{Action, Blocking, ConnCmd};
-use okapi_engine::{Op, ReadCtx, Reply};
+use okapi_engine::{Op, OpKind, ReadCtx, Reply};
 use okapi_resp::Protocol;
 use okapi_types::Namespace;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::connection::{Connection, Step};
+use crate::connection::{Connection, ReplyShape, Step};
 use crate::shared::{Core, Shared};
 
 /// Commands a RESP2 client may send while subscribed.
@@ -27,6 +27,33 @@ const SUBSCRIBED_OK: &[&str] = &[
 ];
 /// Commands that run immediately inside MULTI instead of being queued.
 const MULTI_IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// Writes gathered for one append, and how their replies map back to requests.
+#[derive(Default)]
+pub(crate) struct Writes {
+    ops: Vec<Op>,
+    shapes: Vec<ReplyShape>,
+}
+
+impl Writes {
+    /// Adds a request's write. A block write carrying more than
+    /// [`okapi_engine::blocks::MAX_OP_BYTES`] becomes several ops, so no log entry holds
+    /// a huge write; their replies merge back into one.
+    fn push(&mut self, op: Op) {
+        if let OpKind::Block(block_op) = &op.kind
+            && let Some((parts, merge)) = okapi_engine::blocks::split(block_op)
+        {
+            self.shapes.push(ReplyShape::Split(parts.len(), merge));
+            self.ops.extend(parts.into_iter().map(|part| Op {
+                db: op.db,
+                kind: OpKind::Block(part),
+            }));
+            return;
+        }
+        self.ops.push(op);
+        self.shapes.push(ReplyShape::One);
+    }
+}
 
 /// Takes the engine lock once and keeps it for the rest of the batch.
 pub(crate) fn core<'g, 'a>(
@@ -43,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     pub(crate) fn run_until_await(&mut self, batch: &mut VecDeque<Vec<Bytes>>, now: u64) -> Step {
         let shared = self.shared.clone();
         let mut guard: Option<MutexGuard<'_, Core>> = None;
-        let mut writes: Vec<Op> = Vec::new();
+        let mut writes = Writes::default();
         loop {
             let action = match self.stash.take() {
                 Some(action) => action,
@@ -56,7 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 writes.push(op);
                 continue;
             }
-            if !writes.is_empty() {
+            if !writes.ops.is_empty() {
                 self.stash = Some(action);
                 return self.append_writes(&shared, &mut guard, std::mem::take(&mut writes), now);
             }
@@ -65,7 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 other => return other,
             }
         }
-        if writes.is_empty() {
+        if writes.ops.is_empty() {
             return Step::Next;
         }
         self.append_writes(&shared, &mut guard, writes, now)
@@ -77,14 +104,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         &mut self,
         shared: &'a Shared,
         guard: &mut Option<MutexGuard<'a, Core>>,
-        ops: Vec<Op>,
+        writes: Writes,
         now: u64,
     ) -> Step {
-        let count = ops.len();
         core(shared, guard);
-        let rx = shared.log.append(ops, now);
+        let rx = shared.log.append(writes.ops, now);
         *guard = None;
-        Step::AwaitWrites(rx, count)
+        Step::AwaitWrites(rx, writes.shapes)
     }
 
     fn ctx(&mut self, now: u64, databases: u32) -> Ctx {
@@ -170,7 +196,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 self.emit(&reply);
                 Step::Next
             }
-            Action::Write(op) => self.append_writes(shared, guard, vec![op], now),
+            Action::Write(op) => {
+                let mut writes = Writes::default();
+                writes.push(op);
+                self.append_writes(shared, guard, writes, now)
+            }
             Action::Block(blocking) => self.attempt_block(shared, guard, blocking, now),
             Action::Reply(reply) => {
                 self.emit(&reply);

@@ -266,6 +266,18 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("table.count", "0.1.0", "O(1) for the whole table, O(log(N)+M) for a range of M",
         "key [range=<start:string end:string>]"),
     cmd("table.scan", "0.1.0", "O(log(N)+C) per call", "key cursor:string [COUNT count]"),
+    cmd("block.create", "0.1.0", "O(N) for N initial bytes", "key length [bytes] [NX]"),
+    cmd("block.write", "0.1.0", "O(N) for N bytes", "key offset bytes"),
+    cmd("block.put", "0.1.0", "O(N) for N bytes or cleared pages",
+        "key offset [bytes] [length]"),
+    cmd("block.read", "0.1.0", "O(N/P) for N bytes in pages of P", "key offset length"),
+    cmd("block.scatter", "0.1.0", "O(N) for N bytes in all pieces",
+        "key offset bytes [key offset bytes ...]"),
+    cmd("block.gather", "0.1.0", "O(N/P) for N bytes in pages of P",
+        "key offset length [key offset length ...]"),
+    cmd("block.clone", "0.1.0", "O(P) for P pages in use", "source destination [REPLACE]"),
+    cmd("block.truncate", "0.1.0", "O(P) for P pages dropped", "key length"),
+    cmd("block.info", "0.1.0", "O(P) for P pages in use", "key"),
 ];
 
 /// Subcommands of the container commands, named `container|subcommand` as Redis

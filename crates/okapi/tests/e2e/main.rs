@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `okapi` binary on loopback, driven by real clients.
 //! Each module covers one area; all share one test binary (linking is slow).
 
+mod blocks;
 mod common;
 mod docs;
 mod durability;
