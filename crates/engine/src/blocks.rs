@@ -462,6 +462,12 @@ pub enum BlockQuery {
         /// Key.
         key: Bytes,
     },
+    /// The length alone (NBD and HTTP sizes), without the checksum INFO computes; nil
+    /// for a missing key.
+    Len {
+        /// Key.
+        key: Bytes,
+    },
 }
 
 fn too_long() -> EngineError {
@@ -583,6 +589,10 @@ impl BlockQuery {
                 }
                 Ok(Reply::Array(replies))
             }
+            BlockQuery::Len { key } => Ok(match ks.peek_as::<BlockValue>(key, ctx.now_ms)? {
+                None => Reply::Nil,
+                Some(block) => Reply::Int(block.len() as i64),
+            }),
             BlockQuery::Info { key } => {
                 let Some(block) = ks.read_as::<BlockValue>(key, ctx.now_ms)? else {
                     return Ok(Reply::Nil);
@@ -727,6 +737,22 @@ pub fn split(op: &BlockOp) -> Option<(Vec<BlockOp>, Merge)> {
         }
         BlockOp::Zero { .. } | BlockOp::Truncate { .. } | BlockOp::Clone { .. } => None,
     }
+}
+
+/// [`split`] at the level of a whole [`Op`]: the pieces keep the op's namespace.
+pub fn split_op(op: &crate::Op) -> Option<(Vec<crate::Op>, Merge)> {
+    let crate::OpKind::Block(block_op) = &op.kind else {
+        return None;
+    };
+    let (parts, merge) = split(block_op)?;
+    let ops = parts
+        .into_iter()
+        .map(|part| crate::Op {
+            db: op.db,
+            kind: crate::OpKind::Block(part),
+        })
+        .collect();
+    Some((ops, merge))
 }
 
 fn write_ops(key: &Bytes, offset: u64, data: Bytes) -> Vec<BlockOp> {

@@ -52,6 +52,8 @@ pub struct Config {
     pub snapshot_log_bytes: u64,
     /// Snapshot once the log since the last snapshot holds this many entries.
     pub snapshot_entries: u64,
+    /// Serve blocks over NBD on this port (0 picks a free one); off when absent.
+    pub nbd_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             appendfsync: "everysec".to_owned(),
             snapshot_log_bytes: 64 * 1024 * 1024,
             snapshot_entries: 1_000_000,
+            nbd_port: None,
         }
     }
 }

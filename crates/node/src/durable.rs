@@ -267,4 +267,18 @@ impl Durability for NodeDurability {
         self.wal.set_fsync(policy);
         Ok(())
     }
+
+    fn flush(&self) -> BoxFuture<Result<(), String>> {
+        let wal = self.wal.clone();
+        Box::pin(async move {
+            if wal.status().fsync != FsyncPolicy::EverySec {
+                return Ok(());
+            }
+            // An fsync can take milliseconds: off the event loop.
+            tokio::task::spawn_blocking(move || wal.sync())
+                .await
+                .map_err(|e| format!("ERR flush task failed: {e}"))?
+                .map_err(|e| format!("ERR {e}"))
+        })
+    }
 }

@@ -28,12 +28,15 @@ pub struct Ready {
     pub addresses: Vec<String>,
     /// Unix socket path, if any.
     pub unixsocket: Option<PathBuf>,
+    /// Bound NBD port, when NBD is on.
+    pub nbd_port: Option<u16>,
 }
 
 /// A started node.
 pub struct Node {
     shared: Arc<Shared>,
     server: ServerHandle,
+    nbd: Option<SocketAddr>,
     durable: Option<Durable>,
 }
 
@@ -41,6 +44,30 @@ pub struct Node {
 struct Durable {
     group: Arc<Group>,
     wal: Wal,
+}
+
+/// Binds the NBD listener on the first RESP bind address and serves it in the
+/// background until shutdown.
+async fn start_nbd(
+    bind: &[String],
+    port: u16,
+    shared: &Arc<Shared>,
+) -> Result<SocketAddr, NodeError> {
+    let host = bind.first().map_or("127.0.0.1", String::as_str);
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let server = okapi_nbd::NbdServer::bind(&addr, okapi_server::Service::new(shared.clone()))
+        .await
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let local = server
+        .local_addr()
+        .ok_or_else(|| NodeError::Config(format!("NBD listener on {addr} has no address")))?;
+    tokio::spawn(server.run());
+    tracing::info!(address = %local, "serving blocks over NBD");
+    Ok(local)
 }
 
 /// Identity of a data directory, written once when it is created.
@@ -158,9 +185,14 @@ impl Node {
             shared.shutdown.subscribe(),
         ));
         let server = okapi_server::start(shared.clone(), runtimes).await?;
+        let nbd = match config.nbd_port {
+            Some(port) => Some(start_nbd(&config.bind, port, &shared).await?),
+            None => None,
+        };
         let node = Node {
             shared,
             server,
+            nbd,
             durable: Some(Durable { group, wal }),
         };
         if let Some(path) = &config.ready_file {
@@ -187,6 +219,7 @@ impl Node {
             port: self.server.tcp.first().map_or(0, SocketAddr::port),
             addresses: self.server.tcp.iter().map(ToString::to_string).collect(),
             unixsocket: self.server.unix.clone(),
+            nbd_port: self.nbd.map(|a| a.port()),
         }
     }
 

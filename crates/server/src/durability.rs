@@ -21,4 +21,8 @@ pub trait Durability: Send + Sync + 'static {
     fn info(&self) -> Vec<(&'static str, String)>;
     /// CONFIG SET appendfsync.
     fn set_appendfsync(&self, policy: &str) -> Result<(), String>;
+    /// Makes every acknowledged write as durable as `appendfsync` promises, now (an NBD
+    /// FLUSH): under `everysec` an fsync of the log; under `always` they already are;
+    /// under `no` the operator chose to leave it to the OS.
+    fn flush(&self) -> BoxFuture<Result<(), String>>;
 }

@@ -7,7 +7,7 @@ use std::sync::MutexGuard;
 use bytes::Bytes;
 use okapi_commands::spec::{Ctx, flags};
 use okapi_commands::{Action, Blocking, ConnCmd};
-use okapi_engine::{Op, OpKind, ReadCtx, Reply};
+use okapi_engine::{Op, ReadCtx, Reply};
 use okapi_resp::Protocol;
 use okapi_types::Namespace;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,14 +40,9 @@ impl Writes {
     /// [`okapi_engine::blocks::MAX_OP_BYTES`] becomes several ops, so no log entry holds
     /// a huge write; their replies merge back into one.
     fn push(&mut self, op: Op) {
-        if let OpKind::Block(block_op) = &op.kind
-            && let Some((parts, merge)) = okapi_engine::blocks::split(block_op)
-        {
+        if let Some((parts, merge)) = okapi_engine::blocks::split_op(&op) {
             self.shapes.push(ReplyShape::Split(parts.len(), merge));
-            self.ops.extend(parts.into_iter().map(|part| Op {
-                db: op.db,
-                kind: OpKind::Block(part),
-            }));
+            self.ops.extend(parts);
             return;
         }
         self.ops.push(op);

@@ -11,6 +11,7 @@
 //!   connection/server commands
 //! - [`session`], [`clients`], [`pubsub`], [`blocking`]: per-client and shared state
 //! - [`log`] — the write path's seam and the local (in-memory) log
+//! - [`service`] — the same reads and writes for the NBD and HTTP front ends
 //! - [`settings`], [`info`], [`stats`], [`background`]: CONFIG, INFO, counters, expiry
 
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod info;
 pub mod listener;
 pub mod log;
 pub mod pubsub;
+pub mod service;
 pub mod session;
 pub mod settings;
 pub mod shared;
@@ -35,5 +37,6 @@ pub use durability::{BoxFuture, Durability};
 pub use error::ServerError;
 pub use listener::{ServerHandle, start};
 pub use log::{LogError, Pending, ReplicatedLog};
+pub use service::Service;
 pub use settings::Settings;
 pub use shared::{MemoryProbe, Shared};

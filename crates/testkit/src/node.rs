@@ -13,6 +13,8 @@ pub struct TestNode {
     pub port: u16,
     /// Unix socket, when started with one.
     pub unixsocket: Option<PathBuf>,
+    /// NBD port, when started with `--nbd-port`.
+    pub nbd_port: Option<u16>,
     dir: tempfile::TempDir,
     binary: PathBuf,
     args: Vec<String>,
@@ -25,6 +27,7 @@ impl TestNode {
         let mut node = TestNode {
             child: None,
             port: 0,
+            nbd_port: None,
             unixsocket: None,
             dir,
             binary: binary.as_ref().to_path_buf(),
@@ -64,6 +67,7 @@ impl TestNode {
                     serde_json::from_str(&text).context("parsing the ready file")?;
                 self.port = json["port"].as_u64().context("ready file without port")? as u16;
                 self.unixsocket = json["unixsocket"].as_str().map(PathBuf::from);
+                self.nbd_port = json["nbd_port"].as_u64().map(|p| p as u16);
                 break;
             }
             if let Some(status) = child.try_wait()? {

@@ -77,6 +77,10 @@ pub struct ServerArgs {
     /// [default: 1000000]
     #[arg(long, value_name = "ENTRIES")]
     snapshot_entries: Option<u64>,
+    /// Serve blocks as NBD exports (export name = block key) on this port; 0 picks a
+    /// free port (see --ready-file). [default: off]
+    #[arg(long, value_name = "PORT")]
+    nbd_port: Option<u16>,
 }
 
 impl ServerArgs {
@@ -117,6 +121,9 @@ impl ServerArgs {
         }
         if self.requirepass.is_some() {
             config.requirepass = self.requirepass;
+        }
+        if self.nbd_port.is_some() {
+            config.nbd_port = self.nbd_port;
         }
         Ok((config, self.config.map(|p| p.display().to_string())))
     }

@@ -8,6 +8,7 @@ mod durability;
 mod hashes;
 mod keys;
 mod lists;
+mod nbd;
 mod protocol;
 mod pubsub;
 mod server;
