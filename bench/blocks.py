@@ -130,7 +130,7 @@ def main():
          "--appendonly", "no", "--dir", tmp, "--loglevel", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     okapi = subprocess.Popen(
-        [OKAPI, "server", "--port", str(okapi_port), "--data-dir", os.path.join(tmp, "okapi"),
+        [OKAPI, "server", "--port", str(okapi_port), "--http-port", "0", "--data-dir", os.path.join(tmp, "okapi"),
          "--loglevel", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     servers = {"redis": (redis, redis_port), "okapi": (okapi, okapi_port)}
     try:

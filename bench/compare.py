@@ -65,7 +65,7 @@ def start_servers(tmp, okapi_threads, fsync=None):
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
          *aof, "--dir", tmp, "--daemonize", "no", "--loglevel", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cmd = [OKAPI, "server", "--port", str(okapi_port), "--data-dir", os.path.join(tmp, "okapi"),
+    cmd = [OKAPI, "server", "--port", str(okapi_port), "--http-port", "0", "--data-dir", os.path.join(tmp, "okapi"),
            "--loglevel", "warning", "--appendfsync", fsync or "everysec"]
     if okapi_threads:
         cmd += ["--threads", str(okapi_threads)]

@@ -99,7 +99,7 @@ def main():
             f.write(os.urandom(MIB))
     ready = os.path.join(tmp, "ready.json")
     okapi = subprocess.Popen(
-        [OKAPI, "server", "--port", "0", "--nbd-port", "0", "--ready-file", ready,
+        [OKAPI, "server", "--port", "0", "--nbd-port", "0", "--http-port", "0", "--ready-file", ready,
          "--data-dir", os.path.join(tmp, "data"), "--appendfsync", args.appendfsync,
          "--loglevel", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -64,7 +64,7 @@ def okapi_restart(cmd, port, keys, ready):
 def okapi_cycles(tmp, keys):
     port = free_port()
     ready = os.path.join(tmp, "ready.json")
-    cmd = [OKAPI, "server", "--port", str(port), "--data-dir", os.path.join(tmp, "data"),
+    cmd = [OKAPI, "server", "--port", str(port), "--http-port", "0", "--data-dir", os.path.join(tmp, "data"),
            "--loglevel", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_loaded(port, 0, proc)

@@ -234,6 +234,11 @@ impl Engine {
         self.spaces.get(db.index())
     }
 
+    /// A namespace for a read that updates statistics, if it exists.
+    pub fn space_mut_for_read(&mut self, db: Namespace) -> Option<&mut Keyspace> {
+        self.spaces.get_mut(db.index())
+    }
+
     pub(crate) fn space_mut(&mut self, db: Namespace) -> Result<&mut Keyspace, EngineError> {
         self.spaces
             .get_mut(db.index())

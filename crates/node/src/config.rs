@@ -54,6 +54,8 @@ pub struct Config {
     pub snapshot_entries: u64,
     /// Serve blocks over NBD on this port (0 picks a free one); off when absent.
     pub nbd_port: Option<u16>,
+    /// Serve the HTTP API on this port (0 picks a free one); off when absent.
+    pub http_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             snapshot_log_bytes: 64 * 1024 * 1024,
             snapshot_entries: 1_000_000,
             nbd_port: None,
+            http_port: Some(okapi_types::limits::DEFAULT_HTTP_PORT),
         }
     }
 }

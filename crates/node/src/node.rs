@@ -30,6 +30,8 @@ pub struct Ready {
     pub unixsocket: Option<PathBuf>,
     /// Bound NBD port, when NBD is on.
     pub nbd_port: Option<u16>,
+    /// Bound HTTP port, when HTTP is on.
+    pub http_port: Option<u16>,
 }
 
 /// A started node.
@@ -37,6 +39,7 @@ pub struct Node {
     shared: Arc<Shared>,
     server: ServerHandle,
     nbd: Option<SocketAddr>,
+    http: Option<SocketAddr>,
     durable: Option<Durable>,
 }
 
@@ -46,6 +49,35 @@ struct Durable {
     wal: Wal,
 }
 
+/// `host:port` for the first RESP bind address.
+fn first_bind(bind: &[String], port: u16) -> String {
+    let host = bind.first().map_or("127.0.0.1", String::as_str);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Binds the HTTP listener on the first RESP bind address and serves it in the
+/// background until shutdown.
+async fn start_http(
+    bind: &[String],
+    port: u16,
+    shared: &Arc<Shared>,
+) -> Result<SocketAddr, NodeError> {
+    let addr = first_bind(bind, port);
+    let server = okapi_http::HttpServer::bind(&addr, okapi_server::Service::new(shared.clone()))
+        .await
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let local = server
+        .local_addr()
+        .ok_or_else(|| NodeError::Config(format!("HTTP listener on {addr} has no address")))?;
+    tokio::spawn(server.run());
+    tracing::info!(address = %local, "serving the HTTP API");
+    Ok(local)
+}
+
 /// Binds the NBD listener on the first RESP bind address and serves it in the
 /// background until shutdown.
 async fn start_nbd(
@@ -53,12 +85,7 @@ async fn start_nbd(
     port: u16,
     shared: &Arc<Shared>,
 ) -> Result<SocketAddr, NodeError> {
-    let host = bind.first().map_or("127.0.0.1", String::as_str);
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let addr = first_bind(bind, port);
     let server = okapi_nbd::NbdServer::bind(&addr, okapi_server::Service::new(shared.clone()))
         .await
         .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -189,10 +216,15 @@ impl Node {
             Some(port) => Some(start_nbd(&config.bind, port, &shared).await?),
             None => None,
         };
+        let http = match config.http_port {
+            Some(port) => Some(start_http(&config.bind, port, &shared).await?),
+            None => None,
+        };
         let node = Node {
             shared,
             server,
             nbd,
+            http,
             durable: Some(Durable { group, wal }),
         };
         if let Some(path) = &config.ready_file {
@@ -220,6 +252,7 @@ impl Node {
             addresses: self.server.tcp.iter().map(ToString::to_string).collect(),
             unixsocket: self.server.unix.clone(),
             nbd_port: self.nbd.map(|a| a.port()),
+            http_port: self.http.map(|a| a.port()),
         }
     }
 

@@ -5,11 +5,61 @@
 
 use std::sync::Arc;
 
-use okapi_engine::{Op, Query, ReadCtx, Reply};
+use bytes::Bytes;
+use okapi_engine::blocks::BlockValue;
+use okapi_engine::value::Value;
+use okapi_engine::{EngineError, Op, Query, ReadCtx, Reply};
+use okapi_types::Namespace;
 
 use crate::clock::now_ms;
 use crate::log::LogError;
 use crate::shared::{Shared, random_u64};
+
+/// A value as of one moment, readable without the engine lock: a string's bytes
+/// (shared when large) or a block's pages (shared copy-on-write, so later writes do not
+/// change it). Streaming a body from it never mixes two versions.
+#[derive(Debug, Clone)]
+pub enum ValueView {
+    /// A string.
+    Str(Bytes),
+    /// A block.
+    Block(BlockValue),
+    /// Another type, by its TYPE name (not served as bytes).
+    Other(&'static str),
+}
+
+/// A key's value and the log index of its last change (an ETag).
+#[derive(Debug, Clone)]
+pub struct Viewed {
+    /// The value.
+    pub value: ValueView,
+    /// Log index of the last change; changes with every write.
+    pub version: u64,
+}
+
+impl Viewed {
+    /// Length in bytes of a string or block.
+    pub fn byte_len(&self) -> Option<u64> {
+        match &self.value {
+            ValueView::Str(b) => Some(b.len() as u64),
+            ValueView::Block(b) => Some(b.len()),
+            ValueView::Other(_) => None,
+        }
+    }
+
+    /// The bytes of `[offset, offset + len)` (cut at the end), as shared pieces.
+    pub fn read(&self, offset: u64, len: u64) -> Vec<Bytes> {
+        match &self.value {
+            ValueView::Str(b) => {
+                let start = offset.min(b.len() as u64) as usize;
+                let end = offset.saturating_add(len).min(b.len() as u64) as usize;
+                vec![b.slice(start..end)]
+            }
+            ValueView::Block(block) => block.read(offset, len),
+            ValueView::Other(_) => Vec::new(),
+        }
+    }
+}
 
 /// A handle on the node's data, cheap to clone.
 #[derive(Clone)]
@@ -32,6 +82,34 @@ impl Service {
         self.shared.lock().engine.query(query, &ctx)
     }
 
+    /// The value of `key` in namespace `db` as of now, with its version; `None` when
+    /// absent (or expired). Counts as a read for hit/miss statistics.
+    pub fn view(&self, db: Namespace, key: &[u8]) -> Result<Option<Viewed>, EngineError> {
+        let now = now_ms();
+        let mut core = self.shared.lock();
+        let ks = core
+            .engine
+            .space_mut_for_read(db)
+            .ok_or(EngineError::DbIndexOutOfRange)?;
+        let Some(entry) = ks.read(key, now) else {
+            return Ok(None);
+        };
+        let value = match &entry.value {
+            Value::Str(s) => ValueView::Str(s.to_bytes()),
+            Value::Block(b) => ValueView::Block(b.clone()),
+            other => ValueView::Other(other.type_name()),
+        };
+        Ok(Some(Viewed {
+            value,
+            version: entry.version,
+        }))
+    }
+
+    /// Number of namespaces.
+    pub fn databases(&self) -> u32 {
+        self.shared.lock().engine.databases()
+    }
+
     /// Submits a write and returns its reply once committed and applied. A block
     /// write too large for one log entry is split and its replies merged, as for RESP.
     /// The append happens before this returns its future, so writes keep the order in
@@ -39,7 +117,7 @@ impl Service {
     pub fn write(
         &self,
         op: Op,
-    ) -> impl std::future::Future<Output = Result<Reply, LogError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<Reply, LogError>> + Send + 'static + use<> {
         let (ops, merge) = match okapi_engine::blocks::split_op(&op) {
             Some((ops, merge)) => (ops, Some(merge)),
             None => (vec![op], None),

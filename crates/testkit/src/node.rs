@@ -15,6 +15,8 @@ pub struct TestNode {
     pub unixsocket: Option<PathBuf>,
     /// NBD port, when started with `--nbd-port`.
     pub nbd_port: Option<u16>,
+    /// HTTP port (every test node serves HTTP on a free port).
+    pub http_port: Option<u16>,
     dir: tempfile::TempDir,
     binary: PathBuf,
     args: Vec<String>,
@@ -28,6 +30,7 @@ impl TestNode {
             child: None,
             port: 0,
             nbd_port: None,
+            http_port: None,
             unixsocket: None,
             dir,
             binary: binary.as_ref().to_path_buf(),
@@ -49,6 +52,8 @@ impl TestNode {
             .arg(&data)
             .arg("--ready-file")
             .arg(&ready)
+            .arg("--http-port")
+            .arg("0")
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -68,6 +73,7 @@ impl TestNode {
                 self.port = json["port"].as_u64().context("ready file without port")? as u16;
                 self.unixsocket = json["unixsocket"].as_str().map(PathBuf::from);
                 self.nbd_port = json["nbd_port"].as_u64().map(|p| p as u16);
+                self.http_port = json["http_port"].as_u64().map(|p| p as u16);
                 break;
             }
             if let Some(status) = child.try_wait()? {

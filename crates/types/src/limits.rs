@@ -21,5 +21,8 @@ pub const DEFAULT_DATABASES: u32 = 16;
 /// Default RESP port.
 pub const DEFAULT_PORT: u16 = 6379;
 
+/// Default HTTP API port.
+pub const DEFAULT_HTTP_PORT: u16 = 8379;
+
 /// Largest string value, as Redis (`SETRANGE`/`APPEND` stop here).
 pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;

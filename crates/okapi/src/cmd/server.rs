@@ -81,6 +81,12 @@ pub struct ServerArgs {
     /// free port (see --ready-file). [default: off]
     #[arg(long, value_name = "PORT")]
     nbd_port: Option<u16>,
+    /// HTTP API port; 0 picks a free port (see --ready-file). [default: 8379]
+    #[arg(long, value_name = "PORT", conflicts_with = "no_http")]
+    http_port: Option<u16>,
+    /// Do not serve the HTTP API.
+    #[arg(long)]
+    no_http: bool,
 }
 
 impl ServerArgs {
@@ -124,6 +130,12 @@ impl ServerArgs {
         }
         if self.nbd_port.is_some() {
             config.nbd_port = self.nbd_port;
+        }
+        if self.http_port.is_some() {
+            config.http_port = self.http_port;
+        }
+        if self.no_http {
+            config.http_port = None;
         }
         Ok((config, self.config.map(|p| p.display().to_string())))
     }

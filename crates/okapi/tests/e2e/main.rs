@@ -6,6 +6,7 @@ mod common;
 mod docs;
 mod durability;
 mod hashes;
+mod http;
 mod keys;
 mod lists;
 mod nbd;
