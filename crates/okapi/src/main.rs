@@ -24,6 +24,9 @@ enum Command {
     /// Verify a stopped node's data directory (WAL segments, snapshots); --repair cuts
     /// the log at the first corruption.
     Check(cmd::check::CheckArgs),
+    /// Client tools against a running node: `block put FILE KEY`, `block get KEY FILE`,
+    /// `block info KEY`.
+    Cli(cmd::cli::CliArgs),
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -31,5 +34,6 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Server(args) => cmd::server::run(*args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Check(args) => cmd::check::run(args),
+        Command::Cli(args) => cmd::cli::run(args).map(|()| std::process::ExitCode::SUCCESS),
     }
 }

@@ -2,6 +2,7 @@
 //! Each module covers one area; all share one test binary (linking is slow).
 
 mod blocks;
+mod client;
 mod common;
 mod docs;
 mod durability;

@@ -1,0 +1,136 @@
+//! `okapi cli`: client-side tools against a running node — for now, moving files in
+//! and out of blocks with a progress bar.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Flags of `okapi cli`.
+#[derive(Debug, Args)]
+pub struct CliArgs {
+    /// Host of the node.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// RESP port of the node.
+    #[arg(short, long, default_value_t = 6379)]
+    port: u16,
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CliCommand {
+    /// Blocks.
+    #[command(subcommand)]
+    Block(BlockCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BlockCommand {
+    /// Uploads FILE into a new block KEY of the file's length (replacing KEY), and
+    /// checks the block's CRC-32C against the file's.
+    Put {
+        /// Local file.
+        file: PathBuf,
+        /// Block key.
+        key: String,
+    },
+    /// Downloads block KEY into FILE (zero ranges become holes), checked by CRC-32C.
+    Get {
+        /// Block key.
+        key: String,
+        /// Local file (created or truncated).
+        file: PathBuf,
+    },
+    /// Prints a block's length, pages in use, shared pages, memory and CRC-32C.
+    Info {
+        /// Block key.
+        key: String,
+    },
+}
+
+fn bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs the client command on a small runtime of its own.
+pub fn run(args: CliArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the client runtime")?;
+    runtime.block_on(async move {
+        let addr = format!("{}:{}", args.host, args.port);
+        let mut client = okapi_client::Client::connect(&addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        // No bar when stderr is not a terminal (scripts, tests).
+        let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        match args.command {
+            CliCommand::Block(BlockCommand::Put { file, key }) => {
+                let bar = bar(quiet);
+                let mut progress = |done: u64, total: u64| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                };
+                let started = std::time::Instant::now();
+                let bytes = client
+                    .upload_file(&file, key.as_str(), &mut progress)
+                    .await
+                    .with_context(|| format!("uploading {}", file.display()))?;
+                bar.finish_and_clear();
+                report("uploaded", bytes, started);
+            }
+            CliCommand::Block(BlockCommand::Get { key, file }) => {
+                let bar = bar(quiet);
+                let mut progress = |done: u64, total: u64| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                };
+                let started = std::time::Instant::now();
+                let bytes = client
+                    .download_file(key.as_str(), &file, &mut progress)
+                    .await
+                    .with_context(|| format!("downloading {key}"))?;
+                bar.finish_and_clear();
+                report("downloaded", bytes, started);
+            }
+            CliCommand::Block(BlockCommand::Info { key }) => {
+                let info = client
+                    .block_info(key.as_str())
+                    .await?
+                    .with_context(|| format!("no block named {key}"))?;
+                println!(
+                    "length {}\npage_size {}\npages {}\nshared_pages {}\nmemory {}\ncrc32c {:08x}",
+                    info.length,
+                    info.page_size,
+                    info.pages,
+                    info.shared_pages,
+                    info.memory,
+                    info.crc32c
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+fn report(what: &str, bytes: u64, started: std::time::Instant) {
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "{what} {bytes} bytes in {secs:.2} s ({:.1} MB/s), CRC-32C verified",
+        bytes as f64 / secs / 1e6
+    );
+}

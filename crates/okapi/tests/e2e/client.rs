@@ -1,0 +1,199 @@
+//! The Rust client crate and `okapi cli block put/get/info` against the real server:
+//! typed blocks and tables, pipelining, server errors as typed errors, and a file with
+//! holes uploaded and downloaded with CRC-32C checks, sparse on both ends.
+
+use std::process::Command;
+
+use bytes::Bytes;
+use okapi_client::{Client, ClientError, args};
+
+use crate::common::node;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn typed_blocks_and_tables() {
+    let n = node();
+    let addr = format!("127.0.0.1:{}", n.port);
+    runtime().block_on(async {
+        let mut c = Client::connect(&addr).await.expect("connect");
+        c.block_create("b", 1 << 20).await.expect("create");
+        assert_eq!(c.block_write("b", 100, b"hello").await.expect("write"), 5);
+        assert_eq!(
+            c.block_write("b", (1 << 20) - 2, b"xyz")
+                .await
+                .expect("write"),
+            2
+        );
+        assert_eq!(
+            c.block_read("b", 99, 7).await.expect("read"),
+            Some(Bytes::from_static(b"\0hello\0"))
+        );
+        assert_eq!(c.block_read("nosuch", 0, 1).await.expect("read"), None);
+        assert!(c.block_clone("b", "c", false).await.expect("clone"));
+        assert!(!c.block_clone("b", "c", false).await.expect("clone"));
+        assert_eq!(
+            c.block_scatter(&[(b"b", 0, b"AB"), (b"c", 1, b"Z")])
+                .await
+                .expect("scatter"),
+            [2, 1]
+        );
+        assert_eq!(
+            c.block_gather(&[(b"b", 0, 2), (b"c", 0, 3), (b"nosuch", 0, 1)])
+                .await
+                .expect("gather"),
+            [
+                Some(Bytes::from_static(b"AB")),
+                Some(Bytes::from_static(b"\0Z\0")),
+                None
+            ]
+        );
+        assert_eq!(c.block_clear("b", 100, 5).await.expect("clear"), 5);
+        c.block_truncate("c", 10).await.expect("truncate");
+        let info = c.block_info("c").await.expect("info").expect("exists");
+        assert_eq!((info.length, info.page_size), (10, 65536));
+        assert_eq!(info.crc32c, crc32c::crc32c(b"\0Z\0\0\0\0\0\0\0\0"));
+        assert_eq!(c.block_info("nosuch").await.expect("info"), None);
+        match c.block_write("nosuch", 0, b"x").await {
+            Err(ClientError::Server(e)) => assert!(e.starts_with("ERR no such key"), "{e}"),
+            other => panic!("expected a server error, got {other:?}"),
+        }
+
+        let pairs: &[(&[u8], &[u8])] = &[(b"a", b"1"), (b"b", b"2"), (b"c", b"3")];
+        assert_eq!(c.table_set("t", pairs).await.expect("set"), 3);
+        assert_eq!(
+            c.table_get("t", "b").await.expect("get"),
+            Some(Bytes::from_static(b"2"))
+        );
+        let rev = c
+            .table_range("t", "-", "+", Some(2), true)
+            .await
+            .expect("range");
+        assert_eq!(
+            rev,
+            [
+                (Bytes::from_static(b"c"), Bytes::from_static(b"3")),
+                (Bytes::from_static(b"b"), Bytes::from_static(b"2"))
+            ]
+        );
+        assert_eq!(c.table_delrange("t", "a", "c").await.expect("delrange"), 2);
+        assert_eq!(c.table_count("t").await.expect("count"), 1);
+
+        // A pipeline: replies in order, an error in the middle does not stop the rest.
+        let replies = c
+            .pipeline(vec![
+                args!(b"SET", b"k", b"v"),
+                args!(b"INCR", b"k"),
+                args!(b"GET", b"k"),
+            ])
+            .await
+            .expect("pipeline");
+        assert!(replies[0].is_ok());
+        assert!(matches!(&replies[1], Err(ClientError::Server(e)) if e.contains("not an integer")));
+        assert!(matches!(&replies[2], Ok(okapi_resp::Frame::Bulk(v)) if v.as_ref() == b"v"));
+    });
+}
+
+fn okapi(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_okapi"))
+        .args(args)
+        .output()
+        .expect("okapi runs")
+}
+
+#[test]
+fn cli_puts_and_gets_files_with_holes() {
+    let n = node();
+    let port = n.port.to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.img");
+    let mut state = 7u64;
+    let mut data: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    data[2 << 20..10 << 20].fill(0);
+    data.truncate((20 << 20) - 12_345);
+    std::fs::write(&src, &data).expect("write");
+    let put = okapi(&[
+        "cli",
+        "--port",
+        &port,
+        "block",
+        "put",
+        src.to_str().expect("path"),
+        "img",
+    ]);
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&put.stdout);
+    assert!(
+        stdout.contains(&format!("uploaded {} bytes", data.len()))
+            && stdout.contains("CRC-32C verified"),
+        "{stdout}"
+    );
+    let info = okapi(&["cli", "--port", &port, "block", "info", "img"]);
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains(&format!("length {}", data.len())), "{info}");
+    assert!(
+        info.contains(&format!("crc32c {:08x}", crc32c::crc32c(&data))),
+        "{info}"
+    );
+    // 8 MiB of zeros were skipped: 128 of the 320 pages never exist.
+    assert!(info.contains("pages 192"), "{info}");
+
+    let out = dir.path().join("out.img");
+    let get = okapi(&[
+        "cli",
+        "--port",
+        &port,
+        "block",
+        "get",
+        "img",
+        out.to_str().expect("path"),
+    ]);
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    assert!(
+        std::fs::read(&out).expect("read") == data,
+        "downloaded file differs"
+    );
+
+    let missing = okapi(&[
+        "cli",
+        "--port",
+        &port,
+        "block",
+        "get",
+        "nosuch",
+        out.to_str().expect("path"),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such block"));
+    let no_file = okapi(&[
+        "cli",
+        "--port",
+        &port,
+        "block",
+        "put",
+        "/nonexistent/file",
+        "x",
+    ]);
+    assert!(!no_file.status.success());
+    assert!(String::from_utf8_lossy(&no_file.stderr).contains("uploading /nonexistent/file"));
+}
