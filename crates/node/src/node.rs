@@ -171,7 +171,10 @@ impl Node {
         let machine = Arc::new(EngineMachine::new(shared.clone()));
         let group_config = GroupConfig {
             snapshot_entries: config.snapshot_entries,
-            ..GroupConfig::default()
+            // A one-member group has no follower to catch up, so entries behind a
+            // snapshot serve nothing; kept, they would hold their payloads in memory
+            // (1,000 block writes of up to 4 MiB each is GiBs).
+            keep_after_snapshot: 0,
         };
         let recovered_group = recovered.groups.remove(&GroupId(0)).unwrap_or_default();
         let group = Group::start_single(
