@@ -65,7 +65,13 @@ fn etag_listed(header: &HeaderValue, current: &str) -> bool {
 }
 
 fn log_failure(e: LogError) -> Reject {
-    reject(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+    let text = e.to_string();
+    let status = if text.starts_with("OOM") {
+        StatusCode::INSUFFICIENT_STORAGE
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    reject(status, &text)
 }
 
 fn engine_failure(reply: &Reply) -> Reject {

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use okapi_engine::blocks::{BlockOp, BlockQuery};
 use okapi_engine::{Op, OpKind, Query, QueryKind, Reply};
 use okapi_resp::Output;
-use okapi_server::Service;
+use okapi_server::{LogError, Service};
 use okapi_types::Namespace;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -183,6 +183,7 @@ fn spawn_write(
         let error = match committed.await {
             Ok(Reply::Int(n)) if n as u64 == expected => 0,
             Ok(Reply::Error(e)) if e.to_string().starts_with("OOM") => ENOSPC,
+            Err(LogError::Refused(e)) if e.starts_with("OOM") => ENOSPC,
             Ok(other) => {
                 tracing::warn!(reply = ?other, "NBD write did not land whole");
                 EIO

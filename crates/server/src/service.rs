@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use okapi_engine::blocks::BlockValue;
+use okapi_engine::blocks::{BlockOp, BlockValue};
 use okapi_engine::value::Value;
-use okapi_engine::{EngineError, Op, Query, ReadCtx, Reply};
+use okapi_engine::{EngineError, Op, OpKind, Query, ReadCtx, Reply, TxnItem};
 use okapi_types::Namespace;
 
 use crate::clock::now_ms;
@@ -118,16 +118,22 @@ impl Service {
         &self,
         op: Op,
     ) -> impl std::future::Future<Output = Result<Reply, LogError>> + Send + 'static + use<> {
+        let over_memory = self.over_memory(&op);
         let (ops, merge) = match okapi_engine::blocks::split_op(&op) {
             Some((ops, merge)) => (ops, Some(merge)),
             None => (vec![op], None),
         };
-        let rx = {
+        let appended = if over_memory {
+            Err(LogError::Refused(
+                "OOM command not allowed when used memory > 'maxmemory'.".into(),
+            ))
+        } else {
             // Under the engine lock, as RESP appends: ordered with the reads around it.
             let _core = self.shared.lock();
-            self.shared.log.append(ops, now_ms())
+            Ok(self.shared.log.append(ops, now_ms()))
         };
         async move {
+            let rx = appended?;
             let replies = rx
                 .await
                 .map_err(|_| LogError::Dropped("the log went away".into()))??;
@@ -136,6 +142,24 @@ impl Service {
                 None => replies.into_iter().next().unwrap_or(Reply::Nil),
             })
         }
+    }
+
+    /// True when `maxmemory` is exceeded and `op` would add data (as RESP refuses
+    /// DENYOOM commands); clearing, truncating and deleting stay allowed, they free it.
+    fn over_memory(&self, op: &Op) -> bool {
+        let adds = match &op.kind {
+            OpKind::Block(BlockOp::Zero { .. } | BlockOp::Truncate { .. }) => false,
+            OpKind::Key(_) => false,
+            OpKind::Txn(txn) => txn.items.iter().any(
+                |item| matches!(item, TxnItem::Write(op) if !matches!(op.kind, OpKind::Key(_))),
+            ),
+            _ => true,
+        };
+        if !adds {
+            return false;
+        }
+        let maxmemory = self.shared.settings().maxmemory;
+        maxmemory > 0 && self.shared.used_memory() > maxmemory
     }
 
     /// Makes acknowledged writes durable per `appendfsync` (see

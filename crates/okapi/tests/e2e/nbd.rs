@@ -234,3 +234,66 @@ fn unknown_exports_and_bad_handshakes_are_refused_cleanly() {
         Value::SimpleString("PONG".into())
     );
 }
+
+#[test]
+fn writes_past_maxmemory_fail_with_enospc_over_nbd_and_507_over_http() {
+    let n = start(&["--nbd-port", "0", "--maxmemory", "48mb"]);
+    let mut c = n.client().expect("connect");
+    let port = n.nbd_port.expect("NBD port");
+    raw(&mut c, &["BLOCK.CREATE", "disk", &(256 * MIB).to_string()]).expect("create");
+    // Fill until RESP refuses: memory is then past the limit.
+    let data: Vec<u8> = (0..16 * MIB).map(|i| (i % 251) as u8 | 1).collect();
+    let mut refused = false;
+    for i in 0..12 {
+        let result: redis::RedisResult<i64> = redis::cmd("BLOCK.WRITE")
+            .arg("disk")
+            .arg(i * 16 * MIB)
+            .arg(&data[..])
+            .query(&mut c);
+        match result {
+            Ok(n) => assert_eq!(n as usize, data.len()),
+            Err(e) => {
+                assert!(e.to_string().contains("OOM"), "{e}");
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(refused, "192 MiB of writes never reached a 48 MB maxmemory");
+    let qemu_io = |command: &str| {
+        let out = Command::new("qemu-io")
+            .args([
+                "-f",
+                "raw",
+                "-c",
+                command,
+                &format!("nbd://127.0.0.1:{port}/disk"),
+            ])
+            .output()
+            .expect("qemu-io runs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let text = qemu_io("write -P 0x11 100M 1M");
+    assert!(text.contains("No space left on device"), "{text}");
+    let http = format!(
+        "http://127.0.0.1:{}/v1/0/disk",
+        n.http_port.expect("HTTP port")
+    );
+    let status = reqwest::blocking::Client::new()
+        .put(http)
+        .header("content-range", "bytes 0-3/*")
+        .body("abcd")
+        .send()
+        .expect("put")
+        .status();
+    assert_eq!(status, reqwest::StatusCode::INSUFFICIENT_STORAGE);
+    // Reads go on, and TRIM is allowed: it frees memory.
+    let text = qemu_io("read -P 0x01 0 1");
+    assert!(!text.contains("error"), "{text}");
+    let text = qemu_io("discard 0 64M");
+    assert!(!text.contains("No space"), "{text}");
+}
