@@ -310,4 +310,16 @@ fn curl_streams_a_64_mib_block_up_and_down() {
         slice == data[1_000_000..2_000_000],
         "ranged download differs"
     );
+    // HTTP/2 (cleartext, prior knowledge) serves the same bytes.
+    let h2 = curl(&[
+        "--http2-prior-knowledge",
+        "-w",
+        "%{http_version}",
+        "-o",
+        "/dev/null",
+        &url(&n, "big"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&h2), "2");
+    let slice = curl(&["--http2-prior-knowledge", "-r", "5-9", &url(&n, "big")]);
+    assert!(slice == data[5..10], "HTTP/2 ranged download differs");
 }
