@@ -58,8 +58,13 @@ pub struct LogStore {
     flusher: Arc<OnceLock<Flusher>>,
 }
 
+/// Encodes `value` into a buffer of exactly its size. Measuring first costs a walk
+/// without copies; growing a `Vec` instead reallocated an entry of 50 4 KiB SETs about
+/// 15 times, and the fresh pages' faults were over half the CPU of that workload.
 fn encode<T: serde::Serialize>(value: &T) -> io::Result<Bytes> {
-    postcard::to_allocvec(value)
+    let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .map_err(io_error)?;
+    postcard::to_extend(value, Vec::with_capacity(size))
         .map(Bytes::from)
         .map_err(io_error)
 }
