@@ -41,6 +41,7 @@ static ZEROS: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
 
 /// One page of a block, with its checksum once computed (pages shared by clones
 /// compute it once).
+#[derive(Clone)]
 pub(crate) struct PageBuf {
     data: Box<[u8]>,
     crc: OnceLock<u32>,
@@ -72,13 +73,32 @@ impl PageBuf {
     }
 }
 
-impl Clone for PageBuf {
-    fn clone(&self) -> Self {
-        Self {
-            data: self.data.clone(),
-            crc: self.crc.clone(),
+/// The part of one page a byte range covers.
+struct Span {
+    /// Page index.
+    index: u64,
+    /// Offset of the range's first byte inside the page.
+    within: usize,
+    /// Bytes of the range in this page.
+    len: usize,
+}
+
+/// The pages `[start, end)` touches, in order, with the part of each it covers.
+fn spans(start: u64, end: u64) -> impl Iterator<Item = Span> {
+    let mut pos = start;
+    std::iter::from_fn(move || {
+        if pos >= end {
+            return None;
         }
-    }
+        let (index, within) = (pos / PAGE, pos % PAGE);
+        let len = (PAGE - within).min(end - pos);
+        pos += len;
+        Some(Span {
+            index,
+            within: within as usize,
+            len: len as usize,
+        })
+    })
 }
 
 /// A page lent to a reply: keeps the page alive (and unwritable in place) until the
@@ -176,21 +196,19 @@ impl BlockValue {
         if offset >= self.len {
             return 0;
         }
-        let n = (data.len() as u64).min(self.len - offset) as usize;
-        let mut done = 0;
-        while done < n {
-            let pos = offset + done as u64;
-            let (index, within) = (pos / PAGE, (pos % PAGE) as usize);
-            let take = (PAGE_SIZE - within).min(n - done);
-            let chunk = &data[done..done + take];
+        let n = (data.len() as u64).min(self.len - offset);
+        let mut rest = &data[..n as usize];
+        for span in spans(offset, offset + n) {
+            let (chunk, after) = rest.split_at(span.len);
+            rest = after;
             // Zeros into a page that does not exist change nothing: no allocation (disk
             // images are mostly zeros, and copying them in must not fill RAM).
-            if self.pages.contains_key(&index) || !is_zero(chunk) {
-                self.page_mut(index)[within..within + take].copy_from_slice(chunk);
+            if self.pages.contains_key(&span.index) || !is_zero(chunk) {
+                self.page_mut(span.index)[span.within..span.within + span.len]
+                    .copy_from_slice(chunk);
             }
-            done += take;
         }
-        n as u64
+        n
     }
 
     /// Sets `[offset, offset + len)` back to zeros, cut at the end; pages that become
@@ -268,33 +286,25 @@ impl BlockValue {
             self.copy_out(offset, &mut out);
             return vec![Bytes::from(out)];
         }
-        let mut pieces = Vec::with_capacity(((end - offset) / PAGE + 2) as usize);
-        let mut pos = offset;
-        while pos < end {
-            let (index, within) = (pos / PAGE, (pos % PAGE) as usize);
-            let take = (PAGE - within as u64).min(end - pos) as usize;
-            pieces.push(match self.pages.get(&index) {
-                Some(page) => Bytes::from_owner(PageRef(page.clone())).slice(within..within + take),
-                None => Bytes::from_static(&ZEROS[..take]),
-            });
-            pos += take as u64;
-        }
-        pieces
+        spans(offset, end)
+            .map(|span| match self.pages.get(&span.index) {
+                Some(page) => Bytes::from_owner(PageRef(page.clone()))
+                    .slice(span.within..span.within + span.len),
+                None => Bytes::from_static(&ZEROS[..span.len]),
+            })
+            .collect()
     }
 
     /// Copies the bytes from `offset` into `out` (which must fit inside the block).
     pub fn copy_out(&self, offset: u64, out: &mut [u8]) {
-        let mut done = 0;
-        while done < out.len() {
-            let pos = offset + done as u64;
-            let (index, within) = (pos / PAGE, (pos % PAGE) as usize);
-            let take = (PAGE_SIZE - within).min(out.len() - done);
-            let dst = &mut out[done..done + take];
-            match self.pages.get(&index) {
-                Some(page) => dst.copy_from_slice(&page.data[within..within + take]),
+        let mut rest = out;
+        for span in spans(offset, offset + rest.len() as u64) {
+            let (dst, after) = std::mem::take(&mut rest).split_at_mut(span.len);
+            rest = after;
+            match self.pages.get(&span.index) {
+                Some(page) => dst.copy_from_slice(&page.data[span.within..span.within + span.len]),
                 None => dst.fill(0),
             }
-            done += take;
         }
     }
 
