@@ -19,51 +19,20 @@
 mod handlers;
 pub mod range;
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::routing::get;
 use okapi_server::Service;
 use tokio::net::TcpListener;
 
-/// Why the HTTP listener could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// Binding the port failed.
-    #[error("cannot listen for HTTP on {0}: {1}")]
-    Bind(String, std::io::Error),
-}
-
-/// A bound HTTP listener.
-pub struct HttpServer {
-    listener: TcpListener,
-    service: Service,
-}
-
-impl HttpServer {
-    /// Binds `addr` (port 0 picks a free port).
-    pub async fn bind(addr: &str, service: Service) -> Result<Self, HttpError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| HttpError::Bind(addr.to_owned(), e))?;
-        Ok(Self { listener, service })
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.local_addr().ok()
-    }
-
-    /// Serves requests until the node shuts down.
-    pub async fn run(self) {
-        let stop = self.service.clone();
-        let app = router(self.service);
-        if let Err(e) = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { stop.shutdown().await })
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
+/// Serves the API on `listener` until the node shuts down.
+pub async fn serve(listener: TcpListener, service: Service) {
+    let stop = service.clone();
+    let app = router(service);
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.shutdown().await })
+        .await
+    {
+        tracing::error!(error = %e, "HTTP server stopped");
     }
 }
 

@@ -18,47 +18,16 @@ mod negotiate;
 pub mod proto;
 mod transmit;
 
-use std::net::SocketAddr;
-
 use okapi_server::Service;
 use tokio::net::TcpListener;
 
-/// Why the NBD listener could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum NbdError {
-    /// Binding the port failed.
-    #[error("cannot listen for NBD on {0}: {1}")]
-    Bind(String, std::io::Error),
-}
-
-/// A bound NBD listener.
-pub struct NbdServer {
-    listener: TcpListener,
-    service: Service,
-}
-
-impl NbdServer {
-    /// Binds `addr` (port 0 picks a free port).
-    pub async fn bind(addr: &str, service: Service) -> Result<Self, NbdError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| NbdError::Bind(addr.to_owned(), e))?;
-        Ok(Self { listener, service })
-    }
-
-    /// The bound address.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.local_addr().ok()
-    }
-
-    /// Serves clients until the node shuts down; each connection runs on its own task
-    /// and ends with the node.
-    pub async fn run(self) {
-        let shutdown = self.service.clone();
-        tokio::select! {
-            _ = shutdown.shutdown() => {}
-            _ = accept_loop(self.listener, self.service) => {}
-        }
+/// Serves NBD clients on `listener` until the node shuts down; each connection runs
+/// on its own task and ends with the node.
+pub async fn serve(listener: TcpListener, service: Service) {
+    let shutdown = service.clone();
+    tokio::select! {
+        _ = shutdown.shutdown() => {}
+        _ = accept_loop(listener, service) => {}
     }
 }
 
@@ -79,7 +48,7 @@ async fn accept_loop(listener: TcpListener, service: Service) {
             let stop = service.clone();
             tokio::select! {
                 _ = stop.shutdown() => {}
-                result = serve(stream, service) => {
+                result = serve_client(stream, service) => {
                     if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "NBD connection ended");
                     }
@@ -89,7 +58,7 @@ async fn accept_loop(listener: TcpListener, service: Service) {
     }
 }
 
-async fn serve(mut stream: tokio::net::TcpStream, service: Service) -> std::io::Result<()> {
+async fn serve_client(mut stream: tokio::net::TcpStream, service: Service) -> std::io::Result<()> {
     let Some(export) = negotiate::negotiate(&mut stream, &service).await? else {
         return Ok(());
     };

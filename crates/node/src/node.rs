@@ -59,41 +59,24 @@ fn first_bind(bind: &[String], port: u16) -> String {
     }
 }
 
-/// Binds the HTTP listener on the first RESP bind address and serves it in the
-/// background until shutdown.
-async fn start_http(
+/// Binds a front end's listener on the first RESP bind address (port 0 picks one)
+/// and serves it with `serve` in the background until shutdown.
+async fn start_front_end<F>(
+    what: &str,
     bind: &[String],
     port: u16,
     shared: &Arc<Shared>,
-) -> Result<SocketAddr, NodeError> {
+    serve: impl FnOnce(tokio::net::TcpListener, okapi_server::Service) -> F,
+) -> Result<SocketAddr, NodeError>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let addr = first_bind(bind, port);
-    let server = okapi_http::HttpServer::bind(&addr, okapi_server::Service::new(shared.clone()))
-        .await
-        .map_err(|e| NodeError::Config(e.to_string()))?;
-    let local = server
-        .local_addr()
-        .ok_or_else(|| NodeError::Config(format!("HTTP listener on {addr} has no address")))?;
-    tokio::spawn(server.run());
-    tracing::info!(address = %local, "serving the HTTP API");
-    Ok(local)
-}
-
-/// Binds the NBD listener on the first RESP bind address and serves it in the
-/// background until shutdown.
-async fn start_nbd(
-    bind: &[String],
-    port: u16,
-    shared: &Arc<Shared>,
-) -> Result<SocketAddr, NodeError> {
-    let addr = first_bind(bind, port);
-    let server = okapi_nbd::NbdServer::bind(&addr, okapi_server::Service::new(shared.clone()))
-        .await
-        .map_err(|e| NodeError::Config(e.to_string()))?;
-    let local = server
-        .local_addr()
-        .ok_or_else(|| NodeError::Config(format!("NBD listener on {addr} has no address")))?;
-    tokio::spawn(server.run());
-    tracing::info!(address = %local, "serving blocks over NBD");
+    let io = |e| NodeError::Io(format!("cannot listen for {what} on {addr}"), e);
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(io)?;
+    let local = listener.local_addr().map_err(io)?;
+    tokio::spawn(serve(listener, okapi_server::Service::new(shared.clone())));
+    tracing::info!(address = %local, "serving {what}");
     Ok(local)
 }
 
@@ -216,11 +199,15 @@ impl Node {
         ));
         let server = okapi_server::start(shared.clone(), runtimes).await?;
         let nbd = match config.nbd_port {
-            Some(port) => Some(start_nbd(&config.bind, port, &shared).await?),
+            Some(port) => {
+                Some(start_front_end("NBD", &config.bind, port, &shared, okapi_nbd::serve).await?)
+            }
             None => None,
         };
         let http = match config.http_port {
-            Some(port) => Some(start_http(&config.bind, port, &shared).await?),
+            Some(port) => {
+                Some(start_front_end("HTTP", &config.bind, port, &shared, okapi_http::serve).await?)
+            }
             None => None,
         };
         let node = Node {
