@@ -13,7 +13,7 @@ use okapi_engine::blocks::{BlockOp, MAX_OP_BYTES};
 use okapi_engine::keys::KeyOp;
 use okapi_engine::strings::{SetCond, SetExpire, StringOp};
 use okapi_engine::{Op, OpKind, Reply, Txn, TxnItem, WatchCheck, WatchStamp};
-use okapi_server::service::{ValueView, Viewed};
+use okapi_server::service::{Stat, ValueKind, ValueView, Viewed};
 use okapi_server::{LogError, Service};
 use okapi_types::Namespace;
 
@@ -114,14 +114,15 @@ fn serve_get(
         .view(db, key.as_bytes())
         .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
         .ok_or_else(|| reject(StatusCode::NOT_FOUND, "no such key"))?;
-    let Some(size) = viewed.byte_len() else {
-        let ValueView::Other(kind) = viewed.value else {
-            unreachable!("strings and blocks have a length")
-        };
-        return Err(reject(
-            StatusCode::CONFLICT,
-            &format!("the key holds a {kind}; only strings and blocks are served as bytes"),
-        ));
+    let (size, kind) = match &viewed.value {
+        ValueView::Str(bytes) => (bytes.len() as u64, "string"),
+        ValueView::Block(block) => (block.len(), "block"),
+        ValueView::Other(kind) => {
+            return Err(reject(
+                StatusCode::CONFLICT,
+                &format!("the key holds a {kind}; only strings and blocks are served as bytes"),
+            ));
+        }
     };
     let tag = etag(viewed.version);
     if let Some(h) = headers.get(header::IF_MATCH)
@@ -136,10 +137,6 @@ fn serve_get(
     let out = response.headers_mut();
     out.insert(header::ETAG, header_value(&tag));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    let kind = match viewed.value {
-        ValueView::Block(_) => "block",
-        _ => "string",
-    };
     out.insert("x-okapi-type", HeaderValue::from_static(kind));
     if let Some(h) = headers.get(header::IF_NONE_MATCH)
         && etag_listed(h, &tag)
@@ -301,10 +298,7 @@ fn submit(
             pending.await.map_err(log_failure)
         }));
     };
-    let current = service
-        .view(db, key)
-        .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
-        .map(|v| v.version);
+    let current = stat(service, db, key)?.map(|s| s.version);
     let Some(version) = current.filter(|&v| etag_listed(if_match, &etag(v))) else {
         return Err(reject(
             StatusCode::PRECONDITION_FAILED,
@@ -362,14 +356,7 @@ async fn put(
         .is_some_and(|h| h.as_bytes().trim_ascii() == b"*");
     let key_bytes = Bytes::copy_from_slice(key);
     let Some(content_range) = headers.get(header::CONTENT_RANGE) else {
-        let value = axum::body::to_bytes(body, MAX_STRING_BODY)
-            .await
-            .map_err(|_| {
-                reject(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "a string body is at most 512 MiB",
-                )
-            })?;
+        let value = string_body(body).await?;
         let op = StringOp::Set {
             key: key_bytes,
             value,
@@ -397,10 +384,7 @@ async fn put(
                 "Content-Range must be 'bytes first-last/total' or 'bytes first-last/*'",
             )
         })?;
-    let viewed = service
-        .view(db, key)
-        .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
-    match viewed.map(|v| v.value) {
+    match stat(service, db, key)?.map(|s| s.kind) {
         None => {
             let Some(total) = range.total else {
                 return Err(reject(
@@ -437,36 +421,29 @@ async fn put(
             write_block(service, db, key_bytes, range.range, None, body).await?;
             Ok(respond(StatusCode::CREATED, ""))
         }
-        Some(ValueView::Block(block)) => {
+        Some(ValueKind::Block(len)) => {
             if only_if_absent {
                 return Err(reject(StatusCode::PRECONDITION_FAILED, "the key exists"));
             }
-            if range.total.is_some_and(|t| t != block.len()) || range.range.last >= block.len() {
+            if range.total.is_some_and(|t| t != len) || range.range.last >= len {
                 let mut response = respond(
                     StatusCode::RANGE_NOT_SATISFIABLE,
-                    &format!("the block is {} bytes", block.len()),
+                    &format!("the block is {len} bytes"),
                 );
                 response.headers_mut().insert(
                     header::CONTENT_RANGE,
-                    header_value(&format!("bytes */{}", block.len())),
+                    header_value(&format!("bytes */{len}")),
                 );
                 return Err(Box::new(response));
             }
             write_block(service, db, key_bytes, range.range, if_match, body).await?;
             Ok(respond(StatusCode::NO_CONTENT, ""))
         }
-        Some(ValueView::Str(_)) => {
+        Some(ValueKind::Str(_)) => {
             if only_if_absent {
                 return Err(reject(StatusCode::PRECONDITION_FAILED, "the key exists"));
             }
-            let value = axum::body::to_bytes(body, MAX_STRING_BODY)
-                .await
-                .map_err(|_| {
-                    reject(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "a string body is at most 512 MiB",
-                    )
-                })?;
+            let value = string_body(body).await?;
             if value.len() as u64 != range.range.len() {
                 return Err(length_mismatch(value.len() as u64, range.range.len()));
             }
@@ -480,11 +457,30 @@ async fn put(
                 other => Err(engine_failure(&other)),
             }
         }
-        Some(ValueView::Other(kind)) => Err(reject(
+        Some(ValueKind::Other(kind)) => Err(reject(
             StatusCode::CONFLICT,
             &format!("the key holds a {kind}; only strings and blocks take bytes"),
         )),
     }
+}
+
+/// A whole body for a string value (which is held whole in memory anyway).
+async fn string_body(body: Body) -> Result<Bytes, Reject> {
+    axum::body::to_bytes(body, MAX_STRING_BODY)
+        .await
+        .map_err(|_| {
+            reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "a string body is at most 512 MiB",
+            )
+        })
+}
+
+/// What `key` holds and its version, for preconditions and for choosing how to write.
+fn stat(service: &Service, db: Namespace, key: &[u8]) -> Result<Option<Stat>, Reject> {
+    service
+        .stat(db, key)
+        .map_err(|e| reject(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
 }
 
 fn length_mismatch(got: u64, expected: u64) -> Reject {

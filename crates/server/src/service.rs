@@ -37,16 +37,28 @@ pub struct Viewed {
     pub version: u64,
 }
 
-impl Viewed {
-    /// Length in bytes of a string or block.
-    pub fn byte_len(&self) -> Option<u64> {
-        match &self.value {
-            ValueView::Str(b) => Some(b.len() as u64),
-            ValueView::Block(b) => Some(b.len()),
-            ValueView::Other(_) => None,
-        }
-    }
+/// What a key holds, without its bytes: enough to check a precondition or choose
+/// how to write, without copying or cloning the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A string of this many bytes.
+    Str(u64),
+    /// A block of this many bytes.
+    Block(u64),
+    /// Another type, by its TYPE name.
+    Other(&'static str),
+}
 
+/// A key's kind and version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// What the key holds.
+    pub kind: ValueKind,
+    /// Log index of the last change.
+    pub version: u64,
+}
+
+impl Viewed {
     /// The bytes of `[offset, offset + len)` (cut at the end), as shared pieces.
     pub fn read(&self, offset: u64, len: u64) -> Vec<Bytes> {
         match &self.value {
@@ -91,23 +103,38 @@ impl Service {
             .engine
             .space_mut_for_read(db)
             .ok_or(EngineError::DbIndexOutOfRange)?;
-        let Some(entry) = ks.read(key, now) else {
-            return Ok(None);
-        };
-        let value = match &entry.value {
-            Value::Str(s) => ValueView::Str(s.to_bytes()),
-            Value::Block(b) => ValueView::Block(b.clone()),
-            other => ValueView::Other(other.type_name()),
-        };
-        Ok(Some(Viewed {
-            value,
+        Ok(ks.read(key, now).map(|entry| Viewed {
+            value: match &entry.value {
+                Value::Str(s) => ValueView::Str(s.to_bytes()),
+                Value::Block(b) => ValueView::Block(b.clone()),
+                other => ValueView::Other(other.type_name()),
+            },
             version: entry.version,
         }))
     }
 
-    /// Number of namespaces.
+    /// What `key` in namespace `db` holds and its version, without reading the value
+    /// (no statistics, no copy); `None` when absent (or expired).
+    pub fn stat(&self, db: Namespace, key: &[u8]) -> Result<Option<Stat>, EngineError> {
+        let now = now_ms();
+        let core = self.shared.lock();
+        let ks = core
+            .engine
+            .space(db)
+            .ok_or(EngineError::DbIndexOutOfRange)?;
+        Ok(ks.peek(key, now).map(|entry| Stat {
+            kind: match &entry.value {
+                Value::Str(s) => ValueKind::Str(s.len() as u64),
+                Value::Block(b) => ValueKind::Block(b.len()),
+                other => ValueKind::Other(other.type_name()),
+            },
+            version: entry.version,
+        }))
+    }
+
+    /// Number of namespaces (fixed for the server's life).
     pub fn databases(&self) -> u32 {
-        self.shared.lock().engine.databases()
+        self.shared.settings().databases
     }
 
     /// Submits a write and returns its reply once committed and applied. A block
