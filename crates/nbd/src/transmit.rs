@@ -86,8 +86,7 @@ async fn read_requests(
                     reply(EINVAL, None);
                     continue;
                 }
-                let mut data = BytesMut::zeroed(request.length as usize);
-                reader.read_exact(&mut data).await?;
+                let data = read_payload(reader, request.length as usize).await?;
                 if !in_range {
                     reply(ENOSPC, None);
                     continue;
@@ -95,7 +94,7 @@ async fn read_requests(
                 let op = BlockOp::Write {
                     key: export.key.clone(),
                     offset: request.offset,
-                    data: data.freeze(),
+                    data,
                 };
                 spawn_write(service, op, u64::from(request.length), request, tx.clone());
             }
@@ -135,6 +134,21 @@ async fn read_requests(
             _ => reply(EINVAL, None),
         }
     }
+}
+
+/// Reads a write's payload straight into a buffer of its size (no zero-fill first).
+async fn read_payload(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    len: usize,
+) -> std::io::Result<Bytes> {
+    let mut data = BytesMut::with_capacity(len);
+    let mut payload = reader.take(len as u64);
+    while data.len() < len {
+        if payload.read_buf(&mut data).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(data.freeze())
 }
 
 /// The bytes of `[offset, offset + length)`: the block's pages, attached.

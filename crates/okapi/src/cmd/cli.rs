@@ -51,18 +51,49 @@ enum BlockCommand {
     },
 }
 
-fn bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+/// A file transfer's progress bar (hidden when `quiet`) and clock.
+struct Transfer {
+    bar: ProgressBar,
+    started: std::time::Instant,
+}
+
+impl Transfer {
+    fn start(quiet: bool) -> Self {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        };
+        Self {
+            bar,
+            started: std::time::Instant::now(),
+        }
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
+
+    /// The client's progress callback, moving the bar.
+    fn progress(&self) -> impl FnMut(u64, u64) + Send + '_ {
+        |done, total| {
+            self.bar.set_length(total);
+            self.bar.set_position(done);
+        }
+    }
+
+    /// Clears the bar and prints what moved, how fast.
+    fn finish(self, what: &str, bytes: u64) {
+        self.bar.finish_and_clear();
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        println!(
+            "{what} {bytes} bytes in {secs:.2} s ({:.1} MB/s), CRC-32C verified",
+            bytes as f64 / secs / 1e6
+        );
+    }
 }
 
 /// Runs the client command on a small runtime of its own.
@@ -80,32 +111,20 @@ pub fn run(args: CliArgs) -> anyhow::Result<()> {
         let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
         match args.command {
             CliCommand::Block(BlockCommand::Put { file, key }) => {
-                let bar = bar(quiet);
-                let mut progress = |done: u64, total: u64| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                };
-                let started = std::time::Instant::now();
+                let transfer = Transfer::start(quiet);
                 let bytes = client
-                    .upload_file(&file, key.as_str(), &mut progress)
+                    .upload_file(&file, key.as_str(), &mut transfer.progress())
                     .await
                     .with_context(|| format!("uploading {}", file.display()))?;
-                bar.finish_and_clear();
-                report("uploaded", bytes, started);
+                transfer.finish("uploaded", bytes);
             }
             CliCommand::Block(BlockCommand::Get { key, file }) => {
-                let bar = bar(quiet);
-                let mut progress = |done: u64, total: u64| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                };
-                let started = std::time::Instant::now();
+                let transfer = Transfer::start(quiet);
                 let bytes = client
-                    .download_file(key.as_str(), &file, &mut progress)
+                    .download_file(key.as_str(), &file, &mut transfer.progress())
                     .await
                     .with_context(|| format!("downloading {key}"))?;
-                bar.finish_and_clear();
-                report("downloaded", bytes, started);
+                transfer.finish("downloaded", bytes);
             }
             CliCommand::Block(BlockCommand::Info { key }) => {
                 let info = client
@@ -125,12 +144,4 @@ pub fn run(args: CliArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
-}
-
-fn report(what: &str, bytes: u64, started: std::time::Instant) {
-    let secs = started.elapsed().as_secs_f64().max(1e-9);
-    println!(
-        "{what} {bytes} bytes in {secs:.2} s ({:.1} MB/s), CRC-32C verified",
-        bytes as f64 / secs / 1e6
-    );
 }
