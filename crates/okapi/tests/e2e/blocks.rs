@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use crate::common::{err, info_field, node, raw, start};
+use crate::common::{Rng, err, info_field, node, raw, start};
 
 const PAGE: u64 = 64 * 1024;
 
@@ -63,26 +63,6 @@ fn used_memory(con: &mut redis::Connection) -> i64 {
     info_field(con, "memory", "used_memory")
         .parse()
         .expect("used_memory is a number")
-}
-
-/// A deterministic pseudo-random generator (xorshift), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
 }
 
 #[test]
@@ -324,7 +304,7 @@ fn a_1gib_block_written_sparsely_reads_back_like_the_model() {
         len,
         pages: BTreeMap::new(),
     };
-    let mut rng = Rng(0x5eed_b10c);
+    let mut rng = Rng::new(0x5eed_b10c);
     let mut offsets = Vec::new();
     for step in 0..300 {
         let size = 1 + rng.below(200_000) as usize;
@@ -384,7 +364,7 @@ fn clones_share_pages_in_memory_and_across_restarts() {
     let mut c = n.client().expect("connect");
     let size = 64u64 << 20;
     ok(&mut c, &["BLOCK.CREATE", "base", &size.to_string()]);
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let image = rng.bytes(size as usize);
     for (i, chunk) in image.chunks(4 << 20).enumerate() {
         write(&mut c, "base", i as u64 * (4 << 20), chunk);
@@ -460,7 +440,7 @@ fn clones_share_pages_in_memory_and_across_restarts() {
 fn a_write_larger_than_a_log_entry_lands_whole_and_survives_replay() {
     let mut n = start(&[]);
     let mut c = n.client().expect("connect");
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let data = rng.bytes(24 << 20);
     ok(&mut c, &["BLOCK.CREATE", "big", &(32u64 << 20).to_string()]);
     assert_eq!(write(&mut c, "big", 1000, &data), data.len() as i64);

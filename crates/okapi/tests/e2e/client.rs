@@ -7,7 +7,7 @@ use std::process::Command;
 use bytes::Bytes;
 use okapi_client::{Client, ClientError, args};
 
-use crate::common::node;
+use crate::common::{Rng, node};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -112,15 +112,7 @@ fn cli_puts_and_gets_files_with_holes() {
     let port = n.port.to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src.img");
-    let mut state = 7u64;
-    let mut data: Vec<u8> = (0..20 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let mut data = Rng::new(7).bytes(20 << 20);
     data[2 << 20..10 << 20].fill(0);
     data.truncate((20 << 20) - 12_345);
     std::fs::write(&src, &data).expect("write");

@@ -132,3 +132,38 @@ pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> St
         .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_owned))
         .unwrap_or_else(|| panic!("INFO {section} has no {field}: {info}"))
 }
+
+/// A deterministic pseudo-random sequence (splitmix64, any seed works), so a failing
+/// run replays exactly.
+pub struct Rng(u64);
+
+impl Rng {
+    /// The sequence starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `[0, n)`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// `n` random bytes (no run of zeros worth a page).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n + 8);
+        while out.len() < n {
+            out.extend_from_slice(&self.next().to_le_bytes());
+        }
+        out.truncate(n);
+        out
+    }
+}

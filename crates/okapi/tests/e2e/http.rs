@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use reqwest::header::{IF_MATCH, IF_NONE_MATCH, RANGE};
 
-use crate::common::{node, raw};
+use crate::common::{Rng, node, raw};
 
 fn url(n: &okapi_testkit::TestNode, path: &str) -> String {
     format!(
@@ -261,15 +261,7 @@ fn curl_streams_a_64_mib_block_up_and_down() {
     let mut c = n.client().expect("connect");
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
-    let mut state = 99u64;
-    let data: Vec<u8> = (0..64 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let data = Rng::new(99).bytes(64 << 20);
     std::fs::write(&src, &data).expect("write source");
     let curl = |args: &[&str]| {
         let out = Command::new("curl")

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use crate::common::{err, node, raw, start};
+use crate::common::{Rng, err, node, raw, start};
 
 fn bulk(s: &[u8]) -> Value {
     Value::BulkString(s.to_vec())
@@ -176,22 +176,8 @@ fn bad_input_gets_clear_errors() {
     assert_eq!(ok(&mut c, &["PING"]), Value::SimpleString("PONG".into()));
 }
 
-/// A deterministic pseudo-random sequence (splitmix64), so failures reproduce.
-struct Rng(u64);
-
+/// Table fields and range ends drawn from the shared sequence.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
     /// A short binary field: few distinct ones, so ops collide; any byte may appear.
     fn field(&mut self) -> Vec<u8> {
         let len = self.below(3) as usize + 1;
@@ -246,7 +232,7 @@ fn model_range(
 fn random_workload_matches_a_btreemap_model() {
     let n = node();
     let mut c = n.client().expect("connect");
-    let mut rng = Rng(0x5eed_7ab1e);
+    let mut rng = Rng::new(0x5eed_7ab1e);
     let mut model = Model::new();
     for step in 0..3000u64 {
         let what = rng.below(10);
