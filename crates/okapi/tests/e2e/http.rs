@@ -7,7 +7,7 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
-use reqwest::header::{IF_MATCH, IF_NONE_MATCH, RANGE};
+use reqwest::header::{IF_MATCH, IF_NONE_MATCH, IF_RANGE, RANGE};
 
 use crate::common::{Rng, node, raw};
 
@@ -103,13 +103,28 @@ fn gets_serve_ranges_etags_and_conditions() {
         .send()
         .expect("conditional get");
     assert_eq!(r.status(), StatusCode::OK);
-    assert_ne!(header(&r, "etag"), tag);
+    let new_tag = header(&r, "etag");
+    assert_ne!(new_tag, tag);
     let r = http
         .get(url(&n, "s"))
         .header(IF_MATCH, &tag)
         .send()
         .expect("get if-match");
     assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // If-Range: the range while the tag is current, the whole value once it is stale.
+    let if_range = |tag: &str| {
+        http.get(url(&n, "s"))
+            .header(RANGE, "bytes=0-4")
+            .header(IF_RANGE, tag)
+            .send()
+            .expect("if-range")
+    };
+    let r = if_range(&new_tag);
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.text().expect("body"), "hello");
+    let r = if_range(&tag);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().expect("body"), "hello world!");
 
     // Blocks: zeros where nothing was written.
     let r = http.get(url(&n, "b")).send().expect("block");

@@ -309,3 +309,145 @@ fn writes_past_maxmemory_fail_with_enospc_over_nbd_and_507_over_http() {
         "the trim freed the first 64 MiB"
     );
 }
+
+/// A bare NBD client speaking the wire format from the protocol document, so bad
+/// requests qemu would never send can be tried.
+struct RawNbd(std::net::TcpStream);
+
+impl RawNbd {
+    fn connect(port: u16) -> RawNbd {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut greeting = [0u8; 18];
+        s.read_exact(&mut greeting).expect("greeting");
+        assert_eq!(&greeting[..16], b"NBDMAGICIHAVEOPT");
+        // Fixed newstyle, no zeroes.
+        s.write_all(&3u32.to_be_bytes()).expect("client flags");
+        RawNbd(s)
+    }
+
+    fn u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.read_exact(&mut b).expect("u32");
+        u32::from_be_bytes(b)
+    }
+
+    /// Sends an option and returns each reply's type until an ACK or an error.
+    fn option(&mut self, option: u32, data: &[u8]) -> Vec<u32> {
+        let mut out = b"IHAVEOPT".to_vec();
+        out.extend_from_slice(&option.to_be_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend_from_slice(data);
+        self.0.write_all(&out).expect("option");
+        let mut kinds = Vec::new();
+        loop {
+            let mut magic = [0u8; 8];
+            self.0.read_exact(&mut magic).expect("reply magic");
+            assert_eq!(u64::from_be_bytes(magic), 0x0003_e889_0455_65a9);
+            assert_eq!(self.u32(), option, "reply names the option");
+            let kind = self.u32();
+            let len = self.u32() as usize;
+            let mut body = vec![0u8; len];
+            self.0.read_exact(&mut body).expect("reply data");
+            kinds.push(kind);
+            if kind == 1 || kind & (1 << 31) != 0 {
+                return kinds;
+            }
+        }
+    }
+
+    /// Sends a request and returns the reply's errno and, for a successful read, the
+    /// bytes.
+    fn request(
+        &mut self,
+        kind: u16,
+        handle: u64,
+        offset: u64,
+        length: u32,
+        payload: &[u8],
+    ) -> (u32, Vec<u8>) {
+        let mut out = 0x2560_9513u32.to_be_bytes().to_vec();
+        out.extend_from_slice(&0u16.to_be_bytes());
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&handle.to_be_bytes());
+        out.extend_from_slice(&offset.to_be_bytes());
+        out.extend_from_slice(&length.to_be_bytes());
+        out.extend_from_slice(payload);
+        self.0.write_all(&out).expect("request");
+        assert_eq!(self.u32(), 0x6744_6698, "simple reply magic");
+        let errno = self.u32();
+        let mut h = [0u8; 8];
+        self.0.read_exact(&mut h).expect("handle");
+        assert_eq!(u64::from_be_bytes(h), handle);
+        let mut data = Vec::new();
+        if kind == 0 && errno == 0 {
+            data = vec![0u8; length as usize];
+            self.0.read_exact(&mut data).expect("read data");
+        }
+        (errno, data)
+    }
+}
+
+fn go_data(name: &[u8]) -> Vec<u8> {
+    let mut data = (name.len() as u32).to_be_bytes().to_vec();
+    data.extend_from_slice(name);
+    data.extend_from_slice(&0u16.to_be_bytes());
+    data
+}
+
+#[test]
+fn bad_options_and_requests_get_nbd_errors_and_the_connection_goes_on() {
+    let n = start(&["--nbd-port", "0"]);
+    let mut c = n.client().expect("connect");
+    raw(&mut c, &["BLOCK.CREATE", "b", &MIB.to_string()]).expect("create");
+    let mut nbd = RawNbd::connect(n.nbd_port.expect("NBD port"));
+    const ERR_UNSUP: u32 = (1 << 31) | 1;
+    const ERR_INVALID: u32 = (1 << 31) | 3;
+    const ERR_UNKNOWN: u32 = (1 << 31) | 6;
+    assert_eq!(nbd.option(99, b"whatever"), [ERR_UNSUP]);
+    assert_eq!(nbd.option(7, b"\0\0"), [ERR_INVALID], "GO data cut short");
+    assert_eq!(nbd.option(7, &go_data(b"nosuch")), [ERR_UNKNOWN]);
+    // INFO (3 = REP_INFO) then ACK, and GO starts transmission.
+    assert_eq!(nbd.option(7, &go_data(b"b")), [3, 1]);
+
+    const EINVAL: u32 = 22;
+    const ENOSPC: u32 = 28;
+    let size = MIB as u64;
+    assert_eq!(
+        nbd.request(0, 1, size - 2, 4, &[]).0,
+        EINVAL,
+        "read past the end"
+    );
+    assert_eq!(
+        nbd.request(0, 2, 0, 33 << 20, &[]).0,
+        EINVAL,
+        "read over 32 MiB"
+    );
+    assert_eq!(
+        nbd.request(1, 3, size - 2, 4, b"abcd").0,
+        ENOSPC,
+        "write past the end"
+    );
+    assert_eq!(
+        nbd.request(4, 4, size, 1, &[]).0,
+        EINVAL,
+        "trim past the end"
+    );
+    assert_eq!(nbd.request(42, 5, 0, 0, &[]).0, EINVAL, "unknown command");
+    // The payload of the refused write was consumed: requests still line up.
+    assert_eq!(nbd.request(1, 6, 100, 4, b"wxyz").0, 0);
+    assert_eq!(nbd.request(0, 7, 98, 8, &[]), (0, b"\0\0wxyz\0\0".to_vec()));
+    assert_eq!(nbd.request(6, 8, 101, 2, &[]).0, 0, "write zeroes");
+    assert_eq!(nbd.request(3, 9, 0, 0, &[]).0, 0, "flush");
+    assert_eq!(nbd.request(0, 10, 100, 4, &[]), (0, b"w\0\0z".to_vec()));
+    // A request with a bad magic ends the connection; the server goes on.
+    nbd.0.write_all(&[0u8; 28]).expect("garbage");
+    let mut rest = Vec::new();
+    let _ = nbd.0.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "no reply to a bad request magic");
+    assert_eq!(
+        raw(&mut c, &["BLOCK.READ", "b", "100", "4"]).expect("read"),
+        Value::BulkString(b"w\0\0z".to_vec())
+    );
+}
