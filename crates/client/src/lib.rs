@@ -37,6 +37,20 @@ pub enum ClientError {
     /// The server answered with an error (its text, prefix included).
     #[error("{0}")]
     Server(String),
+    /// The block a transfer names does not exist (or vanished during it).
+    #[error("no such block")]
+    NoSuchBlock,
+    /// A transfer's CRC-32C differs between the two ends: the block was written while
+    /// it ran.
+    #[error(
+        "the block's CRC-32C {block:08x} differs from the file's {file:08x}: the block was written during the transfer; transfer again"
+    )]
+    ChecksumMismatch {
+        /// CRC-32C of the block.
+        block: u32,
+        /// CRC-32C of the local file's bytes.
+        file: u32,
+    },
     /// A reply of an unexpected shape.
     #[error("unexpected reply to {command}: {reply:?}")]
     Unexpected {

@@ -81,7 +81,7 @@ impl Client {
         let info = self
             .block_info(&key)
             .await?
-            .ok_or_else(|| ClientError::Server("ERR no such block".into()))?;
+            .ok_or(ClientError::NoSuchBlock)?;
         let total = info.length;
         let mut file = tokio::fs::File::create(path).await?;
         file.set_len(total).await?;
@@ -115,24 +115,25 @@ impl Client {
         file.flush().await?;
         file.sync_all().await?;
         if crc != info.crc32c {
-            return Err(ClientError::Server(
-                "ERR the block changed during the download (CRC-32C differs); download again"
-                    .into(),
-            ));
+            return Err(ClientError::ChecksumMismatch {
+                block: info.crc32c,
+                file: crc,
+            });
         }
         Ok(total)
     }
 
     /// Checks the block's CRC-32C against what was sent.
     async fn verify(&mut self, key: &Bytes, crc: u32) -> Result<(), ClientError> {
-        let info = self.block_info(key).await?.ok_or_else(|| {
-            ClientError::Server("ERR the block vanished during the upload".into())
-        })?;
+        let info = self
+            .block_info(key)
+            .await?
+            .ok_or(ClientError::NoSuchBlock)?;
         if info.crc32c != crc {
-            return Err(ClientError::Server(format!(
-                "ERR the block's CRC-32C {:08x} differs from the file's {crc:08x}: it was written meanwhile",
-                info.crc32c
-            )));
+            return Err(ClientError::ChecksumMismatch {
+                block: info.crc32c,
+                file: crc,
+            });
         }
         Ok(())
     }

@@ -85,16 +85,10 @@ pub const CMD_FLAG_FUA: u16 = 1 << 0;
 
 /// Errors (errno values).
 pub const EIO: u32 = 5;
-/// Out of memory.
-pub const ENOMEM: u32 = 12;
 /// Invalid argument.
 pub const EINVAL: u32 = 22;
 /// No space (a write past the end).
 pub const ENOSPC: u32 = 28;
-/// Unsupported command.
-pub const ENOTSUP: u32 = 95;
-/// The server is shutting down.
-pub const ESHUTDOWN: u32 = 108;
 
 /// Largest read or write payload accepted (also advertised as the maximum block size).
 pub const MAX_PAYLOAD: u32 = 32 << 20;
