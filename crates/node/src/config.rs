@@ -56,6 +56,9 @@ pub struct Config {
     pub nbd_port: Option<u16>,
     /// Serve the HTTP API on this port (0 picks a free one); off when absent.
     pub http_port: Option<u16>,
+    /// Turn transparent huge pages off for the server process (Linux), as Redis's
+    /// `disable-thp`: huge-page faults stall the event loop while memory grows.
+    pub disable_thp: bool,
 }
 
 impl Default for Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             snapshot_entries: 1_000_000,
             nbd_port: None,
             http_port: Some(okapi_types::limits::DEFAULT_HTTP_PORT),
+            disable_thp: true,
         }
     }
 }

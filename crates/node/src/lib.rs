@@ -7,7 +7,7 @@
 //! - [`node`] — [`Node`] start/shutdown, the ready file
 //! - [`durable`] — the Raft log, the engine as state machine, persistence controls
 //! - [`runtime`] — one single-threaded event loop per worker thread
-//! - [`sys`] — the counting allocator (the only `unsafe` code)
+//! - [`sys`] — the counting allocator and the THP switch (the only `unsafe` code)
 
 pub mod config;
 pub mod durable;

@@ -127,10 +127,15 @@ fn run_syncer(shared: Arc<Shared>) {
             return;
         }
         w = match w.syncer_due_in() {
-            None => shared
-                .wake_syncer
-                .wait(w)
-                .unwrap_or_else(PoisonError::into_inner),
+            None => {
+                w.syncer_idle = true;
+                let mut w = shared
+                    .wake_syncer
+                    .wait(w)
+                    .unwrap_or_else(PoisonError::into_inner);
+                w.syncer_idle = false;
+                w
+            }
             Some(wait) if !wait.is_zero() => {
                 shared
                     .wake_syncer
@@ -361,7 +366,8 @@ impl Wal {
         if w.policy == FsyncPolicy::Always {
             return Ok(Some(upto));
         }
-        let wake = w.policy == FsyncPolicy::EverySec && (!was_dirty || w.backlog_is_large());
+        let wake = w.policy == FsyncPolicy::EverySec
+            && ((!was_dirty && w.syncer_idle) || w.backlog_is_large());
         drop(w);
         if wake {
             shared.wake_syncer.notify_one();
@@ -384,10 +390,10 @@ impl Wal {
     pub fn append_deferred(&self, records: Vec<WalRecord>) -> Result<(), StorageError> {
         let shared = &self.inner.shared;
         let mut w = shared.lock();
-        let was_dirty = w.dirty();
+        let wake = !w.dirty() && w.syncer_idle;
         w.accept(&records)?;
         drop(w);
-        if !was_dirty {
+        if wake {
             shared.wake_syncer.notify_one();
         }
         Ok(())

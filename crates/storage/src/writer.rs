@@ -59,6 +59,11 @@ pub(crate) struct Writer {
     /// An fsync is running outside the lock.
     pub syncing: bool,
     pub closed: bool,
+    /// The syncer waits with no deadline, so only a notification wakes it. When it
+    /// waits with one (at most a second), a new deferred record needs no wake-up:
+    /// under `always` that was a futex wake of the syncer thread per fsync, a
+    /// thread competing for the cores with the event loop for nothing.
+    pub syncer_idle: bool,
     last_sync: Instant,
     poisoned: Option<String>,
     need_gc: bool,
@@ -94,6 +99,7 @@ impl Writer {
             synced: 0,
             syncing: false,
             closed: false,
+            syncer_idle: false,
             last_sync: Instant::now(),
             poisoned: None,
             need_gc: true,

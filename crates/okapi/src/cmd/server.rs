@@ -87,6 +87,18 @@ pub struct ServerArgs {
     /// Do not serve the HTTP API.
     #[arg(long)]
     no_http: bool,
+    /// Turn transparent huge pages off for this process, yes or no (their page faults
+    /// stall the event loop while memory grows; Redis does the same). [default: yes]
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    disable_thp: Option<bool>,
+}
+
+fn parse_yes_no(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("expected yes or no, got '{value}'")),
+    }
 }
 
 impl ServerArgs {
@@ -114,7 +126,8 @@ impl ServerArgs {
             loglevel,
             appendfsync,
             snapshot_log_bytes,
-            snapshot_entries
+            snapshot_entries,
+            disable_thp
         );
         if !self.bind.is_empty() {
             config.bind = self.bind;
@@ -141,6 +154,18 @@ impl ServerArgs {
     }
 }
 
+#[cfg(target_os = "linux")]
+fn disable_transparent_huge_pages() {
+    match okapi_node::sys::thp::disable_transparent_huge_pages() {
+        Ok(()) => tracing::debug!("transparent huge pages disabled for this process"),
+        // Not fatal: the server works with them, only with worse latency.
+        Err(e) => tracing::warn!(error = %e, "cannot disable transparent huge pages"),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn disable_transparent_huge_pages() {}
+
 fn init_logging(level: &str) {
     let filter = match level {
         "debug" => "debug",
@@ -161,6 +186,9 @@ fn init_logging(level: &str) {
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (config, config_file) = args.into_config()?;
     init_logging(&config.loglevel);
+    if config.disable_thp {
+        disable_transparent_huge_pages();
+    }
     let loops = okapi_node::runtime::loop_count(config.threads);
     let runtime = okapi_node::runtime::event_loop().context("starting the event loop")?;
     let workers =

@@ -460,3 +460,30 @@ fn settings_come_from_okapi_toml_and_flags_win() {
         "the flag wins over the file"
     );
 }
+
+/// `THP_enabled` of a running process, from /proc (0 once PR_SET_THP_DISABLE is set).
+fn thp_enabled(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .expect("THP_enabled line")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn transparent_huge_pages_are_off_unless_told_otherwise() {
+    let default = node();
+    assert_eq!(thp_enabled(default.pid().expect("pid")), "0");
+    let kept = start(&["--disable-thp", "no"]);
+    assert_eq!(thp_enabled(kept.pid().expect("pid")), "1");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("okapi.toml");
+    std::fs::write(&file, "disable-thp = false\n").expect("write");
+    let from_file = start(&["--config", file.to_str().expect("utf8")]);
+    assert_eq!(thp_enabled(from_file.pid().expect("pid")), "1");
+    let refused =
+        okapi_testkit::TestNode::start(env!("CARGO_BIN_EXE_okapi"), &["--disable-thp", "maybe"]);
+    assert!(refused.is_err(), "only yes or no");
+}
