@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use okapi_engine::blocks::{BlockOp, MAX_OP_BYTES};
 use okapi_engine::keys::KeyOp;
 use okapi_engine::strings::{SetCond, SetExpire, StringOp};
-use okapi_engine::{Op, OpKind, Reply, Txn, TxnItem, WatchCheck, WatchStamp};
+use okapi_engine::{EngineError, Op, OpKind, Reply, Txn, TxnItem, WatchCheck, WatchStamp};
 use okapi_server::service::{Stat, ValueKind, ValueView, Viewed};
 use okapi_server::{LogError, Service};
 use okapi_types::Namespace;
@@ -65,28 +65,22 @@ fn etag_listed(header: &HeaderValue, current: &str) -> bool {
 }
 
 fn log_failure(e: LogError) -> Reject {
-    let text = e.to_string();
-    let status = if text.starts_with("OOM") {
-        StatusCode::INSUFFICIENT_STORAGE
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let status = match e {
+        LogError::OverMemory => StatusCode::INSUFFICIENT_STORAGE,
+        LogError::Refused(_) | LogError::Dropped(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    reject(status, &text)
+    reject(status, &e.to_string())
 }
 
 fn engine_failure(reply: &Reply) -> Reject {
-    let text = match reply {
-        Reply::Error(e) => e.to_string(),
-        other => format!("unexpected reply {other:?}"),
-    };
-    let status = if text.starts_with("WRONGTYPE") {
-        StatusCode::CONFLICT
-    } else if text.starts_with("OOM") {
-        StatusCode::INSUFFICIENT_STORAGE
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    reject(status, &text)
+    match reply {
+        Reply::Error(e @ EngineError::WrongType) => reject(StatusCode::CONFLICT, &e.to_string()),
+        Reply::Error(e) => reject(StatusCode::BAD_REQUEST, &e.to_string()),
+        other => reject(
+            StatusCode::BAD_REQUEST,
+            &format!("unexpected reply {other:?}"),
+        ),
+    }
 }
 
 /// GET and HEAD.

@@ -196,8 +196,7 @@ fn spawn_write(
     tokio::spawn(async move {
         let error = match committed.await {
             Ok(Reply::Int(n)) if n as u64 == expected => 0,
-            Ok(Reply::Error(e)) if e.to_string().starts_with("OOM") => ENOSPC,
-            Err(LogError::Refused(e)) if e.starts_with("OOM") => ENOSPC,
+            Err(LogError::OverMemory) => ENOSPC,
             Ok(other) => {
                 tracing::warn!(reply = ?other, "NBD write did not land whole");
                 EIO

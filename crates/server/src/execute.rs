@@ -163,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         };
         if spec.has(flags::DENYOOM) && self.over_memory {
             return Action::Reply(error_reply(
-                &"OOM command not allowed when used memory > 'maxmemory'.",
+                &crate::log::OVER_MEMORY,
             ));
         }
         action
@@ -258,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             let slot = match parsed {
                 Err(e) => Some(error_reply(&e)),
                 Ok((spec, _)) if spec.has(flags::DENYOOM) && self.over_memory => Some(error_reply(
-                    &"OOM command not allowed when used memory > 'maxmemory'.",
+                    &crate::log::OVER_MEMORY,
                 )),
                 Ok((_, Action::Read(query))) => {
                     items.push(okapi_engine::TxnItem::Read(query));

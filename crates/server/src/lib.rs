@@ -36,7 +36,7 @@ pub mod stats;
 pub use durability::{BoxFuture, Durability};
 pub use error::ServerError;
 pub use listener::{ServerHandle, start};
-pub use log::{LogError, Pending, ReplicatedLog};
+pub use log::{LogError, OVER_MEMORY, Pending, ReplicatedLog};
 pub use service::Service;
 pub use settings::Settings;
 pub use shared::{MemoryProbe, Shared};

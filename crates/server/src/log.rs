@@ -15,7 +15,15 @@ pub enum LogError {
     /// The op was dropped before it committed (leadership lost, shutdown).
     #[error("ERR write was not committed: {0}")]
     Dropped(String),
+    /// Used memory is above `maxmemory` and the op may grow the dataset (Redis's
+    /// `noeviction` refusal); front ends map it to their "no space" error.
+    #[error("{}", OVER_MEMORY)]
+    OverMemory,
 }
+
+/// Redis's reply to a write that may grow the dataset while used memory is above
+/// `maxmemory` (policy `noeviction`).
+pub const OVER_MEMORY: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Where the replies of appended ops (one per op) arrive once they commit and apply.
 pub type Pending = oneshot::Receiver<Result<Vec<Reply>, LogError>>;

@@ -151,9 +151,7 @@ impl Service {
             None => (vec![op], None),
         };
         let appended = if over_memory {
-            Err(LogError::Refused(
-                "OOM command not allowed when used memory > 'maxmemory'.".into(),
-            ))
+            Err(LogError::OverMemory)
         } else {
             // Under the engine lock, as RESP appends: ordered with the reads around it.
             let _core = self.shared.lock();
