@@ -19,8 +19,8 @@ mod transfer;
 
 use bytes::{Bytes, BytesMut};
 use okapi_resp::{Decoder, Frame, Limits, Protocol};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 
 pub use blocks::BlockInfo;
 pub use transfer::Progress;
@@ -61,9 +61,14 @@ pub enum ClientError {
     },
 }
 
+/// A byte stream to a node: TCP or a Unix socket.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// One connection to an okapi node.
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     decoder: Decoder,
     inbuf: BytesMut,
     outbuf: BytesMut,
@@ -77,7 +82,21 @@ impl Client {
     pub async fn connect(addr: &str) -> Result<Self, ClientError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(Self {
+        Ok(Self::over(Box::new(stream)))
+    }
+
+    /// Connects to the node's Unix socket at `path`.
+    pub async fn connect_unix(path: impl AsRef<std::path::Path>) -> Result<Self, ClientError> {
+        Ok(Self::over(Box::new(UnixStream::connect(path).await?)))
+    }
+
+    /// Authenticates as the default user (`AUTH password`).
+    pub async fn auth(&mut self, password: &str) -> Result<(), ClientError> {
+        self.call(args!["AUTH", password]).await.map(drop)
+    }
+
+    fn over(stream: Box<dyn Stream>) -> Self {
+        Self {
             stream,
             decoder: Decoder::new(Limits {
                 max_bulk_len: usize::MAX >> 1,
@@ -85,7 +104,7 @@ impl Client {
             }),
             inbuf: BytesMut::with_capacity(64 * 1024),
             outbuf: BytesMut::with_capacity(64 * 1024),
-        })
+        }
     }
 
     /// Runs one command and returns its reply (server errors as [`ClientError::Server`]).

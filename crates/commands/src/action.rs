@@ -109,8 +109,14 @@ pub enum ConnCmd {
     Time,
     /// WAIT numreplicas timeout.
     Wait,
-    /// SHUTDOWN [NOSAVE|SAVE].
-    Shutdown,
+    /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: `save` is `Some(false)` for NOSAVE,
+    /// `Some(true)` for SAVE, `None` when neither was given.
+    Shutdown {
+        /// NOSAVE / SAVE.
+        save: Option<bool>,
+    },
+    /// SHUTDOWN ABORT: cancels a shutdown that waits (okapi's never do).
+    ShutdownAbort,
     /// LASTSAVE.
     LastSave,
     /// SAVE: snapshot now and wait.

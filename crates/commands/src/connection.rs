@@ -18,7 +18,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     command(
         "ping",
         -1,
-        FAST | STALE | LOADING | SUBSCRIBED_OK,
+        // As Redis 7: PING answers -LOADING while the dataset loads.
+        FAST | STALE | SUBSCRIBED_OK,
         Keys::None,
         CF,
         G,

@@ -213,16 +213,36 @@ fn wait(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     conn(ConnCmd::Wait)
 }
 
+/// As Redis 7: any of NOSAVE, SAVE, NOW, FORCE, ABORT in any order; ABORT alone, and
+/// never NOSAVE with SAVE.
 fn shutdown(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
     for word in a {
-        if !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"]
-            .iter()
-            .any(|w| is(word, w))
-        {
+        if is(word, "NOSAVE") {
+            nosave = true;
+        } else if is(word, "SAVE") {
+            save = true;
+        } else if is(word, "ABORT") {
+            abort = true;
+        } else if is(word, "NOW") || is(word, "FORCE") {
+            other = true;
+        } else {
             return Err(CommandError::Syntax);
         }
     }
-    conn(ConnCmd::Shutdown)
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return Err(CommandError::Syntax);
+    }
+    if abort {
+        return conn(ConnCmd::ShutdownAbort);
+    }
+    conn(ConnCmd::Shutdown {
+        save: match (nosave, save) {
+            (true, _) => Some(false),
+            (_, true) => Some(true),
+            _ => None,
+        },
+    })
 }
 
 fn save(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {

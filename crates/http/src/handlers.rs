@@ -26,7 +26,14 @@ const WRITES_IN_FLIGHT: usize = 8;
 
 type Reject = Box<Response>;
 
-fn respond(status: StatusCode, message: &str) -> Response {
+/// A reply with no body and no body headers (204, and 201 whose news is the status).
+fn empty(status: StatusCode) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+pub(crate) fn respond(status: StatusCode, message: &str) -> Response {
     let mut response = Response::new(Body::from(format!("{message}\n")));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -363,7 +370,7 @@ async fn put(
             expire: SetExpire::Clear,
         };
         return match submit(service, db, key, if_match, OpKind::Str(op))?.await? {
-            Reply::Ok => Ok(respond(StatusCode::NO_CONTENT, "")),
+            Reply::Ok => Ok(empty(StatusCode::NO_CONTENT)),
             Reply::Nil => Err(reject(StatusCode::PRECONDITION_FAILED, "the key exists")),
             other => Err(engine_failure(&other)),
         };
@@ -413,7 +420,7 @@ async fn put(
                 other => return Err(engine_failure(&other)),
             }
             write_block(service, db, key_bytes, range.range, None, body).await?;
-            Ok(respond(StatusCode::CREATED, ""))
+            Ok(empty(StatusCode::CREATED))
         }
         Some(ValueKind::Block(len)) => {
             if only_if_absent {
@@ -431,7 +438,7 @@ async fn put(
                 return Err(Box::new(response));
             }
             write_block(service, db, key_bytes, range.range, if_match, body).await?;
-            Ok(respond(StatusCode::NO_CONTENT, ""))
+            Ok(empty(StatusCode::NO_CONTENT))
         }
         Some(ValueKind::Str(_)) => {
             if only_if_absent {
@@ -447,7 +454,7 @@ async fn put(
                 value,
             };
             match submit(service, db, key, if_match, OpKind::Str(op))?.await? {
-                Reply::Int(_) => Ok(respond(StatusCode::NO_CONTENT, "")),
+                Reply::Int(_) => Ok(empty(StatusCode::NO_CONTENT)),
                 other => Err(engine_failure(&other)),
             }
         }
@@ -562,7 +569,7 @@ pub(crate) async fn delete_value(
         };
         let if_match = headers.get(header::IF_MATCH);
         match submit(&service, db, key.as_bytes(), if_match, OpKind::Key(op))?.await? {
-            Reply::Int(1) => Ok(respond(StatusCode::NO_CONTENT, "")),
+            Reply::Int(1) => Ok(empty(StatusCode::NO_CONTENT)),
             Reply::Int(_) => Err(reject(StatusCode::NOT_FOUND, "no such key")),
             other => Err(engine_failure(&other)),
         }

@@ -9,13 +9,18 @@
 //!   block (created with length `total` when the key is absent) or a string
 //!   (SETRANGE). `If-Match` makes it a compare-and-set, checked when the write applies.
 //! - `DELETE` — 204, or 404 when absent; `If-Match` as for PUT.
-//! - `/health`, `/ready`.
+//! - `/health`, `/ready` (503 while the dataset loads).
+//!
+//! Every request first passes `guard`: protected mode, the password (when one is
+//! set: `Authorization: Bearer <password>` or Basic `default:<password>`), and the
+//! loading state.
 //!
 //! Bodies stream both ways: a GET reads a copy-on-write view of the value taken when
 //! the request arrived (its pages are shared, not copied), so a long download never
 //! mixes two versions and never holds the engine lock; a block PUT is written in 1 MiB
 //! ops as the body arrives, so no request buffers a whole GiB.
 
+mod guard;
 mod handlers;
 pub mod range;
 
@@ -27,7 +32,7 @@ use tokio::net::TcpListener;
 /// Serves the API on `listener` until the node shuts down.
 pub async fn serve(listener: TcpListener, service: Service) {
     let stop = service.clone();
-    let app = router(service);
+    let app = router(service).into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.shutdown().await })
         .await
@@ -47,5 +52,9 @@ pub fn router(service: Service) -> Router {
                 .put(handlers::put_value)
                 .delete(handlers::delete_value),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            guard::guard,
+        ))
         .with_state(service)
 }

@@ -42,6 +42,11 @@ async fn accept_loop(listener: TcpListener, service: Service) {
                 continue;
             }
         };
+        if service.protected_mode_refuses(peer.ip()) {
+            // NBD has no error to send before negotiation: the connection just closes.
+            tracing::warn!(%peer, "NBD client from another host refused: protected mode");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         tokio::spawn(async move {

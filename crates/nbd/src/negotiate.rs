@@ -24,8 +24,36 @@ fn protocol_error(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned())
 }
 
-/// The length of the block `key`, or why it cannot be exported.
-fn lookup(service: &Service, key: &[u8]) -> Result<Export, String> {
+/// Why an export cannot be opened: the option error to reply with, and a message.
+struct Refusal {
+    kind: u32,
+    message: String,
+}
+
+impl Refusal {
+    fn new(kind: u32, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The length of the block `key`, or why it cannot be exported: it does not exist,
+/// the node is loading, or a password is set (NBD cannot check one).
+fn lookup(service: &Service, key: &[u8]) -> Result<Export, Refusal> {
+    if !service.unauthenticated_front_ends_allowed() {
+        return Err(Refusal::new(
+            REP_ERR_POLICY,
+            "okapi requires a password and NBD has no way to give one; the server must be started with nbd-unauthenticated to export blocks",
+        ));
+    }
+    if service.loading() {
+        return Err(Refusal::new(
+            REP_ERR_UNKNOWN,
+            "okapi is loading the dataset in memory; retry shortly",
+        ));
+    }
     let query = Query {
         db: Namespace(0),
         kind: QueryKind::Block(BlockQuery::Len {
@@ -37,9 +65,15 @@ fn lookup(service: &Service, key: &[u8]) -> Result<Export, String> {
             key: Bytes::copy_from_slice(key),
             size: len as u64,
         }),
-        Reply::Nil => Err(format!("no block named '{}'", String::from_utf8_lossy(key))),
-        Reply::Error(e) => Err(e.to_string()),
-        other => Err(format!("unexpected reply {other:?}")),
+        Reply::Nil => Err(Refusal::new(
+            REP_ERR_UNKNOWN,
+            format!("no block named '{}'", String::from_utf8_lossy(key)),
+        )),
+        Reply::Error(e) => Err(Refusal::new(REP_ERR_UNKNOWN, e.to_string())),
+        other => Err(Refusal::new(
+            REP_ERR_UNKNOWN,
+            format!("unexpected reply {other:?}"),
+        )),
     }
 }
 
@@ -77,7 +111,7 @@ pub(crate) async fn negotiate(
         match option {
             OPT_EXPORT_NAME => {
                 // No way to report an error here: the protocol says close.
-                let export = lookup(service, &data).map_err(|e| protocol_error(&e))?;
+                let export = lookup(service, &data).map_err(|e| protocol_error(&e.message))?;
                 let mut out = Vec::with_capacity(10 + 124);
                 out.extend_from_slice(&export.size.to_be_bytes());
                 out.extend_from_slice(&TRANSMISSION_FLAGS.to_be_bytes());
@@ -106,8 +140,8 @@ pub(crate) async fn negotiate(
                 };
                 let export = match lookup(service, name) {
                     Ok(export) => export,
-                    Err(e) => {
-                        reply(stream, option, REP_ERR_UNKNOWN, e.as_bytes()).await?;
+                    Err(refusal) => {
+                        reply(stream, option, refusal.kind, refusal.message.as_bytes()).await?;
                         continue;
                     }
                 };

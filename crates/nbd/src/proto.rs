@@ -39,6 +39,8 @@ pub const REP_ACK: u32 = 1;
 pub const REP_INFO: u32 = 3;
 /// The option is not supported.
 pub const REP_ERR_UNSUP: u32 = (1 << 31) | 1;
+/// The server's policy forbids the option (here: NBD cannot check a password).
+pub const REP_ERR_POLICY: u32 = (1 << 31) | 2;
 /// The option is malformed.
 pub const REP_ERR_INVALID: u32 = (1 << 31) | 3;
 /// No such export.

@@ -54,11 +54,30 @@ pub struct Config {
     pub snapshot_entries: u64,
     /// Serve blocks over NBD on this port (0 picks a free one); off when absent.
     pub nbd_port: Option<u16>,
-    /// Serve the HTTP API on this port (0 picks a free one); off when absent.
-    pub http_port: Option<u16>,
+    /// Addresses for the NBD listener (empty: the RESP `bind` addresses).
+    pub nbd_bind: Vec<String>,
+    /// Serve NBD although `requirepass` is set. NBD has no password mechanism, so
+    /// without this a node with a password refuses to start with `nbd-port`.
+    pub nbd_unauthenticated: bool,
+    /// Serve the HTTP API on this port (0 picks a free one), unless `no-http`.
+    pub http_port: u16,
+    /// Addresses for the HTTP listener (empty: the RESP `bind` addresses).
+    pub http_bind: Vec<String>,
+    /// Do not serve the HTTP API.
+    pub no_http: bool,
+    /// Protected mode, as Redis: with no password set, serve only loopback clients
+    /// on every front end.
+    pub protected_mode: bool,
     /// Turn transparent huge pages off for the server process (Linux), as Redis's
     /// `disable-thp`: huge-page faults stall the event loop while memory grows.
     pub disable_thp: bool,
+    /// Write the log to this file instead of standard error (reopened on SIGHUP).
+    pub logfile: Option<PathBuf>,
+    /// Log line format: `text` or `json`.
+    pub log_format: String,
+    /// Microseconds to pause per key restored from a snapshot at start (Redis's
+    /// `key-load-delay`): makes loading observable in tests.
+    pub key_load_delay: u64,
 }
 
 impl Default for Config {
@@ -85,8 +104,16 @@ impl Default for Config {
             snapshot_log_bytes: 64 * 1024 * 1024,
             snapshot_entries: 1_000_000,
             nbd_port: None,
-            http_port: Some(okapi_types::limits::DEFAULT_HTTP_PORT),
+            nbd_bind: Vec::new(),
+            nbd_unauthenticated: false,
+            http_port: okapi_types::limits::DEFAULT_HTTP_PORT,
+            http_bind: Vec::new(),
+            no_http: false,
+            protected_mode: true,
             disable_thp: true,
+            logfile: None,
+            log_format: "text".to_owned(),
+            key_load_delay: 0,
         }
     }
 }
@@ -114,6 +141,27 @@ impl Config {
         if self.bind.is_empty() {
             return Err(bad("bind", "needs at least one address".into()));
         }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(bad("log-format", "must be text or json".into()));
+        }
+        let requirepass = self
+            .requirepass
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(|p| bytes::Bytes::from(p.clone().into_bytes()));
+        if requirepass.is_some() && self.nbd_port.is_some() && !self.nbd_unauthenticated {
+            return Err(bad(
+                "nbd-port",
+                "NBD has no password mechanism, so with requirepass set it would serve every block to anyone who reaches the port; add --nbd-unauthenticated to accept that, or drop --nbd-port".into(),
+            ));
+        }
+        let or_bind = |addresses: &Vec<String>| {
+            if addresses.is_empty() {
+                self.bind.clone()
+            } else {
+                addresses.clone()
+            }
+        };
         let mut settings = okapi_server::Settings {
             bind: self.bind.clone(),
             port: self.port,
@@ -128,14 +176,24 @@ impl Config {
                 &self.client_query_buffer_limit,
             )? as usize,
             databases: self.databases,
-            requirepass: self
-                .requirepass
-                .as_ref()
-                .filter(|p| !p.is_empty())
-                .map(|p| bytes::Bytes::from(p.clone().into_bytes())),
+            requirepass,
             hz: self.hz.clamp(1, 500),
             dir: self.data_dir.clone(),
             maxmemory: memory("maxmemory", &self.maxmemory)?,
+            protected_mode: self.protected_mode,
+            http_port: (!self.no_http).then_some(self.http_port),
+            http_bind: or_bind(&self.http_bind),
+            nbd_port: self.nbd_port,
+            nbd_bind: or_bind(&self.nbd_bind),
+            nbd_unauthenticated: self.nbd_unauthenticated,
+            threads: self.threads,
+            disable_thp: self.disable_thp,
+            snapshot_log_bytes: self.snapshot_log_bytes,
+            snapshot_entries: self.snapshot_entries,
+            logfile: self.logfile.clone(),
+            log_format: self.log_format.clone(),
+            ready_file: self.ready_file.clone(),
+            key_load_delay_us: self.key_load_delay,
             ..okapi_server::Settings::default()
         };
         settings
@@ -165,5 +223,37 @@ mod tests {
         assert!(toml::from_str::<Config>("no-such-setting = 1").is_err());
         let bad: Config = toml::from_str("maxmemory = \"lots\"").expect("parses");
         assert!(bad.server_settings().is_err());
+    }
+
+    #[test]
+    fn no_http_and_the_front_end_binds_come_from_toml() {
+        let config: Config = toml::from_str(
+            "no-http = true\nbind = [\"127.0.0.1\"]\nnbd-port = 0\nnbd-bind = [\"127.0.0.2\"]\nprotected-mode = false\n",
+        )
+        .expect("valid");
+        let settings = config.server_settings().expect("valid");
+        assert_eq!(settings.http_port, None);
+        assert_eq!(settings.nbd_bind, vec!["127.0.0.2".to_owned()]);
+        assert_eq!(
+            settings.http_bind,
+            vec!["127.0.0.1".to_owned()],
+            "defaults to bind"
+        );
+        assert!(!settings.protected_mode);
+    }
+
+    #[test]
+    fn a_password_with_nbd_needs_an_explicit_opt_in() {
+        let mut config: Config =
+            toml::from_str("requirepass = \"pw\"\nnbd-port = 0\n").expect("valid");
+        let refused = config
+            .server_settings()
+            .expect_err("NBD cannot check the password");
+        assert!(
+            refused.to_string().contains("nbd-unauthenticated"),
+            "{refused}"
+        );
+        config.nbd_unauthenticated = true;
+        config.server_settings().expect("the operator accepted it");
     }
 }

@@ -68,13 +68,19 @@ impl ReplicatedLog for RaftLog {
 /// The engine, as the group's state machine.
 pub struct EngineMachine {
     shared: Arc<Shared>,
+    meter: Arc<crate::load::LoadMeter>,
 }
 
 impl EngineMachine {
-    /// The machine over the node's engine.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    /// The machine over the node's engine; while the node loads, restores and
+    /// applies report their progress through `meter`.
+    pub fn new(shared: Arc<Shared>, meter: Arc<crate::load::LoadMeter>) -> Self {
+        Self { shared, meter }
     }
+}
+
+fn key_count(engine: &Engine) -> u64 {
+    engine.spaces().map(|(_, ks)| ks.len() as u64).sum()
 }
 
 fn machine_error(e: impl std::fmt::Display) -> MachineError {
@@ -95,6 +101,11 @@ impl Machine for EngineMachine {
             for op in part.ops {
                 replies.push(core.engine.apply(op, &ctx));
             }
+        }
+        if self.shared.loading.is_loading() {
+            self.shared
+                .loading
+                .set_progress(self.meter.replay_done(index), key_count(&core.engine));
         }
         // Clients blocked on keys this entry fed are served next, through the log.
         core.blocked.serve(
@@ -131,8 +142,23 @@ impl Machine for EngineMachine {
         let header = okapi_engine::SnapshotHeader::from_bytes(header).map_err(machine_error)?;
         // Built aside, then swapped in: readers never see half a dataset.
         let mut restore = Engine::restore_begin(&header).map_err(machine_error)?;
+        let expected = restore.expected_keys();
         for chunk in chunks {
+            let before = restore.records();
             restore.restore_chunk(&chunk?).map_err(machine_error)?;
+            let restored = restore.records();
+            if self.shared.loading.is_loading() {
+                let delay_us = self.shared.settings().key_load_delay_us;
+                if delay_us > 0 {
+                    // Runs on the loader thread, never on an event loop.
+                    std::thread::sleep(std::time::Duration::from_micros(
+                        delay_us.saturating_mul(restored - before),
+                    ));
+                }
+                self.shared
+                    .loading
+                    .set_progress(self.meter.snapshot_done(restored, expected), restored);
+            }
         }
         let engine = restore.finish().map_err(machine_error)?;
         self.shared.lock().engine = engine;
@@ -201,8 +227,6 @@ impl Durability for NodeDurability {
         let status = self.group.status();
         let wal = self.wal.status();
         vec![
-            ("loading", "0".into()),
-            ("async_loading", "0".into()),
             (
                 "rdb_changes_since_last_save",
                 status

@@ -12,6 +12,9 @@ pub enum NodeError {
     /// The WAL, snapshots or Raft group failed to open or recover.
     #[error("{0}")]
     Storage(String),
+    /// The data directory cannot be used (another server holds it).
+    #[error("{0}")]
+    DataDir(#[source] okapi_storage::StorageError),
     /// A file of the node could not be written.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),

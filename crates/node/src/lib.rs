@@ -6,16 +6,18 @@
 //! - [`config`] — every setting, `okapi.toml` parsing, validation
 //! - [`node`] — [`Node`] start/shutdown, the ready file
 //! - [`durable`] — the Raft log, the engine as state machine, persistence controls
+//! - [`load`] — loading progress (INFO, the log)
 //! - [`runtime`] — one single-threaded event loop per worker thread
 //! - [`sys`] — the counting allocator and the THP switch (the only `unsafe` code)
 
 pub mod config;
 pub mod durable;
 pub mod error;
+pub mod load;
 pub mod node;
 pub mod runtime;
 pub mod sys;
 
 pub use config::Config;
 pub use error::NodeError;
-pub use node::{Node, Ready};
+pub use node::{Host, Node, Ready};

@@ -1,4 +1,5 @@
-//! A running node: engine, write log, RESP server and background tasks.
+//! A running node: its locked data directory, engine, write log, listeners (RESP,
+//! NBD, HTTP) and background tasks; opened first, then loaded.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,12 +8,13 @@ use std::sync::Arc;
 use std::path::Path;
 
 use okapi_engine::Engine;
-use okapi_raft::{Group, GroupConfig};
+use okapi_raft::{Group, GroupConfig, RecoveredSingle};
 use okapi_server::{ServerHandle, Shared};
-use okapi_storage::{SnapshotStore, Wal, WalOptions};
+use okapi_storage::{DirLock, SnapshotStore, Wal, WalOptions};
 use okapi_types::{GroupId, NodeId};
 
 use crate::durable::{EngineMachine, LoadStats, NodeDurability, RaftLog};
+use crate::load::LoadMeter;
 
 use crate::config::Config;
 use crate::error::NodeError;
@@ -34,13 +36,31 @@ pub struct Ready {
     pub http_port: Option<u16>,
 }
 
-/// A started node.
+/// What the embedding process gives a node besides its configuration.
+#[derive(Clone)]
+pub struct Host {
+    /// Reports allocated bytes for INFO and `maxmemory`.
+    pub memory: okapi_server::MemoryProbe,
+    /// Path of the config file the settings came from, for INFO.
+    pub config_file: Option<String>,
+    /// The process's log, so CONFIG SET loglevel and INFO reach it.
+    pub logging: Option<Arc<dyn okapi_server::Logging>>,
+}
+
+/// A node: its data directory locked, its listeners bound, and, once
+/// [`Node::load`] returns, its dataset loaded.
 pub struct Node {
     shared: Arc<Shared>,
     server: ServerHandle,
-    nbd: Option<SocketAddr>,
-    http: Option<SocketAddr>,
+    nbd: Vec<SocketAddr>,
+    http: Vec<SocketAddr>,
     durable: Option<Durable>,
+    /// The log writes go to; its group is attached once loaded.
+    log: Arc<RaftLog>,
+    config: Config,
+    meter: Arc<LoadMeter>,
+    /// Held for the node's life: no second process opens the directory meanwhile.
+    _lock: DirLock,
 }
 
 /// The durable half of a node: its group, WAL and background snapshot trigger.
@@ -49,35 +69,34 @@ struct Durable {
     wal: Wal,
 }
 
-/// `host:port` for the first RESP bind address.
-fn first_bind(bind: &[String], port: u16) -> String {
-    let host = bind.first().map_or("127.0.0.1", String::as_str);
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// Binds a front end's listener on the first RESP bind address (port 0 picks one)
-/// and serves it with `serve` in the background until shutdown.
+/// Binds a front end's listener on every address of `bind` (port 0 picks a port on
+/// the first, which the rest then share) and serves each with `serve` in the
+/// background until shutdown.
 async fn start_front_end<F>(
     what: &str,
     bind: &[String],
     port: u16,
     shared: &Arc<Shared>,
-    serve: impl FnOnce(tokio::net::TcpListener, okapi_server::Service) -> F,
-) -> Result<SocketAddr, NodeError>
+    serve: impl Fn(tokio::net::TcpListener, okapi_server::Service) -> F,
+) -> Result<Vec<SocketAddr>, NodeError>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let addr = first_bind(bind, port);
-    let io = |e| NodeError::Io(format!("cannot listen for {what} on {addr}"), e);
-    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(io)?;
-    let local = listener.local_addr().map_err(io)?;
-    tokio::spawn(serve(listener, okapi_server::Service::new(shared.clone())));
-    tracing::info!(address = %local, "serving {what}");
-    Ok(local)
+    let mut bound: Vec<SocketAddr> = Vec::new();
+    for host in bind {
+        let port = bound.first().map_or(port, SocketAddr::port);
+        let addr = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let io = |e| NodeError::Io(format!("cannot listen for {what} on {addr}"), e);
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(io)?;
+        let local = listener.local_addr().map_err(io)?;
+        tokio::spawn(serve(listener, okapi_server::Service::new(shared.clone())));
+        bound.push(local);
+    }
+    Ok(bound)
 }
 
 /// Identity of a data directory, written once when it is created.
@@ -120,38 +139,107 @@ impl NodeMeta {
 }
 
 impl Node {
-    /// Starts a node: opens the data directory (WAL and snapshots), loads the newest
-    /// snapshot and replays the log, then binds listeners and writes the ready file —
-    /// only once the data is loaded. `memory` reports allocated bytes for INFO and
-    /// `maxmemory`. Clients are served on `runtimes` (the calling runtime when empty).
+    /// Starts a node: [`Node::open`], then [`Node::load`].
     pub async fn start(
         config: &Config,
-        memory: okapi_server::MemoryProbe,
-        config_file: Option<String>,
+        host: Host,
         runtimes: &[tokio::runtime::Handle],
     ) -> Result<Self, NodeError> {
-        let started = std::time::Instant::now();
+        let mut node = Self::open(config, host, runtimes).await?;
+        node.load().await?;
+        Ok(node)
+    }
+
+    /// Opens a node without loading its data: validates the settings, takes the data
+    /// directory's lock (a second server on the same directory fails here, before
+    /// reading anything in it), and binds every listener, so a taken port fails fast.
+    /// Clients are accepted at once and told the node is loading until
+    /// [`Node::load`] ends. Clients are served on `runtimes` (the calling runtime when
+    /// empty).
+    pub async fn open(
+        config: &Config,
+        host: Host,
+        runtimes: &[tokio::runtime::Handle],
+    ) -> Result<Self, NodeError> {
         let settings = config.server_settings()?;
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io(dir.display().to_string(), e))?;
+        let lock = DirLock::acquire(&dir).map_err(NodeError::DataDir)?;
         let meta = NodeMeta::load_or_create(&dir)?;
+        let engine = Engine::new(settings.databases, meta.seed);
+        let log = Arc::new(RaftLog::new());
+        let shared = Shared::new(engine, log.clone(), settings, host.memory, host.config_file);
+        if let Some(logging) = host.logging {
+            let _ = shared.logging.set(logging);
+        }
+        shared.loading.begin();
+        let bound = Self::bind(config, &shared, runtimes).await;
+        let (server, nbd, http) = match bound {
+            Ok(bound) => bound,
+            Err(e) => {
+                // Whatever did bind stops with the error.
+                shared.request_shutdown();
+                return Err(e);
+            }
+        };
+        Ok(Node {
+            shared,
+            server,
+            nbd,
+            http,
+            durable: None,
+            log,
+            config: config.clone(),
+            meter: Arc::new(LoadMeter::default()),
+            _lock: lock,
+        })
+    }
+
+    async fn bind(
+        config: &Config,
+        shared: &Arc<Shared>,
+        runtimes: &[tokio::runtime::Handle],
+    ) -> Result<(ServerHandle, Vec<SocketAddr>, Vec<SocketAddr>), NodeError> {
+        let server = okapi_server::start(shared.clone(), runtimes).await?;
+        let (nbd_bind, http_bind, http_port) = {
+            let s = shared.settings();
+            (s.nbd_bind.clone(), s.http_bind.clone(), s.http_port)
+        };
+        let nbd = match config.nbd_port {
+            Some(port) => start_front_end("NBD", &nbd_bind, port, shared, okapi_nbd::serve).await?,
+            None => Vec::new(),
+        };
+        let http = match http_port {
+            Some(port) => {
+                start_front_end("HTTP", &http_bind, port, shared, okapi_http::serve).await?
+            }
+            None => Vec::new(),
+        };
+        Ok((server, nbd, http))
+    }
+
+    /// Loads the dataset: recovers the WAL and restores the newest snapshot on a
+    /// thread of its own (the event loops keep answering clients meanwhile), then
+    /// replays the log through the Raft group. Once everything committed before the
+    /// restart is applied, clients are served and the ready file is written.
+    pub async fn load(&mut self) -> Result<(), NodeError> {
+        let started = std::time::Instant::now();
+        let config = &self.config;
+        let dir = config.data_dir.clone();
         let fsync: okapi_storage::FsyncPolicy = config
             .appendfsync
             .parse()
             .map_err(|e: okapi_storage::ParseFsyncPolicyError| NodeError::Config(e.to_string()))?;
-        let fs: Arc<dyn okapi_storage::Fs> = Arc::new(okapi_storage::OsFs);
-        let wal_options = WalOptions {
-            fsync,
-            ..WalOptions::default()
-        };
-        let (wal, mut recovered) = Wal::open(fs.clone(), &dir, wal_options)
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
-        let snapshots =
-            Arc::new(SnapshotStore::open(fs, &dir).map_err(|e| NodeError::Storage(e.to_string()))?);
-        let engine = Engine::new(settings.databases, meta.seed);
-        let log = Arc::new(RaftLog::new());
-        let shared = Shared::new(engine, log.clone(), settings, memory, config_file);
-        let machine = Arc::new(EngineMachine::new(shared.clone()));
+        self.meter.set_sizes(
+            crate::load::newest_snapshot_bytes(&dir.join(okapi_storage::SNAPSHOT_DIR)),
+            crate::load::bytes_of(&dir.join(okapi_storage::WAL_DIR), ".seg"),
+        );
+        self.shared.loading.set_total(self.meter.total());
+        tokio::spawn(crate::load::report(
+            self.shared.clone(),
+            std::time::Duration::from_secs(3),
+        ));
+        let machine = Arc::new(EngineMachine::new(self.shared.clone(), self.meter.clone()));
         let group_config = GroupConfig {
             snapshot_entries: config.snapshot_entries,
             // A one-member group has no follower to catch up, so entries behind a
@@ -159,21 +247,30 @@ impl Node {
             // (1,000 block writes of up to 4 MiB each is GiBs).
             keep_after_snapshot: 0,
         };
-        let recovered_group = recovered.groups.remove(&GroupId(0)).unwrap_or_default();
-        let group = Group::start_single(
-            GroupId(0),
-            NodeId(meta.node_id),
-            wal.clone(),
-            recovered_group,
-            snapshots,
-            machine,
-            &group_config,
-        )
-        .await
-        .map_err(|e| NodeError::Storage(e.to_string()))?;
-        let group = Arc::new(group);
-        log.attach(group.clone());
-        let keys = shared
+        let node_id = NodeId(NodeMeta::load_or_create(&dir)?.node_id);
+        let (done, recovered) = tokio::sync::oneshot::channel();
+        let progress = (self.meter.clone(), self.shared.clone());
+        std::thread::Builder::new()
+            .name("okapi-load".to_owned())
+            .spawn(move || {
+                let recovered = recover(&dir, fsync, node_id, machine, &group_config, progress);
+                let _ = done.send(recovered);
+            })
+            .map_err(|e| NodeError::Io("starting the loader thread".to_owned(), e))?;
+        let (wal, recovered) = recovered
+            .await
+            .map_err(|_| NodeError::Storage("the loader thread stopped".to_owned()))??;
+        self.meter
+            .set_replay(recovered.snapshot_index(), recovered.last_index());
+        let group = Arc::new(
+            recovered
+                .start()
+                .await
+                .map_err(|e| NodeError::Storage(e.to_string()))?,
+        );
+        self.log.attach(group.clone());
+        let keys = self
+            .shared
             .lock()
             .engine
             .spaces()
@@ -186,42 +283,23 @@ impl Node {
             ms: started.elapsed().as_millis() as u64,
         };
         tracing::info!(keys, ms = loaded.ms, "dataset loaded");
-        let _ = shared.durability.set(Arc::new(NodeDurability::new(
+        let _ = self.shared.durability.set(Arc::new(NodeDurability::new(
             group.clone(),
             wal.clone(),
             loaded,
         )));
         tokio::spawn(snapshot_by_size(
             group.clone(),
-            shared.clone(),
-            config.snapshot_log_bytes,
-            shared.shutdown.subscribe(),
+            self.shared.clone(),
+            self.shared.shutdown.subscribe(),
         ));
-        let server = okapi_server::start(shared.clone(), runtimes).await?;
-        let nbd = match config.nbd_port {
-            Some(port) => {
-                Some(start_front_end("NBD", &config.bind, port, &shared, okapi_nbd::serve).await?)
-            }
-            None => None,
-        };
-        let http = match config.http_port {
-            Some(port) => {
-                Some(start_front_end("HTTP", &config.bind, port, &shared, okapi_http::serve).await?)
-            }
-            None => None,
-        };
-        let node = Node {
-            shared,
-            server,
-            nbd,
-            http,
-            durable: Some(Durable { group, wal }),
-        };
-        if let Some(path) = &config.ready_file {
-            node.write_ready_file(path)?;
+        self.durable = Some(Durable { group, wal });
+        self.shared.loading.finish();
+        if let Some(path) = &self.config.ready_file {
+            self.write_ready_file(path)?;
         }
-        tracing::info!(addresses = ?node.server.tcp, unixsocket = ?node.server.unix, "okapi is ready to accept connections");
-        Ok(node)
+        tracing::info!(addresses = ?self.server.tcp, unixsocket = ?self.server.unix, "okapi is ready to accept connections");
+        Ok(())
     }
 
     /// Bound RESP addresses.
@@ -241,9 +319,19 @@ impl Node {
             port: self.server.tcp.first().map_or(0, SocketAddr::port),
             addresses: self.server.tcp.iter().map(ToString::to_string).collect(),
             unixsocket: self.server.unix.clone(),
-            nbd_port: self.nbd.map(|a| a.port()),
-            http_port: self.http.map(|a| a.port()),
+            nbd_port: self.nbd.first().map(SocketAddr::port),
+            http_port: self.http.first().map(SocketAddr::port),
         }
+    }
+
+    /// Bound NBD addresses (empty when NBD is off).
+    pub fn nbd_addresses(&self) -> &[SocketAddr] {
+        &self.nbd
+    }
+
+    /// Bound HTTP addresses (empty when HTTP is off).
+    pub fn http_addresses(&self) -> &[SocketAddr] {
+        &self.http
     }
 
     fn write_ready_file(&self, path: &std::path::Path) -> Result<(), NodeError> {
@@ -269,18 +357,33 @@ impl Node {
                 break;
             }
         }
+        if let Some(path) = &self.config.ready_file {
+            // Nobody should take a stopping node for a ready one.
+            let _ = std::fs::remove_file(path);
+        }
         self.server.wait().await;
         if let Some(durable) = &self.durable {
-            // A snapshot at shutdown makes the next start a load, not a replay.
-            match tokio::time::timeout(std::time::Duration::from_secs(60), durable.group.snapshot())
+            let skip = self
+                .shared
+                .skip_shutdown_snapshot
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if skip {
+                tracing::info!("SHUTDOWN NOSAVE: no snapshot; the next start replays the log");
+            } else {
+                // A snapshot at shutdown makes the next start a load, not a replay.
+                match tokio::time::timeout(
+                    std::time::Duration::from_secs(60),
+                    durable.group.snapshot(),
+                )
                 .await
-            {
-                Ok(Ok(index)) => tracing::info!(index, "shutdown snapshot written"),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "shutdown snapshot failed; the log will be replayed")
-                }
-                Err(_) => {
-                    tracing::warn!("shutdown snapshot took over 60 s; the log will be replayed")
+                {
+                    Ok(Ok(index)) => tracing::info!(index, "shutdown snapshot written"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "shutdown snapshot failed; the log will be replayed")
+                    }
+                    Err(_) => {
+                        tracing::warn!("shutdown snapshot took over 60 s; the log will be replayed")
+                    }
                 }
             }
             if let Err(e) = durable.group.shutdown().await {
@@ -299,21 +402,64 @@ impl Node {
     }
 }
 
-/// Triggers a snapshot whenever the log since the last one outgrows `limit` bytes, so
-/// memory held by the log and restart replay time stay bounded.
+/// The blocking part of loading, on the loader thread: recovers the WAL and restores
+/// the newest snapshot into the engine.
+fn recover(
+    dir: &Path,
+    fsync: okapi_storage::FsyncPolicy,
+    node: NodeId,
+    machine: Arc<EngineMachine>,
+    group_config: &GroupConfig,
+    (meter, shared): (Arc<LoadMeter>, Arc<Shared>),
+) -> Result<(Wal, RecoveredSingle), NodeError> {
+    let fs: Arc<dyn okapi_storage::Fs> = Arc::new(okapi_storage::OsFs);
+    let wal_options = WalOptions {
+        fsync,
+        ..WalOptions::default()
+    };
+    let (wal, mut recovered) =
+        Wal::open(fs.clone(), dir, wal_options).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let snapshots =
+        Arc::new(SnapshotStore::open(fs, dir).map_err(|e| NodeError::Storage(e.to_string()))?);
+    let recovered_group = recovered.groups.remove(&GroupId(0)).unwrap_or_default();
+    // The segments may still hold entries a snapshot covers: the live entries are
+    // what replay has to go through.
+    let log_bytes = recovered_group
+        .entries
+        .iter()
+        .map(|(_, payload)| payload.len() as u64)
+        .sum();
+    meter.set_sizes(meter.snapshot_bytes(), log_bytes);
+    shared.loading.set_total(meter.total());
+    let group = Group::recover_single(
+        GroupId(0),
+        node,
+        wal.clone(),
+        recovered_group,
+        snapshots,
+        machine,
+        group_config,
+    )
+    .map_err(|e| NodeError::Storage(e.to_string()))?;
+    Ok((wal, group))
+}
+
+/// Triggers a snapshot whenever the log since the last one outgrows
+/// `snapshot-log-bytes` (read at every check, so CONFIG SET takes effect), keeping the
+/// memory held by the log and restart replay time bounded.
 async fn snapshot_by_size(
     group: Arc<Group>,
     shared: Arc<Shared>,
-    limit: u64,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    if limit == 0 {
-        return;
-    }
     loop {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
             _ = shutdown.changed() => return,
+        }
+        let limit = shared.settings().snapshot_log_bytes;
+        if limit == 0 {
+            continue;
         }
         // As Redis's auto-aof-rewrite-percentage 100: the log also grows to the size of
         // the dataset as last written out, so big datasets are not re-snapshotted for

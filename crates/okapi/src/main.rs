@@ -1,6 +1,7 @@
 //! The `okapi` binary: clap subcommands, each in `cmd/`.
 
 mod cmd;
+mod logging;
 
 use clap::{Parser, Subcommand};
 
@@ -8,10 +9,18 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: okapi_node::sys::alloc::CountingAlloc<mimalloc::MiMalloc> =
     okapi_node::sys::alloc::CountingAlloc(mimalloc::MiMalloc);
 
+/// `okapi --version`: the crate version and the git commit built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("OKAPI_GIT_COMMIT"),
+    ")"
+);
+
 /// okapi: a distributed, in-memory-first key-value and block store that speaks the
 /// Redis protocol.
 #[derive(Debug, Parser)]
-#[command(name = "okapi", version, about, long_about = None)]
+#[command(name = "okapi", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,11 +38,33 @@ enum Command {
     Cli(cmd::cli::CliArgs),
 }
 
-fn main() -> anyhow::Result<std::process::ExitCode> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Server(args) => cmd::server::run(*args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Check(args) => cmd::check::run(args),
         Command::Cli(args) => cmd::cli::run(args).map(|()| std::process::ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        // Not eprintln!: with standard error closed it would panic instead of exiting.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "Error: {}", describe(&e));
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// An error and its causes on one line, leaving out a cause whose text the message
+/// before it already includes (many errors print their source themselves).
+pub(crate) fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
     }
+    text
 }

@@ -53,6 +53,72 @@ pub struct GroupStatus {
     pub leader: Option<u64>,
 }
 
+/// A one-member group whose log and snapshot are recovered, not yet started.
+pub struct RecoveredSingle {
+    id: GroupId,
+    node: NodeId,
+    fresh: bool,
+    log: LogStore,
+    sm: StateMachine,
+    snapshot_stats: Arc<Mutex<SnapshotStats>>,
+    raft_config: Config,
+}
+
+impl RecoveredSingle {
+    /// Index of the snapshot the state was restored from (0: none).
+    pub fn snapshot_index(&self) -> u64 {
+        self.sm.applied().map_or(0, |l| l.index)
+    }
+
+    /// Index of the last entry the log holds: replay goes up to here.
+    pub fn last_index(&self) -> u64 {
+        self.log.last_index()
+    }
+
+    /// Starts the openraft instance on the current runtime and replays the committed
+    /// entries after the snapshot. Returns once the group leads and has applied
+    /// everything committed before the restart.
+    pub async fn start(self) -> Result<Group, RaftError> {
+        let Self {
+            id,
+            node,
+            fresh,
+            log,
+            sm,
+            snapshot_stats,
+            raft_config,
+        } = self;
+        let applied_before = sm.applied().map_or(0, |l| l.index);
+        let committed = log
+            .recovered_committed()
+            .map_or(0, |l| l.index)
+            .max(log.last_index());
+        let raft = Raft::new(node.0, Arc::new(raft_config), NoNetwork, log.clone(), sm)
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))?;
+        if fresh {
+            let mut members = BTreeMap::new();
+            members.insert(node.0, openraft::impls::BasicNode::default());
+            raft.initialize(members)
+                .await
+                .map_err(|e| RaftError::Fatal(e.to_string()))?;
+        } else {
+            let _ = raft.trigger().elect(false).await;
+        }
+        let group = Group {
+            id,
+            raft: raft.clone(),
+            log,
+            proposer: Proposer::spawn(raft),
+            snapshot_stats,
+        };
+        group.wait_ready(committed).await?;
+        let applied = group.status().last_applied;
+        tracing::info!(group = %id, snapshot_index = applied_before, replayed = applied.saturating_sub(applied_before), "group ready");
+        Ok(group)
+    }
+}
+
 /// A running group.
 pub struct Group {
     id: GroupId,
@@ -75,17 +141,30 @@ impl Group {
         machine: Arc<dyn Machine>,
         config: &GroupConfig,
     ) -> Result<Self, RaftError> {
+        Self::recover_single(id, node, wal, recovered, snapshots, machine, config)?
+            .start()
+            .await
+    }
+
+    /// The blocking half of [`Group::start_single`]: rebuilds the log store and restores
+    /// the newest snapshot into `machine`. It reads files and may take long on a big
+    /// dataset, so callers run it off their event loop, then
+    /// [`RecoveredSingle::start`] the group.
+    pub fn recover_single(
+        id: GroupId,
+        node: NodeId,
+        wal: Wal,
+        recovered: RecoveredGroup,
+        snapshots: Arc<SnapshotStore>,
+        machine: Arc<dyn Machine>,
+        config: &GroupConfig,
+    ) -> Result<RecoveredSingle, RaftError> {
         let fresh = recovered.hard_state.is_none()
             && recovered.entries.is_empty()
             && recovered.purged.is_none();
         let log = LogStore::recover(id, wal, recovered)?;
         let snapshot_stats = Arc::new(Mutex::new(SnapshotStats::default()));
         let sm = StateMachine::recover(id, machine, snapshots, snapshot_stats.clone())?;
-        let applied_before = sm.applied().map_or(0, |l| l.index);
-        let committed = log
-            .recovered_committed()
-            .map_or(0, |l| l.index)
-            .max(log.last_index());
         let raft_config = Config {
             cluster_name: "okapi".to_owned(),
             // A lone member has nobody to wait for: elect at once after a restart.
@@ -98,29 +177,15 @@ impl Group {
         }
         .validate()
         .map_err(|e| RaftError::Config(e.to_string()))?;
-        let raft = Raft::new(node.0, Arc::new(raft_config), NoNetwork, log.clone(), sm)
-            .await
-            .map_err(|e| RaftError::Fatal(e.to_string()))?;
-        if fresh {
-            let mut members = BTreeMap::new();
-            members.insert(node.0, openraft::impls::BasicNode::default());
-            raft.initialize(members)
-                .await
-                .map_err(|e| RaftError::Fatal(e.to_string()))?;
-        } else {
-            let _ = raft.trigger().elect(false).await;
-        }
-        let group = Self {
+        Ok(RecoveredSingle {
             id,
-            raft: raft.clone(),
+            node,
+            fresh,
             log,
-            proposer: Proposer::spawn(raft),
+            sm,
             snapshot_stats,
-        };
-        group.wait_ready(committed).await?;
-        let applied = group.status().last_applied;
-        tracing::info!(group = %id, snapshot_index = applied_before, replayed = applied.saturating_sub(applied_before), "group ready");
-        Ok(group)
+            raft_config,
+        })
     }
 
     /// Waits until this node leads and has applied at least `index`.

@@ -28,6 +28,6 @@ pub mod types;
 pub use batch::{LogBatch, Part};
 pub use error::RaftError;
 pub use flusher::before_park;
-pub use group::{Group, GroupConfig, GroupStatus};
+pub use group::{Group, GroupConfig, GroupStatus, RecoveredSingle};
 pub use machine::{Machine, MachineError};
 pub use proposer::ProposeError;

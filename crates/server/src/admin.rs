@@ -58,11 +58,6 @@ pub(crate) fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
     )
 }
 
-/// Constant-time comparison, so password checks leak nothing through timing.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     pub(crate) fn connection_command<'a>(
         &mut self,
@@ -203,11 +198,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             ConnCmd::Time => time_reply(),
             ConnCmd::Wait => Reply::Int(0),
-            ConnCmd::Shutdown => {
+            ConnCmd::Shutdown { save } => {
                 tracing::info!(client = self.info.id, "SHUTDOWN requested by a client");
+                if save == Some(false) {
+                    // Every acknowledged write is in the log: skipping the snapshot only
+                    // makes the next start replay it.
+                    shared.skip_shutdown_snapshot.store(true, Ordering::Relaxed);
+                }
                 shared.request_shutdown();
                 return Step::Close;
             }
+            ConnCmd::ShutdownAbort => error_reply(&"ERR No shutdown in progress."),
             ConnCmd::LastSave => Reply::Int(last_save(shared) as i64),
             ConnCmd::Save => match shared.durability.get() {
                 Some(durability) => {
@@ -257,15 +258,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         user: Option<&[u8]>,
         password: &[u8],
     ) -> Result<(), Reply> {
-        let wrong =
-            || error_reply(&"WRONGPASS invalid username-password pair or user is disabled.");
-        if user.is_some_and(|u| u != b"default") {
-            return Err(wrong());
-        }
-        match &shared.settings().requirepass {
-            None => Ok(()),
-            Some(expected) if same_secret(expected, password) => Ok(()),
-            Some(_) => Err(wrong()),
+        if crate::access::password_ok(&shared.settings(), user, password) {
+            Ok(())
+        } else {
+            Err(error_reply(
+                &"WRONGPASS invalid username-password pair or user is disabled.",
+            ))
         }
     }
 
@@ -370,6 +368,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             return error_reply(&format!(
                 "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - {e}"
             ));
+        }
+        if updated.loglevel != settings.loglevel
+            && let Some(logging) = shared.logging.get()
+        {
+            logging.set_level(updated.loglevel);
         }
         *settings = updated;
         Reply::Ok

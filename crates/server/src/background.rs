@@ -22,7 +22,11 @@ pub async fn run(shared: Arc<Shared>) {
         let now = now_ms();
         shared.stats.sample(now);
         shared.used_memory();
-        expire_round(&shared, now);
+        // Until the dataset is loaded there is no log to expire through, and the
+        // engine may hold half a dataset.
+        if !shared.loading.is_loading() {
+            expire_round(&shared, now);
+        }
     }
 }
 

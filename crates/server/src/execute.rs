@@ -134,6 +134,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
             return Action::Reply(error_reply(&"NOAUTH Authentication required."));
         }
+        if !spec.has(flags::LOADING) && self.shared.loading.is_loading() {
+            return Action::Reply(error_reply(&crate::loading::LOADING_ERROR));
+        }
         if self.session.protocol == Protocol::Resp2
             && self.session.subscribed()
             && !SUBSCRIBED_OK.contains(&spec.name)
@@ -162,9 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             Err(e) => return Action::Reply(error_reply(&e)),
         };
         if spec.has(flags::DENYOOM) && self.over_memory {
-            return Action::Reply(error_reply(
-                &crate::log::OVER_MEMORY,
-            ));
+            return Action::Reply(error_reply(&crate::log::OVER_MEMORY));
         }
         action
     }
@@ -257,9 +258,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             let parsed = okapi_commands::parse(&ctx, &argv);
             let slot = match parsed {
                 Err(e) => Some(error_reply(&e)),
-                Ok((spec, _)) if spec.has(flags::DENYOOM) && self.over_memory => Some(error_reply(
-                    &crate::log::OVER_MEMORY,
-                )),
+                Ok((spec, _)) if spec.has(flags::DENYOOM) && self.over_memory => {
+                    Some(error_reply(&crate::log::OVER_MEMORY))
+                }
                 Ok((_, Action::Read(query))) => {
                     items.push(okapi_engine::TxnItem::Read(query));
                     None

@@ -140,25 +140,28 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             },
         );
     });
-    section(
-        "persistence",
-        "Persistence",
-        &|o| match shared.durability.get() {
+    section("persistence", "Persistence", &|o| {
+        for (field, value) in shared.loading.info() {
+            let _ = write!(o, "{field}:{value}\r\n");
+        }
+        match shared.durability.get() {
             Some(durability) => {
                 for (field, value) in durability.info() {
                     let _ = write!(o, "{field}:{value}\r\n");
                 }
             }
+            // Loading: the log is not open yet.
+            None if shared.loading.is_loading() => {}
             None => {
                 let _ = write!(
                     o,
-                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nokapi_durability:none (in-memory log)\r\n",
+                    "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nokapi_durability:none (in-memory log)\r\n",
                     shared.log.last_index(),
                     shared.started_unix_ms() / 1000,
                 );
             }
-        },
-    );
+        }
+    });
     let engine_stats = shared.lock().engine.stats();
     section("stats", "Stats", &|o| {
         let st = &shared.stats;
@@ -206,9 +209,10 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
     });
     section("okapi", "Okapi", &|o| {
         let ignored: Vec<&str> = settings.ignored_names().collect();
+        let dropped = shared.logging.get().map_or(0, |l| l.dropped_lines());
         let _ = write!(
             o,
-            "write_log:local\r\nignored_config:{}\r\n",
+            "write_log:local\r\nignored_config:{}\r\nlog_lines_dropped:{dropped}\r\n",
             ignored.join(",")
         );
     });

@@ -13,7 +13,11 @@
 //! - [`log`] — the write path's seam and the local (in-memory) log
 //! - [`service`] — the same reads and writes for the NBD and HTTP front ends
 //! - [`settings`], [`info`], [`stats`], [`background`]: CONFIG, INFO, counters, expiry
+//! - [`access`] — password and protected mode, the same for every front end
+//! - [`loading`] — the loading state every front end checks; [`logging`] — the log
+//!   level and dropped-line count the host's log sink exposes
 
+pub mod access;
 pub mod admin;
 pub mod background;
 pub mod blocking;
@@ -25,7 +29,9 @@ pub mod error;
 pub mod execute;
 pub mod info;
 pub mod listener;
+pub mod loading;
 pub mod log;
+pub mod logging;
 pub mod pubsub;
 pub mod service;
 pub mod session;
@@ -36,7 +42,9 @@ pub mod stats;
 pub use durability::{BoxFuture, Durability};
 pub use error::ServerError;
 pub use listener::{ServerHandle, start};
+pub use loading::LOADING_ERROR;
 pub use log::{LogError, OVER_MEMORY, Pending, ReplicatedLog};
+pub use logging::{LogLevel, Logging};
 pub use service::Service;
 pub use settings::Settings;
 pub use shared::{MemoryProbe, Shared};

@@ -141,9 +141,27 @@ fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// Refuses a client over `maxclients`, with Redis's error.
-async fn admit<S: AsyncWriteExt + Unpin>(shared: &Shared, stream: &mut S) -> bool {
-    let max = shared.settings().maxclients;
+/// Refuses a client over `maxclients`, or from another host while protected mode is
+/// on, with Redis's errors.
+async fn admit<S: AsyncWriteExt + Unpin>(
+    shared: &Shared,
+    stream: &mut S,
+    peer: Option<std::net::IpAddr>,
+) -> bool {
+    let (max, protected) = {
+        let settings = shared.settings();
+        (
+            settings.maxclients,
+            crate::access::protected_mode_refuses(&settings, peer),
+        )
+    };
+    if protected {
+        Stats::add(&shared.stats.rejected, 1);
+        tracing::warn!(peer = ?peer, "client from another host refused: protected mode");
+        let reply = format!("-{}\r\n", crate::access::PROTECTED_MODE_DENIED);
+        let _ = stream.write_all(reply.as_bytes()).await;
+        return false;
+    }
     if shared.clients.len() >= max {
         Stats::add(&shared.stats.rejected, 1);
         let _ = stream
@@ -159,8 +177,9 @@ async fn admit<S: AsyncWriteExt + Unpin>(shared: &Shared, stream: &mut S) -> boo
 trait Accept: Send + 'static {
     type Stream: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static;
 
-    /// The next connection, ready for use, and its peer address (`None`: unnamed).
-    fn next(&self) -> impl Future<Output = io::Result<(Self::Stream, Option<String>)>> + Send;
+    /// The next connection, ready for use, and its peer address (`None`: a Unix
+    /// socket).
+    fn next(&self) -> impl Future<Output = io::Result<(Self::Stream, Option<SocketAddr>)>> + Send;
 
     /// The listening address, as CLIENT LIST shows it.
     fn local_name(&self) -> String;
@@ -169,10 +188,10 @@ trait Accept: Send + 'static {
 impl Accept for TcpListener {
     type Stream = tokio::net::TcpStream;
 
-    async fn next(&self) -> io::Result<(Self::Stream, Option<String>)> {
+    async fn next(&self) -> io::Result<(Self::Stream, Option<SocketAddr>)> {
         let (stream, peer) = self.accept().await?;
         let _ = stream.set_nodelay(true);
-        Ok((stream, Some(peer.to_string())))
+        Ok((stream, Some(peer)))
     }
 
     fn local_name(&self) -> String {
@@ -183,7 +202,7 @@ impl Accept for TcpListener {
 impl Accept for UnixListener {
     type Stream = tokio::net::UnixStream;
 
-    async fn next(&self) -> io::Result<(Self::Stream, Option<String>)> {
+    async fn next(&self) -> io::Result<(Self::Stream, Option<SocketAddr>)> {
         Ok((self.accept().await?.0, None))
     }
 
@@ -227,11 +246,11 @@ async fn accept_loop(listener: impl Accept, shared: Arc<Shared>) {
                 continue;
             }
         };
-        if !admit(&shared, &mut stream).await {
+        if !admit(&shared, &mut stream, peer.map(|p| p.ip())).await {
             continue;
         }
         let fd = stream.as_raw_fd();
-        let peer = peer.unwrap_or_else(|| format!("{laddr}:0"));
+        let peer = peer.map_or_else(|| format!("{laddr}:0"), |p| p.to_string());
         let info = shared.clients.register(peer, laddr.clone(), i64::from(fd));
         let connection = Connection::new(stream, shared.clone(), info);
         tokio::spawn(connection.run());

@@ -132,6 +132,34 @@ impl Service {
         }))
     }
 
+    /// True while the dataset is loading: front ends refuse data requests meanwhile.
+    pub fn loading(&self) -> bool {
+        self.shared.loading.is_loading()
+    }
+
+    /// Whether protected mode refuses a client from `peer` (see [`crate::access`]).
+    pub fn protected_mode_refuses(&self, peer: std::net::IpAddr) -> bool {
+        crate::access::protected_mode_refuses(&self.shared.settings(), Some(peer))
+    }
+
+    /// True when a password is set: clients must present it.
+    pub fn password_required(&self) -> bool {
+        self.shared.settings().requirepass.is_some()
+    }
+
+    /// Whether `user` (`None`: the default user) and `password` log in.
+    pub fn login(&self, user: Option<&[u8]>, password: &[u8]) -> bool {
+        crate::access::password_ok(&self.shared.settings(), user, password)
+    }
+
+    /// Whether NBD, which has no password mechanism, may open an export now: not while
+    /// a password is set, unless the operator started the node with
+    /// `nbd-unauthenticated`.
+    pub fn unauthenticated_front_ends_allowed(&self) -> bool {
+        let settings = self.shared.settings();
+        settings.requirepass.is_none() || settings.nbd_unauthenticated
+    }
+
     /// Number of namespaces (fixed for the server's life).
     pub fn databases(&self) -> u32 {
         self.shared.settings().databases

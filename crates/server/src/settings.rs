@@ -1,11 +1,21 @@
-//! Runtime settings and the CONFIG GET/SET table. Redis parameters that mean nothing in
-//! okapi are accepted and echoed so tools written for Redis keep working; INFO lists
-//! them as ignored.
+//! Runtime settings and CONFIG GET/SET over them. Every okapi setting is visible to
+//! CONFIG GET; the ones fixed at start say why on CONFIG SET. Redis parameters that
+//! mean nothing in okapi are accepted and echoed so tools written for Redis keep
+//! working (INFO lists them as ignored), except values that would switch on a feature
+//! okapi lacks, which are refused.
+
+mod ignored;
+mod params;
+
+pub use ignored::{IGNORED, missing_feature};
+use params::{Change, PARAMS};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bytes::Bytes;
+
+use crate::logging::LogLevel;
 
 /// Settings a running server reads; CONFIG SET changes the mutable ones.
 #[derive(Debug, Clone)]
@@ -41,9 +51,38 @@ pub struct Settings {
     /// Most bytes queued for a slow pub/sub subscriber before it is disconnected.
     pub pubsub_output_limit: usize,
     /// Log verbosity.
-    pub loglevel: String,
+    pub loglevel: LogLevel,
     /// When the log is fsynced: always, everysec, no.
     pub appendfsync: String,
+    /// Protected mode: with no password, only loopback clients are served.
+    pub protected_mode: bool,
+    /// HTTP API port (`None`: HTTP off).
+    pub http_port: Option<u16>,
+    /// Addresses the HTTP listener binds.
+    pub http_bind: Vec<String>,
+    /// NBD port (`None`: NBD off).
+    pub nbd_port: Option<u16>,
+    /// Addresses the NBD listener binds.
+    pub nbd_bind: Vec<String>,
+    /// Serve NBD (which has no password mechanism) although a password is set.
+    pub nbd_unauthenticated: bool,
+    /// Event-loop threads as configured (0: half the cores).
+    pub threads: usize,
+    /// Transparent huge pages off for the process.
+    pub disable_thp: bool,
+    /// Snapshot once the log since the last one holds this many bytes (0: never).
+    pub snapshot_log_bytes: u64,
+    /// Snapshot once the log since the last one holds this many entries.
+    pub snapshot_entries: u64,
+    /// Where the log goes (`None`: standard error).
+    pub logfile: Option<PathBuf>,
+    /// Log line format: `text` or `json`.
+    pub log_format: String,
+    /// Written once loading ends, removed at exit.
+    pub ready_file: Option<PathBuf>,
+    /// Microseconds to pause per key restored from a snapshot (Redis's
+    /// `key-load-delay`, for testing what clients see while a node loads).
+    pub key_load_delay_us: u64,
     /// Redis parameters accepted for compatibility but without effect in okapi.
     pub ignored: BTreeMap<String, String>,
 }
@@ -66,248 +105,28 @@ impl Default for Settings {
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_owned(),
             pubsub_output_limit: 32 * 1024 * 1024,
-            loglevel: "notice".to_owned(),
+            loglevel: LogLevel::Notice,
             appendfsync: "everysec".to_owned(),
+            protected_mode: true,
+            http_port: None,
+            http_bind: Vec::new(),
+            nbd_port: None,
+            nbd_bind: Vec::new(),
+            nbd_unauthenticated: false,
+            threads: 0,
+            disable_thp: true,
+            snapshot_log_bytes: 64 * 1024 * 1024,
+            snapshot_entries: 1_000_000,
+            logfile: None,
+            log_format: "text".to_owned(),
+            ready_file: None,
+            key_load_delay_us: 0,
             ignored: IGNORED
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         }
     }
-}
-
-/// Redis parameters okapi accepts and echoes but does not act on, with Redis's
-/// defaults. Encoding thresholds, RDB/AOF-rewrite and lazy-free knobs have no meaning
-/// for okapi's data structures and storage.
-pub const IGNORED: &[(&str, &str)] = &[
-    ("activedefrag", "no"),
-    ("activerehashing", "yes"),
-    ("active-defrag-cycle-max", "25"),
-    ("active-defrag-cycle-min", "1"),
-    ("active-defrag-ignore-bytes", "104857600"),
-    ("active-defrag-threshold-lower", "10"),
-    ("active-defrag-threshold-upper", "100"),
-    ("active-expire-effort", "1"),
-    ("aof-rewrite-incremental-fsync", "yes"),
-    ("aof-use-rdb-preamble", "yes"),
-    ("appendfilename", "appendonly.aof"),
-    ("appendonly", "yes"),
-    ("auto-aof-rewrite-min-size", "67108864"),
-    ("auto-aof-rewrite-percentage", "100"),
-    ("busy-reply-threshold", "5000"),
-    (
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-    ),
-    ("dbfilename", "dump.rdb"),
-    ("dynamic-hz", "yes"),
-    ("enable-debug-command", "no"),
-    ("hash-max-listpack-entries", "128"),
-    ("hash-max-listpack-value", "64"),
-    ("hash-max-ziplist-entries", "128"),
-    ("hash-max-ziplist-value", "64"),
-    ("hll-sparse-max-bytes", "3000"),
-    ("io-threads", "1"),
-    ("jemalloc-bg-thread", "yes"),
-    ("latency-monitor-threshold", "0"),
-    ("latency-tracking", "yes"),
-    ("lazyfree-lazy-eviction", "no"),
-    ("lazyfree-lazy-expire", "no"),
-    ("lazyfree-lazy-server-del", "no"),
-    ("lazyfree-lazy-user-del", "no"),
-    ("lazyfree-lazy-user-flush", "no"),
-    ("lfu-decay-time", "1"),
-    ("lfu-log-factor", "10"),
-    ("list-compress-depth", "0"),
-    ("list-max-listpack-size", "-2"),
-    ("list-max-ziplist-size", "-2"),
-    ("lua-time-limit", "5000"),
-    ("maxmemory-samples", "5"),
-    ("min-replicas-max-lag", "10"),
-    ("min-replicas-to-write", "0"),
-    ("no-appendfsync-on-rewrite", "no"),
-    ("notify-keyspace-events", ""),
-    ("rdbchecksum", "yes"),
-    ("rdbcompression", "yes"),
-    ("repl-backlog-size", "1048576"),
-    ("repl-diskless-sync", "yes"),
-    ("replica-read-only", "yes"),
-    ("save", ""),
-    ("set-max-intset-entries", "512"),
-    ("set-max-listpack-entries", "128"),
-    ("set-max-listpack-value", "64"),
-    ("slowlog-log-slower-than", "10000"),
-    ("slowlog-max-len", "128"),
-    ("stop-writes-on-bgsave-error", "yes"),
-    ("stream-node-max-bytes", "4096"),
-    ("stream-node-max-entries", "100"),
-    ("tcp-keepalive", "300"),
-    ("tracking-table-max-keys", "1000000"),
-    ("zset-max-listpack-entries", "128"),
-    ("zset-max-listpack-value", "64"),
-    ("zset-max-ziplist-entries", "128"),
-    ("zset-max-ziplist-value", "64"),
-];
-
-type Getter = fn(&Settings) -> String;
-type Setter = fn(&mut Settings, &str) -> Result<(), String>;
-
-/// One parameter okapi acts on.
-struct Param {
-    name: &'static str,
-    get: Getter,
-    set: Option<Setter>,
-}
-
-const PARAMS: &[Param] = &[
-    Param {
-        name: "bind",
-        get: |s| s.bind.join(" "),
-        set: None,
-    },
-    Param {
-        name: "port",
-        get: |s| s.port.to_string(),
-        set: None,
-    },
-    Param {
-        name: "unixsocket",
-        get: |s| {
-            s.unixsocket
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        },
-        set: None,
-    },
-    Param {
-        name: "unixsocketperm",
-        get: |s| format!("{:o}", s.unixsocketperm),
-        set: None,
-    },
-    Param {
-        name: "databases",
-        get: |s| s.databases.to_string(),
-        set: None,
-    },
-    Param {
-        name: "dir",
-        get: |s| s.dir.display().to_string(),
-        set: None,
-    },
-    Param {
-        name: "timeout",
-        get: |s| s.timeout_secs.to_string(),
-        set: Some(|s, v| parse_num(v).map(|n| s.timeout_secs = n)),
-    },
-    Param {
-        name: "maxclients",
-        get: |s| s.maxclients.to_string(),
-        set: Some(|s, v| {
-            parse_num(v).and_then(|n| {
-                if n == 0 {
-                    Err("argument must be between 1 and 4294967295 inclusive".into())
-                } else {
-                    s.maxclients = n as usize;
-                    Ok(())
-                }
-            })
-        }),
-    },
-    Param {
-        name: "proto-max-bulk-len",
-        get: |s| s.proto_max_bulk_len.to_string(),
-        set: Some(|s, v| {
-            parse_memory(v).and_then(|n| {
-                if n < 1024 * 1024 {
-                    Err("argument must be a memory value of at least 1mb".into())
-                } else {
-                    s.proto_max_bulk_len = n as usize;
-                    Ok(())
-                }
-            })
-        }),
-    },
-    Param {
-        name: "client-query-buffer-limit",
-        get: |s| s.client_query_buffer_limit.to_string(),
-        set: Some(|s, v| {
-            parse_memory(v).and_then(|n| {
-                if n < 1024 * 1024 {
-                    Err("argument must be a memory value of at least 1mb".into())
-                } else {
-                    s.client_query_buffer_limit = n as usize;
-                    Ok(())
-                }
-            })
-        }),
-    },
-    Param {
-        name: "requirepass",
-        get: |s| {
-            s.requirepass
-                .as_ref()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .unwrap_or_default()
-        },
-        set: Some(|s, v| {
-            s.requirepass = (!v.is_empty()).then(|| Bytes::copy_from_slice(v.as_bytes()));
-            Ok(())
-        }),
-    },
-    Param {
-        name: "hz",
-        get: |s| s.hz.to_string(),
-        set: Some(|s, v| parse_num(v).map(|n| s.hz = n.clamp(1, 500) as u32)),
-    },
-    Param {
-        name: "maxmemory",
-        get: |s| s.maxmemory.to_string(),
-        set: Some(|s, v| parse_memory(v).map(|n| s.maxmemory = n)),
-    },
-    Param {
-        name: "maxmemory-policy",
-        get: |s| s.maxmemory_policy.clone(),
-        set: Some(|s, v| {
-            if v.eq_ignore_ascii_case("noeviction") {
-                s.maxmemory_policy = "noeviction".to_owned();
-                Ok(())
-            } else {
-                Err(format!(
-                    "okapi does not implement maxmemory-policy '{v}' yet (supported: noeviction)"
-                ))
-            }
-        }),
-    },
-    Param {
-        name: "appendfsync",
-        get: |s| s.appendfsync.clone(),
-        set: Some(|s, v| match v.to_ascii_lowercase().as_str() {
-            policy @ ("always" | "everysec" | "no") => {
-                s.appendfsync = policy.to_owned();
-                Ok(())
-            }
-            _ => Err("argument(s) must be one of the following: always, everysec, no".into()),
-        }),
-    },
-    Param {
-        name: "loglevel",
-        get: |s| s.loglevel.clone(),
-        set: Some(|s, v| {
-            match v.to_ascii_lowercase().as_str() {
-            level @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => {
-                s.loglevel = level.to_owned();
-                Ok(())
-            }
-            _ => Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()),
-        }
-        }),
-    },
-];
-
-fn parse_num(v: &str) -> Result<u64, String> {
-    v.parse()
-        .map_err(|_| "argument couldn't be parsed into an integer".to_owned())
 }
 
 /// Parses a Redis memory amount: `100`, `1k` (1000), `1kb` (1024), `2mb`, `1gb` ...
@@ -356,12 +175,15 @@ impl Settings {
     pub fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let lower = name.to_ascii_lowercase();
         if let Some(param) = PARAMS.iter().find(|p| p.name == lower) {
-            let Some(set) = param.set else {
-                return Err("can't set immutable config".to_owned());
+            return match param.change {
+                Change::Set(set) => set(self, value),
+                Change::Fixed(why) => Err(format!("can't set immutable config: {why}")),
             };
-            return set(self, value);
         }
         if let Some(slot) = self.ignored.get_mut(&lower) {
+            if let Some(why) = missing_feature(&lower, value) {
+                return Err(why);
+            }
             *slot = value.to_owned();
             return Ok(());
         }
@@ -399,10 +221,66 @@ mod tests {
         s.config_set("hash-max-listpack-entries", "512")
             .expect("ignored params are accepted");
         assert_eq!(s.config_get(b"hash-max-listpack-entries")[0].1, "512");
-        assert!(s.config_set("port", "1").is_err());
+        let fixed = s.config_set("port", "1").expect_err("port is fixed");
+        assert!(
+            fixed.contains("immutable") && fixed.contains("restart"),
+            "{fixed}"
+        );
         assert!(s.config_set("no-such-thing", "1").is_err());
         assert!(s.config_set("maxmemory-policy", "allkeys-lru").is_err());
         s.config_set("MAXMEMORY", "1mb").expect("valid");
         assert_eq!(s.maxmemory, 1024 * 1024);
+    }
+
+    #[test]
+    fn every_okapi_setting_is_visible_and_fixed_ones_say_why() {
+        let mut s = Settings::default();
+        for name in [
+            "threads",
+            "http-port",
+            "http-bind",
+            "nbd-port",
+            "nbd-bind",
+            "no-http",
+            "disable-thp",
+            "snapshot-log-bytes",
+            "snapshot-entries",
+            "protected-mode",
+            "nbd-unauthenticated",
+            "logfile",
+            "log-format",
+            "loglevel",
+            "ready-file",
+        ] {
+            assert_eq!(s.config_get(name.as_bytes()).len(), 1, "{name} is listed");
+        }
+        let why = s.config_set("threads", "4").expect_err("threads is fixed");
+        assert!(why.contains("event-loop threads"), "{why}");
+        s.config_set("snapshot-log-bytes", "1mb").expect("mutable");
+        assert_eq!(s.snapshot_log_bytes, 1 << 20);
+        s.config_set("loglevel", "WARNING").expect("valid level");
+        assert_eq!(s.loglevel, LogLevel::Warning);
+        assert!(s.config_set("loglevel", "loud").is_err());
+        s.config_set("protected-mode", "no").expect("mutable");
+        assert!(!s.protected_mode);
+    }
+
+    #[test]
+    fn values_that_would_switch_on_a_missing_feature_are_refused() {
+        let mut s = Settings::default();
+        let why = s
+            .config_set("notify-keyspace-events", "KEA")
+            .expect_err("notifications do not exist");
+        assert!(why.contains("keyspace notifications"), "{why}");
+        s.config_set("notify-keyspace-events", "")
+            .expect("off is the truth");
+        assert!(s.config_set("appendonly", "no").is_err());
+        s.config_set("appendonly", "yes").expect("it is always on");
+        assert!(s.config_set("save", "900 1").is_err());
+        s.config_set("save", "")
+            .expect("no save points is the truth");
+        assert!(s.config_set("activedefrag", "yes").is_err());
+        s.config_set("hash-max-listpack-entries", "64")
+            .expect("harmless");
     }
 }

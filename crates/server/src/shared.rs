@@ -56,6 +56,12 @@ pub struct Shared {
     pub config_file: Option<String>,
     /// Persistence controls, when the log is durable.
     pub durability: std::sync::OnceLock<std::sync::Arc<dyn crate::durability::Durability>>,
+    /// The process's log (level, dropped lines), when the host installed one.
+    pub logging: std::sync::OnceLock<std::sync::Arc<dyn crate::logging::Logging>>,
+    /// Whether the dataset is still loading, and how far it got.
+    pub loading: crate::loading::Loading,
+    /// Set by `SHUTDOWN NOSAVE`: stop without the shutdown snapshot.
+    pub skip_shutdown_snapshot: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -87,6 +93,9 @@ impl Shared {
             shutdown,
             config_file,
             durability: std::sync::OnceLock::new(),
+            logging: std::sync::OnceLock::new(),
+            loading: crate::loading::Loading::default(),
+            skip_shutdown_snapshot: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

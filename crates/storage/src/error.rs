@@ -47,6 +47,18 @@ pub enum StorageError {
     /// The WAL was closed; nothing was written.
     #[error("write-ahead log is closed")]
     Closed,
+    /// Another process (an okapi server) holds the data directory's lock.
+    #[error(
+        "data directory {} is in use by another okapi process{}",
+        dir.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's PID, as its lock file records it.
+        pid: Option<u32>,
+    },
 }
 
 impl StorageError {

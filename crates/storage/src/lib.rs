@@ -10,12 +10,14 @@
 //! - [`recovery`] — replaying segments: `Recovered`, torn-tail detection
 //! - [`snapshot`] — `SnapshotStore`, `SnapshotWriter`, `SnapshotReader`
 //!   (`DATA_DIR/snapshots/`, checksummed lz4 blocks)
+//! - [`dir_lock`] — `DirLock`: one process per data directory (`okapi.lock`)
 //! - [`mod@check`] — the offline checker behind `okapi check [--repair]`
 //! - [`fs`] — the `Fs` trait and `OsFs`; [`faulty_fs`] — `FaultyFs` for tests
 //! - [`options`], [`error`]
 
 pub mod check;
 pub(crate) mod check_report;
+pub mod dir_lock;
 pub mod error;
 pub mod faulty_fs;
 pub mod fs;
@@ -31,6 +33,7 @@ pub(crate) mod writer;
 pub use check::{
     CheckReport, DropAction, EntryRange, GroupSummary, SegmentSummary, SnapshotSummary, check,
 };
+pub use dir_lock::{DirLock, LOCK_FILE};
 pub use error::StorageError;
 pub use faulty_fs::FaultyFs;
 pub use fs::{Fs, FsFile, FsReader, OsFs};

@@ -163,6 +163,11 @@ impl Restore {
         self.records
     }
 
+    /// Keys the header announced, in every namespace together (a progress total).
+    pub fn expected_keys(&self) -> u64 {
+        self.expected.iter().sum()
+    }
+
     /// The restored engine, once the whole snapshot arrived.
     pub fn finish(self) -> Result<Engine, EngineError> {
         if self.failed {

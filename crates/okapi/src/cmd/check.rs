@@ -8,7 +8,7 @@ use clap::Args;
 /// Flags of `okapi check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The data directory of a stopped node.
+    /// The data directory of a node (a running node's is checked read-only).
     data_dir: PathBuf,
     /// Cut the log at the first corruption and say exactly what was dropped.
     #[arg(long)]
@@ -31,9 +31,28 @@ pub fn run(args: CheckArgs) -> anyhow::Result<std::process::ExitCode> {
             okapi_storage::SNAPSHOT_DIR
         );
     }
+    // Held while checking, so no server starts on the directory meanwhile. A running
+    // server holds it already: then a read-only check still runs, but the server may be
+    // writing while it reads, and a repair would cut a log that is in use.
+    let lock = match okapi_storage::DirLock::acquire(dir) {
+        Ok(lock) => Some(lock),
+        Err(in_use @ okapi_storage::StorageError::InUse { .. }) => {
+            if args.repair {
+                anyhow::bail!("{in_use}: refusing --repair; stop the server first");
+            }
+            println!(
+                "warning: {in_use}; checking read-only, and the result may be inconsistent while it writes"
+            );
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let fs: Arc<dyn okapi_storage::Fs> = Arc::new(okapi_storage::OsFs);
     let report = okapi_storage::check(fs, &args.data_dir, args.repair)?;
     println!("{report}");
+    if lock.is_none() {
+        println!("note: checked while in use by a running server (possibly inconsistent)");
+    }
     // After a repair the directory is checked again: what remains decides.
     Ok(if report.is_ok() {
         std::process::ExitCode::SUCCESS

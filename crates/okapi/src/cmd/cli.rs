@@ -7,15 +7,30 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Flags of `okapi cli`.
+/// Flags of `okapi cli`, named as redis-cli's (`-h` is the host, so help is `--help`).
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct CliArgs {
     /// Host of the node.
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(short = 'h', long, default_value = "127.0.0.1")]
     host: String,
     /// RESP port of the node.
     #[arg(short, long, default_value_t = 6379)]
     port: u16,
+    /// Unix socket of the node (instead of host and port).
+    #[arg(short, long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Password of the default user.
+    #[arg(
+        short = 'a',
+        long = "pass",
+        env = "OKAPI_PASSWORD",
+        hide_env_values = true
+    )]
+    pass: Option<String>,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
     #[command(subcommand)]
     command: CliCommand,
 }
@@ -103,10 +118,24 @@ pub fn run(args: CliArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the client runtime")?;
     runtime.block_on(async move {
-        let addr = format!("{}:{}", args.host, args.port);
-        let mut client = okapi_client::Client::connect(&addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
+        let mut client = match &args.socket {
+            Some(path) => okapi_client::Client::connect_unix(path)
+                .await
+                .with_context(|| format!("connecting to {}", path.display()))?,
+            None => {
+                let addr = if args.host.contains(':') {
+                    format!("[{}]:{}", args.host, args.port)
+                } else {
+                    format!("{}:{}", args.host, args.port)
+                };
+                okapi_client::Client::connect(&addr)
+                    .await
+                    .with_context(|| format!("connecting to {addr}"))?
+            }
+        };
+        if let Some(password) = &args.pass {
+            client.auth(password).await.context("authenticating")?;
+        }
         // No bar when stderr is not a terminal (scripts, tests).
         let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
         match args.command {

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Args;
-use okapi_node::{Config, Node};
+use okapi_node::{Config, Host, Node};
 
 /// Flags of `okapi server`. Every flag can also be set in `okapi.toml` (same name);
 /// flags win over the file.
@@ -13,9 +15,15 @@ pub struct ServerArgs {
     /// Read settings from this TOML file (keys as the flag names, e.g. `port = 6380`).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on for RESP (repeat for several).
+    /// Address to listen on for RESP (repeat for several); HTTP and NBD use the same
+    /// unless --http-bind / --nbd-bind say otherwise. [default: 127.0.0.1]
     #[arg(long, value_name = "ADDR")]
     bind: Vec<String>,
+    /// Protected mode, yes or no: with no password set, serve only clients on this
+    /// host's loopback interface (127.0.0.0/8, ::1), on every front end, as Redis.
+    /// [default: yes]
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    protected_mode: Option<bool>,
     /// RESP TCP port; 0 picks a free port (see --ready-file). [default: 6379]
     #[arg(long)]
     port: Option<u16>,
@@ -78,15 +86,38 @@ pub struct ServerArgs {
     #[arg(long, value_name = "ENTRIES")]
     snapshot_entries: Option<u64>,
     /// Serve blocks as NBD exports (export name = block key) on this port; 0 picks a
-    /// free port (see --ready-file). [default: off]
+    /// free port (see --ready-file). NBD has no password: with --requirepass it also
+    /// needs --nbd-unauthenticated. [default: off]
     #[arg(long, value_name = "PORT")]
     nbd_port: Option<u16>,
+    /// Address for the NBD listener (repeat for several). [default: the --bind addresses]
+    #[arg(long, value_name = "ADDR")]
+    nbd_bind: Vec<String>,
+    /// Serve NBD although a password is set: anyone who reaches the NBD port reads
+    /// and writes every block.
+    #[arg(long)]
+    nbd_unauthenticated: bool,
     /// HTTP API port; 0 picks a free port (see --ready-file). [default: 8379]
     #[arg(long, value_name = "PORT", conflicts_with = "no_http")]
     http_port: Option<u16>,
+    /// Address for the HTTP listener (repeat for several). [default: the --bind
+    /// addresses]
+    #[arg(long, value_name = "ADDR")]
+    http_bind: Vec<String>,
     /// Do not serve the HTTP API.
     #[arg(long)]
     no_http: bool,
+    /// Write the log to this file (appending; reopened on SIGHUP, for logrotate)
+    /// instead of standard error.
+    #[arg(long, value_name = "PATH")]
+    logfile: Option<PathBuf>,
+    /// Log line format: text or json. [default: text]
+    #[arg(long, value_name = "text|json")]
+    log_format: Option<String>,
+    /// Microseconds to pause per key restored from a snapshot at start, as Redis's
+    /// key-load-delay: makes loading observable in tests. [default: 0]
+    #[arg(long, value_name = "MICROSECONDS")]
+    key_load_delay: Option<u64>,
     /// Turn transparent huge pages off for this process, yes or no (their page faults
     /// stall the event loop while memory grows; Redis does the same). [default: yes]
     #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
@@ -127,8 +158,21 @@ impl ServerArgs {
             appendfsync,
             snapshot_log_bytes,
             snapshot_entries,
-            disable_thp
+            disable_thp,
+            protected_mode,
+            log_format,
+            key_load_delay
         );
+        macro_rules! overlay_list {
+            ($($field:ident),*) => { $( if !self.$field.is_empty() { config.$field = self.$field; } )* };
+        }
+        overlay_list!(nbd_bind, http_bind);
+        if self.logfile.is_some() {
+            config.logfile = self.logfile;
+        }
+        if self.nbd_unauthenticated {
+            config.nbd_unauthenticated = true;
+        }
         if !self.bind.is_empty() {
             config.bind = self.bind;
         }
@@ -144,11 +188,13 @@ impl ServerArgs {
         if self.nbd_port.is_some() {
             config.nbd_port = self.nbd_port;
         }
-        if self.http_port.is_some() {
-            config.http_port = self.http_port;
+        if let Some(port) = self.http_port {
+            // A flag wins over the file, its no-http included.
+            config.http_port = port;
+            config.no_http = false;
         }
         if self.no_http {
-            config.http_port = None;
+            config.no_http = true;
         }
         Ok((config, self.config.map(|p| p.display().to_string())))
     }
@@ -166,26 +212,29 @@ fn disable_transparent_huge_pages() {
 #[cfg(not(target_os = "linux"))]
 fn disable_transparent_huge_pages() {}
 
-fn init_logging(level: &str) {
-    let filter = match level {
-        "debug" => "debug",
-        "verbose" => "info,okapi=debug",
-        "warning" => "warn",
-        "nothing" => "off",
-        _ => "info,openraft=warn",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 /// Runs the server until it is told to stop.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (config, config_file) = args.into_config()?;
-    init_logging(&config.loglevel);
+    let level: okapi_server::LogLevel = config
+        .loglevel
+        .parse()
+        .map_err(|e| anyhow::anyhow!("loglevel: {e}"))?;
+    let log = crate::logging::init(level, config.log_format == "json", config.logfile.clone())?;
+    let result = serve(config, config_file, &log);
+    if let Err(e) = &result {
+        tracing::error!(error = %crate::describe(e), "okapi could not run");
+    }
+    // The last lines (the reason of a failure among them) reach the sink if it takes
+    // them; a sink that blocks does not hold the exit up.
+    log.sink().flush(std::time::Duration::from_secs(1));
+    result
+}
+
+fn serve(
+    config: Config,
+    config_file: Option<String>,
+    log: &crate::logging::Log,
+) -> anyhow::Result<()> {
     if config.disable_thp {
         disable_transparent_huge_pages();
     }
@@ -195,20 +244,43 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         okapi_node::runtime::Workers::spawn(loops - 1).context("starting event-loop threads")?;
     let mut handles = vec![runtime.handle().clone()];
     handles.extend(workers.handles().iter().cloned());
+    let host = Host {
+        memory: okapi_node::sys::alloc::allocated_bytes,
+        config_file: config_file.clone(),
+        logging: Some(Arc::new(log.clone())),
+    };
+    let sink = log.sink().clone();
     let result = runtime.block_on(async move {
-        let node = Node::start(
-            &config,
-            okapi_node::sys::alloc::allocated_bytes,
-            config_file,
-            &handles,
-        )
-        .await?;
+        let mut node = Node::open(&config, host, &handles).await?;
+        let ready = node.ready();
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            commit = env!("OKAPI_GIT_COMMIT"),
+            pid = ready.pid,
+            data_dir = %config.data_dir.display(),
+            config_file = config_file.as_deref().unwrap_or("none"),
+            resp = ?node.addresses(),
+            unixsocket = ?ready.unixsocket,
+            http = ?node.http_addresses(),
+            nbd = ?node.nbd_addresses(),
+            "okapi starting: listeners bound, loading the dataset"
+        );
         let shared = node.shared().clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            handle_signals(sink).await;
             tracing::info!("signal received, shutting down");
             shared.request_shutdown();
         });
+        let mut stop = node.shared().shutdown.subscribe();
+        tokio::select! {
+            loaded = node.load() => loaded?,
+            _ = stop.wait_for(|stop| *stop) => {
+                // Nothing is lost: every acknowledged write is in the log the next
+                // start loads.
+                tracing::info!("stopped while loading the dataset");
+                return anyhow::Ok(());
+            }
+        }
         node.wait().await;
         anyhow::Ok(())
     });
@@ -216,16 +288,25 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn wait_for_signal() {
+/// Returns on SIGINT or SIGTERM; reopens the log file on every SIGHUP meanwhile.
+async fn handle_signals(sink: crate::logging::LogSink) {
     use tokio::signal::unix::{SignalKind, signal};
+    let hangup = signal(SignalKind::hangup());
     match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     ) {
         (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+            let mut hangup = hangup.ok();
+            loop {
+                tokio::select! {
+                    _ = int.recv() => return,
+                    _ = term.recv() => return,
+                    Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => {
+                        sink.reopen();
+                        tracing::info!("SIGHUP: log file reopened");
+                    }
+                }
             }
         }
         _ => {
