@@ -182,12 +182,28 @@ pub struct NodeDurability {
     group: Arc<Group>,
     wal: Wal,
     loaded: LoadStats,
+    /// A BGSAVE was started and has not finished. Set when BGSAVE answers, before
+    /// openraft has even begun the snapshot, so a second BGSAVE right behind it is
+    /// refused as Redis refuses it.
+    bgsave_running: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NodeDurability {
     /// Controls for `group` writing to `wal`.
     pub fn new(group: Arc<Group>, wal: Wal, loaded: LoadStats) -> Self {
-        Self { group, wal, loaded }
+        Self {
+            group,
+            wal,
+            loaded,
+            bgsave_running: Arc::default(),
+        }
+    }
+
+    fn snapshot_running(&self) -> bool {
+        self.group.status().snapshot.building
+            || self
+                .bgsave_running
+                .load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -199,7 +215,7 @@ impl Durability for NodeDurability {
 
     fn bgsave(&self, schedule: bool) -> Result<&'static str, String> {
         let group = self.group.clone();
-        if group.status().snapshot.building {
+        if self.snapshot_running() {
             if !schedule {
                 return Err("Background save already in progress".into());
             }
@@ -211,10 +227,14 @@ impl Durability for NodeDurability {
             });
             return Ok("Background saving scheduled");
         }
+        let running = self.bgsave_running.clone();
+        running.store(true, std::sync::atomic::Ordering::Release);
         tokio::spawn(async move {
-            if let Err(e) = group.trigger_snapshot().await {
-                tracing::warn!(error = %e, "BGSAVE failed to start a snapshot");
+            // Covers everything applied when BGSAVE was answered.
+            if let Err(e) = group.snapshot().await {
+                tracing::warn!(error = %e, "BGSAVE failed");
             }
+            running.store(false, std::sync::atomic::Ordering::Release);
         });
         Ok("Background saving started")
     }
@@ -236,7 +256,7 @@ impl Durability for NodeDurability {
             ),
             (
                 "rdb_bgsave_in_progress",
-                u8::from(status.snapshot.building).to_string(),
+                u8::from(self.snapshot_running()).to_string(),
             ),
             (
                 "rdb_last_save_time",

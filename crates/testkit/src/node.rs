@@ -41,31 +41,59 @@ impl TestNode {
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let ready = self.dir.path().join("ready.json");
-        let _ = std::fs::remove_file(&ready);
-        let data = self.dir.path().join("data");
+        self.launch()?;
+        self.wait_ready(Duration::from_secs(30))
+    }
+
+    /// Starts the process without waiting for it to be ready (see
+    /// [`TestNode::wait_ready`]): its listeners come up before its data is loaded.
+    /// Its standard error goes to [`TestNode::log_path`] (appended across restarts),
+    /// or to the test's own with `OKAPI_TEST_LOG` set.
+    pub fn launch(&mut self) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(self.ready_path());
+        let stderr = if std::env::var_os("OKAPI_TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path())
+                .context("opening the server's log file")?
+                .into()
+        };
+        let child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The command that starts this node: `server` on free ports with its data
+    /// directory and ready file, then the test's flags.
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("server")
             .arg("--port")
             .arg("0")
             .arg("--data-dir")
-            .arg(&data)
+            .arg(self.data_dir())
             .arg("--ready-file")
-            .arg(&ready)
+            .arg(self.ready_path())
             .arg("--http-port")
             .arg("0")
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("OKAPI_TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.binary.display()))?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+            .args(&self.args);
+        cmd
+    }
+
+    /// Waits until the launched process has written its ready file, and reads the
+    /// ports from it.
+    pub fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let ready = self.ready_path();
+        let deadline = Instant::now() + timeout;
         loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
                 let json: serde_json::Value =
@@ -74,19 +102,41 @@ impl TestNode {
                 self.unixsocket = json["unixsocket"].as_str().map(PathBuf::from);
                 self.nbd_port = json["nbd_port"].as_u64().map(|p| p as u16);
                 self.http_port = json["http_port"].as_u64().map(|p| p as u16);
-                break;
+                return Ok(());
             }
+            let Some(child) = self.child.as_mut() else {
+                bail!("not running");
+            };
             if let Some(status) = child.try_wait()? {
+                self.child = None;
                 bail!("okapi exited before it was ready: {status}");
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                bail!("okapi did not become ready within 30 s");
+                self.kill();
+                bail!("okapi did not become ready within {timeout:?}");
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        self.child = Some(child);
-        Ok(())
+    }
+
+    /// Where the ready file goes.
+    pub fn ready_path(&self) -> PathBuf {
+        self.dir.path().join("ready.json")
+    }
+
+    /// Where the server's standard error goes.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// What the server has logged so far (empty with `OKAPI_TEST_LOG`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Replaces the test's flags for the next start.
+    pub fn set_args(&mut self, extra: &[&str]) {
+        self.args = extra.iter().map(|s| (*s).to_owned()).collect();
     }
 
     /// The data directory.

@@ -315,3 +315,38 @@ async fn handle_signals(sink: crate::logging::LogSink) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `okapi server`'s flags, for clap's introspection.
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: super::ServerArgs,
+    }
+
+    #[test]
+    fn every_flag_has_an_okapi_toml_key_and_the_reverse() {
+        let flags: Vec<String> = Flags::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .filter(|name| !["config", "help", "version"].contains(&name.as_str()))
+            .collect();
+        let defaults = serde_json::to_value(okapi_node::Config::default()).expect("serializes");
+        let keys: Vec<String> = defaults
+            .as_object()
+            .expect("a table")
+            .keys()
+            .cloned()
+            .collect();
+        for flag in &flags {
+            assert!(keys.contains(flag), "--{flag} has no okapi.toml key");
+        }
+        for key in &keys {
+            assert!(flags.contains(key), "okapi.toml key {key} has no flag");
+        }
+        assert!(flags.len() > 30, "{flags:?}");
+    }
+}

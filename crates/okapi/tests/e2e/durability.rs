@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::{Commands, Value};
 
-use crate::common::{err, info_field, raw, start};
+use crate::common::{Raw, err, error, info_field, raw, simple, start};
 
 fn populate(c: &mut redis::Connection) {
     let _: () = c.set("s", "string").expect("set");
@@ -102,27 +102,20 @@ fn save_bgsave_lastsave_and_info_persistence() {
         info_field(&mut c, "persistence", "rdb_changes_since_last_save"),
         "0"
     );
+    // Three in one pipeline: the first starts a snapshot before the server runs
+    // anything else, so the second is refused and the third queued, every time.
+    let mut pipelined = Raw::connect(&n);
+    pipelined.command(&["BGSAVE"]);
+    pipelined.command(&["BGSAVE"]);
+    pipelined.command(&["BGSAVE", "SCHEDULE"]);
+    assert_eq!(pipelined.read(), Some(simple("Background saving started")));
     assert_eq!(
-        raw(&mut c, &["BGSAVE"]).expect("bgsave"),
-        Value::SimpleString("Background saving started".into())
+        pipelined.read(),
+        Some(error("ERR Background save already in progress"))
     );
-    // While that one may still run, BGSAVE is refused and BGSAVE SCHEDULE queues one.
-    match raw(&mut c, &["BGSAVE"]) {
-        Ok(v) => assert_eq!(v, Value::SimpleString("Background saving started".into())),
-        Err(e) => assert!(
-            e.to_string()
-                .contains("Background save already in progress"),
-            "{e}"
-        ),
-    }
-    let scheduled = raw(&mut c, &["BGSAVE", "SCHEDULE"]).expect("bgsave schedule");
-    assert!(
-        [
-            Value::SimpleString("Background saving started".into()),
-            Value::SimpleString("Background saving scheduled".into())
-        ]
-        .contains(&scheduled),
-        "{scheduled:?}"
+    assert_eq!(
+        pipelined.read(),
+        Some(simple("Background saving scheduled"))
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while info_field(&mut c, "persistence", "rdb_bgsave_in_progress") != "0" {
@@ -169,19 +162,25 @@ struct Acked {
     last_txn: Option<u64>,
 }
 
-fn writer(url: String, id: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<Acked>>, start_seq: u64) {
-    let Ok(client) = redis::Client::open(url) else {
-        return;
-    };
-    let Ok(mut c) = client.get_connection() else {
-        return;
-    };
+/// Writes until its connection breaks, which must only happen once `killed` is set:
+/// any earlier error fails the test.
+fn writer(
+    mut c: redis::Connection,
+    id: usize,
+    killed: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acked>>,
+    start_seq: u64,
+) {
     let mut seq = start_seq;
-    while !stop.load(Ordering::Relaxed) {
+    loop {
         seq += 1;
         let set: redis::RedisResult<()> =
             c.set(format!("w{id}:{seq}"), format!("value-{id}-{seq}"));
-        if set.is_err() {
+        if let Err(e) = set {
+            assert!(
+                killed.load(Ordering::SeqCst),
+                "writer {id}: SET failed before the kill: {e}"
+            );
             return;
         }
         acked.lock().expect("lock").last_set = Some(seq);
@@ -190,7 +189,11 @@ fn writer(url: String, id: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<Acked>
             .set(format!("t{id}:{seq}:a"), seq)
             .set(format!("t{id}:{seq}:b"), seq)
             .query(&mut c);
-        if txn.is_err() {
+        if let Err(e) = txn {
+            assert!(
+                killed.load(Ordering::SeqCst),
+                "writer {id}: MULTI/EXEC failed before the kill: {e}"
+            );
             return;
         }
         acked.lock().expect("lock").last_txn = Some(seq);
@@ -202,22 +205,38 @@ fn crash_rounds(rounds: usize) {
     let writers = 4;
     let mut next_seq = vec![0u64; writers];
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut checked_writes = 0u64;
     for round in 0..rounds {
-        let stop = Arc::new(AtomicBool::new(false));
+        let killed = Arc::new(AtomicBool::new(false));
         let acked: Vec<Arc<Mutex<Acked>>> = (0..writers).map(|_| Arc::default()).collect();
         let handles: Vec<_> = (0..writers)
             .map(|id| {
-                let (url, stop, acked, from) =
-                    (n.url(), stop.clone(), acked[id].clone(), next_seq[id]);
-                std::thread::spawn(move || writer(url, id, stop, acked, from))
+                // Connected here, so a refused connection fails the test instead of
+                // leaving a writer that checks nothing.
+                let c = n.client().expect("writer connects");
+                let (killed, acked, from) = (killed.clone(), acked[id].clone(), next_seq[id]);
+                std::thread::spawn(move || writer(c, id, killed, acked, from))
             })
             .collect();
+        // Every writer has had a write and a transaction acknowledged before the kill.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while acked
+            .iter()
+            .any(|a| a.lock().expect("lock").last_txn.is_none())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: writers got nothing acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(30 + rng % 200));
+        // Then a random while more, so the kill lands anywhere in the write path.
+        std::thread::sleep(Duration::from_millis(rng % 200));
+        killed.store(true, Ordering::SeqCst);
         n.kill();
-        stop.store(true, Ordering::Relaxed);
         for h in handles {
             h.join().expect("writer");
         }
@@ -227,8 +246,11 @@ fn crash_rounds(rounds: usize) {
         for id in 0..writers {
             let acked = acked[id].lock().expect("lock");
             let from = next_seq[id];
-            let last_set = acked.last_set.unwrap_or(from);
-            let last_txn = acked.last_txn.unwrap_or(from);
+            let last_set = acked.last_set.expect("every writer had a SET acknowledged");
+            let last_txn = acked
+                .last_txn
+                .expect("every writer had a transaction acknowledged");
+            checked_writes += last_set - from;
             // Every acknowledged write is there with its exact value...
             let keys: Vec<String> = (from + 1..=last_set)
                 .map(|s| format!("w{id}:{s}"))
@@ -271,6 +293,10 @@ fn crash_rounds(rounds: usize) {
             next_seq[id] = last_set.max(last_txn) + 1;
         }
     }
+    assert!(
+        checked_writes >= (rounds * writers) as u64,
+        "only {checked_writes} acknowledged writes were checked in {rounds} rounds"
+    );
 }
 
 #[test]

@@ -172,7 +172,17 @@ fn puts_and_deletes_write_through_the_log_with_compare_and_set() {
         }
         req.send().expect("put").status()
     };
-    assert_eq!(put("p", b"abc", &[]), StatusCode::NO_CONTENT);
+    // A PUT that creates a string: 204 with no body and no body headers.
+    let created = http.put(url(&n, "p")).body("abc").send().expect("put");
+    assert_eq!(created.status(), StatusCode::NO_CONTENT);
+    for name in ["content-type", "content-length", "content-range"] {
+        assert!(
+            created.headers().get(name).is_none(),
+            "204 carries {name}: {:?}",
+            created.headers()
+        );
+    }
+    assert_eq!(created.bytes().expect("body").len(), 0);
     assert_eq!(
         raw(&mut c, &["GET", "p"]).expect("get"),
         redis::Value::BulkString(b"abc".to_vec())

@@ -1,20 +1,25 @@
 //! End-to-end tests: the real `okapi` binary on loopback, driven by real clients.
 //! Each module covers one area; all share one test binary (linking is slow).
 
+mod access;
 mod blocks;
 mod client;
 mod common;
+mod config;
+mod datadir;
 mod docs;
 mod durability;
 mod hashes;
 mod http;
 mod keys;
 mod lists;
+mod log_sink;
 mod nbd;
 mod protocol;
 mod pubsub;
 mod server;
 mod sets;
+mod startup;
 mod strings;
 mod tables;
 mod tools;
