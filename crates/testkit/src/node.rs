@@ -25,6 +25,16 @@ pub struct TestNode {
 impl TestNode {
     /// Starts `binary server --port 0` with `extra` flags and waits until it is ready.
     pub fn start(binary: impl AsRef<Path>, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_from(binary, None, extra)
+    }
+
+    /// As [`TestNode::start`], on a copy of the data directory `data` (a fixture) when
+    /// given.
+    pub fn start_from(
+        binary: impl AsRef<Path>,
+        data: Option<&Path>,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary data directory")?;
         let mut node = TestNode {
             child: None,
@@ -36,6 +46,9 @@ impl TestNode {
             binary: binary.as_ref().to_path_buf(),
             args: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
+        if let Some(data) = data {
+            copy_dir(data, &node.data_dir())?;
+        }
         node.spawn()?;
         Ok(node)
     }
@@ -235,4 +248,20 @@ fn wait_for_exit(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Copies the directory tree `from` to `to` (created).
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }

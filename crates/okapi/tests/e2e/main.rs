@@ -9,6 +9,7 @@ mod config;
 mod datadir;
 mod docs;
 mod durability;
+mod formats;
 mod hashes;
 mod http;
 mod keys;
