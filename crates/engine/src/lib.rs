@@ -35,6 +35,7 @@ pub mod tables;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod value;
+pub mod wire;
 pub mod zset;
 pub mod zsets;
 

@@ -6,6 +6,8 @@
 //! Layout:
 //! - [`types`] — the openraft type configuration and aliases
 //! - [`batch`] — the log payload ([`LogBatch`]) and the callback responder
+//! - [`codec`] — how entries, votes, purge points and snapshot metadata are written
+//!   (format bytes; okapi's explicit-tag encoding, earlier builds' postcard still read)
 //! - [`machine`] — [`Machine`], what a group applies entries to and snapshots
 //! - [`log_store`] — openraft log storage over the WAL
 //! - `flusher` — the `always` fsync, once per event-loop iteration
@@ -15,6 +17,7 @@
 //! - [`proposer`] — merges concurrent proposals into one log entry
 
 pub mod batch;
+pub mod codec;
 pub mod error;
 pub(crate) mod flusher;
 pub mod group;

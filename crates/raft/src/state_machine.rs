@@ -14,22 +14,13 @@ use okapi_types::GroupId;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 
+use crate::codec::{self, FileMeta};
 use crate::error::{RaftError, io_error};
 use crate::machine::{Machine, MachineError};
 use crate::types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
 /// Bytes pulled from the machine per snapshot chunk.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
-
-/// What a snapshot file's metadata holds.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct FileMeta {
-    meta: SnapshotMeta,
-    /// The machine's header (engine seed, namespaces ...).
-    header: Vec<u8>,
-    /// When the snapshot began, Unix seconds (LASTSAVE after a restart).
-    taken_at: u64,
-}
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -123,11 +114,7 @@ impl StateMachine {
     }
 
     fn restore_from(&self, reader: SnapshotReader) -> Result<FileMeta, RaftError> {
-        let file: FileMeta =
-            postcard::from_bytes(reader.meta()).map_err(|e| RaftError::Decode {
-                what: "snapshot meta",
-                reason: e.to_string(),
-            })?;
+        let file: FileMeta = codec::decode_file_meta(reader.meta())?;
         let index = reader.index();
         let mut chunks = Frames {
             reader,
@@ -209,10 +196,7 @@ impl Job {
             header: self.header,
             taken_at: unix_now(),
         };
-        let meta = postcard::to_allocvec(&file).map_err(|e| RaftError::Decode {
-            what: "snapshot meta",
-            reason: e.to_string(),
-        });
+        let meta: Result<Vec<u8>, RaftError> = Ok(codec::encode_file_meta(&file));
         let mut writer =
             match meta.and_then(|meta| Ok(self.store.create(self.group, index, &meta)?)) {
                 Ok(writer) => writer,
@@ -381,7 +365,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let Some(reader) = self.store.latest(self.group).map_err(io_error)? else {
             return Ok(None);
         };
-        let file: FileMeta = postcard::from_bytes(reader.meta()).map_err(io_error)?;
+        let file: FileMeta = codec::decode_file_meta(reader.meta()).map_err(io_error)?;
         Ok(Some(openraft::alias::SnapshotOf::<
             TypeConfig,
             SnapshotHandle,

@@ -39,7 +39,7 @@ pub use faulty_fs::FaultyFs;
 pub use fs::{Fs, FsFile, FsReader, OsFs};
 pub use okapi_types::GroupId;
 pub use options::{DEFAULT_SEGMENT_BYTES, FsyncPolicy, ParseFsyncPolicyError, WalOptions};
-pub use record::WalRecord;
+pub use record::{LEGACY_PAYLOAD, WalRecord};
 pub use recovery::{Recovered, RecoveredGroup, TornTail};
 pub use segment::WAL_DIR;
 pub use snapshot::{SNAPSHOT_DIR, SnapshotInfo, SnapshotReader, SnapshotStore, SnapshotWriter};

@@ -9,6 +9,11 @@
 //! - kind 4 `Purge`: `upto u64 | payload…`
 //!
 //! Kinds are append-only: a new kind gets a new number, old numbers never change.
+//!
+//! Record version 2 (written today): payloads start with the caller's own format byte.
+//! Version 1 records predate that; they are still read, and their payloads are handed
+//! out with [`LEGACY_PAYLOAD`] in front, so a caller always finds a format byte first
+//! and knows the rest is in the encoding it used before it had one.
 
 use bytes::Bytes;
 use okapi_types::GroupId;
@@ -65,7 +70,11 @@ impl WalRecord {
 /// Bytes before the body: length and CRC.
 pub(crate) const FRAME_HEADER: usize = 8;
 /// Version byte of every record body written today.
-pub(crate) const RECORD_VERSION: u8 = 1;
+pub(crate) const RECORD_VERSION: u8 = 2;
+/// The record version before payloads carried a format byte.
+const RECORD_VERSION_1: u8 = 1;
+/// The format byte put in front of the payloads of version 1 records.
+pub const LEGACY_PAYLOAD: u8 = 0;
 /// Largest body accepted; bigger lengths are treated as damage.
 pub(crate) const MAX_BODY: usize = 1 << 30;
 /// version + kind + group.
@@ -190,9 +199,16 @@ pub(crate) fn decode(buf: &[u8]) -> Decoded {
 }
 
 fn decode_body(body: &[u8]) -> Result<WalRecord, String> {
-    if body[0] != RECORD_VERSION {
-        return Err(format!("unsupported record version {}", body[0]));
-    }
+    let payload = match body[0] {
+        RECORD_VERSION => |bytes: &[u8]| Bytes::copy_from_slice(bytes),
+        RECORD_VERSION_1 => |bytes: &[u8]| {
+            let mut with_format = Vec::with_capacity(bytes.len() + 1);
+            with_format.push(LEGACY_PAYLOAD);
+            with_format.extend_from_slice(bytes);
+            Bytes::from(with_format)
+        },
+        other => return Err(format!("unsupported record version {other}")),
+    };
     let kind = body[1];
     let group = GroupId(u64_at(body, 2));
     let rest = &body[MIN_BODY..];
@@ -212,12 +228,12 @@ fn decode_body(body: &[u8]) -> Result<WalRecord, String> {
             Ok(WalRecord::Entry {
                 group,
                 index: u64_at(rest, 0),
-                payload: Bytes::copy_from_slice(&rest[8..]),
+                payload: payload(&rest[8..]),
             })
         }
         KIND_HARD_STATE => Ok(WalRecord::HardState {
             group,
-            payload: Bytes::copy_from_slice(rest),
+            payload: payload(rest),
         }),
         KIND_TRUNCATE_AFTER => {
             if rest.len() != 9 || rest[0] > 1 {
@@ -233,7 +249,7 @@ fn decode_body(body: &[u8]) -> Result<WalRecord, String> {
             Ok(WalRecord::Purge {
                 group,
                 upto: u64_at(rest, 0),
-                payload: Bytes::copy_from_slice(&rest[8..]),
+                payload: payload(&rest[8..]),
             })
         }
         other => Err(format!("unknown record kind {other}")),
@@ -254,6 +270,32 @@ pub(crate) fn frame_at(buf: &[u8], pos: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_1_payloads_come_out_behind_the_legacy_format_byte() {
+        let rec = WalRecord::Entry {
+            group: GroupId(4),
+            index: 9,
+            payload: Bytes::from_static(b"old"),
+        };
+        let mut buf = Vec::new();
+        encode(&rec, &mut buf);
+        // Rewrite it as a version-1 record, checksum included.
+        buf[FRAME_HEADER] = RECORD_VERSION_1;
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&buf[..4]), &buf[FRAME_HEADER..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        match decode(&buf) {
+            Decoded::Record(WalRecord::Entry { payload, index, .. }, _) => {
+                assert_eq!(index, 9);
+                assert_eq!(payload.as_ref(), b"\0old");
+            }
+            other => panic!("{other:?}"),
+        }
+        buf[FRAME_HEADER] = 3;
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&buf[..4]), &buf[FRAME_HEADER..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(decode(&buf), Decoded::Malformed(_)));
+    }
 
     fn samples() -> Vec<WalRecord> {
         vec![

@@ -6,11 +6,13 @@
 //! - [`slot`] — `key_slot()` (CRC16/XMODEM with hash tags, as Redis Cluster)
 //! - [`limits`] — sizes and defaults shared by the protocol, engine and server
 //! - [`num`] — integer and float parsing/formatting with Redis's exact rules
+//! - [`wire`] — okapi's versioned binary encoding with explicit enum tags
 
 pub mod ids;
 pub mod limits;
 pub mod num;
 pub mod slot;
+pub mod wire;
 
 pub use ids::{Epoch, GroupId, LogIndex, Namespace, NodeId, Slot};
 pub use slot::{SLOT_COUNT, crc16, key_slot};

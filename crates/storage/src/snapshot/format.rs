@@ -16,8 +16,11 @@ use okapi_types::GroupId;
 
 /// Magic at the start of every snapshot file.
 pub(crate) const MAGIC: [u8; 4] = *b"OKSN";
-/// Version of the snapshot format.
-pub(crate) const VERSION: u8 = 1;
+/// Version of the snapshot format. Version 2 metadata starts with the caller's format
+/// byte; version 1 files are read with [`crate::LEGACY_PAYLOAD`] put in front of theirs.
+pub(crate) const VERSION: u8 = 2;
+/// The version before metadata carried a format byte.
+pub(crate) const VERSION_1: u8 = 1;
 /// Header bytes before the metadata.
 pub(crate) const HEADER_FIXED: usize = 28;
 /// Size of a block header.
@@ -51,19 +54,21 @@ pub(crate) fn encode_header(group: GroupId, index: u64, meta: &[u8]) -> Vec<u8> 
     out
 }
 
-/// The fixed part of a header: group, index and metadata length.
-pub(crate) fn parse_fixed_header(h: &[u8; HEADER_FIXED]) -> Result<(GroupId, u64, usize), String> {
+/// The fixed part of a header: group, index, metadata length, and the file's version.
+pub(crate) fn parse_fixed_header(
+    h: &[u8; HEADER_FIXED],
+) -> Result<(GroupId, u64, usize, u8), String> {
     if h[..4] != MAGIC {
         return Err("not a snapshot file (bad magic)".to_string());
     }
-    if h[4] != VERSION {
+    if h[4] != VERSION && h[4] != VERSION_1 {
         return Err(format!("unsupported snapshot version {}", h[4]));
     }
     let meta_len = u32_at(h, 24) as usize;
     if meta_len > MAX_META {
         return Err(format!("impossible metadata length {meta_len}"));
     }
-    Ok((GroupId(u64_at(h, 8)), u64_at(h, 16), meta_len))
+    Ok((GroupId(u64_at(h, 8)), u64_at(h, 16), meta_len, h[4]))
 }
 
 /// Appends one block holding `raw` (at most [`MAX_BLOCK`] bytes).
@@ -239,7 +244,7 @@ mod tests {
         let h = encode_header(GroupId(3), 99, b"meta");
         let mut fixed = [0u8; HEADER_FIXED];
         fixed.copy_from_slice(&h[..HEADER_FIXED]);
-        assert_eq!(parse_fixed_header(&fixed), Ok((GroupId(3), 99, 4)));
+        assert_eq!(parse_fixed_header(&fixed), Ok((GroupId(3), 99, 4, VERSION)));
         assert_eq!(h.len(), HEADER_FIXED + 4 + 4);
     }
 }

@@ -58,7 +58,7 @@ impl SnapshotReader {
             ));
         }
         file.read_exact_at(0, &mut fixed).at(path)?;
-        let (group, index, meta_len) =
+        let (group, index, meta_len, version) =
             format::parse_fixed_header(&fixed).map_err(|r| corrupt(0, r))?;
         let header_len = (HEADER_FIXED + meta_len + 4) as u64;
         if header_len + END_BLOCK as u64 > len {
@@ -86,6 +86,9 @@ impl SnapshotReader {
             ));
         }
         rest.truncate(meta_len);
+        if version == format::VERSION_1 {
+            rest.insert(0, crate::record::LEGACY_PAYLOAD);
+        }
         let end_pos = len - END_BLOCK as u64;
         let mut end = [0u8; END_BLOCK];
         file.read_exact_at(end_pos, &mut end).at(path)?;

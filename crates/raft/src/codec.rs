@@ -1,0 +1,319 @@
+//! How a group's Raft state is written down: log entries, the hard state (vote and
+//! committed id), the purge point and snapshot metadata. Every payload starts with a
+//! format byte:
+//! - [`FORMAT_OKAPI`] (1): okapi's own encoding ([`okapi_types::wire`], explicit tags),
+//!   written today. No openraft type is serialized: log ids, votes and memberships are
+//!   written field by field, so an openraft upgrade cannot change what disk bytes mean.
+//! - [`okapi_storage::LEGACY_PAYLOAD`] (0): data written before format bytes existed,
+//!   which was postcard of openraft's and okapi's serde types. Still read (so a data
+//!   directory from earlier builds loads as it is), never written.
+//!
+//! AppendEntries between nodes will carry these same bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use okapi_types::wire::{Input, Wire, WireError, put_tag, varint_len};
+use okapi_types::wire_struct;
+use openraft::EntryPayload;
+use openraft::impls::BasicNode;
+
+use crate::batch::{LogBatch, Part};
+use crate::error::RaftError;
+use crate::types::{Entry, LogId, SnapshotMeta, StoredMembership, Vote};
+
+/// The format byte of okapi's own encoding.
+pub const FORMAT_OKAPI: u8 = 1;
+
+wire_struct!(Part { now_ms, ops });
+wire_struct!(LogBatch { parts });
+
+const PAYLOAD_BLANK: u64 = 1;
+const PAYLOAD_NORMAL: u64 = 2;
+const PAYLOAD_MEMBERSHIP: u64 = 3;
+
+fn decode_error(what: &'static str) -> impl Fn(WireError) -> RaftError {
+    move |e| RaftError::Decode {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+fn legacy<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, RaftError> {
+    postcard::from_bytes(bytes).map_err(|e| RaftError::Decode {
+        what,
+        reason: format!("format 0 (postcard): {e}"),
+    })
+}
+
+/// Splits off the format byte and says which decoder the rest needs.
+fn format_of(what: &'static str, bytes: &Bytes) -> Result<(u8, Bytes), RaftError> {
+    match bytes.first() {
+        Some(&format @ (okapi_storage::LEGACY_PAYLOAD | FORMAT_OKAPI)) => {
+            Ok((format, bytes.slice(1..)))
+        }
+        Some(&other) => Err(RaftError::Decode {
+            what,
+            reason: format!(
+                "format {other} is newer than this build reads ({FORMAT_OKAPI}): upgrade okapi"
+            ),
+        }),
+        None => Err(RaftError::Decode {
+            what,
+            reason: "empty payload".into(),
+        }),
+    }
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    v.encode(out);
+}
+
+fn log_id_len(id: &LogId) -> usize {
+    varint_len(id.leader_id.term) + varint_len(id.leader_id.node_id) + varint_len(id.index)
+}
+
+fn put_log_id(out: &mut Vec<u8>, id: &LogId) {
+    put_u64(out, id.leader_id.term);
+    put_u64(out, id.leader_id.node_id);
+    put_u64(out, id.index);
+}
+
+fn get_log_id(input: &mut Input) -> Result<LogId, WireError> {
+    let term = u64::decode(input)?;
+    let node = u64::decode(input)?;
+    let index = u64::decode(input)?;
+    Ok(LogId::new(
+        openraft::impls::leader_id_adv::LeaderId {
+            term,
+            node_id: node,
+        },
+        index,
+    ))
+}
+
+fn put_opt_log_id(out: &mut Vec<u8>, id: &Option<LogId>) {
+    match id {
+        None => out.push(0),
+        Some(id) => {
+            out.push(1);
+            put_log_id(out, id);
+        }
+    }
+}
+
+fn get_opt_log_id(input: &mut Input) -> Result<Option<LogId>, WireError> {
+    match input.byte("log id option")? {
+        0 => Ok(None),
+        1 => get_log_id(input).map(Some),
+        _ => Err(WireError::Invalid("log id option")),
+    }
+}
+
+type Membership = openraft::Membership<u64, BasicNode>;
+
+/// Joint configs (each a sorted list of voter ids), then every node with its address.
+fn put_membership(out: &mut Vec<u8>, m: &Membership) {
+    let configs: Vec<Vec<u64>> = m
+        .get_joint_config()
+        .iter()
+        .map(|c| c.iter().copied().collect())
+        .collect();
+    configs.encode(out);
+    let nodes: Vec<(u64, String)> = m.nodes().map(|(id, n)| (*id, n.addr.clone())).collect();
+    nodes.encode(out);
+}
+
+fn get_membership(input: &mut Input) -> Result<Membership, WireError> {
+    let configs = Vec::<Vec<u64>>::decode(input)?
+        .into_iter()
+        .map(|c| c.into_iter().collect::<BTreeSet<u64>>())
+        .collect();
+    let nodes: BTreeMap<u64, BasicNode> = Vec::<(u64, String)>::decode(input)?
+        .into_iter()
+        .map(|(id, addr)| (id, BasicNode { addr }))
+        .collect();
+    Membership::new(configs, nodes).map_err(|_| WireError::Invalid("membership"))
+}
+
+/// A log entry's bytes, in a buffer of exactly their size (see `log_store`: growing
+/// buffers cost more than encoding).
+pub fn encode_entry(entry: &Entry) -> Bytes {
+    let body_len = match &entry.payload {
+        EntryPayload::Blank => 0,
+        EntryPayload::Normal(batch) => batch.encoded_len(),
+        // Rare: measured by encoding.
+        EntryPayload::Membership(_) => 64,
+    };
+    let mut out = Vec::with_capacity(1 + log_id_len(&entry.log_id) + 1 + body_len);
+    out.push(FORMAT_OKAPI);
+    put_log_id(&mut out, &entry.log_id);
+    match &entry.payload {
+        EntryPayload::Blank => put_tag(&mut out, PAYLOAD_BLANK),
+        EntryPayload::Normal(batch) => {
+            put_tag(&mut out, PAYLOAD_NORMAL);
+            batch.encode(&mut out);
+        }
+        EntryPayload::Membership(m) => {
+            put_tag(&mut out, PAYLOAD_MEMBERSHIP);
+            put_membership(&mut out, m);
+        }
+    }
+    Bytes::from(out)
+}
+
+/// Decodes a log entry written by [`encode_entry`] or by an earlier build.
+pub fn decode_entry(bytes: &Bytes) -> Result<Entry, RaftError> {
+    let (format, rest) = format_of("log entry", bytes)?;
+    if format == okapi_storage::LEGACY_PAYLOAD {
+        return legacy("log entry", &rest);
+    }
+    let mut input = Input::new(rest);
+    let entry = (|| {
+        let log_id = get_log_id(&mut input)?;
+        let payload = match input.varint("entry payload")? {
+            PAYLOAD_BLANK => EntryPayload::Blank,
+            PAYLOAD_NORMAL => EntryPayload::Normal(LogBatch::decode(&mut input)?),
+            PAYLOAD_MEMBERSHIP => EntryPayload::Membership(get_membership(&mut input)?),
+            tag => {
+                return Err(WireError::UnknownTag {
+                    ty: "entry payload",
+                    tag,
+                });
+            }
+        };
+        input.finish()?;
+        Ok(Entry { log_id, payload })
+    })();
+    entry.map_err(decode_error("log entry"))
+}
+
+/// The vote and the last known committed id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HardState {
+    /// The vote, if any was cast.
+    pub vote: Option<Vote>,
+    /// The last committed log id known when it was written.
+    pub committed: Option<LogId>,
+}
+
+/// A hard state's bytes.
+pub fn encode_hard_state(hard: &HardState) -> Bytes {
+    let mut out = Vec::with_capacity(48);
+    out.push(FORMAT_OKAPI);
+    match &hard.vote {
+        None => out.push(0),
+        Some(vote) => {
+            out.push(1);
+            put_u64(&mut out, vote.leader_id.term);
+            put_u64(&mut out, vote.leader_id.node_id);
+            vote.committed.encode(&mut out);
+        }
+    }
+    put_opt_log_id(&mut out, &hard.committed);
+    Bytes::from(out)
+}
+
+/// Decodes a hard state.
+pub fn decode_hard_state(bytes: &Bytes) -> Result<HardState, RaftError> {
+    let (format, rest) = format_of("hard state", bytes)?;
+    if format == okapi_storage::LEGACY_PAYLOAD {
+        return legacy("hard state", &rest);
+    }
+    let mut input = Input::new(rest);
+    let hard = (|| {
+        let vote = match input.byte("vote option")? {
+            0 => None,
+            1 => {
+                let term = u64::decode(&mut input)?;
+                let node = u64::decode(&mut input)?;
+                let committed = bool::decode(&mut input)?;
+                Some(if committed {
+                    Vote::new_committed(term, node)
+                } else {
+                    Vote::new(term, node)
+                })
+            }
+            _ => return Err(WireError::Invalid("vote option")),
+        };
+        let committed = get_opt_log_id(&mut input)?;
+        input.finish()?;
+        Ok(HardState { vote, committed })
+    })();
+    hard.map_err(decode_error("hard state"))
+}
+
+/// A purge point's bytes (the last purged log id).
+pub fn encode_log_id(id: &LogId) -> Bytes {
+    let mut out = Vec::with_capacity(1 + log_id_len(id));
+    out.push(FORMAT_OKAPI);
+    put_log_id(&mut out, id);
+    Bytes::from(out)
+}
+
+/// Decodes a purge point.
+pub fn decode_log_id(bytes: &Bytes) -> Result<LogId, RaftError> {
+    let (format, rest) = format_of("purged log id", bytes)?;
+    if format == okapi_storage::LEGACY_PAYLOAD {
+        return legacy("purged log id", &rest);
+    }
+    let mut input = Input::new(rest);
+    let id = get_log_id(&mut input).and_then(|id| input.finish().map(|()| id));
+    id.map_err(decode_error("purged log id"))
+}
+
+/// What a snapshot file's metadata holds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FileMeta {
+    /// openraft's view: last included log id and membership.
+    pub meta: SnapshotMeta,
+    /// The machine's header (engine seed, namespaces ...).
+    pub header: Vec<u8>,
+    /// When the snapshot began, Unix seconds (LASTSAVE after a restart).
+    pub taken_at: u64,
+}
+
+/// Snapshot metadata's bytes.
+pub fn encode_file_meta(file: &FileMeta) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + file.header.len());
+    out.push(FORMAT_OKAPI);
+    put_opt_log_id(&mut out, &file.meta.last_log_id);
+    put_opt_log_id(&mut out, file.meta.last_membership.log_id());
+    put_membership(&mut out, file.meta.last_membership.membership());
+    Bytes::copy_from_slice(&file.header).encode(&mut out);
+    file.taken_at.encode(&mut out);
+    out
+}
+
+/// Decodes snapshot metadata.
+pub fn decode_file_meta(bytes: &[u8]) -> Result<FileMeta, RaftError> {
+    let bytes = Bytes::copy_from_slice(bytes);
+    let (format, rest) = format_of("snapshot meta", &bytes)?;
+    if format == okapi_storage::LEGACY_PAYLOAD {
+        return legacy("snapshot meta", &rest);
+    }
+    let mut input = Input::new(rest);
+    let file = (|| {
+        let last_log_id = get_opt_log_id(&mut input)?;
+        let membership_log_id = get_opt_log_id(&mut input)?;
+        let membership = get_membership(&mut input)?;
+        let header = Bytes::decode(&mut input)?.to_vec();
+        let taken_at = u64::decode(&mut input)?;
+        input.finish()?;
+        Ok(FileMeta {
+            meta: SnapshotMeta {
+                last_log_id,
+                last_membership: StoredMembership::new(membership_log_id, membership),
+            },
+            header,
+            taken_at,
+        })
+    })();
+    file.map_err(decode_error("snapshot meta"))
+}
+
+#[cfg(test)]
+mod tests;
