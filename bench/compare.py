@@ -6,7 +6,7 @@ comparison), runs the same redis-benchmark invocations against each (alternating
 repeated to take the median), and prints okapi / Redis throughput and p99 latency.
 Then loads 1,000,000 keys (16-byte keys, 32-byte values) into each and reports RSS.
 
-Usage: bench/compare.py [--quick] [--repeat N] [--requests N] [--skip-memory]
+Usage: bench/compare.py [--quick] [--repeat N] [--requests N] [--skip-memory] [--okapi BIN]
 Needs: redis-server and redis-benchmark (Debian: redis-server redis-tools), a release
 build of okapi (built if missing).
 """
@@ -172,9 +172,14 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="okapi --threads (0: default)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--json", help="also write results as JSON to this file")
+    parser.add_argument("--okapi", help="the okapi binary to measure (default: target/release/okapi),"
+                        " e.g. a build of an earlier commit for a before/after comparison")
     parser.add_argument("--durable", choices=["everysec", "always"],
                         help="SET only, both servers logging every write with this appendfsync")
     args = parser.parse_args()
+    global OKAPI
+    if args.okapi:
+        OKAPI = os.path.abspath(args.okapi)
     if args.quick:
         args.repeat, args.requests, args.keys = 1, 50_000, 200_000
     for tool in ("redis-server", "redis-benchmark", "redis-cli"):

@@ -192,6 +192,9 @@ pub struct Engine {
     pub(crate) snapshot: Option<Box<Guard>>,
     /// Counters of the last snapshot, for INFO once it is over.
     pub(crate) last_snapshot: SnapshotStats,
+    /// The latest leader time applied, Unix ms: apply time never goes backwards, even
+    /// when a new leader's clock is behind the old one's.
+    pub(crate) clock_ms: u64,
 }
 
 impl Engine {
@@ -211,7 +214,21 @@ impl Engine {
             seed,
             snapshot: None,
             last_snapshot: SnapshotStats::default(),
+            clock_ms: 0,
         }
+    }
+
+    /// The time ops stamped `leader_ms` apply at: `leader_ms`, or the latest time
+    /// applied before when that is later. It depends only on the log (and is kept in
+    /// snapshots), so every replica applies each op at the same time.
+    pub fn apply_clock(&mut self, leader_ms: u64) -> u64 {
+        self.clock_ms = self.clock_ms.max(leader_ms);
+        self.clock_ms
+    }
+
+    /// The latest time applied (see [`Engine::apply_clock`]).
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
     }
 
     /// The hash seed of namespace `index` in a dataset hashing with `seed`.
@@ -364,6 +381,12 @@ impl Engine {
         }
     }
 
+    /// True when a key a client is blocked on received data since the last
+    /// [`Engine::take_ready`].
+    pub fn has_ready(&self) -> bool {
+        self.spaces.iter().any(|ks| ks.has_ready())
+    }
+
     /// Keys blocked clients wait on that received data since the last call.
     pub fn take_ready(&mut self) -> Vec<(Namespace, Bytes)> {
         let mut ready = Vec::new();
@@ -416,6 +439,22 @@ mod tests {
     use super::*;
     use crate::strings::{SetCond, SetExpire};
     use crate::zsets::ZSetOp;
+
+    #[test]
+    fn apply_time_never_goes_backwards_and_survives_a_snapshot() {
+        let mut e = Engine::new(1, 5);
+        assert_eq!(e.apply_clock(1_000), 1_000);
+        // A new leader whose clock is behind: ops still apply at the later time.
+        assert_eq!(e.apply_clock(900), 1_000);
+        assert_eq!(e.apply_clock(1_200), 1_200);
+        let header = e.snapshot_begin().expect("begin");
+        assert_eq!(header.clock_ms, 1_200);
+        let mut restore = Engine::restore_begin(&header).expect("restore");
+        while let Some(chunk) = e.snapshot_next(1 << 20) {
+            restore.restore_chunk(&chunk).expect("chunk");
+        }
+        assert_eq!(restore.finish().expect("whole").clock_ms(), 1_200);
+    }
 
     #[test]
     fn ops_survive_the_wire_format() {

@@ -518,6 +518,11 @@ impl Keyspace {
     }
 
     /// Keys that gained data for blocked clients since the last call.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Keys blocked clients wait on that received data since the last call.
     pub fn take_ready(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.ready)
     }

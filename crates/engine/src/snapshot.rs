@@ -73,6 +73,7 @@ impl Engine {
         let header = SnapshotHeader {
             format: SnapshotHeader::FORMAT,
             seed: self.seed(),
+            clock_ms: self.clock_ms,
             spaces: self
                 .spaces
                 .iter()

@@ -63,6 +63,10 @@ impl ReplicatedLog for RaftLog {
     fn last_index(&self) -> u64 {
         self.group.get().map_or(0, |g| g.status().last_log_index)
     }
+
+    fn leads(&self) -> bool {
+        self.group.get().is_some_and(|g| g.is_leader())
+    }
 }
 
 /// The engine, as the group's state machine.
@@ -95,7 +99,7 @@ impl Machine for EngineMachine {
         core.engine.warm(batch.parts.iter().flat_map(|p| &p.ops));
         for part in batch.parts {
             let ctx = ApplyCtx {
-                now_ms: part.now_ms,
+                now_ms: core.engine.apply_clock(part.now_ms),
                 index,
             };
             for op in part.ops {
@@ -107,12 +111,11 @@ impl Machine for EngineMachine {
                 .loading
                 .set_progress(self.meter.replay_done(index), key_count(&core.engine));
         }
-        // Clients blocked on keys this entry fed are served next, through the log.
-        core.blocked.serve(
-            &mut core.engine,
-            self.shared.log.as_ref(),
-            okapi_server::clock::now_ms(),
-        );
+        // Clients blocked on keys this entry fed are served by the leader's serving
+        // task (it appends their pops): never an append from inside apply.
+        if !core.blocked.is_empty() && core.engine.has_ready() {
+            self.shared.blocked_ready.notify_one();
+        }
         replies
     }
 

@@ -120,7 +120,8 @@ impl NodeMeta {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let meta = NodeMeta {
                     version: 1,
-                    node_id: 1,
+                    // Unique per node, so nodes can form a cluster; 0 is never used.
+                    node_id: okapi_server::shared::random_u64().max(1),
                     seed: okapi_server::shared::random_u64(),
                 };
                 let json = serde_json::to_vec_pretty(&meta)

@@ -251,6 +251,13 @@ impl Group {
             .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
+    /// Whether this node leads the group now.
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.current_leader == Some(m.id)
+    }
+
     /// Progress counters.
     pub fn status(&self) -> GroupStatus {
         let metrics = self.raft.metrics();

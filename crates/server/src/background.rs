@@ -24,7 +24,7 @@ pub async fn run(shared: Arc<Shared>) {
         shared.used_memory();
         // Until the dataset is loaded there is no log to expire through, and the
         // engine may hold half a dataset.
-        if !shared.loading.is_loading() {
+        if !shared.loading.is_loading() && shared.log.leads() {
             expire_round(&shared, now);
         }
     }
@@ -65,6 +65,10 @@ mod tests {
 
         fn last_index(&self) -> u64 {
             0
+        }
+
+        fn leads(&self) -> bool {
+            true
         }
     }
 

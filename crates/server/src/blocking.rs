@@ -1,6 +1,8 @@
 //! Clients blocked in BLPOP-style commands. Waiters queue per key in arrival order;
-//! when a write feeds a key, the writer serves the waiters in order, under the same
-//! engine lock, exactly as Redis does.
+//! when an applied write feeds a key, apply wakes [`serve_loop`], which serves the
+//! waiters in order under the engine lock by appending their pops to the log. Apply
+//! itself never appends: it runs on every replica and on replay, and must depend on
+//! nothing but the log.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -148,5 +150,24 @@ impl BlockRegistry {
                 }
             }
         }
+    }
+}
+
+/// Serves blocked clients whenever apply reports that their keys received data, until
+/// shutdown. Runs where the clients are (the leader).
+pub async fn serve_loop(shared: std::sync::Arc<crate::shared::Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            () = shared.blocked_ready.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+        let mut core = shared.lock();
+        let core = &mut *core;
+        core.blocked.serve(
+            &mut core.engine,
+            shared.log.as_ref(),
+            crate::clock::now_ms(),
+        );
     }
 }

@@ -215,8 +215,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         blocking: Blocking,
         now: u64,
     ) -> Step {
-        core(shared, guard);
-        let rx = shared.log.append(vec![blocking.op.clone()], now);
+        let core = core(shared, guard);
+        let rx = if crate::blocking::BlockRegistry::any_exists(
+            &core.engine,
+            blocking.db,
+            &blocking.keys,
+            now,
+        ) {
+            shared.log.append(vec![blocking.op.clone()], now)
+        } else {
+            // Nothing to pop: the client blocks without writing an entry (it re-checks
+            // under the lock before it registers, in case data arrived meanwhile).
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(Ok(vec![Reply::Nil]));
+            rx
+        };
         *guard = None;
         Step::AwaitBlockAttempt(blocking, rx)
     }

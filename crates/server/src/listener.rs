@@ -103,6 +103,7 @@ pub async fn start(shared: Arc<Shared>, runtimes: &[Handle]) -> Result<ServerHan
         None => None,
     };
     tasks.push(current.spawn(crate::background::run(shared.clone())));
+    tasks.push(current.spawn(crate::blocking::serve_loop(shared.clone())));
     Ok(ServerHandle { tcp, unix, tasks })
 }
 

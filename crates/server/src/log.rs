@@ -38,4 +38,8 @@ pub trait ReplicatedLog: Send + Sync + 'static {
 
     /// Index of the last appended entry.
     fn last_index(&self) -> u64;
+
+    /// Whether this node leads the log now: leader-side work (active expiry) runs only
+    /// there, so replicas never propose the same removals.
+    fn leads(&self) -> bool;
 }

@@ -60,6 +60,8 @@ pub struct Shared {
     pub logging: std::sync::OnceLock<std::sync::Arc<dyn crate::logging::Logging>>,
     /// Whether the dataset is still loading, and how far it got.
     pub loading: crate::loading::Loading,
+    /// Woken when an applied write fed a key blocked clients wait on.
+    pub blocked_ready: tokio::sync::Notify,
     /// Set by `SHUTDOWN NOSAVE`: stop without the shutdown snapshot.
     pub skip_shutdown_snapshot: std::sync::atomic::AtomicBool,
 }
@@ -95,6 +97,7 @@ impl Shared {
             durability: std::sync::OnceLock::new(),
             logging: std::sync::OnceLock::new(),
             loading: crate::loading::Loading::default(),
+            blocked_ready: tokio::sync::Notify::new(),
             skip_shutdown_snapshot: std::sync::atomic::AtomicBool::new(false),
         })
     }

@@ -14,6 +14,9 @@ pub struct SnapshotHeader {
     pub seed: u64,
     /// One entry per namespace, in order.
     pub spaces: Vec<SpaceHeader>,
+    /// The latest leader time applied (see [`crate::Engine::apply_clock`]); 0 in
+    /// headers written before it was kept.
+    pub clock_ms: u64,
 }
 
 /// What a restore needs to know about one namespace.
@@ -28,7 +31,9 @@ pub struct SpaceHeader {
 }
 
 /// First bytes of an encoded header.
-const MAGIC: &[u8; 4] = b"OKSH";
+const MAGIC: &[u8; 4] = b"OKS2";
+/// First bytes of the headers of earlier builds, which kept no apply clock.
+const MAGIC_NO_CLOCK: &[u8; 4] = b"OKSH";
 
 /// More namespaces than this can only come from corrupt data.
 const MAX_SPACES: u64 = 1 << 16;
@@ -38,7 +43,8 @@ impl SnapshotHeader {
     pub const FORMAT: u8 = super::record::FORMAT;
 
     /// A compact encoding (magic, format, seed, then per namespace its last removal
-    /// and key count as varints), for callers that store the header as bytes.
+    /// and key count as varints, then the apply clock), for callers that store the
+    /// header as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + 8 * self.spaces.len());
         out.extend_from_slice(MAGIC);
@@ -49,15 +55,18 @@ impl SnapshotHeader {
             put_varint(&mut out, space.last_removal);
             put_varint(&mut out, space.keys);
         }
+        put_varint(&mut out, self.clock_ms);
         out
     }
 
     /// Decodes [`SnapshotHeader::to_bytes`]; refuses other formats and trailing bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
         let mut r = Reader::new(bytes);
-        if &r.array::<4>()? != MAGIC {
-            return Err(corrupt("not a snapshot header"));
-        }
+        let has_clock = match &r.array::<4>()? {
+            m if m == MAGIC => true,
+            m if m == MAGIC_NO_CLOCK => false,
+            _ => return Err(corrupt("not a snapshot header")),
+        };
         let format = r.u8()?;
         if format != Self::FORMAT {
             return Err(corrupt("unknown snapshot format"));
@@ -75,6 +84,7 @@ impl SnapshotHeader {
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
+        let clock_ms = if has_clock { r.varint()? } else { 0 };
         if !r.is_empty() {
             return Err(corrupt("trailing bytes after the header"));
         }
@@ -82,6 +92,7 @@ impl SnapshotHeader {
             format,
             seed,
             spaces,
+            clock_ms,
         })
     }
 
@@ -94,5 +105,48 @@ impl SnapshotHeader {
             return Err(corrupt("bad namespace count"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(clock_ms: u64) -> SnapshotHeader {
+        SnapshotHeader {
+            format: SnapshotHeader::FORMAT,
+            seed: 42,
+            spaces: vec![
+                SpaceHeader {
+                    last_removal: 7,
+                    keys: 3,
+                },
+                SpaceHeader {
+                    last_removal: 0,
+                    keys: 0,
+                },
+            ],
+            clock_ms,
+        }
+    }
+
+    #[test]
+    fn the_apply_clock_travels_with_the_header_and_old_headers_read_as_zero() {
+        let h = header(1_790_000_000_000);
+        assert_eq!(
+            SnapshotHeader::from_bytes(&h.to_bytes()).expect("decodes"),
+            h
+        );
+        // An earlier build's header: its own magic, and no clock at the end.
+        let mut old = header(0).to_bytes();
+        old.pop();
+        old[..4].copy_from_slice(MAGIC_NO_CLOCK);
+        assert_eq!(
+            SnapshotHeader::from_bytes(&old).expect("decodes"),
+            header(0)
+        );
+        let mut trailing = h.to_bytes();
+        trailing.push(0);
+        assert!(SnapshotHeader::from_bytes(&trailing).is_err());
     }
 }

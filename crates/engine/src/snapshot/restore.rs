@@ -55,7 +55,11 @@ impl Restore {
             .collect();
         let seeds = spaces.iter().map(Keyspace::seed).collect();
         Ok(Self {
-            engine: Engine::from_spaces(spaces, header.seed),
+            engine: {
+                let mut engine = Engine::from_spaces(spaces, header.seed);
+                engine.clock_ms = header.clock_ms;
+                engine
+            },
             expected: header.spaces.iter().map(|s| s.keys).collect(),
             seeds,
             records: 0,

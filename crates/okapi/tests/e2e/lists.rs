@@ -1003,3 +1003,31 @@ fn waiters_are_woken_only_by_their_own_namespace() {
     waiter.expect("*2\r\n$1\r\nq\r\n$3\r\ndb1\r\n");
     assert_eq!(lrange(&mut c, "q"), bulks(&["db0"]));
 }
+
+#[test]
+fn a_blocking_pop_on_empty_keys_writes_nothing_to_the_log() {
+    let n = node();
+    let mut c = n.client().expect("connect");
+    let last = |c: &mut redis::Connection| {
+        crate::common::info_field(c, "persistence", "okapi_log_last_index")
+            .parse::<u64>()
+            .expect("number")
+    };
+    let before = last(&mut c);
+    let waiter = spawn(&n, &["BLPOP", "empty:a", "empty:b", "0"]);
+    wait_blocked(&mut c, 1);
+    assert_eq!(
+        raw(&mut c, &["BLPOP", "empty:c", "0.05"]).expect("times out"),
+        Value::Nil
+    );
+    assert_eq!(
+        last(&mut c),
+        before,
+        "blocking on empty keys appended entries"
+    );
+    // The push is one entry; serving the waiter (leader-side, after apply) is one more.
+    assert_eq!(int(&mut c, &["RPUSH", "empty:b", "x"]), 1);
+    assert_eq!(joined(waiter), bulks(&["empty:b", "x"]));
+    assert_eq!(last(&mut c), before + 2);
+    assert_eq!(int(&mut c, &["EXISTS", "empty:b"]), 0);
+}
