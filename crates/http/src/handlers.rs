@@ -294,7 +294,7 @@ fn submit(
     kind: OpKind,
 ) -> Result<impl Future<Output = Result<Reply, Reject>> + use<>, Reject> {
     let Some(if_match) = if_match else {
-        let pending = service.write(Op { db, kind });
+        let pending = service.write(key, Op { db, kind });
         return Ok(futures_util::future::Either::Left(async move {
             pending.await.map_err(log_failure)
         }));
@@ -314,10 +314,13 @@ fn submit(
         }],
         items: vec![TxnItem::Write(Op { db, kind })],
     };
-    let pending = service.write(Op {
-        db,
-        kind: OpKind::Txn(txn),
-    });
+    let pending = service.write(
+        key,
+        Op {
+            db,
+            kind: OpKind::Txn(txn),
+        },
+    );
     Ok(futures_util::future::Either::Right(async move {
         match pending.await.map_err(log_failure)? {
             Reply::NilArray => Err(reject(
@@ -403,10 +406,13 @@ async fn put(
                 nx: true,
             };
             match service
-                .write(Op {
-                    db,
-                    kind: OpKind::Block(create),
-                })
+                .write(
+                    &key_bytes,
+                    Op {
+                        db,
+                        kind: OpKind::Block(create),
+                    },
+                )
                 .await
                 .map_err(log_failure)?
             {

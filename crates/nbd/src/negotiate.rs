@@ -60,7 +60,7 @@ fn lookup(service: &Service, key: &[u8]) -> Result<Export, Refusal> {
             key: Bytes::copy_from_slice(key),
         }),
     };
-    match service.query(&query) {
+    match service.query(key, &query) {
         Reply::Int(len) => Ok(Export {
             key: Bytes::copy_from_slice(key),
             size: len as u64,

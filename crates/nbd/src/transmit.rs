@@ -96,7 +96,14 @@ async fn read_requests(
                     offset: request.offset,
                     data,
                 };
-                spawn_write(service, op, u64::from(request.length), request, tx.clone());
+                spawn_write(
+                    service,
+                    &export.key,
+                    op,
+                    u64::from(request.length),
+                    request,
+                    tx.clone(),
+                );
             }
             CMD_TRIM | CMD_WRITE_ZEROES => {
                 if !in_range {
@@ -108,7 +115,14 @@ async fn read_requests(
                     offset: request.offset,
                     len: u64::from(request.length),
                 };
-                spawn_write(service, op, u64::from(request.length), request, tx.clone());
+                spawn_write(
+                    service,
+                    &export.key,
+                    op,
+                    u64::from(request.length),
+                    request,
+                    tx.clone(),
+                );
             }
             CMD_FLUSH => {
                 let service = service.clone();
@@ -161,7 +175,7 @@ fn read(service: &Service, export: &Export, offset: u64, length: u32) -> Result<
             len: u64::from(length),
         }),
     };
-    let reply = service.query(&query);
+    let reply = service.query(&export.key, &query);
     let got = match &reply {
         Reply::Bulk(b) => b.len(),
         Reply::Pieces(pieces) => pieces.iter().map(Bytes::len).sum(),
@@ -182,16 +196,20 @@ fn read(service: &Service, export: &Export, offset: u64, length: u32) -> Result<
 /// (and, with FUA, durable).
 fn spawn_write(
     service: &Service,
+    request_key: &[u8],
     op: BlockOp,
     expected: u64,
     request: Request,
     tx: mpsc::UnboundedSender<Done>,
 ) {
     let fua = request.flags & CMD_FLAG_FUA != 0;
-    let committed = service.write(Op {
-        db: Namespace(0),
-        kind: OpKind::Block(op),
-    });
+    let committed = service.write(
+        request_key,
+        Op {
+            db: Namespace(0),
+            kind: OpKind::Block(op),
+        },
+    );
     let service = service.clone();
     tokio::spawn(async move {
         let error = match committed.await {

@@ -52,6 +52,9 @@ pub struct Config {
     pub snapshot_log_bytes: u64,
     /// Snapshot once the log since the last snapshot holds this many entries.
     pub snapshot_entries: u64,
+    /// Shard groups a new standalone data directory splits its slots into (each with
+    /// its own engine lock, log and snapshots); fixed when the directory is created.
+    pub shard_groups: u32,
     /// Serve blocks over NBD on this port (0 picks a free one); off when absent.
     pub nbd_port: Option<u16>,
     /// Addresses for the NBD listener (empty: the RESP `bind` addresses).
@@ -103,6 +106,7 @@ impl Default for Config {
             appendfsync: "everysec".to_owned(),
             snapshot_log_bytes: 64 * 1024 * 1024,
             snapshot_entries: 1_000_000,
+            shard_groups: 1,
             nbd_port: None,
             nbd_bind: Vec::new(),
             nbd_unauthenticated: false,
@@ -132,6 +136,12 @@ impl Config {
         let memory = |name: &str, value: &str| {
             okapi_server::settings::parse_memory(value).map_err(|e| bad(name, e))
         };
+        if self.shard_groups == 0 || self.shard_groups as usize > okapi_server::shard::MAX_SHARDS {
+            return Err(bad(
+                "shard-groups",
+                format!("must be between 1 and {}", okapi_server::shard::MAX_SHARDS),
+            ));
+        }
         if self.databases == 0 || self.databases > 1_000_000 {
             return Err(bad("databases", "must be between 1 and 1000000".into()));
         }
@@ -190,6 +200,7 @@ impl Config {
             disable_thp: self.disable_thp,
             snapshot_log_bytes: self.snapshot_log_bytes,
             snapshot_entries: self.snapshot_entries,
+            shard_groups: self.shard_groups,
             logfile: self.logfile.clone(),
             log_format: self.log_format.clone(),
             ready_file: self.ready_file.clone(),

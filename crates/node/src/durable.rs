@@ -7,7 +7,7 @@ use bytes::Bytes;
 use okapi_engine::{ApplyCtx, Engine, Op, Reply};
 use okapi_raft::{Group, LogBatch, Machine, MachineError, ProposeError};
 use okapi_server::log::{LogError, Pending, ReplicatedLog};
-use okapi_server::{BoxFuture, Durability, Shared};
+use okapi_server::{BoxFuture, Durability, Shard, Shared};
 use okapi_storage::{FsyncPolicy, Wal};
 use tokio::sync::oneshot;
 
@@ -69,17 +69,22 @@ impl ReplicatedLog for RaftLog {
     }
 }
 
-/// The engine, as the group's state machine.
+/// A shard's engine, as its group's state machine.
 pub struct EngineMachine {
     shared: Arc<Shared>,
+    shard: Arc<Shard>,
     meter: Arc<crate::load::LoadMeter>,
 }
 
 impl EngineMachine {
-    /// The machine over the node's engine; while the node loads, restores and
-    /// applies report their progress through `meter`.
-    pub fn new(shared: Arc<Shared>, meter: Arc<crate::load::LoadMeter>) -> Self {
-        Self { shared, meter }
+    /// The machine over `shard`'s engine; while the node loads, restores and applies
+    /// report their progress through `meter`.
+    pub fn new(shared: Arc<Shared>, shard: Arc<Shard>, meter: Arc<crate::load::LoadMeter>) -> Self {
+        Self {
+            shared,
+            shard,
+            meter,
+        }
     }
 }
 
@@ -94,7 +99,7 @@ fn machine_error(e: impl std::fmt::Display) -> MachineError {
 impl Machine for EngineMachine {
     fn apply(&self, index: u64, batch: LogBatch) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(batch.op_count());
-        let mut core = self.shared.lock();
+        let mut core = self.shard.lock();
         let core = &mut *core;
         core.engine.warm(batch.parts.iter().flat_map(|p| &p.ops));
         for part in batch.parts {
@@ -114,14 +119,14 @@ impl Machine for EngineMachine {
         // Clients blocked on keys this entry fed are served by the leader's serving
         // task (it appends their pops): never an append from inside apply.
         if !core.blocked.is_empty() && core.engine.has_ready() {
-            self.shared.blocked_ready.notify_one();
+            self.shard.notify_blocked();
         }
         replies
     }
 
     fn snapshot_begin(&self) -> Result<Vec<u8>, MachineError> {
         Ok(self
-            .shared
+            .shard
             .lock()
             .engine
             .snapshot_begin()
@@ -130,11 +135,11 @@ impl Machine for EngineMachine {
     }
 
     fn snapshot_next(&self, max_bytes: usize) -> Option<Vec<u8>> {
-        self.shared.lock().engine.snapshot_next(max_bytes)
+        self.shard.lock().engine.snapshot_next(max_bytes)
     }
 
     fn snapshot_abort(&self) {
-        self.shared.lock().engine.snapshot_abort();
+        self.shard.lock().engine.snapshot_abort();
     }
 
     fn restore(
@@ -164,7 +169,7 @@ impl Machine for EngineMachine {
             }
         }
         let engine = restore.finish().map_err(machine_error)?;
-        self.shared.lock().engine = engine;
+        self.shard.lock().engine = engine;
         Ok(())
     }
 }
@@ -180,9 +185,9 @@ pub struct LoadStats {
     pub ms: u64,
 }
 
-/// Persistence controls over the group and the WAL.
+/// Persistence controls over the node's groups and the WAL.
 pub struct NodeDurability {
-    group: Arc<Group>,
+    groups: Vec<Arc<Group>>,
     wal: Wal,
     loaded: LoadStats,
     /// A BGSAVE was started and has not finished. Set when BGSAVE answers, before
@@ -191,11 +196,19 @@ pub struct NodeDurability {
     bgsave_running: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Snapshots every group in turn; the first failure is the result.
+async fn snapshot_all(groups: Vec<Arc<Group>>) -> Result<(), okapi_raft::RaftError> {
+    for group in groups {
+        group.snapshot().await?;
+    }
+    Ok(())
+}
+
 impl NodeDurability {
-    /// Controls for `group` writing to `wal`.
-    pub fn new(group: Arc<Group>, wal: Wal, loaded: LoadStats) -> Self {
+    /// Controls for `groups` writing to `wal`.
+    pub fn new(groups: Vec<Arc<Group>>, wal: Wal, loaded: LoadStats) -> Self {
         Self {
-            group,
+            groups,
             wal,
             loaded,
             bgsave_running: Arc::default(),
@@ -203,28 +216,51 @@ impl NodeDurability {
     }
 
     fn snapshot_running(&self) -> bool {
-        self.group.status().snapshot.building
+        self.groups.iter().any(|g| g.status().snapshot.building)
             || self
                 .bgsave_running
                 .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The groups' progress summed (indexes of different groups add up to the number
+    /// of entries the node holds); the oldest snapshot time, since the node's data is
+    /// all on disk only as of then.
+    fn status(&self) -> okapi_raft::GroupStatus {
+        let mut total = okapi_raft::GroupStatus::default();
+        let mut oldest = u64::MAX;
+        for group in &self.groups {
+            let s = group.status();
+            total.last_log_index += s.last_log_index;
+            total.last_applied += s.last_applied;
+            total.log_entries += s.log_entries;
+            total.log_bytes += s.log_bytes;
+            total.snapshot.index += s.snapshot.index;
+            total.snapshot.bytes += s.snapshot.bytes;
+            total.snapshot.duration_ms += s.snapshot.duration_ms;
+            total.snapshot.building |= s.snapshot.building;
+            total.snapshot.failed |= s.snapshot.failed;
+            oldest = oldest.min(s.snapshot.finished_at);
+        }
+        total.snapshot.finished_at = if oldest == u64::MAX { 0 } else { oldest };
+        total
     }
 }
 
 impl Durability for NodeDurability {
     fn save(&self) -> BoxFuture<Result<(), String>> {
-        let group = self.group.clone();
-        Box::pin(async move { group.snapshot().await.map(drop).map_err(|e| e.to_string()) })
+        let groups = self.groups.clone();
+        Box::pin(async move { snapshot_all(groups).await.map_err(|e| e.to_string()) })
     }
 
     fn bgsave(&self, schedule: bool) -> Result<&'static str, String> {
-        let group = self.group.clone();
+        let groups = self.groups.clone();
         if self.snapshot_running() {
             if !schedule {
                 return Err("Background save already in progress".into());
             }
             // The snapshot under way does not cover what was applied since it began.
             tokio::spawn(async move {
-                if let Err(e) = group.snapshot().await {
+                if let Err(e) = snapshot_all(groups).await {
                     tracing::warn!(error = %e, "scheduled BGSAVE failed");
                 }
             });
@@ -234,7 +270,7 @@ impl Durability for NodeDurability {
         running.store(true, std::sync::atomic::Ordering::Release);
         tokio::spawn(async move {
             // Covers everything applied when BGSAVE was answered.
-            if let Err(e) = group.snapshot().await {
+            if let Err(e) = snapshot_all(groups).await {
                 tracing::warn!(error = %e, "BGSAVE failed");
             }
             running.store(false, std::sync::atomic::Ordering::Release);
@@ -243,11 +279,11 @@ impl Durability for NodeDurability {
     }
 
     fn last_save(&self) -> u64 {
-        self.group.status().snapshot.finished_at
+        self.status().snapshot.finished_at
     }
 
     fn info(&self) -> Vec<(&'static str, String)> {
-        let status = self.group.status();
+        let status = self.status();
         let wal = self.wal.status();
         vec![
             (
@@ -306,6 +342,7 @@ impl Durability for NodeDurability {
                 self.loaded.replayed.to_string(),
             ),
             ("okapi_loaded_ms", self.loaded.ms.to_string()),
+            ("okapi_shard_groups", self.groups.len().to_string()),
         ]
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use okapi_engine::Engine;
 use okapi_raft::{Group, GroupConfig, RecoveredSingle};
-use okapi_server::{ServerHandle, Shared};
+use okapi_server::{Layout, ServerHandle, Shard, Shared};
 use okapi_storage::{DirLock, SnapshotStore, Wal, WalOptions};
 use okapi_types::{GroupId, NodeId};
 
@@ -55,17 +55,18 @@ pub struct Node {
     nbd: Vec<SocketAddr>,
     http: Vec<SocketAddr>,
     durable: Option<Durable>,
-    /// The log writes go to; its group is attached once loaded.
-    log: Arc<RaftLog>,
+    /// The logs writes go to, one per shard group; each group is attached once
+    /// loaded.
+    logs: Vec<(GroupId, Arc<RaftLog>)>,
     config: Config,
     meter: Arc<LoadMeter>,
     /// Held for the node's life: no second process opens the directory meanwhile.
     _lock: DirLock,
 }
 
-/// The durable half of a node: its group, WAL and background snapshot trigger.
+/// The durable half of a node: its groups and the WAL they share.
 struct Durable {
-    group: Arc<Group>,
+    groups: Vec<Arc<Group>>,
     wal: Wal,
 }
 
@@ -108,10 +109,20 @@ struct NodeMeta {
     node_id: u64,
     /// Hash seed of the dataset: replicas and restarts must hash alike.
     seed: u64,
+    /// Shard groups the slots are split into (absent in directories written before
+    /// groups: one).
+    #[serde(default = "one_group")]
+    groups: u32,
+}
+
+fn one_group() -> u32 {
+    1
 }
 
 impl NodeMeta {
-    fn load_or_create(dir: &Path) -> Result<Self, NodeError> {
+    /// The identity of the data directory `dir`, created with `groups` shard groups
+    /// when the directory is new.
+    fn load_or_create(dir: &Path, groups: u32) -> Result<Self, NodeError> {
         let path = dir.join("node.json");
         let io = |e| NodeError::Io(path.display().to_string(), e);
         match std::fs::read(&path) {
@@ -123,6 +134,7 @@ impl NodeMeta {
                     // Unique per node, so nodes can form a cluster; 0 is never used.
                     node_id: okapi_server::shared::random_u64().max(1),
                     seed: okapi_server::shared::random_u64(),
+                    groups,
                 };
                 let json = serde_json::to_vec_pretty(&meta)
                     .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -166,10 +178,37 @@ impl Node {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io(dir.display().to_string(), e))?;
         let lock = DirLock::acquire(&dir).map_err(NodeError::DataDir)?;
-        let meta = NodeMeta::load_or_create(&dir)?;
-        let engine = Engine::new(settings.databases, meta.seed);
-        let log = Arc::new(RaftLog::new());
-        let shared = Shared::new(engine, log.clone(), settings, host.memory, host.config_file);
+        let meta = NodeMeta::load_or_create(&dir, config.shard_groups)?;
+        if meta.groups != config.shard_groups && config.shard_groups != 1 {
+            return Err(NodeError::Config(format!(
+                "{} holds {} shard group(s), not the {} asked for: the count is fixed when a data directory is created",
+                dir.display(),
+                meta.groups,
+                config.shard_groups
+            )));
+        }
+        let mut settings = settings;
+        settings.shard_groups = meta.groups;
+        let logs: Vec<(GroupId, Arc<RaftLog>)> = (0..meta.groups)
+            .map(|g| (GroupId(u64::from(g)), Arc::new(RaftLog::new())))
+            .collect();
+        let shards: Vec<Arc<Shard>> = logs
+            .iter()
+            .map(|(id, log)| {
+                Shard::new(
+                    *id,
+                    Engine::new(settings.databases, group_seed(meta.seed, *id)),
+                    log.clone(),
+                )
+            })
+            .collect();
+        let groups = u64::from(meta.groups);
+        let layout = Layout::by_slot(shards, |slot| {
+            // Contiguous, even ranges: group g serves slots [g*16384/n, (g+1)*16384/n).
+            GroupId(u64::from(slot) * groups / u64::from(okapi_types::SLOT_COUNT))
+        })
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+        let shared = Shared::new(layout, settings, host.memory, host.config_file);
         if let Some(logging) = host.logging {
             let _ = shared.logging.set(logging);
         }
@@ -189,7 +228,7 @@ impl Node {
             nbd,
             http,
             durable: None,
-            log,
+            logs,
             config: config.clone(),
             meter: Arc::new(LoadMeter::default()),
             _lock: lock,
@@ -240,7 +279,16 @@ impl Node {
             self.shared.clone(),
             std::time::Duration::from_secs(3),
         ));
-        let machine = Arc::new(EngineMachine::new(self.shared.clone(), self.meter.clone()));
+        let layout = self.shared.shards.layout();
+        let machines: Vec<(GroupId, Arc<EngineMachine>)> = layout
+            .shards()
+            .iter()
+            .map(|shard| {
+                let machine =
+                    EngineMachine::new(self.shared.clone(), shard.clone(), self.meter.clone());
+                (shard.id(), Arc::new(machine))
+            })
+            .collect();
         let group_config = GroupConfig {
             snapshot_entries: config.snapshot_entries,
             // A one-member group has no follower to catch up, so entries behind a
@@ -248,53 +296,67 @@ impl Node {
             // (1,000 block writes of up to 4 MiB each is GiBs).
             keep_after_snapshot: 0,
         };
-        let node_id = NodeId(NodeMeta::load_or_create(&dir)?.node_id);
+        let node_id = NodeId(NodeMeta::load_or_create(&dir, config.shard_groups)?.node_id);
         let (done, recovered) = tokio::sync::oneshot::channel();
         let progress = (self.meter.clone(), self.shared.clone());
         std::thread::Builder::new()
             .name("okapi-load".to_owned())
             .spawn(move || {
-                let recovered = recover(&dir, fsync, node_id, machine, &group_config, progress);
+                let recovered = recover(&dir, fsync, node_id, machines, &group_config, progress);
                 let _ = done.send(recovered);
             })
             .map_err(|e| NodeError::Io("starting the loader thread".to_owned(), e))?;
         let (wal, recovered) = recovered
             .await
             .map_err(|_| NodeError::Storage("the loader thread stopped".to_owned()))??;
-        self.meter
-            .set_replay(recovered.snapshot_index(), recovered.last_index());
-        let group = Arc::new(
-            recovered
-                .start()
-                .await
-                .map_err(|e| NodeError::Storage(e.to_string()))?,
+        self.meter.set_replay(
+            recovered.iter().map(RecoveredSingle::snapshot_index).sum(),
+            recovered.iter().map(RecoveredSingle::last_index).sum(),
         );
-        self.log.attach(group.clone());
-        let keys = self
-            .shared
-            .lock()
-            .engine
-            .spaces()
-            .map(|(_, ks)| ks.len() as u64)
-            .sum();
-        let status = group.status();
+        let mut groups = Vec::with_capacity(recovered.len());
+        for (recovered, (id, log)) in recovered.into_iter().zip(&self.logs) {
+            let group = Arc::new(
+                recovered
+                    .start()
+                    .await
+                    .map_err(|e| NodeError::Storage(format!("group {id}: {e}")))?,
+            );
+            log.attach(group.clone());
+            groups.push(group);
+        }
+        let keys = self.shared.shards.key_count();
+        let (replayed, _) = groups.iter().fold((0, 0), |(replayed, _), g| {
+            let status = g.status();
+            (
+                replayed + status.last_applied.saturating_sub(status.snapshot.index),
+                0,
+            )
+        });
         let loaded = LoadStats {
             keys,
-            replayed: status.last_applied.saturating_sub(status.snapshot.index),
+            replayed,
             ms: started.elapsed().as_millis() as u64,
         };
-        tracing::info!(keys, ms = loaded.ms, "dataset loaded");
+        tracing::info!(
+            keys,
+            ms = loaded.ms,
+            groups = groups.len(),
+            "dataset loaded"
+        );
         let _ = self.shared.durability.set(Arc::new(NodeDurability::new(
-            group.clone(),
+            groups.clone(),
             wal.clone(),
             loaded,
         )));
-        tokio::spawn(snapshot_by_size(
-            group.clone(),
-            self.shared.clone(),
-            self.shared.shutdown.subscribe(),
-        ));
-        self.durable = Some(Durable { group, wal });
+        for (group, shard) in groups.iter().zip(layout.shards()) {
+            tokio::spawn(snapshot_by_size(
+                group.clone(),
+                shard.clone(),
+                self.shared.clone(),
+                self.shared.shutdown.subscribe(),
+            ));
+        }
+        self.durable = Some(Durable { groups, wal });
         self.shared.loading.finish();
         if let Some(path) = &self.config.ready_file {
             self.write_ready_file(path)?;
@@ -372,12 +434,14 @@ impl Node {
                 tracing::info!("SHUTDOWN NOSAVE: no snapshot; the next start replays the log");
             } else {
                 // A snapshot at shutdown makes the next start a load, not a replay.
-                match tokio::time::timeout(
-                    std::time::Duration::from_secs(60),
-                    durable.group.snapshot(),
-                )
-                .await
-                {
+                let all = async {
+                    let mut index = 0;
+                    for group in &durable.groups {
+                        index += group.snapshot().await?;
+                    }
+                    Ok::<u64, okapi_raft::RaftError>(index)
+                };
+                match tokio::time::timeout(std::time::Duration::from_secs(60), all).await {
                     Ok(Ok(index)) => tracing::info!(index, "shutdown snapshot written"),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "shutdown snapshot failed; the log will be replayed")
@@ -387,8 +451,10 @@ impl Node {
                     }
                 }
             }
-            if let Err(e) = durable.group.shutdown().await {
-                tracing::warn!(error = %e, "raft group did not stop cleanly");
+            for group in &durable.groups {
+                if let Err(e) = group.shutdown().await {
+                    tracing::warn!(group = %group.id(), error = %e, "raft group did not stop cleanly");
+                }
             }
             if let Err(e) = durable.wal.clone().close() {
                 tracing::warn!(error = %e, "WAL did not close cleanly");
@@ -404,15 +470,15 @@ impl Node {
 }
 
 /// The blocking part of loading, on the loader thread: recovers the WAL and restores
-/// the newest snapshot into the engine.
+/// each group's newest snapshot into its shard.
 fn recover(
     dir: &Path,
     fsync: okapi_storage::FsyncPolicy,
     node: NodeId,
-    machine: Arc<EngineMachine>,
+    machines: Vec<(GroupId, Arc<EngineMachine>)>,
     group_config: &GroupConfig,
     (meter, shared): (Arc<LoadMeter>, Arc<Shared>),
-) -> Result<(Wal, RecoveredSingle), NodeError> {
+) -> Result<(Wal, Vec<RecoveredSingle>), NodeError> {
     let fs: Arc<dyn okapi_storage::Fs> = Arc::new(okapi_storage::OsFs);
     let wal_options = WalOptions {
         fsync,
@@ -422,27 +488,54 @@ fn recover(
         Wal::open(fs.clone(), dir, wal_options).map_err(|e| NodeError::Storage(e.to_string()))?;
     let snapshots =
         Arc::new(SnapshotStore::open(fs, dir).map_err(|e| NodeError::Storage(e.to_string()))?);
-    let recovered_group = recovered.groups.remove(&GroupId(0)).unwrap_or_default();
-    // The segments may still hold entries a snapshot covers: the live entries are
-    // what replay has to go through.
-    let log_bytes = recovered_group
-        .entries
-        .iter()
-        .map(|(_, payload)| payload.len() as u64)
-        .sum();
+    let expected: std::collections::BTreeSet<GroupId> =
+        machines.iter().map(|(id, _)| *id).collect();
+    if let Some(stray) = recovered.groups.keys().find(|id| !expected.contains(id)) {
+        return Err(NodeError::Storage(format!(
+            "{}: the WAL holds group {stray}, which this node does not have",
+            dir.display()
+        )));
+    }
+    let mut groups = Vec::with_capacity(machines.len());
+    let mut log_bytes = 0;
+    let mut parts = Vec::with_capacity(machines.len());
+    for (id, machine) in machines {
+        let recovered_group = recovered.groups.remove(&id).unwrap_or_default();
+        // The segments may still hold entries a snapshot covers: the live entries are
+        // what replay has to go through.
+        log_bytes += recovered_group
+            .entries
+            .iter()
+            .map(|(_, payload)| payload.len() as u64)
+            .sum::<u64>();
+        parts.push((id, machine, recovered_group));
+    }
     meter.set_sizes(meter.snapshot_bytes(), log_bytes);
     shared.loading.set_total(meter.total());
-    let group = Group::recover_single(
-        GroupId(0),
-        node,
-        wal.clone(),
-        recovered_group,
-        snapshots,
-        machine,
-        group_config,
-    )
-    .map_err(|e| NodeError::Storage(e.to_string()))?;
-    Ok((wal, group))
+    for (id, machine, recovered_group) in parts {
+        let group = Group::recover_single(
+            id,
+            node,
+            wal.clone(),
+            recovered_group,
+            snapshots.clone(),
+            machine,
+            group_config,
+        )
+        .map_err(|e| NodeError::Storage(format!("group {id}: {e}")))?;
+        groups.push(group);
+    }
+    Ok((wal, groups))
+}
+
+/// The hash seed of group `id`, derived from the directory's seed: fixed for the
+/// group's life, the same after every restart.
+fn group_seed(seed: u64, id: GroupId) -> u64 {
+    if id.0 == 0 {
+        // Group 0 keeps the seed directories had before there were groups.
+        return seed;
+    }
+    seed ^ id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
 }
 
 /// Triggers a snapshot whenever the log since the last one outgrows
@@ -450,6 +543,7 @@ fn recover(
 /// memory held by the log and restart replay time bounded.
 async fn snapshot_by_size(
     group: Arc<Group>,
+    shard: Arc<Shard>,
     shared: Arc<Shared>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -465,7 +559,7 @@ async fn snapshot_by_size(
         // As Redis's auto-aof-rewrite-percentage 100: the log also grows to the size of
         // the dataset as last written out, so big datasets are not re-snapshotted for
         // every `limit` bytes of writes (write amplification stays under 2x).
-        let dataset = shared.lock().engine.snapshot_stats().bytes_emitted;
+        let dataset = shard.lock().engine.snapshot_stats().bytes_emitted;
         if group.status().log_bytes > limit.max(dataset)
             && let Err(e) = group.trigger_snapshot().await
         {

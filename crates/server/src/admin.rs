@@ -1,7 +1,6 @@
 //! Connection and server commands: HELLO, AUTH, SELECT, CLIENT, MULTI/WATCH, pub/sub,
 //! CONFIG, INFO, TIME, SHUTDOWN.
 
-use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -16,9 +15,10 @@ use tokio::sync::mpsc;
 
 use crate::clock::now_us;
 use crate::connection::{Connection, Step};
-use crate::execute::{core, error_reply};
+use crate::execute::Held;
+use crate::execute::error_reply;
 use crate::pubsub::Subscriber;
-use crate::shared::{Core, Shared};
+use crate::shared::Shared;
 
 /// TIME's reply: Unix seconds and microseconds.
 pub(crate) fn time_reply() -> Reply {
@@ -62,7 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     pub(crate) fn connection_command<'a>(
         &mut self,
         shared: &'a Shared,
-        guard: &mut Option<MutexGuard<'a, Core>>,
+        held: &mut Held<'a>,
         cmd: ConnCmd,
         now: u64,
     ) -> Step {
@@ -83,7 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 return Step::Close;
             }
             ConnCmd::Reset => {
-                self.reset(shared, guard);
+                self.reset(shared, held);
                 Reply::Status("RESET")
             }
             ConnCmd::Hello {
@@ -101,7 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     Reply::Ok
                 }
             }
-            ConnCmd::Client(cmd) => match self.client(shared, guard, cmd) {
+            ConnCmd::Client(cmd) => match self.client(shared, held, cmd) {
                 Some(reply) => reply,
                 None => return Step::Next,
             },
@@ -110,17 +110,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     error_reply(&"ERR MULTI calls can not be nested")
                 } else {
                     self.session.multi = Some(Vec::new());
+                    self.session.txn_group = None;
                     self.info.multi.store(0, Ordering::Relaxed);
                     Reply::Ok
                 }
             }
-            ConnCmd::Exec => return self.exec(shared, guard, now),
+            ConnCmd::Exec => return self.exec(shared, held, now),
             ConnCmd::Discard => {
                 if self.session.multi.take().is_none() {
                     error_reply(&"ERR DISCARD without MULTI")
                 } else {
                     self.session.multi_failed = false;
                     self.session.watched.clear();
+                    self.session.watch_group = None;
+                    self.session.txn_group = None;
                     self.info.multi.store(-1, Ordering::Relaxed);
                     Reply::Ok
                 }
@@ -130,7 +133,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     error_reply(&"ERR WATCH inside MULTI is not allowed")
                 } else {
                     let db = self.session.db;
-                    let core = core(shared, guard);
+                    let layout = held.layout;
+                    let shard = match watch_shard(layout, &keys) {
+                        Ok(shard) => shard,
+                        Err(reply) => {
+                            self.emit(&reply);
+                            return Step::Next;
+                        }
+                    };
+                    let group = layout.shard(shard).id();
+                    if self.session.watch_group.is_some_and(|g| g != group) {
+                        self.emit_error(&crate::execute::CROSSSLOT);
+                        return Step::Next;
+                    }
+                    self.session.watch_group = Some(group);
+                    let core = held.core(shard);
                     for key in keys {
                         if let Some(stamp) = core.engine.watch_stamp(db, &key, now)
                             && !self
@@ -147,6 +164,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             ConnCmd::Unwatch => {
                 self.session.watched.clear();
+                self.session.watch_group = None;
                 Reply::Ok
             }
             ConnCmd::Subscribe(channels) => {
@@ -183,14 +201,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ),
             ConnCmd::PubSubNumPat => Reply::Int(shared.pubsub.numpat() as i64),
             ConnCmd::Info(sections) => {
-                *guard = None;
+                held.release();
                 Reply::Text(crate::info::render(shared, &sections))
             }
             ConnCmd::ConfigGet(patterns) => config_get(shared, &patterns),
             ConnCmd::ConfigSet(pairs) => self.config_set(shared, pairs),
             ConnCmd::ConfigResetStat => {
                 shared.stats.reset();
-                core(shared, guard).engine.reset_stats();
+                for shard in shared.shards.all() {
+                    shard.lock().engine.reset_stats();
+                }
                 Reply::Ok
             }
             ConnCmd::ConfigRewrite => {
@@ -212,7 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::LastSave => Reply::Int(last_save(shared) as i64),
             ConnCmd::Save => match shared.durability.get() {
                 Some(durability) => {
-                    *guard = None;
+                    held.release();
                     return Step::AwaitSave(durability.save());
                 }
                 None => error_reply(&"ERR this node keeps no data on disk (in-memory log)"),
@@ -226,7 +246,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             ConnCmd::ReadMode(_) => Reply::Ok,
             ConnCmd::DebugSleep(secs) => {
-                *guard = None;
+                held.release();
                 return Step::Sleep(Duration::from_secs_f64(secs));
             }
         };
@@ -234,10 +254,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         Step::Next
     }
 
-    fn reset<'a>(&mut self, shared: &'a Shared, guard: &mut Option<MutexGuard<'a, Core>>) {
+    fn reset<'a>(&mut self, shared: &'a Shared, held: &mut Held<'a>) {
         self.session.multi = None;
         self.session.multi_failed = false;
         self.session.watched.clear();
+        self.session.watch_group = None;
+        self.session.txn_group = None;
         self.unsubscribe_all(shared);
         self.session.db = Namespace(0);
         self.session.protocol = Protocol::Resp2;
@@ -248,8 +270,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         self.info.resp.store(2, Ordering::Relaxed);
         self.info.multi.store(-1, Ordering::Relaxed);
         self.info.set_name(None);
-        let core = core(shared, guard);
-        core.blocked.remove(&mut core.engine, self.info.id);
+        held.release();
+        for shard in held.layout.shards() {
+            let mut core = shard.lock();
+            let core = &mut *core;
+            core.blocked.remove(&mut core.engine, self.info.id);
+        }
     }
 
     fn check_password(
@@ -381,7 +407,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     fn client<'a>(
         &mut self,
         shared: &'a Shared,
-        guard: &mut Option<MutexGuard<'a, Core>>,
+        held: &mut Held<'a>,
         cmd: ClientCmd,
     ) -> Option<Reply> {
         Some(match cmd {
@@ -428,8 +454,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             ClientCmd::Flag => Reply::Ok,
             ClientCmd::Unblock { id, error } => {
-                let core = core(shared, guard);
-                Reply::flag(core.blocked.unblock(&mut core.engine, id, error))
+                held.release();
+                Reply::flag(held.layout.shards().iter().any(|shard| {
+                    let mut core = shard.lock();
+                    let core = &mut *core;
+                    core.blocked.unblock(&mut core.engine, id, error)
+                }))
             }
             ClientCmd::Reply(mode) => match mode {
                 ReplyMode::On => {
@@ -587,4 +617,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             .psub
             .store(self.session.patterns.len(), Ordering::Relaxed);
     }
+}
+
+/// The one shard all of WATCH's keys live in.
+fn watch_shard(layout: &crate::shard::Layout, keys: &[bytes::Bytes]) -> Result<usize, Reply> {
+    let mut shards = keys.iter().map(|k| layout.index_of(k));
+    let first = shards.next().unwrap_or(0);
+    if shards.any(|s| s != first) {
+        return Err(error_reply(&crate::execute::CROSSSLOT));
+    }
+    Ok(first)
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::now_ms;
+use crate::shard::Shard;
 use crate::shared::Shared;
 
 /// Keys examined per namespace per round.
@@ -24,20 +25,24 @@ pub async fn run(shared: Arc<Shared>) {
         shared.used_memory();
         // Until the dataset is loaded there is no log to expire through, and the
         // engine may hold half a dataset.
-        if !shared.loading.is_loading() && shared.log.leads() {
-            expire_round(&shared, now);
+        if !shared.loading.is_loading() {
+            for shard in shared.shards.all() {
+                if shard.log().leads() {
+                    expire_round(&shard, now);
+                }
+            }
         }
     }
 }
 
-/// Removes keys whose TTL passed, a bounded amount per call. The removal applies
-/// later, through the log; the next tick sees its result.
-pub fn expire_round(shared: &Shared, now: u64) {
-    let core = shared.lock();
+/// Removes keys of `shard` whose TTL passed, a bounded amount per call. The removal
+/// applies later, through the log; the next tick sees its result.
+pub fn expire_round(shard: &Shard, now: u64) {
+    let core = shard.lock();
     let ops = core.engine.expiry_ops(now, EXPIRE_BATCH);
     if !ops.is_empty() {
         // Fire and forget: nobody waits for the replies of active expiry.
-        drop(shared.log.append(ops, now));
+        drop(shard.log().append(ops, now));
     }
 }
 
@@ -96,8 +101,8 @@ mod tests {
             );
         }
         let log = Arc::new(Recorder::default());
-        let shared = Shared::new(engine, log.clone(), Default::default(), || 0, None);
-        expire_round(&shared, 20);
+        let shard = Shard::new(okapi_types::GroupId(0), engine, log.clone());
+        expire_round(&shard, 20);
         let mut dbs: Vec<u32> = log
             .0
             .lock()

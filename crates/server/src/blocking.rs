@@ -153,21 +153,21 @@ impl BlockRegistry {
     }
 }
 
-/// Serves blocked clients whenever apply reports that their keys received data, until
-/// shutdown. Runs where the clients are (the leader).
-pub async fn serve_loop(shared: std::sync::Arc<crate::shared::Shared>) {
+/// Serves `shard`'s blocked clients whenever apply reports that their keys received
+/// data, until shutdown. Runs where the clients are (the leader).
+pub async fn serve_loop(
+    shared: std::sync::Arc<crate::shared::Shared>,
+    shard: std::sync::Arc<crate::shard::Shard>,
+) {
     let mut shutdown = shared.shutdown.subscribe();
     loop {
         tokio::select! {
-            () = shared.blocked_ready.notified() => {}
+            () = shard.blocked_ready() => {}
             _ = shutdown.changed() => return,
         }
-        let mut core = shared.lock();
+        let mut core = shard.lock();
         let core = &mut *core;
-        core.blocked.serve(
-            &mut core.engine,
-            shared.log.as_ref(),
-            crate::clock::now_ms(),
-        );
+        core.blocked
+            .serve(&mut core.engine, shard.log(), crate::clock::now_ms());
     }
 }

@@ -20,6 +20,7 @@ use crate::clock::now_ms;
 use crate::log::{LogError, Pending};
 use crate::pubsub::{Message, Subscriber};
 use crate::session::Session;
+use crate::shard::Shard;
 use crate::shared::{Shared, random_u64};
 use crate::stats::Stats;
 
@@ -40,8 +41,12 @@ pub(crate) enum Step {
     /// Wait for the replies of appended writes before going on: one reply per shape,
     /// made of the replies of as many ops as the shape says.
     AwaitWrites(Pending, Vec<ReplyShape>),
-    /// Wait for a blocking command's attempt; block if it found nothing.
-    AwaitBlockAttempt(Blocking, Pending),
+    /// Wait for a blocking command's attempt on a shard; block there if it found
+    /// nothing.
+    AwaitBlockAttempt(Blocking, Arc<Shard>, Pending),
+    /// Wait for a keyspace-wide write appended to every shard; the reply is the first
+    /// shard's (or the first error).
+    AwaitEverywhere(Vec<Pending>),
     /// Wait for a transaction's replies, then merge them with the ones known already.
     AwaitExec(Pending, Vec<Option<Reply>>),
     /// DEBUG SLEEP.
@@ -104,7 +109,7 @@ pub(crate) struct Connection<S> {
     /// Last command run, published to CLIENT LIST once per batch.
     pub(crate) last_cmd: &'static str,
     /// A parsed request that waits for earlier writes to be applied.
-    pub(crate) stash: Option<okapi_commands::Action>,
+    pub(crate) stash: Option<(okapi_commands::Action, crate::execute::Target)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
@@ -288,10 +293,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     Ok(Err(e)) => self.emit(&log_error(&e)),
                     Err(_) => self.emit(&log_closed()),
                 },
-                Step::AwaitBlockAttempt(blocking, rx) => {
-                    if let Flow::Close = self.finish_block_attempt(blocking, rx).await {
+                Step::AwaitBlockAttempt(blocking, shard, rx) => {
+                    if let Flow::Close = self.finish_block_attempt(blocking, &shard, rx).await {
                         return Flow::Close;
                     }
+                }
+                Step::AwaitEverywhere(pending) => {
+                    let mut reply = None;
+                    for rx in pending {
+                        let this = match rx.await {
+                            Ok(Ok(replies)) => replies.into_iter().next().unwrap_or(Reply::Nil),
+                            Ok(Err(e)) => log_error(&e),
+                            Err(_) => log_closed(),
+                        };
+                        match (&reply, &this) {
+                            (None, _) | (Some(Reply::Ok), Reply::Error(_)) => reply = Some(this),
+                            _ => {}
+                        }
+                    }
+                    self.emit(&reply.unwrap_or(Reply::Ok));
                 }
                 Step::AwaitSave(save) => {
                     let reply = match save.await {
@@ -318,10 +338,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     async fn wait_blocked(
         &mut self,
         blocking: Blocking,
+        shard: &Shard,
         mut wake: oneshot::Receiver<Wake>,
     ) -> Flow {
         if self.flush().await.is_err() {
-            self.unblock_self();
+            self.unblock_self(shard);
             return Flow::Close;
         }
         self.info.blocked.store(true, Ordering::Relaxed);
@@ -342,7 +363,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         Ok(Wake::Pending(rx)) => match rx.await {
                             Ok(Ok(replies)) if replies.first().is_none_or(is_empty_reply) => {
                                 // Someone else took the data first: wait again.
-                                match self.block_or_retry(&blocking) {
+                                match self.block_or_retry(&blocking, shard) {
                                     BlockOrRetry::Blocked(next) => {
                                         wake = next;
                                         continue;
@@ -368,7 +389,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     break Flow::Continue;
                 }
                 _ = timeout => {
-                    if self.unblock_self() {
+                    if self.unblock_self(shard) {
                         self.emit(&Reply::NilArray);
                         break Flow::Continue;
                     }
@@ -376,14 +397,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     continue;
                 }
                 _ = self.info.kill.notified() => {
-                    self.unblock_self();
+                    self.unblock_self(shard);
                     break Flow::Close;
                 }
                 read = read_some(&mut self.stream, &mut self.inbuf, None, &self.decoder) => {
                     match read {
                         Some(n) if n > 0 => Stats::add(&self.shared.stats.net_input, n as u64),
                         _ => {
-                            self.unblock_self();
+                            self.unblock_self(shard);
                             break Flow::Close;
                         }
                     }
@@ -397,7 +418,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Awaits a blocking command's attempt that went through the log: its reply, or —
     /// when it found nothing — the client blocks (after re-checking, under the engine
     /// lock, that nothing arrived in between; if something did, it tries again).
-    async fn finish_block_attempt(&mut self, blocking: Blocking, rx: Pending) -> Flow {
+    async fn finish_block_attempt(
+        &mut self,
+        blocking: Blocking,
+        shard: &Shard,
+        rx: Pending,
+    ) -> Flow {
         let mut rx = rx;
         loop {
             match rx.await {
@@ -417,8 +443,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     return Flow::Continue;
                 }
             }
-            match self.block_or_retry(&blocking) {
-                BlockOrRetry::Blocked(wake) => return self.wait_blocked(blocking, wake).await,
+            match self.block_or_retry(&blocking, shard) {
+                BlockOrRetry::Blocked(wake) => {
+                    return self.wait_blocked(blocking, shard, wake).await;
+                }
                 BlockOrRetry::Retry(next) => rx = next,
             }
         }
@@ -426,9 +454,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
 
     /// Registers this client as blocked unless one of its keys has data by now, in which
     /// case the attempt runs again.
-    fn block_or_retry(&mut self, blocking: &Blocking) -> BlockOrRetry {
-        let shared = self.shared.clone();
-        let mut core = shared.lock();
+    fn block_or_retry(&mut self, blocking: &Blocking, shard: &Shard) -> BlockOrRetry {
+        let mut core = shard.lock();
         let core = &mut *core;
         let now = now_ms();
         if !crate::blocking::BlockRegistry::any_exists(
@@ -446,12 +473,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             );
             return BlockOrRetry::Blocked(wake);
         }
-        BlockOrRetry::Retry(shared.log.append(vec![blocking.op.clone()], now))
+        BlockOrRetry::Retry(shard.log().append(vec![blocking.op.clone()], now))
     }
 
-    /// Removes this client from the blocked registry; true if it was still there.
-    fn unblock_self(&self) -> bool {
-        let mut core = self.shared.lock();
+    /// Removes this client from `shard`'s blocked registry; true if it was still there.
+    fn unblock_self(&self, shard: &Shard) -> bool {
+        let mut core = shard.lock();
         let core = &mut *core;
         core.blocked.remove(&mut core.engine, self.info.id)
     }
@@ -551,7 +578,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         for pattern in self.session.patterns.drain() {
             self.shared.pubsub.punsubscribe(id, &pattern);
         }
-        self.unblock_self();
+        for shard in self.shared.shards.all() {
+            self.unblock_self(&shard);
+        }
         self.shared.clients.unregister(id);
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::MutexGuard;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use okapi_commands::spec::{Ctx, flags};
@@ -13,7 +14,8 @@ use okapi_types::Namespace;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::connection::{Connection, ReplyShape, Step};
-use crate::shared::{Core, Shared};
+use crate::shard::{Core, Layout};
+use crate::shared::Shared;
 
 /// Commands a RESP2 client may send while subscribed.
 const SUBSCRIBED_OK: &[&str] = &[
@@ -50,39 +52,112 @@ impl Writes {
     }
 }
 
-/// Takes the engine lock once and keeps it for the rest of the batch.
-pub(crate) fn core<'g, 'a>(
-    shared: &'a Shared,
-    guard: &'g mut Option<MutexGuard<'a, Core>>,
-) -> &'g mut Core {
-    guard.get_or_insert_with(|| shared.lock())
+/// The shard lock a batch holds: taken once and kept while the batch's requests stay
+/// on the same shard, switched when one routes elsewhere.
+pub(crate) struct Held<'a> {
+    pub(crate) layout: &'a Layout,
+    locked: Option<(usize, MutexGuard<'a, Core>)>,
+}
+
+impl<'a> Held<'a> {
+    pub(crate) fn new(layout: &'a Layout) -> Self {
+        Self {
+            layout,
+            locked: None,
+        }
+    }
+
+    /// The data of shard `index`, locked.
+    pub(crate) fn core(&mut self, index: usize) -> &mut Core {
+        if self.locked.as_ref().is_some_and(|(held, _)| *held != index) {
+            // One shard lock at a time: never two, so no lock order to get wrong.
+            self.locked = None;
+        }
+        let layout = self.layout;
+        &mut self
+            .locked
+            .get_or_insert_with(|| (index, layout.shard(index).lock()))
+            .1
+    }
+
+    /// Lets the lock go (before anything that waits).
+    pub(crate) fn release(&mut self) {
+        self.locked = None;
+    }
+}
+
+/// Which shard a request runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The shard of the request's keys (or the only shard).
+    Shard(usize),
+    /// A request without keys on a node with several shards: keyspace-wide commands
+    /// run on every shard, connection commands on none.
+    Every(&'static str),
+}
+
+/// Redis Cluster's reply to a request whose keys live in different slots; here, in
+/// different shard groups.
+pub(crate) const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
+/// The shard of a request's keys: `Err` when they span several.
+pub(crate) fn route(
+    layout: &Layout,
+    spec: &okapi_commands::CommandSpec,
+    argv: &[Bytes],
+) -> Result<Target, Reply> {
+    if layout.is_single() {
+        return Ok(Target::Shard(0));
+    }
+    let mut target = None;
+    for position in spec.key_positions(argv) {
+        let index = layout.index_of(&argv[position]);
+        match target {
+            None => target = Some(index),
+            Some(t) if t != index => return Err(error_reply(&CROSSSLOT)),
+            Some(_) => {}
+        }
+    }
+    Ok(target.map_or(Target::Every(spec.name), Target::Shard))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Runs requests from `batch` until it is empty or one needs to wait. Consecutive
-    /// writes are appended to the log together; anything else first waits for them, so
-    /// replies keep request order and a read sees the writes before it.
+    /// writes to one shard are appended to its log together; anything else first waits
+    /// for them, so replies keep request order and a read sees the writes before it.
     pub(crate) fn run_until_await(&mut self, batch: &mut VecDeque<Vec<Bytes>>, now: u64) -> Step {
         let shared = self.shared.clone();
-        let mut guard: Option<MutexGuard<'_, Core>> = None;
+        let layout = shared.shards.layout();
+        let mut held = Held::new(&layout);
         let mut writes = Writes::default();
+        let mut writes_on = 0;
         loop {
-            let action = match self.stash.take() {
-                Some(action) => action,
+            let (action, target) = match self.stash.take() {
+                Some(stashed) => stashed,
                 None => match batch.pop_front() {
-                    Some(argv) => self.prepare(argv, now),
+                    Some(argv) => self.prepare(&layout, argv, now),
                     None => break,
                 },
             };
-            if let Action::Write(op) = action {
-                writes.push(op);
-                continue;
-            }
+            let (action, target) = match (action, target) {
+                (Action::Write(op), Target::Shard(shard))
+                    if writes.ops.is_empty() || writes_on == shard =>
+                {
+                    writes_on = shard;
+                    writes.push(op);
+                    continue;
+                }
+                other => other,
+            };
             if !writes.ops.is_empty() {
-                self.stash = Some(action);
-                return self.append_writes(&shared, &mut guard, std::mem::take(&mut writes), now);
+                self.stash = Some((action, target));
+                return self.append_writes(&mut held, writes_on, std::mem::take(&mut writes), now);
             }
-            match self.perform(&shared, &mut guard, action, now) {
+            let step = match target {
+                Target::Shard(shard) => self.perform(&shared, &mut held, shard, action, now),
+                Target::Every(name) => self.perform_everywhere(&mut held, name, action, now),
+            };
+            match step {
                 Step::Next => {}
                 other => return other,
             }
@@ -90,21 +165,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if writes.ops.is_empty() {
             return Step::Next;
         }
-        self.append_writes(&shared, &mut guard, writes, now)
+        self.append_writes(&mut held, writes_on, writes, now)
     }
 
-    /// Appends writes (under the engine lock, so they stay ordered with the reads
-    /// before them) and returns the step that waits for their replies.
-    fn append_writes<'a>(
+    /// Appends writes to shard `shard` (under its lock, so they stay ordered with the
+    /// reads before them) and returns the step that waits for their replies.
+    fn append_writes(
         &mut self,
-        shared: &'a Shared,
-        guard: &mut Option<MutexGuard<'a, Core>>,
+        held: &mut Held<'_>,
+        shard: usize,
         writes: Writes,
         now: u64,
     ) -> Step {
-        core(shared, guard);
-        let rx = shared.log.append(writes.ops, now);
-        *guard = None;
+        held.core(shard);
+        let rx = held.layout.shard(shard).log().append(writes.ops, now);
+        held.release();
         Step::AwaitWrites(rx, writes.shapes)
     }
 
@@ -117,71 +192,115 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
     }
 
-    /// Looks a request up, checks it may run here and now, and parses it. Anything that
-    /// already has its answer (an error, QUEUED) comes back as `Action::Reply`, so it
-    /// waits its turn behind earlier writes.
-    fn prepare(&mut self, argv: Vec<Bytes>, now: u64) -> Action {
+    /// Looks a request up, checks it may run here and now, routes it to a shard and
+    /// parses it. Anything that already has its answer (an error, QUEUED) comes back as
+    /// `Action::Reply`, so it waits its turn behind earlier writes.
+    fn prepare(&mut self, layout: &Layout, argv: Vec<Bytes>, now: u64) -> (Action, Target) {
+        let here = Target::Shard(0);
         let spec = match okapi_commands::resolve(&argv) {
             Ok(spec) => spec,
             Err(e) => {
                 if self.session.multi.is_some() {
                     self.session.multi_failed = true;
                 }
-                return Action::Reply(error_reply(&e));
+                return (Action::Reply(error_reply(&e)), here);
             }
         };
         self.last_cmd = spec.name;
         if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
-            return Action::Reply(error_reply(&"NOAUTH Authentication required."));
+            return (
+                Action::Reply(error_reply(&"NOAUTH Authentication required.")),
+                here,
+            );
         }
         if !spec.has(flags::LOADING) && self.shared.loading.is_loading() {
-            return Action::Reply(error_reply(&crate::loading::LOADING_ERROR));
+            return (
+                Action::Reply(error_reply(&crate::loading::LOADING_ERROR)),
+                here,
+            );
         }
         if self.session.protocol == Protocol::Resp2
             && self.session.subscribed()
             && !SUBSCRIBED_OK.contains(&spec.name)
         {
-            return Action::Reply(error_reply(&format!(
-                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                spec.name
-            )));
+            return (
+                Action::Reply(error_reply(&format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    spec.name
+                ))),
+                here,
+            );
         }
+        let target = match route(layout, spec, &argv) {
+            Ok(target) => target,
+            Err(reply) => {
+                if self.session.multi.is_some() {
+                    self.session.multi_failed = true;
+                }
+                return (Action::Reply(reply), here);
+            }
+        };
         if let Some(queue) = self.session.multi.as_mut()
             && !MULTI_IMMEDIATE.contains(&spec.name)
         {
             if spec.has(flags::NO_MULTI) || spec.has(flags::PUBSUB) && spec.name != "publish" {
                 self.session.multi_failed = true;
-                return Action::Reply(error_reply(&"ERR Command not allowed inside a transaction"));
+                return (
+                    Action::Reply(error_reply(&"ERR Command not allowed inside a transaction")),
+                    here,
+                );
+            }
+            // A transaction is one entry of one group's log: all its keys in one shard.
+            let group = match target {
+                Target::Shard(shard) => Some(layout.shard(shard).id()),
+                Target::Every(_) if spec.has(flags::WRITE) || spec.has(flags::READONLY) => {
+                    self.session.multi_failed = true;
+                    return (
+                        Action::Reply(error_reply(&format!(
+                            "ERR {} inside MULTI is not supported on a node with several shard groups",
+                            spec.name
+                        ))),
+                        here,
+                    );
+                }
+                Target::Every(_) => None,
+            };
+            if let Some(group) = group {
+                if self.session.txn_group.is_some_and(|g| g != group) {
+                    self.session.multi_failed = true;
+                    return (Action::Reply(error_reply(&CROSSSLOT)), here);
+                }
+                self.session.txn_group = Some(group);
             }
             queue.push(argv);
-            self.info
-                .multi
-                .store(queue.len() as i64, std::sync::atomic::Ordering::Relaxed);
-            return Action::Reply(Reply::Status("QUEUED"));
+            self.info.multi.store(queue.len() as i64, Ordering::Relaxed);
+            return (Action::Reply(Reply::Status("QUEUED")), here);
         }
         let ctx = self.ctx(now, self.databases);
         let action = match (spec.parse)(&ctx, &argv[1..]) {
             Ok(action) => action,
-            Err(e) => return Action::Reply(error_reply(&e)),
+            Err(e) => return (Action::Reply(error_reply(&e)), here),
         };
         if spec.has(flags::DENYOOM) && self.over_memory {
-            return Action::Reply(error_reply(&crate::log::OVER_MEMORY));
+            return (Action::Reply(error_reply(&crate::log::OVER_MEMORY)), here);
         }
-        action
+        (action, target)
     }
 
-    /// Carries out everything but writes (which [`Self::run_until_await`] batches).
+    /// Carries out everything but writes (which [`Self::run_until_await`] batches) on
+    /// shard `shard`.
     fn perform<'a>(
         &mut self,
         shared: &'a Shared,
-        guard: &mut Option<MutexGuard<'a, Core>>,
+        held: &mut Held<'a>,
+        shard: usize,
         action: Action,
         now: u64,
     ) -> Step {
         match action {
             Action::Read(query) => {
                 let random = self.rng.next_u64();
-                let core = core(shared, guard);
+                let core = held.core(shard);
                 let reply = core.engine.query(
                     &query,
                     &ReadCtx {
@@ -195,34 +314,169 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             Action::Write(op) => {
                 let mut writes = Writes::default();
                 writes.push(op);
-                self.append_writes(shared, guard, writes, now)
+                self.append_writes(held, shard, writes, now)
             }
-            Action::Block(blocking) => self.attempt_block(shared, guard, blocking, now),
+            Action::Block(blocking) => self.attempt_block(held, shard, blocking, now),
             Action::Reply(reply) => {
                 self.emit(&reply);
                 Step::Next
             }
-            Action::Conn(cmd) => self.connection_command(shared, guard, cmd, now),
+            Action::Conn(cmd) => self.connection_command(shared, held, cmd, now),
         }
     }
 
-    /// Runs a blocking command's attempt; when it finds nothing, registers the client as
-    /// blocked (or reports the attempt is still in flight).
-    pub(crate) fn attempt_block<'a>(
+    /// A request without keys on a node with several shards: keyspace-wide reads
+    /// merge every shard's answer, keyspace-wide writes go to every shard's log, and
+    /// connection commands run as anywhere.
+    fn perform_everywhere<'a>(
         &mut self,
-        shared: &'a Shared,
-        guard: &mut Option<MutexGuard<'a, Core>>,
+        held: &mut Held<'a>,
+        name: &'static str,
+        action: Action,
+        now: u64,
+    ) -> Step {
+        let layout = held.layout;
+        match action {
+            Action::Read(query) => {
+                let reply = self.query_everywhere(held, name, query, now);
+                held.release();
+                self.emit(&reply);
+                Step::Next
+            }
+            Action::Write(op) => {
+                let pending = (0..layout.shards().len())
+                    .map(|shard| {
+                        held.core(shard);
+                        layout.shard(shard).log().append(vec![op.clone()], now)
+                    })
+                    .collect();
+                held.release();
+                Step::AwaitEverywhere(pending)
+            }
+            Action::Conn(cmd) => {
+                let shared = self.shared.clone();
+                // Connection commands borrow nothing of a shard for longer than the call.
+                let mut own = Held::new(layout);
+                let step = self.connection_command(&shared, &mut own, cmd, now);
+                own.release();
+                step
+            }
+            Action::Reply(reply) => {
+                self.emit(&reply);
+                Step::Next
+            }
+            Action::Block(_) => {
+                self.emit_error(&format!("ERR {name} needs keys to find its shard group"));
+                Step::Next
+            }
+        }
+    }
+
+    /// DBSIZE, KEYS, RANDOMKEY and SCAN over every shard of the node.
+    fn query_everywhere(
+        &mut self,
+        held: &mut Held<'_>,
+        name: &'static str,
+        query: okapi_engine::Query,
+        now: u64,
+    ) -> Reply {
+        let layout = held.layout;
+        let shards = layout.shards().len();
+        let ctx = ReadCtx {
+            now_ms: now,
+            random: self.rng.next_u64(),
+        };
+        match name {
+            "dbsize" => Reply::Int(
+                (0..shards)
+                    .map(|s| match held.core(s).engine.query(&query, &ctx) {
+                        Reply::Int(n) => n,
+                        _ => 0,
+                    })
+                    .sum(),
+            ),
+            "keys" => {
+                let mut keys = Vec::new();
+                for s in 0..shards {
+                    match held.core(s).engine.query(&query, &ctx) {
+                        Reply::Array(part) => keys.extend(part),
+                        error @ Reply::Error(_) => return error,
+                        _ => {}
+                    }
+                }
+                Reply::Array(keys)
+            }
+            "randomkey" => {
+                let start = (ctx.random % shards as u64) as usize;
+                for s in (0..shards).map(|i| (start + i) % shards) {
+                    match held.core(s).engine.query(&query, &ctx) {
+                        Reply::Nil => {}
+                        found => return found,
+                    }
+                }
+                Reply::Nil
+            }
+            "scan" => self.scan_everywhere(held, query, &ctx),
+            _ => error_reply(&format!(
+                "ERR {name} is not supported on a node with several shard groups"
+            )),
+        }
+    }
+
+    /// One SCAN step: the cursor names a shard in its top byte and that shard's own
+    /// cursor below; a shard's last step moves the cursor to the next shard.
+    fn scan_everywhere(
+        &mut self,
+        held: &mut Held<'_>,
+        mut query: okapi_engine::Query,
+        ctx: &ReadCtx,
+    ) -> Reply {
+        let layout = held.layout;
+        let okapi_engine::QueryKind::Key(okapi_engine::keys::KeyQuery::Scan { cursor, .. }) =
+            &mut query.kind
+        else {
+            return error_reply(&"ERR SCAN expected");
+        };
+        let Some((shard, inner)) = layout.scan_cursor(*cursor) else {
+            return error_reply(&"ERR invalid cursor");
+        };
+        *cursor = inner;
+        match held.core(shard).engine.query(&query, ctx) {
+            Reply::Array(mut parts) if parts.len() == 2 => {
+                let next = match &parts[0] {
+                    Reply::Bulk(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()),
+                    _ => None,
+                };
+                let Some(next) = next else {
+                    return Reply::Array(parts);
+                };
+                parts[0] = Reply::Bulk(layout.node_cursor(shard, next).to_string().into());
+                Reply::Array(parts)
+            }
+            other => other,
+        }
+    }
+
+    /// Runs a blocking command's attempt on shard `shard`; when it finds nothing,
+    /// registers the client as blocked (or reports the attempt is still in flight).
+    pub(crate) fn attempt_block(
+        &mut self,
+        held: &mut Held<'_>,
+        shard: usize,
         blocking: Blocking,
         now: u64,
     ) -> Step {
-        let core = core(shared, guard);
+        let core = held.core(shard);
         let rx = if crate::blocking::BlockRegistry::any_exists(
             &core.engine,
             blocking.db,
             &blocking.keys,
             now,
         ) {
-            shared.log.append(vec![blocking.op.clone()], now)
+            held.layout
+                .shard(shard)
+                .log()
+                .append(vec![blocking.op.clone()], now)
         } else {
             // Nothing to pop: the client blocks without writing an entry (it re-checks
             // under the lock before it registers, in case data arrived meanwhile).
@@ -230,30 +484,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             let _ = tx.send(Ok(vec![Reply::Nil]));
             rx
         };
-        *guard = None;
-        Step::AwaitBlockAttempt(blocking, rx)
+        held.release();
+        let shard = held.layout.shards()[shard].clone();
+        Step::AwaitBlockAttempt(blocking, shard, rx)
     }
 
     /// EXEC: parses the queue in order (SELECT inside MULTI changes the namespace of the
-    /// commands after it), then applies every engine command as one transaction op.
-    pub(crate) fn exec<'a>(
-        &mut self,
-        shared: &'a Shared,
-        guard: &mut Option<MutexGuard<'a, Core>>,
-        now: u64,
-    ) -> Step {
+    /// commands after it), then applies every engine command as one transaction op on
+    /// the shard all its keys (and the watched ones) live in.
+    pub(crate) fn exec(&mut self, shared: &Shared, held: &mut Held<'_>, now: u64) -> Step {
         let Some(queue) = self.session.multi.take() else {
             self.emit_error(&"ERR EXEC without MULTI");
             return Step::Next;
         };
-        self.info
-            .multi
-            .store(-1, std::sync::atomic::Ordering::Relaxed);
+        self.info.multi.store(-1, Ordering::Relaxed);
         let watched = std::mem::take(&mut self.session.watched);
+        let group = self.session.txn_group.take();
+        let watched_group = self.session.watch_group.take();
         if std::mem::take(&mut self.session.multi_failed) {
             self.emit_error(&"EXECABORT Transaction discarded because of previous errors.");
             return Step::Next;
         }
+        let layout = held.layout;
+        let group = match (group, watched_group) {
+            (Some(a), Some(b)) if a != b => {
+                self.emit_error(&CROSSSLOT);
+                return Step::Next;
+            }
+            (a, b) => a.or(b),
+        };
+        let shard = match group {
+            None => 0,
+            Some(id) => match layout.shards().iter().position(|s| s.id() == id) {
+                Some(shard) => shard,
+                None => {
+                    self.emit_error(&"EXECABORT the shard group of this transaction moved away");
+                    return Step::Next;
+                }
+            },
+        };
         let databases = self.databases;
         let mut items = Vec::new();
         // Replies known before the engine runs (errors, connection commands), by
@@ -304,17 +573,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 checks: watched,
                 items,
             };
-            let core = core(shared, guard);
+            let core = held.core(shard);
             if has_write {
                 let op = okapi_engine::Op {
                     db: self.session.db,
                     kind: okapi_engine::OpKind::Txn(txn),
                 };
-                let rx = shared.log.append(vec![op], now);
-                *guard = None;
+                let rx = layout.shard(shard).log().append(vec![op], now);
+                held.release();
                 return Step::AwaitExec(rx, slots);
             } else {
-                // Reads only: atomic under the engine lock, no log entry needed.
+                // Reads only: atomic under the shard lock, no log entry needed.
                 let unchanged = txn
                     .checks
                     .iter()

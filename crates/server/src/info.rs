@@ -109,7 +109,9 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             shared.config_file.clone().unwrap_or_default(),
         );
     });
-    let blocked = shared.lock().blocked.len();
+    let shards = shared.shards.all();
+    let blocked: usize = shards.iter().map(|s| s.lock().blocked.len()).sum();
+    let last_index: u64 = shards.iter().map(|s| s.log().last_index()).sum();
     section("clients", "Clients", &|o| {
         let clients = shared.clients.all();
         let pubsub = clients.iter().filter(|c| c.is_pubsub()).count();
@@ -156,13 +158,20 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
                 let _ = write!(
                     o,
                     "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nokapi_durability:none (in-memory log)\r\n",
-                    shared.log.last_index(),
+                    last_index,
                     shared.started_unix_ms() / 1000,
                 );
             }
         }
     });
-    let engine_stats = shared.lock().engine.stats();
+    let engine_stats = shards.iter().map(|s| s.lock().engine.stats()).fold(
+        okapi_engine::keyspace::KeyspaceStats::default(),
+        |a, b| okapi_engine::keyspace::KeyspaceStats {
+            hits: a.hits + b.hits,
+            misses: a.misses + b.misses,
+            expired: a.expired + b.expired,
+        },
+    );
     section("stats", "Stats", &|o| {
         let st = &shared.stats;
         let _ = write!(
@@ -186,8 +195,7 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
         let _ = write!(
             o,
             "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
-            shared.run_id,
-            shared.log.last_index()
+            shared.run_id, last_index
         );
     });
     section("cpu", "CPU", &|o| {
@@ -195,11 +203,18 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
         let _ = write!(o, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
     });
     let keyspace: Vec<(u32, usize, usize)> = {
-        let core = shared.lock();
-        core.engine
-            .spaces()
-            .filter(|(_, ks)| !ks.is_empty())
-            .map(|(db, ks)| (db.0, ks.len(), ks.expires_len()))
+        let mut by_db = std::collections::BTreeMap::<u32, (usize, usize)>::new();
+        for shard in &shards {
+            let core = shard.lock();
+            for (db, ks) in core.engine.spaces().filter(|(_, ks)| !ks.is_empty()) {
+                let entry = by_db.entry(db.0).or_default();
+                entry.0 += ks.len();
+                entry.1 += ks.expires_len();
+            }
+        }
+        by_db
+            .into_iter()
+            .map(|(db, (keys, expires))| (db, keys, expires))
             .collect()
     };
     section("keyspace", "Keyspace", &|o| {

@@ -9,6 +9,8 @@
 //! - [`listener`] — TCP/Unix listeners, admission, [`listener::start`]
 //! - [`connection`] + [`execute`] + [`admin`]: one client's loop, command dispatch,
 //!   connection/server commands
+//! - [`shard`] — the node's shards (one per shard group: engine, blocked clients,
+//!   log) and the slot layout requests are routed by
 //! - [`session`], [`clients`], [`pubsub`], [`blocking`]: per-client and shared state
 //! - [`log`] — the write path's seam and the local (in-memory) log
 //! - [`service`] — the same reads and writes for the NBD and HTTP front ends
@@ -36,6 +38,7 @@ pub mod pubsub;
 pub mod service;
 pub mod session;
 pub mod settings;
+pub mod shard;
 pub mod shared;
 pub mod stats;
 
@@ -47,4 +50,5 @@ pub use log::{LogError, OVER_MEMORY, Pending, ReplicatedLog};
 pub use logging::{LogLevel, Logging};
 pub use service::Service;
 pub use settings::Settings;
+pub use shard::{Layout, Shard};
 pub use shared::{MemoryProbe, Shared};

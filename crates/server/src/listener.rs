@@ -103,7 +103,9 @@ pub async fn start(shared: Arc<Shared>, runtimes: &[Handle]) -> Result<ServerHan
         None => None,
     };
     tasks.push(current.spawn(crate::background::run(shared.clone())));
-    tasks.push(current.spawn(crate::blocking::serve_loop(shared.clone())));
+    for shard in shared.shards.all() {
+        tasks.push(current.spawn(crate::blocking::serve_loop(shared.clone(), shard)));
+    }
     Ok(ServerHandle { tcp, unix, tasks })
 }
 

@@ -85,20 +85,23 @@ impl Service {
         Self { shared }
     }
 
-    /// Answers a read from memory, as a RESP read would be.
-    pub fn query(&self, query: &Query) -> Reply {
+    /// Answers a read of `key` from memory, as a RESP read would be: on the shard
+    /// that holds `key`.
+    pub fn query(&self, key: &[u8], query: &Query) -> Reply {
         let ctx = ReadCtx {
             now_ms: now_ms(),
             random: random_u64(),
         };
-        self.shared.lock().engine.query(query, &ctx)
+        let layout = self.shared.shards.layout();
+        layout.for_key(key).lock().engine.query(query, &ctx)
     }
 
     /// The value of `key` in namespace `db` as of now, with its version; `None` when
     /// absent (or expired). Counts as a read for hit/miss statistics.
     pub fn view(&self, db: Namespace, key: &[u8]) -> Result<Option<Viewed>, EngineError> {
         let now = now_ms();
-        let mut core = self.shared.lock();
+        let layout = self.shared.shards.layout();
+        let mut core = layout.for_key(key).lock();
         let ks = core
             .engine
             .space_mut_for_read(db)
@@ -117,7 +120,8 @@ impl Service {
     /// (no statistics, no copy); `None` when absent (or expired).
     pub fn stat(&self, db: Namespace, key: &[u8]) -> Result<Option<Stat>, EngineError> {
         let now = now_ms();
-        let core = self.shared.lock();
+        let layout = self.shared.shards.layout();
+        let core = layout.for_key(key).lock();
         let ks = core
             .engine
             .space(db)
@@ -165,12 +169,13 @@ impl Service {
         self.shared.settings().databases
     }
 
-    /// Submits a write and returns its reply once committed and applied. A block
+    /// Submits a write of `key` and returns its reply once committed and applied. A block
     /// write too large for one log entry is split and its replies merged, as for RESP.
     /// The append happens before this returns its future, so writes keep the order in
     /// which they were submitted.
     pub fn write(
         &self,
+        key: &[u8],
         op: Op,
     ) -> impl std::future::Future<Output = Result<Reply, LogError>> + Send + 'static + use<> {
         let over_memory = self.over_memory(&op);
@@ -182,8 +187,10 @@ impl Service {
             Err(LogError::OverMemory)
         } else {
             // Under the engine lock, as RESP appends: ordered with the reads around it.
-            let _core = self.shared.lock();
-            Ok(self.shared.log.append(ops, now_ms()))
+            let layout = self.shared.shards.layout();
+            let shard = layout.for_key(key);
+            let _core = shard.lock();
+            Ok(shard.log().append(ops, now_ms()))
         };
         async move {
             let rx = appended?;

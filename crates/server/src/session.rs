@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use okapi_engine::WatchCheck;
 use okapi_resp::Protocol;
-use okapi_types::Namespace;
+use okapi_types::{GroupId, Namespace};
 
 /// What a connection remembers between commands.
 #[derive(Debug, Default)]
@@ -23,6 +23,10 @@ pub struct Session {
     pub multi_failed: bool,
     /// WATCHed keys and their stamps.
     pub watched: Vec<WatchCheck>,
+    /// The shard group of the watched keys: a transaction runs in one group.
+    pub watch_group: Option<GroupId>,
+    /// The shard group of the keys of the commands queued since MULTI.
+    pub txn_group: Option<GroupId>,
     /// Subscribed channels.
     pub channels: HashSet<Bytes>,
     /// Subscribed patterns.

@@ -74,6 +74,8 @@ pub struct Settings {
     pub snapshot_log_bytes: u64,
     /// Snapshot once the log since the last one holds this many entries.
     pub snapshot_entries: u64,
+    /// Shard groups of a standalone node (fixed when its data directory is created).
+    pub shard_groups: u32,
     /// Where the log goes (`None`: standard error).
     pub logfile: Option<PathBuf>,
     /// Log line format: `text` or `json`.
@@ -117,6 +119,7 @@ impl Default for Settings {
             disable_thp: true,
             snapshot_log_bytes: 64 * 1024 * 1024,
             snapshot_entries: 1_000_000,
+            shard_groups: 1,
             logfile: None,
             log_format: "text".to_owned(),
             ready_file: None,
@@ -245,6 +248,7 @@ mod tests {
             "disable-thp",
             "snapshot-log-bytes",
             "snapshot-entries",
+            "shard-groups",
             "protected-mode",
             "nbd-unauthenticated",
             "logfile",

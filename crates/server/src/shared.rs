@@ -1,35 +1,24 @@
 //! State shared by every connection of a node.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
-use okapi_engine::Engine;
 use tokio::sync::watch;
 
-use crate::blocking::BlockRegistry;
 use crate::clients::ClientRegistry;
-use crate::log::ReplicatedLog;
 use crate::pubsub::PubSub;
 use crate::settings::Settings;
+pub use crate::shard::Core;
+use crate::shard::{Layout, Shards};
 use crate::stats::Stats;
-
-/// What the engine lock protects: the data and the clients blocked on it.
-pub struct Core {
-    /// All namespaces.
-    pub engine: Engine,
-    /// Clients blocked in BLPOP-style commands.
-    pub blocked: BlockRegistry,
-}
 
 /// Reports memory use: bytes allocated by the process (0 if unknown).
 pub type MemoryProbe = fn() -> u64;
 
 /// Everything connections share.
 pub struct Shared {
-    /// The data, behind the engine lock.
-    pub core: Mutex<Core>,
-    /// Where writes go.
-    pub log: Arc<dyn ReplicatedLog>,
+    /// The data: one shard per shard group this node holds, each with its log.
+    pub shards: Shards,
     /// Runtime settings.
     pub settings: RwLock<Settings>,
     /// Connected clients.
@@ -60,28 +49,21 @@ pub struct Shared {
     pub logging: std::sync::OnceLock<std::sync::Arc<dyn crate::logging::Logging>>,
     /// Whether the dataset is still loading, and how far it got.
     pub loading: crate::loading::Loading,
-    /// Woken when an applied write fed a key blocked clients wait on.
-    pub blocked_ready: tokio::sync::Notify,
     /// Set by `SHUTDOWN NOSAVE`: stop without the shutdown snapshot.
     pub skip_shutdown_snapshot: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
-    /// Shared state over `engine`, writing through `log`.
+    /// Shared state over the shards of `layout`.
     pub fn new(
-        engine: Engine,
-        log: Arc<dyn ReplicatedLog>,
+        layout: Layout,
         settings: Settings,
         memory: MemoryProbe,
         config_file: Option<String>,
     ) -> Arc<Self> {
         let (shutdown, _) = watch::channel(false);
         Arc::new(Self {
-            core: Mutex::new(Core {
-                engine,
-                blocked: BlockRegistry::default(),
-            }),
-            log,
+            shards: Shards::new(layout),
             settings: RwLock::new(settings),
             clients: ClientRegistry::default(),
             pubsub: PubSub::default(),
@@ -97,15 +79,8 @@ impl Shared {
             durability: std::sync::OnceLock::new(),
             logging: std::sync::OnceLock::new(),
             loading: crate::loading::Loading::default(),
-            blocked_ready: tokio::sync::Notify::new(),
             skip_shutdown_snapshot: std::sync::atomic::AtomicBool::new(false),
         })
-    }
-
-    /// Locks the engine. A panic while holding it cannot leave the data half-changed
-    /// in a way later ops could not cope with, so poisoning is ignored.
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
-        self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A copy of the settings.

@@ -85,6 +85,12 @@ pub struct ServerArgs {
     /// [default: 1000000]
     #[arg(long, value_name = "ENTRIES")]
     snapshot_entries: Option<u64>,
+    /// Split a new data directory's 16384 slots into this many shard groups, each with
+    /// its own lock, log and snapshots (more cores used; multi-key commands must then
+    /// keep their keys in one group, as in a cluster). Fixed once the directory
+    /// exists. [default: 1]
+    #[arg(long, value_name = "N")]
+    shard_groups: Option<u32>,
     /// Serve blocks as NBD exports (export name = block key) on this port; 0 picks a
     /// free port (see --ready-file). NBD has no password: with --requirepass it also
     /// needs --nbd-unauthenticated. [default: off]
@@ -158,6 +164,7 @@ impl ServerArgs {
             appendfsync,
             snapshot_log_bytes,
             snapshot_entries,
+            shard_groups,
             disable_thp,
             protected_mode,
             log_format,

@@ -20,6 +20,7 @@ mod protocol;
 mod pubsub;
 mod server;
 mod sets;
+mod shard_groups;
 mod startup;
 mod strings;
 mod tables;

@@ -177,6 +177,13 @@ pub(super) const PARAMS: &[Param] = &[
         change: Change::Fixed("it is the Raft group's snapshot policy, set when the group starts"),
     },
     Param {
+        name: "shard-groups",
+        get: |s| s.shard_groups.to_string(),
+        change: Change::Fixed(
+            "the data directory was split into its shard groups when it was created",
+        ),
+    },
+    Param {
         name: "key-load-delay",
         get: |s| s.key_load_delay_us.to_string(),
         change: Change::Set(|s, v| parse_num(v).map(|n| s.key_load_delay_us = n)),
