@@ -131,6 +131,35 @@ pub enum ConnCmd {
     ReadMode(bool),
     /// DEBUG SLEEP seconds (tests and tools use it to simulate a busy server).
     DebugSleep(f64),
+    /// CLUSTER subcommands.
+    Cluster(ClusterCmd),
+    /// ASKING (slot migration hint; lasts one command).
+    Asking,
+}
+
+/// CLUSTER subcommands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterCmd {
+    /// CLUSTER INFO.
+    Info,
+    /// CLUSTER MYID.
+    MyId,
+    /// CLUSTER SLOTS.
+    Slots,
+    /// CLUSTER SHARDS.
+    Shards,
+    /// CLUSTER NODES.
+    Nodes,
+    /// CLUSTER COUNTKEYSINSLOT slot.
+    CountKeysInSlot(u16),
+    /// CLUSTER GETKEYSINSLOT slot count.
+    GetKeysInSlot(u16, usize),
+    /// CLUSTER OKAPI-NODE: this node's id and cluster port (what `okapi cluster create`
+    /// asks every node).
+    OkapiNode,
+    /// CLUSTER OKAPI-SETMAP map: installs an encoded cluster map (from `okapi
+    /// cluster create`).
+    OkapiSetMap(Bytes),
 }
 
 /// CLIENT subcommands.

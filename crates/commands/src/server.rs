@@ -126,6 +126,26 @@ pub const COMMANDS: &[CommandSpec] = &[
         readonly,
     ),
     command(
+        "cluster",
+        -2,
+        LOADING | STALE,
+        Keys::None,
+        &["@slow"],
+        "cluster",
+        "A container for Redis Cluster commands.",
+        cluster,
+    ),
+    command(
+        "asking",
+        1,
+        FAST | LOADING | STALE,
+        Keys::None,
+        &["@fast", "@connection"],
+        "cluster",
+        "Signals that a cluster client is following an -ASK redirect.",
+        asking,
+    ),
+    command(
         "readwrite",
         1,
         FAST | LOADING | STALE,
@@ -285,4 +305,106 @@ fn readonly(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
 
 fn readwrite(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
     conn(ConnCmd::ReadMode(false))
+}
+
+fn asking(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    conn(ConnCmd::Asking)
+}
+
+fn slot_arg(arg: &[u8]) -> Result<u16, CommandError> {
+    match okapi_types::num::parse_i64(arg) {
+        Some(n) if (0..i64::from(okapi_types::SLOT_COUNT)).contains(&n) => Ok(n as u16),
+        Some(_) => Err(CommandError::other("ERR Invalid slot")),
+        None => Err(CommandError::other("ERR Invalid slot")),
+    }
+}
+
+fn cluster(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    use crate::action::ClusterCmd;
+    let sub = &a[0];
+    let rest = &a[1..];
+    let arity = |name: &str| CommandError::WrongArity(format!("cluster|{name}"));
+    let simple = |cmd: ClusterCmd, name: &str| {
+        if rest.is_empty() {
+            conn(ConnCmd::Cluster(cmd))
+        } else {
+            Err(arity(name))
+        }
+    };
+    if is(sub, "INFO") {
+        simple(ClusterCmd::Info, "info")
+    } else if is(sub, "MYID") {
+        simple(ClusterCmd::MyId, "myid")
+    } else if is(sub, "SLOTS") {
+        simple(ClusterCmd::Slots, "slots")
+    } else if is(sub, "SHARDS") {
+        simple(ClusterCmd::Shards, "shards")
+    } else if is(sub, "NODES") {
+        simple(ClusterCmd::Nodes, "nodes")
+    } else if is(sub, "KEYSLOT") {
+        let [key] = rest else {
+            return Err(arity("keyslot"));
+        };
+        Ok(Action::Reply(okapi_engine::Reply::Int(i64::from(
+            okapi_types::key_slot(key).0,
+        ))))
+    } else if is(sub, "COUNTKEYSINSLOT") {
+        let [slot] = rest else {
+            return Err(arity("countkeysinslot"));
+        };
+        conn(ConnCmd::Cluster(ClusterCmd::CountKeysInSlot(slot_arg(
+            slot,
+        )?)))
+    } else if is(sub, "GETKEYSINSLOT") {
+        let [slot, count] = rest else {
+            return Err(arity("getkeysinslot"));
+        };
+        let count = match okapi_types::num::parse_i64(count) {
+            Some(n) if n >= 0 => n as usize,
+            _ => return Err(CommandError::other("ERR Invalid number of keys")),
+        };
+        conn(ConnCmd::Cluster(ClusterCmd::GetKeysInSlot(
+            slot_arg(slot)?,
+            count,
+        )))
+    } else if is(sub, "OKAPI-NODE") {
+        simple(ClusterCmd::OkapiNode, "okapi-node")
+    } else if is(sub, "OKAPI-SETMAP") {
+        let [map] = rest else {
+            return Err(arity("okapi-setmap"));
+        };
+        conn(ConnCmd::Cluster(ClusterCmd::OkapiSetMap(map.clone())))
+    } else if is(sub, "HELP") {
+        Ok(Action::Reply(okapi_engine::Reply::Array(
+            [
+                "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "INFO",
+                "    Return information about the cluster.",
+                "MYID",
+                "    Return the node id.",
+                "SLOTS",
+                "    Return information about slots range mappings.",
+                "SHARDS",
+                "    Return information about the shards of the cluster.",
+                "NODES",
+                "    Return cluster configuration seen by node.",
+                "KEYSLOT <key>",
+                "    Return the hash slot for <key>.",
+                "COUNTKEYSINSLOT <slot>",
+                "    Return the number of keys in <slot>.",
+                "GETKEYSINSLOT <slot> <count>",
+                "    Return key names stored by current node in a slot.",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|l| okapi_engine::Reply::Status(l))
+            .collect(),
+        )))
+    } else {
+        Err(CommandError::other(format!(
+            "ERR unknown subcommand '{}'. Try CLUSTER HELP.",
+            String::from_utf8_lossy(sub)
+        )))
+    }
 }

@@ -74,7 +74,9 @@ fn etag_listed(header: &HeaderValue, current: &str) -> bool {
 fn log_failure(e: LogError) -> Reject {
     let status = match e {
         LogError::OverMemory => StatusCode::INSUFFICIENT_STORAGE,
-        LogError::Refused(_) | LogError::Dropped(_) => StatusCode::SERVICE_UNAVAILABLE,
+        LogError::Refused(_) | LogError::NotLeader(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // 504: the request may have taken effect, as a gateway timeout may.
+        LogError::Unknown(_) => StatusCode::GATEWAY_TIMEOUT,
     };
     reject(status, &e.to_string())
 }

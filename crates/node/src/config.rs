@@ -52,6 +52,12 @@ pub struct Config {
     pub snapshot_log_bytes: u64,
     /// Snapshot once the log since the last snapshot holds this many entries.
     pub snapshot_entries: u64,
+    /// Run as a node of a cluster: open the cluster port and take groups from the
+    /// cluster map (`okapi cluster create`).
+    pub cluster_enabled: bool,
+    /// The cluster port (node-to-node traffic); default: port + 10000 (0 when port
+    /// is 0).
+    pub cluster_port: Option<u16>,
     /// Shard groups a new standalone data directory splits its slots into (each with
     /// its own engine lock, log and snapshots); fixed when the directory is created.
     pub shard_groups: u32,
@@ -107,6 +113,8 @@ impl Default for Config {
             snapshot_log_bytes: 64 * 1024 * 1024,
             snapshot_entries: 1_000_000,
             shard_groups: 1,
+            cluster_enabled: false,
+            cluster_port: None,
             nbd_port: None,
             nbd_bind: Vec::new(),
             nbd_unauthenticated: false,
@@ -201,6 +209,8 @@ impl Config {
             snapshot_log_bytes: self.snapshot_log_bytes,
             snapshot_entries: self.snapshot_entries,
             shard_groups: self.shard_groups,
+            cluster_enabled: self.cluster_enabled,
+            cluster_port: self.cluster_port,
             logfile: self.logfile.clone(),
             log_format: self.log_format.clone(),
             ready_file: self.ready_file.clone(),

@@ -31,9 +31,8 @@ impl RaftLog {
 
 fn log_error(e: ProposeError) -> LogError {
     match e {
-        ProposeError::NotLeader(_) => {
-            LogError::Refused("TRYAGAIN the shard group has no leader yet".into())
-        }
+        ProposeError::NotLeader(leader) => LogError::NotLeader(leader),
+        ProposeError::Unknown(reason) => LogError::Unknown(reason),
         ProposeError::Stopped(reason) => {
             LogError::Refused(format!("ERR writes are refused: {reason}"))
         }
@@ -187,7 +186,7 @@ pub struct LoadStats {
 
 /// Persistence controls over the node's groups and the WAL.
 pub struct NodeDurability {
-    groups: Vec<Arc<Group>>,
+    groups: crate::groups::GroupList,
     wal: Wal,
     loaded: LoadStats,
     /// A BGSAVE was started and has not finished. Set when BGSAVE answers, before
@@ -205,8 +204,8 @@ async fn snapshot_all(groups: Vec<Arc<Group>>) -> Result<(), okapi_raft::RaftErr
 }
 
 impl NodeDurability {
-    /// Controls for `groups` writing to `wal`.
-    pub fn new(groups: Vec<Arc<Group>>, wal: Wal, loaded: LoadStats) -> Self {
+    /// Controls for the node's groups (as they come and go) writing to `wal`.
+    pub fn new(groups: crate::groups::GroupList, wal: Wal, loaded: LoadStats) -> Self {
         Self {
             groups,
             wal,
@@ -215,8 +214,15 @@ impl NodeDurability {
         }
     }
 
+    fn groups(&self) -> Vec<Arc<Group>> {
+        self.groups
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn snapshot_running(&self) -> bool {
-        self.groups.iter().any(|g| g.status().snapshot.building)
+        self.groups().iter().any(|g| g.status().snapshot.building)
             || self
                 .bgsave_running
                 .load(std::sync::atomic::Ordering::Acquire)
@@ -228,7 +234,7 @@ impl NodeDurability {
     fn status(&self) -> okapi_raft::GroupStatus {
         let mut total = okapi_raft::GroupStatus::default();
         let mut oldest = u64::MAX;
-        for group in &self.groups {
+        for group in &self.groups() {
             let s = group.status();
             total.last_log_index += s.last_log_index;
             total.last_applied += s.last_applied;
@@ -248,12 +254,12 @@ impl NodeDurability {
 
 impl Durability for NodeDurability {
     fn save(&self) -> BoxFuture<Result<(), String>> {
-        let groups = self.groups.clone();
+        let groups = self.groups();
         Box::pin(async move { snapshot_all(groups).await.map_err(|e| e.to_string()) })
     }
 
     fn bgsave(&self, schedule: bool) -> Result<&'static str, String> {
-        let groups = self.groups.clone();
+        let groups = self.groups();
         if self.snapshot_running() {
             if !schedule {
                 return Err("Background save already in progress".into());
@@ -342,7 +348,7 @@ impl Durability for NodeDurability {
                 self.loaded.replayed.to_string(),
             ),
             ("okapi_loaded_ms", self.loaded.ms.to_string()),
-            ("okapi_shard_groups", self.groups.len().to_string()),
+            ("okapi_shard_groups", self.groups().len().to_string()),
         ]
     }
 

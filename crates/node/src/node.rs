@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::path::Path;
 
 use okapi_engine::Engine;
-use okapi_raft::{Group, GroupConfig, RecoveredSingle};
+use okapi_raft::transport::{Inbound, Peers};
+use okapi_raft::{Group, GroupConfig, Membership};
 use okapi_server::{Layout, ServerHandle, Shard, Shared};
 use okapi_storage::{DirLock, SnapshotStore, Wal, WalOptions};
 use okapi_types::{GroupId, NodeId};
 
-use crate::durable::{EngineMachine, LoadStats, NodeDurability, RaftLog};
+use crate::durable::{LoadStats, NodeDurability, RaftLog};
+use crate::groups::{Groups, GroupsParts, Prepared};
 use crate::load::LoadMeter;
 
 use crate::config::Config;
@@ -34,6 +36,10 @@ pub struct Ready {
     pub nbd_port: Option<u16>,
     /// Bound HTTP port, when HTTP is on.
     pub http_port: Option<u16>,
+    /// Bound cluster port, on a node started with `cluster-enabled`.
+    pub cluster_port: Option<u16>,
+    /// This node's id (hex, as CLUSTER MYID without its padding).
+    pub node_id: String,
 }
 
 /// What the embedding process gives a node besides its configuration.
@@ -55,9 +61,13 @@ pub struct Node {
     nbd: Vec<SocketAddr>,
     http: Vec<SocketAddr>,
     durable: Option<Durable>,
-    /// The logs writes go to, one per shard group; each group is attached once
-    /// loaded.
-    logs: Vec<(GroupId, Arc<RaftLog>)>,
+    /// The shards of a standalone node and their logs, created at open and attached
+    /// to their groups once loaded (empty on a node of a cluster).
+    standalone: Vec<(Arc<Shard>, Arc<RaftLog>)>,
+    /// The node's identity.
+    meta: NodeMeta,
+    /// The cluster side, on a node started with `cluster-enabled`.
+    cluster: Option<ClusterSide>,
     config: Config,
     meter: Arc<LoadMeter>,
     /// Held for the node's life: no second process opens the directory meanwhile.
@@ -66,8 +76,15 @@ pub struct Node {
 
 /// The durable half of a node: its groups and the WAL they share.
 struct Durable {
-    groups: Vec<Arc<Group>>,
+    groups: Arc<Groups>,
     wal: Wal,
+}
+
+/// What a node of a cluster has besides a standalone node's parts.
+struct ClusterSide {
+    peers: Arc<Peers>,
+    inbound: Arc<Inbound>,
+    port: u16,
 }
 
 /// Binds a front end's listener on every address of `bind` (port 0 picks a port on
@@ -102,11 +119,11 @@ where
 
 /// Identity of a data directory, written once when it is created.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct NodeMeta {
+pub(crate) struct NodeMeta {
     /// Format version of this file.
     version: u32,
     /// This node's id.
-    node_id: u64,
+    pub(crate) node_id: u64,
     /// Hash seed of the dataset: replicas and restarts must hash alike.
     seed: u64,
     /// Shard groups the slots are split into (absent in directories written before
@@ -187,34 +204,42 @@ impl Node {
                 config.shard_groups
             )));
         }
+        if config.cluster_enabled && meta.groups != 1 {
+            return Err(NodeError::Config(
+                "shard-groups splits a standalone node; a node of a cluster gets its groups from the cluster map".into(),
+            ));
+        }
         let mut settings = settings;
         settings.shard_groups = meta.groups;
-        let logs: Vec<(GroupId, Arc<RaftLog>)> = (0..meta.groups)
-            .map(|g| (GroupId(u64::from(g)), Arc::new(RaftLog::new())))
-            .collect();
-        let shards: Vec<Arc<Shard>> = logs
-            .iter()
-            .map(|(id, log)| {
-                Shard::new(
-                    *id,
-                    Engine::new(settings.databases, group_seed(meta.seed, *id)),
-                    log.clone(),
-                )
-            })
-            .collect();
-        let groups = u64::from(meta.groups);
-        let layout = Layout::by_slot(shards, |slot| {
-            // Contiguous, even ranges: group g serves slots [g*16384/n, (g+1)*16384/n).
-            GroupId(u64::from(slot) * groups / u64::from(okapi_types::SLOT_COUNT))
-        })
-        .map_err(|e| NodeError::Config(e.to_string()))?;
+        let mut standalone = Vec::new();
+        let layout = if config.cluster_enabled {
+            // No group until the cluster map says which (CLUSTERDOWN meanwhile).
+            Layout::cluster(meta.node_id, Vec::new(), None)
+                .map_err(|e| NodeError::Config(e.to_string()))?
+        } else {
+            for g in 0..meta.groups {
+                let id = GroupId(u64::from(g));
+                let log = Arc::new(RaftLog::new());
+                let engine = Engine::new(settings.databases, group_seed(meta.seed, id));
+                standalone.push((Shard::new(id, engine, log.clone()), log));
+            }
+            let groups = u64::from(meta.groups);
+            Layout::by_slot(
+                standalone.iter().map(|(s, _)| s.clone()).collect(),
+                |slot| {
+                    // Contiguous, even ranges: group g serves slots [g*16384/n, (g+1)*16384/n).
+                    GroupId(u64::from(slot) * groups / u64::from(okapi_types::SLOT_COUNT))
+                },
+            )
+            .map_err(|e| NodeError::Config(e.to_string()))?
+        };
         let shared = Shared::new(layout, settings, host.memory, host.config_file);
         if let Some(logging) = host.logging {
             let _ = shared.logging.set(logging);
         }
         shared.loading.begin();
-        let bound = Self::bind(config, &shared, runtimes).await;
-        let (server, nbd, http) = match bound {
+        let bound = Self::bind(config, &shared, runtimes, &meta).await;
+        let (server, nbd, http, cluster) = match bound {
             Ok(bound) => bound,
             Err(e) => {
                 // Whatever did bind stops with the error.
@@ -228,7 +253,9 @@ impl Node {
             nbd,
             http,
             durable: None,
-            logs,
+            standalone,
+            meta,
+            cluster,
             config: config.clone(),
             meter: Arc::new(LoadMeter::default()),
             _lock: lock,
@@ -239,7 +266,8 @@ impl Node {
         config: &Config,
         shared: &Arc<Shared>,
         runtimes: &[tokio::runtime::Handle],
-    ) -> Result<(ServerHandle, Vec<SocketAddr>, Vec<SocketAddr>), NodeError> {
+        meta: &NodeMeta,
+    ) -> Result<Bound, NodeError> {
         let server = okapi_server::start(shared.clone(), runtimes).await?;
         let (nbd_bind, http_bind, http_port) = {
             let s = shared.settings();
@@ -255,16 +283,74 @@ impl Node {
             }
             None => Vec::new(),
         };
-        Ok((server, nbd, http))
+        let cluster = if config.cluster_enabled {
+            Some(Self::bind_cluster(config, shared, &server, meta).await?)
+        } else {
+            None
+        };
+        Ok((server, nbd, http, cluster))
     }
 
-    /// Loads the dataset: recovers the WAL and restores the newest snapshot on a
+    /// Binds the cluster port on the first RESP address and serves it.
+    async fn bind_cluster(
+        config: &Config,
+        shared: &Arc<Shared>,
+        server: &ServerHandle,
+        meta: &NodeMeta,
+    ) -> Result<ClusterSide, NodeError> {
+        let host = config
+            .bind
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let resp_port = server.tcp.first().map_or(0, SocketAddr::port);
+        let port = match config.cluster_port {
+            Some(port) => port,
+            None if config.port == 0 => 0,
+            None => resp_port.checked_add(10_000).ok_or_else(|| {
+                NodeError::Config(format!(
+                    "the default cluster port (port + 10000) of port {resp_port} is above 65535: set cluster-port"
+                ))
+            })?,
+        };
+        let addr = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let io = |e| NodeError::Io(format!("cannot listen for the cluster bus on {addr}"), e);
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(io)?;
+        let port = listener.local_addr().map_err(io)?.port();
+        let local_ip: Option<std::net::IpAddr> = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+            .filter(|ip: &std::net::IpAddr| !ip.is_unspecified());
+        let peers = Peers::new(meta.node_id, local_ip);
+        let inbound = Inbound::new(meta.node_id);
+        tokio::spawn(okapi_raft::transport::inbound::serve(
+            listener,
+            inbound.clone(),
+            shared.shutdown.subscribe(),
+        ));
+        tracing::info!(%addr, port, node = %format!("{:016x}", meta.node_id), "cluster bus listening");
+        Ok(ClusterSide {
+            peers,
+            inbound,
+            port,
+        })
+    }
+
+    /// Loads the dataset: recovers the WAL and restores the newest snapshots on a
     /// thread of its own (the event loops keep answering clients meanwhile), then
-    /// replays the log through the Raft group. Once everything committed before the
-    /// restart is applied, clients are served and the ready file is written.
+    /// replays the log through the Raft groups. A standalone node serves clients once
+    /// everything committed before the restart is applied; a node of a cluster once
+    /// its groups are started (they elect and catch up while it answers). The ready
+    /// file is written then.
     pub async fn load(&mut self) -> Result<(), NodeError> {
         let started = std::time::Instant::now();
-        let config = &self.config;
+        let config = self.config.clone();
         let dir = config.data_dir.clone();
         let fsync: okapi_storage::FsyncPolicy = config
             .appendfsync
@@ -279,59 +365,98 @@ impl Node {
             self.shared.clone(),
             std::time::Duration::from_secs(3),
         ));
-        let layout = self.shared.shards.layout();
-        let machines: Vec<(GroupId, Arc<EngineMachine>)> = layout
-            .shards()
-            .iter()
-            .map(|shard| {
-                let machine =
-                    EngineMachine::new(self.shared.clone(), shard.clone(), self.meter.clone());
-                (shard.id(), Arc::new(machine))
-            })
-            .collect();
+        let map = if self.cluster.is_some() {
+            okapi_cluster::ClusterMap::load(&dir).map_err(|e| NodeError::Config(e.to_string()))?
+        } else {
+            None
+        };
         let group_config = GroupConfig {
             snapshot_entries: config.snapshot_entries,
             // A one-member group has no follower to catch up, so entries behind a
             // snapshot serve nothing; kept, they would hold their payloads in memory
-            // (1,000 block writes of up to 4 MiB each is GiBs).
-            keep_after_snapshot: 0,
+            // (1,000 block writes of up to 4 MiB each is GiBs). With peers, followers
+            // that fall behind catch up from these before needing a snapshot.
+            keep_after_snapshot: if self.cluster.is_some() { 1_000 } else { 0 },
+            ..GroupConfig::default()
         };
-        let node_id = NodeId(NodeMeta::load_or_create(&dir, config.shard_groups)?.node_id);
+        let (peers, inbound) = match &self.cluster {
+            Some(c) => (c.peers.clone(), c.inbound.clone()),
+            None => (
+                Peers::new(self.meta.node_id, None),
+                Inbound::new(self.meta.node_id),
+            ),
+        };
+        // What to prepare: the standalone shards, or this node's groups of the map.
+        let me = self.meta.node_id;
+        let databases = self.shared.settings().databases;
+        let plan: Vec<PlannedGroup> = match (&self.cluster, &map) {
+            (None, _) => self
+                .standalone
+                .iter()
+                .map(|(shard, log)| PlannedGroup {
+                    id: shard.id(),
+                    existing: Some((shard.clone(), log.clone())),
+                    seed: 0,
+                    membership: Membership::Bootstrap([(me, String::new())].into_iter().collect()),
+                })
+                .collect(),
+            (Some(_), None) => Vec::new(),
+            (Some(_), Some(map)) => crate::cluster::plan_groups(map, me),
+        };
         let (done, recovered) = tokio::sync::oneshot::channel();
         let progress = (self.meter.clone(), self.shared.clone());
+        let parts = LoaderParts {
+            dir: dir.clone(),
+            fsync,
+            node: NodeId(me),
+            shared: self.shared.clone(),
+            peers,
+            inbound,
+            config: group_config,
+            databases,
+            standalone: self.cluster.is_none(),
+        };
         std::thread::Builder::new()
             .name("okapi-load".to_owned())
             .spawn(move || {
-                let recovered = recover(&dir, fsync, node_id, machines, &group_config, progress);
+                let recovered = recover(parts, plan, progress);
                 let _ = done.send(recovered);
             })
             .map_err(|e| NodeError::Io("starting the loader thread".to_owned(), e))?;
-        let (wal, recovered) = recovered
+        let (wal, groups, prepared) = recovered
             .await
             .map_err(|_| NodeError::Storage("the loader thread stopped".to_owned()))??;
         self.meter.set_replay(
-            recovered.iter().map(RecoveredSingle::snapshot_index).sum(),
-            recovered.iter().map(RecoveredSingle::last_index).sum(),
+            prepared
+                .iter()
+                .map(|(p, _)| p.recovered().snapshot_index())
+                .sum(),
+            prepared
+                .iter()
+                .map(|(p, _)| p.recovered().last_index())
+                .sum(),
         );
-        let mut groups = Vec::with_capacity(recovered.len());
-        for (recovered, (id, log)) in recovered.into_iter().zip(&self.logs) {
-            let group = Arc::new(
-                recovered
-                    .start()
+        let mut running = Vec::with_capacity(prepared.len());
+        for (prepared, membership) in prepared {
+            running.push(groups.start(prepared, membership).await?);
+        }
+        if self.cluster.is_none() {
+            // A standalone node answers once it leads and has replayed its log.
+            for r in &running {
+                r.group
+                    .wait_leader()
                     .await
-                    .map_err(|e| NodeError::Storage(format!("group {id}: {e}")))?,
-            );
-            log.attach(group.clone());
-            groups.push(group);
+                    .map_err(|e| NodeError::Storage(format!("group {}: {e}", r.group.id())))?;
+            }
         }
         let keys = self.shared.shards.key_count();
-        let (replayed, _) = groups.iter().fold((0, 0), |(replayed, _), g| {
-            let status = g.status();
-            (
-                replayed + status.last_applied.saturating_sub(status.snapshot.index),
-                0,
-            )
-        });
+        let replayed = running
+            .iter()
+            .map(|r| {
+                let status = r.group.status();
+                status.last_applied.saturating_sub(status.snapshot.index)
+            })
+            .sum();
         let loaded = LoadStats {
             keys,
             replayed,
@@ -340,21 +465,26 @@ impl Node {
         tracing::info!(
             keys,
             ms = loaded.ms,
-            groups = groups.len(),
+            groups = running.len(),
             "dataset loaded"
         );
         let _ = self.shared.durability.set(Arc::new(NodeDurability::new(
-            groups.clone(),
+            groups.list(),
             wal.clone(),
             loaded,
         )));
-        for (group, shard) in groups.iter().zip(layout.shards()) {
-            tokio::spawn(snapshot_by_size(
-                group.clone(),
-                shard.clone(),
+        if let Some(cluster) = &self.cluster {
+            let control = crate::cluster::ClusterNode::new(
+                me,
+                cluster.port,
+                dir.clone(),
+                databases,
                 self.shared.clone(),
-                self.shared.shutdown.subscribe(),
-            ));
+                groups.clone(),
+                map,
+            );
+            control.install_layout()?;
+            let _ = self.shared.cluster.set(Arc::new(control));
         }
         self.durable = Some(Durable { groups, wal });
         self.shared.loading.finish();
@@ -384,6 +514,8 @@ impl Node {
             unixsocket: self.server.unix.clone(),
             nbd_port: self.nbd.first().map(SocketAddr::port),
             http_port: self.http.first().map(SocketAddr::port),
+            cluster_port: self.cluster.as_ref().map(|c| c.port),
+            node_id: format!("{:016x}", self.meta.node_id),
         }
     }
 
@@ -434,9 +566,15 @@ impl Node {
                 tracing::info!("SHUTDOWN NOSAVE: no snapshot; the next start replays the log");
             } else {
                 // A snapshot at shutdown makes the next start a load, not a replay.
+                let groups: Vec<Arc<Group>> = durable
+                    .groups
+                    .list()
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
                 let all = async {
                     let mut index = 0;
-                    for group in &durable.groups {
+                    for group in &groups {
                         index += group.snapshot().await?;
                     }
                     Ok::<u64, okapi_raft::RaftError>(index)
@@ -451,11 +589,7 @@ impl Node {
                     }
                 }
             }
-            for group in &durable.groups {
-                if let Err(e) = group.shutdown().await {
-                    tracing::warn!(group = %group.id(), error = %e, "raft group did not stop cleanly");
-                }
-            }
+            durable.groups.shutdown().await;
             if let Err(e) = durable.wal.clone().close() {
                 tracing::warn!(error = %e, "WAL did not close cleanly");
             }
@@ -469,63 +603,92 @@ impl Node {
     }
 }
 
-/// The blocking part of loading, on the loader thread: recovers the WAL and restores
-/// each group's newest snapshot into its shard.
-fn recover(
-    dir: &Path,
+/// The listeners a node binds.
+type Bound = (
+    ServerHandle,
+    Vec<SocketAddr>,
+    Vec<SocketAddr>,
+    Option<ClusterSide>,
+);
+
+/// A group to prepare at load, and how it starts.
+pub(crate) struct PlannedGroup {
+    pub(crate) id: GroupId,
+    pub(crate) existing: Option<(Arc<Shard>, Arc<RaftLog>)>,
+    pub(crate) seed: u64,
+    pub(crate) membership: Membership,
+}
+
+/// What the loader thread needs.
+struct LoaderParts {
+    dir: PathBuf,
     fsync: okapi_storage::FsyncPolicy,
     node: NodeId,
-    machines: Vec<(GroupId, Arc<EngineMachine>)>,
-    group_config: &GroupConfig,
+    shared: Arc<Shared>,
+    peers: Arc<Peers>,
+    inbound: Arc<Inbound>,
+    config: GroupConfig,
+    databases: u32,
+    /// A standalone node: every group in the WAL must be one of its own.
+    standalone: bool,
+}
+
+type Loaded = (Wal, Arc<Groups>, Vec<(Prepared, Membership)>);
+
+/// The blocking part of loading, on the loader thread: recovers the WAL, then
+/// prepares every planned group (its log rebuilt, its newest snapshot restored).
+fn recover(
+    parts: LoaderParts,
+    plan: Vec<PlannedGroup>,
     (meter, shared): (Arc<LoadMeter>, Arc<Shared>),
-) -> Result<(Wal, Vec<RecoveredSingle>), NodeError> {
+) -> Result<Loaded, NodeError> {
     let fs: Arc<dyn okapi_storage::Fs> = Arc::new(okapi_storage::OsFs);
     let wal_options = WalOptions {
-        fsync,
+        fsync: parts.fsync,
         ..WalOptions::default()
     };
-    let (wal, mut recovered) =
-        Wal::open(fs.clone(), dir, wal_options).map_err(|e| NodeError::Storage(e.to_string()))?;
-    let snapshots =
-        Arc::new(SnapshotStore::open(fs, dir).map_err(|e| NodeError::Storage(e.to_string()))?);
-    let expected: std::collections::BTreeSet<GroupId> =
-        machines.iter().map(|(id, _)| *id).collect();
-    if let Some(stray) = recovered.groups.keys().find(|id| !expected.contains(id)) {
+    let (wal, recovered) = Wal::open(fs.clone(), &parts.dir, wal_options)
+        .map_err(|e| NodeError::Storage(e.to_string()))?;
+    let snapshots = Arc::new(
+        SnapshotStore::open(fs, &parts.dir).map_err(|e| NodeError::Storage(e.to_string()))?,
+    );
+    let planned: std::collections::BTreeSet<GroupId> = plan.iter().map(|p| p.id).collect();
+    if parts.standalone
+        && let Some(stray) = recovered.groups.keys().find(|id| !planned.contains(id))
+    {
         return Err(NodeError::Storage(format!(
             "{}: the WAL holds group {stray}, which this node does not have",
-            dir.display()
+            parts.dir.display()
         )));
     }
-    let mut groups = Vec::with_capacity(machines.len());
-    let mut log_bytes = 0;
-    let mut parts = Vec::with_capacity(machines.len());
-    for (id, machine) in machines {
-        let recovered_group = recovered.groups.remove(&id).unwrap_or_default();
-        // The segments may still hold entries a snapshot covers: the live entries are
-        // what replay has to go through.
-        log_bytes += recovered_group
-            .entries
-            .iter()
-            .map(|(_, payload)| payload.len() as u64)
-            .sum::<u64>();
-        parts.push((id, machine, recovered_group));
-    }
+    // The segments may still hold entries a snapshot covers: the live entries are
+    // what replay has to go through.
+    let log_bytes = recovered
+        .groups
+        .iter()
+        .filter(|(id, _)| planned.contains(id))
+        .flat_map(|(_, g)| g.entries.iter())
+        .map(|(_, payload)| payload.len() as u64)
+        .sum();
     meter.set_sizes(meter.snapshot_bytes(), log_bytes);
     shared.loading.set_total(meter.total());
-    for (id, machine, recovered_group) in parts {
-        let group = Group::recover_single(
-            id,
-            node,
-            wal.clone(),
-            recovered_group,
-            snapshots.clone(),
-            machine,
-            group_config,
-        )
-        .map_err(|e| NodeError::Storage(format!("group {id}: {e}")))?;
-        groups.push(group);
+    let groups = Groups::new(GroupsParts {
+        node: parts.node,
+        shared: parts.shared,
+        wal: wal.clone(),
+        snapshots,
+        peers: parts.peers,
+        inbound: parts.inbound,
+        config: parts.config,
+        meter,
+        recovered: recovered.groups.into_iter().collect(),
+    });
+    let mut prepared = Vec::with_capacity(plan.len());
+    for group in plan {
+        let ready = groups.prepare(group.id, group.existing, group.seed, parts.databases)?;
+        prepared.push((ready, group.membership));
     }
-    Ok((wal, groups))
+    Ok((wal, groups, prepared))
 }
 
 /// The hash seed of group `id`, derived from the directory's seed: fixed for the
@@ -541,7 +704,7 @@ fn group_seed(seed: u64, id: GroupId) -> u64 {
 /// Triggers a snapshot whenever the log since the last one outgrows
 /// `snapshot-log-bytes` (read at every check, so CONFIG SET takes effect), keeping the
 /// memory held by the log and restart replay time bounded.
-async fn snapshot_by_size(
+pub(crate) async fn snapshot_by_size(
     group: Arc<Group>,
     shard: Arc<Shard>,
     shared: Arc<Shared>,

@@ -36,6 +36,9 @@ enum Command {
     /// Client tools against a running node: `block put FILE KEY`, `block get KEY FILE`,
     /// `block info KEY`.
     Cli(cmd::cli::CliArgs),
+    /// Cluster tools: `create HOST:PORT...` forms a cluster from running empty nodes,
+    /// `status [HOST:PORT]` shows its groups, leaders and slots.
+    Cluster(cmd::cluster::ClusterArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => cmd::server::run(*args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Check(args) => cmd::check::run(args),
         Command::Cli(args) => cmd::cli::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Cluster(args) => cmd::cluster::run(args).map(|()| std::process::ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         // Not eprintln!: with standard error closed it would panic instead of exiting.

@@ -95,7 +95,7 @@ fn get_log_id(input: &mut Input) -> Result<LogId, WireError> {
     ))
 }
 
-fn put_opt_log_id(out: &mut Vec<u8>, id: &Option<LogId>) {
+pub(crate) fn put_opt_log_id(out: &mut Vec<u8>, id: &Option<LogId>) {
     match id {
         None => out.push(0),
         Some(id) => {
@@ -105,7 +105,7 @@ fn put_opt_log_id(out: &mut Vec<u8>, id: &Option<LogId>) {
     }
 }
 
-fn get_opt_log_id(input: &mut Input) -> Result<Option<LogId>, WireError> {
+pub(crate) fn get_opt_log_id(input: &mut Input) -> Result<Option<LogId>, WireError> {
     match input.byte("log id option")? {
         0 => Ok(None),
         1 => get_log_id(input).map(Some),

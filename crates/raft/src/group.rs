@@ -13,7 +13,7 @@ use openraft::{Config, SnapshotPolicy};
 use crate::error::RaftError;
 use crate::log_store::LogStore;
 use crate::machine::Machine;
-use crate::network::NoNetwork;
+use crate::network::GroupNetwork;
 use crate::proposer::Proposer;
 use crate::state_machine::{SnapshotStats, StateMachine};
 use crate::types::Raft;
@@ -25,6 +25,11 @@ pub struct GroupConfig {
     pub snapshot_entries: u64,
     /// Entries kept in the log after a snapshot (for followers catching up).
     pub keep_after_snapshot: u64,
+    /// A follower that hears no leader for a random time in this range (ms) starts
+    /// an election.
+    pub election_timeout_ms: (u64, u64),
+    /// How often a leader sends heartbeats, ms.
+    pub heartbeat_ms: u64,
 }
 
 impl Default for GroupConfig {
@@ -32,6 +37,8 @@ impl Default for GroupConfig {
         Self {
             snapshot_entries: 100_000,
             keep_after_snapshot: 1_000,
+            election_timeout_ms: (150, 300),
+            heartbeat_ms: 50,
         }
     }
 }
@@ -53,18 +60,31 @@ pub struct GroupStatus {
     pub leader: Option<u64>,
 }
 
-/// A one-member group whose log and snapshot are recovered, not yet started.
-pub struct RecoveredSingle {
+/// A group whose log and snapshot are recovered, not yet started.
+pub struct Recovered {
     id: GroupId,
     node: NodeId,
     fresh: bool,
     log: LogStore,
     sm: StateMachine,
+    snapshots: Arc<SnapshotStore>,
     snapshot_stats: Arc<Mutex<SnapshotStats>>,
     raft_config: Config,
 }
 
-impl RecoveredSingle {
+/// How a group starts on this node.
+#[derive(Debug, Clone)]
+pub enum Membership {
+    /// A new group with these members (node id → cluster address); this node founds
+    /// it. Ignored when the group has state already (a restart).
+    Bootstrap(BTreeMap<u64, String>),
+    /// Whatever the group's own log and snapshot say: a restart, or a new replica
+    /// that waits to be added by the group's leader (it then catches up by log or
+    /// snapshot).
+    Existing,
+}
+
+impl Recovered {
     /// Index of the snapshot the state was restored from (0: none).
     pub fn snapshot_index(&self) -> u64 {
         self.sm.applied().map_or(0, |l| l.index)
@@ -75,16 +95,31 @@ impl RecoveredSingle {
         self.log.last_index()
     }
 
-    /// Starts the openraft instance on the current runtime and replays the committed
-    /// entries after the snapshot. Returns once the group leads and has applied
-    /// everything committed before the restart.
-    pub async fn start(self) -> Result<Group, RaftError> {
+    /// True when the group had no state on this node.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// The group's snapshot store.
+    pub fn snapshots(&self) -> &Arc<SnapshotStore> {
+        &self.snapshots
+    }
+
+    /// Starts the openraft instance on the current runtime, reaching peers through
+    /// `network`. Returns at once: the group elects a leader, replays and catches up
+    /// in the background ([`Group::wait_leader`] waits for that).
+    pub async fn start(
+        self,
+        network: GroupNetwork,
+        membership: Membership,
+    ) -> Result<Group, RaftError> {
         let Self {
             id,
             node,
             fresh,
             log,
             sm,
+            snapshots: _,
             snapshot_stats,
             raft_config,
         } = self;
@@ -93,29 +128,42 @@ impl RecoveredSingle {
             .recovered_committed()
             .map_or(0, |l| l.index)
             .max(log.last_index());
-        let raft = Raft::new(node.0, Arc::new(raft_config), NoNetwork, log.clone(), sm)
+        let raft = Raft::new(node.0, Arc::new(raft_config), network, log.clone(), sm)
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
-        if fresh {
-            let mut members = BTreeMap::new();
-            members.insert(node.0, openraft::impls::BasicNode::default());
-            raft.initialize(members)
-                .await
-                .map_err(|e| RaftError::Fatal(e.to_string()))?;
-        } else {
-            let _ = raft.trigger().elect(false).await;
+        match membership {
+            Membership::Bootstrap(members) if fresh => {
+                let members: BTreeMap<u64, openraft::impls::BasicNode> = members
+                    .into_iter()
+                    .map(|(id, addr)| (id, openraft::impls::BasicNode { addr }))
+                    .collect();
+                raft.initialize(members)
+                    .await
+                    .map_err(|e| RaftError::Fatal(e.to_string()))?;
+            }
+            _ if !fresh => {
+                // A lone member has nobody to wait for: elect at once after a restart.
+                // With peers, this only starts the first election early.
+                let lone = {
+                    let metrics = raft.metrics();
+                    let m = metrics.borrow_watched();
+                    m.membership_config.membership().voter_ids().eq([node.0])
+                };
+                if lone {
+                    let _ = raft.trigger().elect(false).await;
+                }
+            }
+            _ => {}
         }
-        let group = Group {
+        tracing::info!(group = %id, snapshot_index = applied_before, committed, "group started");
+        Ok(Group {
             id,
             raft: raft.clone(),
             log,
             proposer: Proposer::spawn(raft),
             snapshot_stats,
-        };
-        group.wait_ready(committed).await?;
-        let applied = group.status().last_applied;
-        tracing::info!(group = %id, snapshot_index = applied_before, replayed = applied.saturating_sub(applied_before), "group ready");
-        Ok(group)
+            recovered_committed: committed,
+        })
     }
 }
 
@@ -126,31 +174,16 @@ pub struct Group {
     log: LogStore,
     proposer: Proposer,
     snapshot_stats: Arc<Mutex<SnapshotStats>>,
+    /// The last index this node's log held when it started.
+    recovered_committed: u64,
 }
 
 impl Group {
-    /// Starts group `id` on this node as its only member: loads the newest snapshot into
-    /// `machine`, rebuilds the log from `recovered`, then replays committed entries.
-    /// Returns once the group leads and has applied everything committed before.
-    pub async fn start_single(
-        id: GroupId,
-        node: NodeId,
-        wal: Wal,
-        recovered: RecoveredGroup,
-        snapshots: Arc<SnapshotStore>,
-        machine: Arc<dyn Machine>,
-        config: &GroupConfig,
-    ) -> Result<Self, RaftError> {
-        Self::recover_single(id, node, wal, recovered, snapshots, machine, config)?
-            .start()
-            .await
-    }
-
-    /// The blocking half of [`Group::start_single`]: rebuilds the log store and restores
+    /// The blocking half of starting a group: rebuilds the log store and restores
     /// the newest snapshot into `machine`. It reads files and may take long on a big
-    /// dataset, so callers run it off their event loop, then
-    /// [`RecoveredSingle::start`] the group.
-    pub fn recover_single(
+    /// dataset, so callers run it off their event loop, then [`Recovered::start`]
+    /// the group.
+    pub fn recover(
         id: GroupId,
         node: NodeId,
         wal: Wal,
@@ -158,34 +191,43 @@ impl Group {
         snapshots: Arc<SnapshotStore>,
         machine: Arc<dyn Machine>,
         config: &GroupConfig,
-    ) -> Result<RecoveredSingle, RaftError> {
+    ) -> Result<Recovered, RaftError> {
         let fresh = recovered.hard_state.is_none()
             && recovered.entries.is_empty()
             && recovered.purged.is_none();
         let log = LogStore::recover(id, wal, recovered)?;
         let snapshot_stats = Arc::new(Mutex::new(SnapshotStats::default()));
-        let sm = StateMachine::recover(id, machine, snapshots, snapshot_stats.clone())?;
+        let sm = StateMachine::recover(id, machine, snapshots.clone(), snapshot_stats.clone())?;
+        let fresh = fresh && sm.applied().is_none();
         let raft_config = Config {
             cluster_name: "okapi".to_owned(),
-            // A lone member has nobody to wait for: elect at once after a restart.
-            election_timeout_min: 150,
-            election_timeout_max: 300,
-            heartbeat_interval: 50,
+            election_timeout_min: config.election_timeout_ms.0,
+            election_timeout_max: config.election_timeout_ms.1,
+            heartbeat_interval: config.heartbeat_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
             max_in_snapshot_log_to_keep: config.keep_after_snapshot,
+            // Bounded AppendEntries: the transport also cuts them by bytes.
+            max_payload_entries: 256,
             ..Config::default()
         }
         .validate()
         .map_err(|e| RaftError::Config(e.to_string()))?;
-        Ok(RecoveredSingle {
+        Ok(Recovered {
             id,
             node,
             fresh,
             log,
             sm,
+            snapshots,
             snapshot_stats,
             raft_config,
         })
+    }
+
+    /// Waits until this node leads and has applied everything its log held when it
+    /// started (a standalone node is ready then).
+    pub async fn wait_leader(&self) -> Result<(), RaftError> {
+        self.wait_ready(self.recovered_committed).await
     }
 
     /// Waits until this node leads and has applied at least `index`.
@@ -249,6 +291,31 @@ impl Group {
             .snapshot()
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+
+    /// Calls `report` with the group's leader (node id) now and whenever it changes,
+    /// until the group stops.
+    pub fn watch_leader(&self, report: impl Fn(Option<u64>) + Send + 'static) {
+        let mut metrics = self.raft.metrics();
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let leader = metrics.borrow_watched().current_leader;
+                if last != Some(leader) {
+                    report(leader);
+                    last = Some(leader);
+                }
+                if metrics.changed().await.is_err() {
+                    report(None);
+                    return;
+                }
+            }
+        });
+    }
+
+    /// The group's Raft instance (for the transport's dispatcher).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
     }
 
     /// Whether this node leads the group now.

@@ -12,7 +12,8 @@
 //! - [`log_store`] — openraft log storage over the WAL
 //! - `flusher` — the `always` fsync, once per event-loop iteration
 //! - [`state_machine`] — openraft state machine over a [`Machine`] and snapshot files
-//! - [`network`] — the transport of a one-member group (none yet)
+//! - [`transport`] — node-to-node connections shared by all groups, the cluster port
+//! - [`network`] — a group's openraft network over the transport
 //! - [`group`] — [`Group`]: start, propose, snapshot, shut down one group
 //! - [`proposer`] — merges concurrent proposals into one log entry
 
@@ -26,11 +27,13 @@ pub mod machine;
 pub mod network;
 pub mod proposer;
 pub mod state_machine;
+pub mod transport;
 pub mod types;
 
 pub use batch::{LogBatch, Part};
 pub use error::RaftError;
 pub use flusher::before_park;
-pub use group::{Group, GroupConfig, GroupStatus, RecoveredSingle};
+pub use group::{Group, GroupConfig, GroupStatus, Membership, Recovered};
 pub use machine::{Machine, MachineError};
+pub use network::GroupNetwork;
 pub use proposer::ProposeError;

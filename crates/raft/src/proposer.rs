@@ -19,9 +19,14 @@ pub const MAX_ENTRY_BYTES: usize = 4 << 20;
 /// Why a proposal got no replies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProposeError {
-    /// This node does not lead the group; the leader may be known.
+    /// This node did not lead the group when the proposal arrived, so nothing was
+    /// appended; the leader may be known.
     #[error("not the leader (leader: {0:?})")]
     NotLeader(Option<u64>),
+    /// The entry was appended but this node lost leadership before it was applied
+    /// here: another leader may still commit it. The outcome is unknown.
+    #[error("{0}")]
+    Unknown(String),
     /// The group stopped or failed.
     #[error("{0}")]
     Stopped(String),
@@ -194,6 +199,11 @@ async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Proposal>) {
                 let result = result.map(|r| r.data).map_err(|e| match e {
                     openraft::error::ClientWriteError::ForwardToLeader(f) => {
                         ProposeError::NotLeader(f.leader_id)
+                    }
+                    openraft::error::ClientWriteError::LogEntryDiscarded(_) => {
+                        ProposeError::Unknown(
+                            "leadership changed while the write was replicated".into(),
+                        )
                     }
                     other => ProposeError::Stopped(other.to_string()),
                 });

@@ -111,6 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 } else {
                     self.session.multi = Some(Vec::new());
                     self.session.txn_group = None;
+                    self.session.txn_slot = None;
                     self.info.multi.store(0, Ordering::Relaxed);
                     Reply::Ok
                 }
@@ -124,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     self.session.watched.clear();
                     self.session.watch_group = None;
                     self.session.txn_group = None;
+                    self.session.txn_slot = None;
                     self.info.multi.store(-1, Ordering::Relaxed);
                     Reply::Ok
                 }
@@ -244,7 +246,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     None => error_reply(&"ERR this node keeps no data on disk (in-memory log)"),
                 }
             }
-            ConnCmd::ReadMode(_) => Reply::Ok,
+            ConnCmd::ReadMode(_) | ConnCmd::Asking => Reply::Ok,
+            ConnCmd::Cluster(cmd) => match self.cluster_command(shared, held, cmd) {
+                Ok(reply) => reply,
+                Err(wait) => return Step::AwaitSave(wait),
+            },
             ConnCmd::DebugSleep(secs) => {
                 held.release();
                 return Step::Sleep(Duration::from_secs_f64(secs));
@@ -254,12 +260,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         Step::Next
     }
 
+    /// A CLUSTER subcommand; `Err` carries what to wait for (installing a map).
+    fn cluster_command(
+        &mut self,
+        shared: &Shared,
+        held: &mut Held<'_>,
+        cmd: okapi_commands::ClusterCmd,
+    ) -> Result<Reply, crate::durability::BoxFuture<Result<(), String>>> {
+        use okapi_commands::ClusterCmd;
+        let layout = held.layout;
+        let control = shared.cluster.get();
+        if control.is_none() || layout.cluster_view().is_none() {
+            return Ok(error_reply(&crate::cluster::DISABLED));
+        }
+        Ok(match cmd {
+            ClusterCmd::Info => crate::cluster::info(layout),
+            ClusterCmd::MyId => crate::cluster::myid(layout),
+            ClusterCmd::Slots => crate::cluster::slots(layout),
+            ClusterCmd::Shards => crate::cluster::shards(layout),
+            ClusterCmd::Nodes => crate::cluster::nodes(layout),
+            ClusterCmd::CountKeysInSlot(slot) | ClusterCmd::GetKeysInSlot(slot, _) => {
+                let limit = match cmd {
+                    ClusterCmd::GetKeysInSlot(_, count) => Some(count),
+                    _ => None,
+                };
+                let keys: Vec<Bytes> = match crate::cluster::local_shard_of(layout, slot) {
+                    None => Vec::new(),
+                    Some(shard) => {
+                        let db = self.session.db;
+                        let core = held.core(shard);
+                        let now = crate::clock::now_ms();
+                        core.engine
+                            .space(db)
+                            .map(|ks| {
+                                ks.iter(now)
+                                    .map(|(k, _)| k)
+                                    .filter(|k| okapi_types::key_slot(k.as_bytes()).0 == slot)
+                                    .take(limit.unwrap_or(usize::MAX))
+                                    .map(|k| k.to_bytes())
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    }
+                };
+                match limit {
+                    Some(_) => Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+                    None => Reply::Int(keys.len() as i64),
+                }
+            }
+            ClusterCmd::OkapiNode => {
+                let control = control.expect("checked above");
+                Reply::Array(vec![
+                    Reply::Bulk(okapi_cluster::map::node_name(control.node_id()).into()),
+                    Reply::Int(i64::from(control.cluster_port())),
+                ])
+            }
+            ClusterCmd::OkapiSetMap(map) => {
+                let control = control.expect("checked above");
+                held.release();
+                return Err(control.set_map(map));
+            }
+        })
+    }
+
     fn reset<'a>(&mut self, shared: &'a Shared, held: &mut Held<'a>) {
         self.session.multi = None;
         self.session.multi_failed = false;
         self.session.watched.clear();
         self.session.watch_group = None;
         self.session.txn_group = None;
+        self.session.txn_slot = None;
         self.unsubscribe_all(shared);
         self.session.db = Namespace(0);
         self.session.protocol = Protocol::Resp2;
@@ -621,7 +691,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
 
 /// The one shard all of WATCH's keys live in.
 fn watch_shard(layout: &crate::shard::Layout, keys: &[bytes::Bytes]) -> Result<usize, Reply> {
-    let mut shards = keys.iter().map(|k| layout.index_of(k));
+    let mut shards = keys.iter().map(|k| layout.index_of(k).unwrap_or(0));
     let first = shards.next().unwrap_or(0);
     if shards.any(|s| s != first) {
         return Err(error_reply(&crate::execute::CROSSSLOT));

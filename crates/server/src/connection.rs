@@ -78,8 +78,8 @@ fn log_error(e: &LogError) -> Reply {
 }
 
 fn log_closed() -> Reply {
-    Reply::Error(okapi_engine::EngineError::Other(
-        "ERR write was not committed: the log is shut down".into(),
+    log_error(&LogError::Unknown(
+        "the log stopped before it replied".into(),
     ))
 }
 

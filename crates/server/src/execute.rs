@@ -100,7 +100,19 @@ pub(crate) enum Target {
 /// different shard groups.
 pub(crate) const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
-/// The shard of a request's keys: `Err` when they span several.
+/// Redis Cluster's reply while a slot's group has no leader.
+pub(crate) const CLUSTERDOWN: &str = "CLUSTERDOWN The cluster is down";
+/// Redis Cluster's reply for a slot no group serves.
+pub(crate) const UNSERVED: &str = "CLUSTERDOWN Hash slot not served";
+
+/// `-MOVED` to the node at `addr` for `slot`.
+pub(crate) fn moved(slot: u16, addr: &str) -> Reply {
+    error_reply(&format!("MOVED {slot} {addr}"))
+}
+
+/// The shard of a request's keys: `Err` when they span several, or (on a node of a
+/// cluster) when this node does not lead their group: `-MOVED` to the node that does,
+/// or `-CLUSTERDOWN` while it is being elected.
 pub(crate) fn route(
     layout: &Layout,
     spec: &okapi_commands::CommandSpec,
@@ -109,9 +121,24 @@ pub(crate) fn route(
     if layout.is_single() {
         return Ok(Target::Shard(0));
     }
+    if let Some(cluster) = layout.cluster_view() {
+        let mut slot = None;
+        for position in spec.key_positions(argv) {
+            let this = okapi_types::key_slot(&argv[position]).0;
+            match slot {
+                None => slot = Some(this),
+                Some(s) if s != this => return Err(error_reply(&CROSSSLOT)),
+                Some(_) => {}
+            }
+        }
+        let Some(slot) = slot else {
+            return Ok(Target::Every(spec.name));
+        };
+        return route_slot(layout, cluster, slot).map(Target::Shard);
+    }
     let mut target = None;
     for position in spec.key_positions(argv) {
-        let index = layout.index_of(&argv[position]);
+        let index = layout.index_of(&argv[position]).unwrap_or(0);
         match target {
             None => target = Some(index),
             Some(t) if t != index => return Err(error_reply(&CROSSSLOT)),
@@ -119,6 +146,37 @@ pub(crate) fn route(
         }
     }
     Ok(target.map_or(Target::Every(spec.name), Target::Shard))
+}
+
+/// The local shard that leads `slot`, or the redirect to send instead.
+pub(crate) fn route_slot(
+    layout: &Layout,
+    cluster: &crate::shard::ClusterLayout,
+    slot: u16,
+) -> Result<usize, Reply> {
+    use crate::shard::SlotRoute;
+    let leader = match cluster.route(slot) {
+        SlotRoute::Local(index) => match layout.shard(index).leader() {
+            Some(me) if me == cluster.me => return Ok(index),
+            Some(other) => other,
+            None => return Err(error_reply(&CLUSTERDOWN)),
+        },
+        // No replica here: the group's founder knows its leader (and redirects on).
+        SlotRoute::Remote(group) => match cluster
+            .map
+            .as_ref()
+            .and_then(|m| m.groups.get(group))
+            .and_then(okapi_cluster::GroupInfo::founder)
+        {
+            Some(node) => node.0,
+            None => return Err(error_reply(&UNSERVED)),
+        },
+        SlotRoute::Unserved => return Err(error_reply(&UNSERVED)),
+    };
+    match cluster.client_addr(leader) {
+        Some(addr) => Err(moved(slot, &addr)),
+        None => Err(error_reply(&CLUSTERDOWN)),
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
@@ -272,6 +330,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
                 self.session.txn_group = Some(group);
             }
+            if layout.cluster_view().is_some()
+                && let Some(&first) = spec.key_positions(&argv).first()
+            {
+                // As Redis Cluster: one slot per transaction, not only one group.
+                let slot = okapi_types::key_slot(&argv[first]).0;
+                if self.session.txn_slot.is_some_and(|s| s != slot) {
+                    self.session.multi_failed = true;
+                    return (Action::Reply(error_reply(&CROSSSLOT)), here);
+                }
+                self.session.txn_slot = Some(slot);
+            }
             queue.push(argv);
             self.info.multi.store(queue.len() as i64, Ordering::Relaxed);
             return (Action::Reply(Reply::Status("QUEUED")), here);
@@ -344,7 +413,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Step::Next
             }
             Action::Write(op) => {
-                let pending = (0..layout.shards().len())
+                let pending = layout
+                    .everywhere()
+                    .into_iter()
                     .map(|shard| {
                         held.core(shard);
                         layout.shard(shard).log().append(vec![op.clone()], now)
@@ -381,15 +452,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         now: u64,
     ) -> Reply {
         let layout = held.layout;
-        let shards = layout.shards().len();
+        let covered = layout.everywhere();
+        let shards = covered.len();
         let ctx = ReadCtx {
             now_ms: now,
             random: self.rng.next_u64(),
         };
         match name {
             "dbsize" => Reply::Int(
-                (0..shards)
-                    .map(|s| match held.core(s).engine.query(&query, &ctx) {
+                covered
+                    .iter()
+                    .map(|&s| match held.core(s).engine.query(&query, &ctx) {
                         Reply::Int(n) => n,
                         _ => 0,
                     })
@@ -397,7 +470,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ),
             "keys" => {
                 let mut keys = Vec::new();
-                for s in 0..shards {
+                for &s in &covered {
                     match held.core(s).engine.query(&query, &ctx) {
                         Reply::Array(part) => keys.extend(part),
                         error @ Reply::Error(_) => return error,
@@ -407,8 +480,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Reply::Array(keys)
             }
             "randomkey" => {
+                if shards == 0 {
+                    return Reply::Nil;
+                }
                 let start = (ctx.random % shards as u64) as usize;
-                for s in (0..shards).map(|i| (start + i) % shards) {
+                for s in (0..shards).map(|i| covered[(start + i) % shards]) {
                     match held.core(s).engine.query(&query, &ctx) {
                         Reply::Nil => {}
                         found => return found,
@@ -416,7 +492,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
                 Reply::Nil
             }
-            "scan" => self.scan_everywhere(held, query, &ctx),
+            "scan" => self.scan_everywhere(held, &covered, query, &ctx),
             _ => error_reply(&format!(
                 "ERR {name} is not supported on a node with several shard groups"
             )),
@@ -428,6 +504,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     fn scan_everywhere(
         &mut self,
         held: &mut Held<'_>,
+        covered: &[usize],
         mut query: okapi_engine::Query,
         ctx: &ReadCtx,
     ) -> Reply {
@@ -437,8 +514,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         else {
             return error_reply(&"ERR SCAN expected");
         };
-        let Some((shard, inner)) = layout.scan_cursor(*cursor) else {
+        let Some((position, inner)) = layout.scan_cursor(*cursor, covered.len()) else {
             return error_reply(&"ERR invalid cursor");
+        };
+        let Some(&shard) = covered.get(position) else {
+            // Nothing to scan (a cluster node that leads no group yet).
+            return Reply::Array(vec![Reply::Bulk("0".into()), Reply::Array(Vec::new())]);
         };
         *cursor = inner;
         match held.core(shard).engine.query(&query, ctx) {
@@ -450,7 +531,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 let Some(next) = next else {
                     return Reply::Array(parts);
                 };
-                parts[0] = Reply::Bulk(layout.node_cursor(shard, next).to_string().into());
+                parts[0] = Reply::Bulk(
+                    layout
+                        .node_cursor(position, next, covered.len())
+                        .to_string()
+                        .into(),
+                );
                 Reply::Array(parts)
             }
             other => other,
@@ -501,6 +587,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let watched = std::mem::take(&mut self.session.watched);
         let group = self.session.txn_group.take();
         let watched_group = self.session.watch_group.take();
+        self.session.txn_slot = None;
         if std::mem::take(&mut self.session.multi_failed) {
             self.emit_error(&"EXECABORT Transaction discarded because of previous errors.");
             return Step::Next;

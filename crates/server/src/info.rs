@@ -20,6 +20,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "cluster",
     "keyspace",
     "okapi",
 ];
@@ -196,6 +197,13 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             o,
             "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
             shared.run_id, last_index
+        );
+    });
+    section("cluster", "Cluster", &|o| {
+        let _ = write!(
+            o,
+            "cluster_enabled:{}\r\n",
+            u8::from(shared.cluster.get().is_some())
         );
     });
     section("cpu", "CPU", &|o| {

@@ -15,6 +15,8 @@
 //! - [`log`] — the write path's seam and the local (in-memory) log
 //! - [`service`] — the same reads and writes for the NBD and HTTP front ends
 //! - [`settings`], [`info`], [`stats`], [`background`]: CONFIG, INFO, counters, expiry
+//! - [`cluster`] — CLUSTER commands in Redis's formats; [`cluster::ClusterControl`],
+//!   what the node does for them
 //! - [`access`] — password and protected mode, the same for every front end
 //! - [`loading`] — the loading state every front end checks; [`logging`] — the log
 //!   level and dropped-line count the host's log sink exposes
@@ -25,6 +27,7 @@ pub mod background;
 pub mod blocking;
 pub mod clients;
 pub mod clock;
+pub mod cluster;
 pub mod connection;
 pub mod durability;
 pub mod error;

@@ -103,9 +103,7 @@ pub async fn start(shared: Arc<Shared>, runtimes: &[Handle]) -> Result<ServerHan
         None => None,
     };
     tasks.push(current.spawn(crate::background::run(shared.clone())));
-    for shard in shared.shards.all() {
-        tasks.push(current.spawn(crate::blocking::serve_loop(shared.clone(), shard)));
-    }
+    // Blocked clients are served per shard by a task the node starts with the group.
     Ok(ServerHandle { tcp, unix, tasks })
 }
 

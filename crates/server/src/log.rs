@@ -12,9 +12,15 @@ pub enum LogError {
     /// a complete Redis error with its prefix.
     #[error("{0}")]
     Refused(String),
-    /// The op was dropped before it committed (leadership lost, shutdown).
-    #[error("ERR write was not committed: {0}")]
-    Dropped(String),
+    /// The op may or may not have been applied: it was handed to the log, then the
+    /// log lost track of it (leadership changed, the node is stopping). Never reported
+    /// as "not applied", since another leader may still commit it.
+    #[error("ERR the write's outcome is unknown ({0}): it may or may not have been applied")]
+    Unknown(String),
+    /// This node does not lead the op's shard group (nothing was appended); the
+    /// leader's node id when known. Front ends redirect to it.
+    #[error("CLUSTERDOWN The cluster is down")]
+    NotLeader(Option<u64>),
     /// Used memory is above `maxmemory` and the op may grow the dataset (Redis's
     /// `noeviction` refusal); front ends map it to their "no space" error.
     #[error("{}", OVER_MEMORY)]

@@ -92,16 +92,20 @@ impl Service {
             now_ms: now_ms(),
             random: random_u64(),
         };
-        let layout = self.shared.shards.layout();
-        layout.for_key(key).lock().engine.query(query, &ctx)
+        match self.shard_for(key) {
+            Ok(shard) => shard.lock().engine.query(query, &ctx),
+            Err(e) => Reply::Error(EngineError::Other(e.to_string())),
+        }
     }
 
     /// The value of `key` in namespace `db` as of now, with its version; `None` when
     /// absent (or expired). Counts as a read for hit/miss statistics.
     pub fn view(&self, db: Namespace, key: &[u8]) -> Result<Option<Viewed>, EngineError> {
         let now = now_ms();
-        let layout = self.shared.shards.layout();
-        let mut core = layout.for_key(key).lock();
+        let shard = self
+            .shard_for(key)
+            .map_err(|e| EngineError::Other(e.to_string()))?;
+        let mut core = shard.lock();
         let ks = core
             .engine
             .space_mut_for_read(db)
@@ -120,8 +124,10 @@ impl Service {
     /// (no statistics, no copy); `None` when absent (or expired).
     pub fn stat(&self, db: Namespace, key: &[u8]) -> Result<Option<Stat>, EngineError> {
         let now = now_ms();
-        let layout = self.shared.shards.layout();
-        let core = layout.for_key(key).lock();
+        let shard = self
+            .shard_for(key)
+            .map_err(|e| EngineError::Other(e.to_string()))?;
+        let core = shard.lock();
         let ks = core
             .engine
             .space(db)
@@ -187,20 +193,37 @@ impl Service {
             Err(LogError::OverMemory)
         } else {
             // Under the engine lock, as RESP appends: ordered with the reads around it.
-            let layout = self.shared.shards.layout();
-            let shard = layout.for_key(key);
-            let _core = shard.lock();
-            Ok(shard.log().append(ops, now_ms()))
+            self.shard_for(key).map(|shard| {
+                let _core = shard.lock();
+                shard.log().append(ops, now_ms())
+            })
         };
         async move {
             let rx = appended?;
             let replies = rx
                 .await
-                .map_err(|_| LogError::Dropped("the log went away".into()))??;
+                .map_err(|_| LogError::Unknown("the log stopped before it replied".into()))??;
             Ok(match merge {
                 Some(merge) => merge.merge(replies),
                 None => replies.into_iter().next().unwrap_or(Reply::Nil),
             })
+        }
+    }
+
+    /// The local shard that serves `key` and whose group this node leads; on a node
+    /// of a cluster that does not, the group's leader (as `NotLeader`).
+    fn shard_for(&self, key: &[u8]) -> Result<Arc<crate::shard::Shard>, LogError> {
+        let layout = self.shared.shards.layout();
+        let Some(cluster) = layout.cluster_view() else {
+            return layout
+                .for_key(key)
+                .cloned()
+                .ok_or(LogError::NotLeader(None));
+        };
+        match layout.for_key(key) {
+            Some(shard) if shard.leader() == Some(cluster.me) => Ok(shard.clone()),
+            Some(shard) => Err(LogError::NotLeader(shard.leader())),
+            None => Err(LogError::NotLeader(None)),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Session {
     pub watch_group: Option<GroupId>,
     /// The shard group of the keys of the commands queued since MULTI.
     pub txn_group: Option<GroupId>,
+    /// On a node of a cluster, the slot of those keys (one per transaction).
+    pub txn_slot: Option<u16>,
     /// Subscribed channels.
     pub channels: HashSet<Bytes>,
     /// Subscribed patterns.

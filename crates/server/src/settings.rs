@@ -76,6 +76,10 @@ pub struct Settings {
     pub snapshot_entries: u64,
     /// Shard groups of a standalone node (fixed when its data directory is created).
     pub shard_groups: u32,
+    /// A node of a cluster (fixed at start).
+    pub cluster_enabled: bool,
+    /// The cluster port asked for (the bound one is in CLUSTER OKAPI-NODE).
+    pub cluster_port: Option<u16>,
     /// Where the log goes (`None`: standard error).
     pub logfile: Option<PathBuf>,
     /// Log line format: `text` or `json`.
@@ -120,6 +124,8 @@ impl Default for Settings {
             snapshot_log_bytes: 64 * 1024 * 1024,
             snapshot_entries: 1_000_000,
             shard_groups: 1,
+            cluster_enabled: false,
+            cluster_port: None,
             logfile: None,
             log_format: "text".to_owned(),
             ready_file: None,
@@ -249,6 +255,8 @@ mod tests {
             "snapshot-log-bytes",
             "snapshot-entries",
             "shard-groups",
+            "cluster-enabled",
+            "cluster-port",
             "protected-mode",
             "nbd-unauthenticated",
             "logfile",

@@ -27,6 +27,8 @@ pub struct Shard {
     log: Arc<dyn ReplicatedLog>,
     /// Woken when an applied write fed a key blocked clients wait on.
     blocked_ready: tokio::sync::Notify,
+    /// The group's leader as last reported by its Raft group (0: unknown).
+    leader: std::sync::atomic::AtomicU64,
 }
 
 impl Shard {
@@ -40,7 +42,22 @@ impl Shard {
             }),
             log,
             blocked_ready: tokio::sync::Notify::new(),
+            leader: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Records the group's leader (`None`: electing).
+    pub fn set_leader(&self, leader: Option<u64>) {
+        self.leader
+            .store(leader.unwrap_or(0), std::sync::atomic::Ordering::Release);
+    }
+
+    /// The group's leader as last reported, if any.
+    pub fn leader(&self) -> Option<u64> {
+        match self.leader.load(std::sync::atomic::Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
     }
 
     /// The group this shard belongs to.
@@ -101,7 +118,46 @@ pub struct Layout {
     shards: Vec<Arc<Shard>>,
     /// Index into `shards` per slot; `None` when there is one shard, which serves all.
     slots: Option<Box<[u8]>>,
+    /// Set on a node of a cluster: slots are routed by the cluster map.
+    cluster: Option<ClusterLayout>,
 }
+
+/// Where a slot is served, on a node of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRoute {
+    /// A replica of the slot's group is here: the shard at this index.
+    Local(usize),
+    /// The slot's group has no replica here: the group at this index of the map.
+    Remote(usize),
+    /// No group serves the slot (no map yet).
+    Unserved,
+}
+
+/// The cluster's part of a layout: the map, and per slot where it is served.
+pub struct ClusterLayout {
+    /// This node's id.
+    pub me: u64,
+    /// The cluster map, once the node is in a cluster.
+    pub map: Option<okapi_cluster::ClusterMap>,
+    routes: Box<[SlotRoute]>,
+}
+
+impl ClusterLayout {
+    /// Where `slot` is served.
+    pub fn route(&self, slot: u16) -> SlotRoute {
+        self.routes[usize::from(slot)]
+    }
+
+    /// The client address of node `id`.
+    pub fn client_addr(&self, id: u64) -> Option<String> {
+        self.map
+            .as_ref()?
+            .node(id)
+            .map(okapi_cluster::NodeInfo::client_addr)
+    }
+}
+
+const NO_SLOT_INDEX: u8 = u8::MAX;
 
 impl Layout {
     /// One shard serving every slot: a standalone node.
@@ -109,6 +165,60 @@ impl Layout {
         Self {
             shards: vec![shard],
             slots: None,
+            cluster: None,
+        }
+    }
+
+    /// The layout of node `me` of a cluster: `shards` are its local replicas, and
+    /// `map` (none before the node joins a cluster) says who serves every slot.
+    pub fn cluster(
+        me: u64,
+        shards: Vec<Arc<Shard>>,
+        map: Option<okapi_cluster::ClusterMap>,
+    ) -> Result<Self, LayoutError> {
+        if shards.len() >= MAX_SHARDS {
+            return Err(LayoutError::TooMany(shards.len()));
+        }
+        let mut routes = vec![SlotRoute::Unserved; usize::from(SLOT_COUNT)].into_boxed_slice();
+        let mut slots = vec![NO_SLOT_INDEX; usize::from(SLOT_COUNT)].into_boxed_slice();
+        if let Some(map) = &map {
+            for (index, group) in map.groups.iter().enumerate() {
+                let local = shards.iter().position(|s| s.id() == group.group_id());
+                for &(a, b) in &group.slots {
+                    for slot in a..=b {
+                        let slot = slot as usize;
+                        routes[slot] = match local {
+                            Some(i) => {
+                                slots[slot] = i as u8;
+                                SlotRoute::Local(i)
+                            }
+                            None => SlotRoute::Remote(index),
+                        };
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            shards,
+            slots: Some(slots),
+            cluster: Some(ClusterLayout { me, map, routes }),
+        })
+    }
+
+    /// The cluster part, on a node of a cluster.
+    pub fn cluster_view(&self) -> Option<&ClusterLayout> {
+        self.cluster.as_ref()
+    }
+
+    /// Indexes of the shards keyspace-wide commands (DBSIZE, SCAN, FLUSHALL ...) cover:
+    /// every shard of a standalone node; on a node of a cluster the groups it leads,
+    /// as a Redis Cluster node answers for its master slots.
+    pub fn everywhere(&self) -> Vec<usize> {
+        match &self.cluster {
+            None => (0..self.shards.len()).collect(),
+            Some(cluster) => (0..self.shards.len())
+                .filter(|&i| self.shards[i].leader() == Some(cluster.me))
+                .collect(),
         }
     }
 
@@ -140,6 +250,7 @@ impl Layout {
         Ok(Self {
             shards,
             slots: Some(slots),
+            cluster: None,
         })
     }
 
@@ -153,27 +264,26 @@ impl Layout {
         &self.shards[index]
     }
 
-    /// The first shard: the only one on a standalone node.
-    pub fn first(&self) -> &Arc<Shard> {
-        &self.shards[0]
-    }
-
     /// True when one shard serves every slot: nothing needs routing.
     pub fn is_single(&self) -> bool {
         self.slots.is_none()
     }
 
-    /// Index of the shard that serves `key`.
-    pub fn index_of(&self, key: &[u8]) -> usize {
+    /// Index of the local shard that serves `key`; `None` on a node of a cluster
+    /// that holds no replica of the key's group.
+    pub fn index_of(&self, key: &[u8]) -> Option<usize> {
         match &self.slots {
-            None => 0,
-            Some(slots) => usize::from(slots[usize::from(key_slot(key).0)]),
+            None => Some(0),
+            Some(slots) => match slots[usize::from(key_slot(key).0)] {
+                NO_SLOT_INDEX if self.cluster.is_some() => None,
+                index => Some(usize::from(index)),
+            },
         }
     }
 
-    /// The shard that serves `key`.
-    pub fn for_key(&self, key: &[u8]) -> &Arc<Shard> {
-        &self.shards[self.index_of(key)]
+    /// The local shard that serves `key`, if any.
+    pub fn for_key(&self, key: &[u8]) -> Option<&Arc<Shard>> {
+        self.index_of(key).map(|i| &self.shards[i])
     }
 
     /// The shard of group `id`, if this node holds it.
@@ -181,22 +291,23 @@ impl Layout {
         self.shards.iter().find(|s| s.id() == id)
     }
 
-    /// Splits a node-wide SCAN cursor into the shard it is in and that shard's own
-    /// cursor; `None` when the cursor names no shard of this layout.
-    pub fn scan_cursor(&self, cursor: u64) -> Option<(usize, u64)> {
+    /// Splits a node-wide SCAN cursor into the position (in `shards`) of the shard it
+    /// is in and that shard's own cursor; `None` when the cursor names no shard.
+    pub fn scan_cursor(&self, cursor: u64, shards: usize) -> Option<(usize, u64)> {
         if self.is_single() {
             return Some((0, cursor));
         }
         let shard = (cursor & SCAN_SHARD_MASK) as usize;
-        (shard < self.shards.len()).then_some((shard, cursor & !SCAN_SHARD_MASK))
+        (shard < shards.max(1)).then_some((shard, cursor & !SCAN_SHARD_MASK))
     }
 
-    /// The node-wide cursor for `inner` in shard `shard`; 0 (done) after the last.
-    pub fn node_cursor(&self, shard: usize, inner: u64) -> u64 {
+    /// The node-wide cursor for `inner` in the shard at position `shard` of
+    /// `shards`; 0 (done) after the last.
+    pub fn node_cursor(&self, shard: usize, inner: u64, shards: usize) -> u64 {
         if self.is_single() {
             return inner;
         }
-        match (inner, shard + 1 < self.shards.len()) {
+        match (inner, shard + 1 < shards) {
             (0, true) => (shard + 1) as u64,
             (0, false) => 0,
             // Never taken by real cursors (bucket boundaries have these bits clear);
@@ -282,8 +393,11 @@ mod tests {
         })
         .expect("layout");
         // Slot 11058 ("somekey") is in the upper half, slot 2515 ("{hash_tag}") below.
-        assert_eq!(layout.for_key(b"somekey").id(), GroupId(2));
-        assert_eq!(layout.for_key(b"foo{hash_tag}").id(), GroupId(1));
+        assert_eq!(layout.for_key(b"somekey").expect("local").id(), GroupId(2));
+        assert_eq!(
+            layout.for_key(b"foo{hash_tag}").expect("local").id(),
+            GroupId(1)
+        );
         assert_eq!(
             layout.index_of(b"{user1000}.following"),
             layout.index_of(b"{user1000}.followers")
@@ -314,20 +428,20 @@ mod tests {
             GroupId(u64::from(s % 3) + 1)
         })
         .expect("layout");
-        assert_eq!(layout.scan_cursor(0), Some((0, 0)));
+        assert_eq!(layout.scan_cursor(0, 3), Some((0, 0)));
         let inner = 0xABCD_u64 << 48;
-        let next = layout.node_cursor(1, inner);
-        assert_eq!(layout.scan_cursor(next), Some((1, inner)));
-        let next = layout.node_cursor(0, 0);
-        assert_eq!(layout.scan_cursor(next), Some((1, 0)));
-        assert_eq!(layout.node_cursor(2, 0), 0);
-        assert_eq!(layout.scan_cursor(7), None);
+        let next = layout.node_cursor(1, inner, 3);
+        assert_eq!(layout.scan_cursor(next, 3), Some((1, inner)));
+        let next = layout.node_cursor(0, 0, 3);
+        assert_eq!(layout.scan_cursor(next, 3), Some((1, 0)));
+        assert_eq!(layout.node_cursor(2, 0, 3), 0);
+        assert_eq!(layout.scan_cursor(7, 3), None);
         // A shard cursor with low bits set still moves on, never back to the start.
-        let odd = layout.node_cursor(0, 5);
+        let odd = layout.node_cursor(0, 5, 3);
         assert_ne!(odd, 0);
-        assert_eq!(layout.scan_cursor(odd).map(|(s, _)| s), Some(0));
+        assert_eq!(layout.scan_cursor(odd, 3).map(|(s, _)| s), Some(0));
         let single = Layout::single(shard(1));
-        assert_eq!(single.node_cursor(0, 99), 99);
-        assert_eq!(single.scan_cursor(99), Some((0, 99)));
+        assert_eq!(single.node_cursor(0, 99, 1), 99);
+        assert_eq!(single.scan_cursor(99, 1), Some((0, 99)));
     }
 }

@@ -49,6 +49,8 @@ pub struct Shared {
     pub logging: std::sync::OnceLock<std::sync::Arc<dyn crate::logging::Logging>>,
     /// Whether the dataset is still loading, and how far it got.
     pub loading: crate::loading::Loading,
+    /// The node's cluster side, on a node started with `cluster-enabled`.
+    pub cluster: std::sync::OnceLock<std::sync::Arc<dyn crate::cluster::ClusterControl>>,
     /// Set by `SHUTDOWN NOSAVE`: stop without the shutdown snapshot.
     pub skip_shutdown_snapshot: std::sync::atomic::AtomicBool,
 }
@@ -79,6 +81,7 @@ impl Shared {
             durability: std::sync::OnceLock::new(),
             logging: std::sync::OnceLock::new(),
             loading: crate::loading::Loading::default(),
+            cluster: std::sync::OnceLock::new(),
             skip_shutdown_snapshot: std::sync::atomic::AtomicBool::new(false),
         })
     }

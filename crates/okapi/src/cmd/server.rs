@@ -103,6 +103,14 @@ pub struct ServerArgs {
     /// and writes every block.
     #[arg(long)]
     nbd_unauthenticated: bool,
+    /// Run as a node of a cluster: open the cluster port and serve the slots the
+    /// cluster map gives this node (form a cluster with `okapi cluster create`).
+    #[arg(long)]
+    cluster_enabled: bool,
+    /// The cluster port (node-to-node Raft traffic), on the first --bind address.
+    /// [default: port + 10000; 0 when --port is 0]
+    #[arg(long, value_name = "PORT")]
+    cluster_port: Option<u16>,
     /// HTTP API port; 0 picks a free port (see --ready-file). [default: 8379]
     #[arg(long, value_name = "PORT", conflicts_with = "no_http")]
     http_port: Option<u16>,
@@ -176,6 +184,12 @@ impl ServerArgs {
         overlay_list!(nbd_bind, http_bind);
         if self.logfile.is_some() {
             config.logfile = self.logfile;
+        }
+        if self.cluster_enabled {
+            config.cluster_enabled = true;
+        }
+        if self.cluster_port.is_some() {
+            config.cluster_port = self.cluster_port;
         }
         if self.nbd_unauthenticated {
             config.nbd_unauthenticated = true;

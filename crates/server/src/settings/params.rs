@@ -177,6 +177,19 @@ pub(super) const PARAMS: &[Param] = &[
         change: Change::Fixed("it is the Raft group's snapshot policy, set when the group starts"),
     },
     Param {
+        name: "cluster-enabled",
+        get: |s| if s.cluster_enabled { "yes" } else { "no" }.to_owned(),
+        change: Change::Fixed("a node joins or leaves cluster mode only at start"),
+    },
+    Param {
+        name: "cluster-port",
+        get: |s| {
+            s.cluster_port
+                .map_or_else(|| "0".to_owned(), |p| p.to_string())
+        },
+        change: Change::Fixed("the cluster port is bound at start"),
+    },
+    Param {
         name: "shard-groups",
         get: |s| s.shard_groups.to_string(),
         change: Change::Fixed(

@@ -1,0 +1,378 @@
+//! The cluster map.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use okapi_types::wire::{Input, Wire, WireError};
+use okapi_types::{GroupId, NodeId, SLOT_COUNT, wire_struct};
+
+/// First bytes of an encoded map.
+const MAGIC: &[u8; 4] = b"OKCM";
+/// The encoding written today.
+const VERSION: u8 = 1;
+/// Name of the map file in a data directory.
+pub const MAP_FILE: &str = "cluster.map";
+
+/// Why a map could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    /// Not a map, or damaged.
+    #[error("not a valid cluster map: {0}")]
+    Corrupt(String),
+    /// Written by a newer okapi.
+    #[error("cluster map version {0} is newer than this build reads ({VERSION}): upgrade okapi")]
+    Version(u8),
+    /// The map's content breaks a rule.
+    #[error("invalid cluster map: {0}")]
+    Invalid(String),
+    /// The map file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// One node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Its id (random, fixed when its data directory was created).
+    pub id: u64,
+    /// The address clients reach it at.
+    pub host: String,
+    /// Its RESP port.
+    pub port: u64,
+    /// Its cluster port (node-to-node traffic).
+    pub cluster_port: u64,
+}
+
+wire_struct!(NodeInfo {
+    id,
+    host,
+    port,
+    cluster_port
+});
+
+impl NodeInfo {
+    /// `host:port` for clients.
+    pub fn client_addr(&self) -> String {
+        join(&self.host, self.port)
+    }
+
+    /// `host:cluster_port` for peers.
+    pub fn cluster_addr(&self) -> String {
+        join(&self.host, self.cluster_port)
+    }
+
+    /// The node id as Redis Cluster shows node ids: 40 hex characters.
+    pub fn name(&self) -> String {
+        node_name(self.id)
+    }
+}
+
+/// A node id as 40 lowercase hex characters (Redis Cluster's node id format).
+pub fn node_name(id: u64) -> String {
+    format!("{id:016x}{:024x}", 0u128)
+}
+
+fn join(host: &str, port: u64) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// One shard group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// Its id (never 0 in a cluster: group 0 is a standalone node's).
+    pub id: u64,
+    /// Nodes holding a replica; the first founded the group.
+    pub members: Vec<u64>,
+    /// Inclusive slot ranges it serves.
+    pub slots: Vec<(u64, u64)>,
+    /// Hash seed of its dataset, fixed when the group was created.
+    pub seed: u64,
+}
+
+wire_struct!(GroupInfo {
+    id,
+    members,
+    slots,
+    seed
+});
+
+impl GroupInfo {
+    /// The group's id.
+    pub fn group_id(&self) -> GroupId {
+        GroupId(self.id)
+    }
+
+    /// The node that creates the group's Raft log (once, when it is new).
+    pub fn founder(&self) -> Option<NodeId> {
+        self.members.first().map(|&id| NodeId(id))
+    }
+
+    /// Whether it serves `slot`.
+    pub fn serves(&self, slot: u16) -> bool {
+        let slot = u64::from(slot);
+        self.slots.iter().any(|&(a, b)| a <= slot && slot <= b)
+    }
+}
+
+/// The whole cluster: nodes and groups, at an epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMap {
+    /// Increases with every change.
+    pub epoch: u64,
+    /// Random id of the cluster, fixed at creation: a node of another cluster is
+    /// refused.
+    pub cluster_id: u64,
+    /// Namespaces (SELECT 0..n) of every group, fixed at creation.
+    pub databases: u64,
+    /// The nodes.
+    pub nodes: Vec<NodeInfo>,
+    /// The shard groups.
+    pub groups: Vec<GroupInfo>,
+}
+
+wire_struct!(ClusterMap {
+    epoch,
+    cluster_id,
+    databases,
+    nodes,
+    groups
+});
+
+impl ClusterMap {
+    /// The map's bytes: magic, version, body, CRC32C of the body.
+    pub fn encode_versioned(&self) -> Bytes {
+        let mut out = Vec::with_capacity(64 + self.encoded_len());
+        out.extend_from_slice(MAGIC);
+        out.push(VERSION);
+        let start = out.len();
+        self.encode(&mut out);
+        let crc = crc32c::crc32c(&out[start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        Bytes::from(out)
+    }
+
+    /// Reads a map written by [`ClusterMap::encode_versioned`] and checks it.
+    pub fn decode_versioned(bytes: &[u8]) -> Result<ClusterMap, MapError> {
+        if bytes.len() < MAGIC.len() + 1 + 4 || &bytes[..4] != MAGIC {
+            return Err(MapError::Corrupt("no map header".into()));
+        }
+        if bytes[4] != VERSION {
+            return Err(MapError::Version(bytes[4]));
+        }
+        let body = &bytes[5..bytes.len() - 4];
+        let mut crc = [0u8; 4];
+        crc.copy_from_slice(&bytes[bytes.len() - 4..]);
+        if crc32c::crc32c(body) != u32::from_le_bytes(crc) {
+            return Err(MapError::Corrupt("checksum mismatch".into()));
+        }
+        let mut input = Input::new(Bytes::copy_from_slice(body));
+        let map = ClusterMap::decode(&mut input)
+            .and_then(|m| input.finish().map(|()| m))
+            .map_err(|e: WireError| MapError::Corrupt(e.to_string()))?;
+        map.validate()?;
+        Ok(map)
+    }
+
+    /// Checks the rules every map keeps: unique nodes and groups, members that are
+    /// nodes of the map, every slot served by exactly one group.
+    pub fn validate(&self) -> Result<(), MapError> {
+        let bad = |m: String| Err(MapError::Invalid(m));
+        let mut ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return bad("a node is listed twice".into());
+        }
+        let mut owner = vec![None::<u64>; usize::from(SLOT_COUNT)];
+        let mut groups: Vec<u64> = Vec::new();
+        for g in &self.groups {
+            if g.id == 0 || groups.contains(&g.id) {
+                return bad(format!("group id {} is reserved or repeated", g.id));
+            }
+            groups.push(g.id);
+            if g.members.is_empty() {
+                return bad(format!("group {} has no members", g.id));
+            }
+            for m in &g.members {
+                if !ids.contains(m) {
+                    return bad(format!("group {} names unknown node {m:016x}", g.id));
+                }
+            }
+            for &(a, b) in &g.slots {
+                if a > b || b >= u64::from(SLOT_COUNT) {
+                    return bad(format!("group {} has slot range {a}-{b}", g.id));
+                }
+                for slot in a..=b {
+                    if let Some(other) = owner[slot as usize].replace(g.id) {
+                        return bad(format!(
+                            "slot {slot} is served by groups {other} and {}",
+                            g.id
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(slot) = owner.iter().position(Option::is_none) {
+            return bad(format!("slot {slot} is served by no group"));
+        }
+        Ok(())
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: u64) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The group with id `id`.
+    pub fn group(&self, id: GroupId) -> Option<&GroupInfo> {
+        self.groups.iter().find(|g| g.id == id.0)
+    }
+
+    /// The group serving `slot`.
+    pub fn group_of_slot(&self, slot: u16) -> Option<&GroupInfo> {
+        self.groups.iter().find(|g| g.serves(slot))
+    }
+
+    /// The groups with a replica on node `node`.
+    pub fn groups_on(&self, node: u64) -> impl Iterator<Item = &GroupInfo> {
+        self.groups
+            .iter()
+            .filter(move |g| g.members.contains(&node))
+    }
+
+    /// Reads the map file of a data directory; `None` when the node is in no cluster.
+    pub fn load(dir: &Path) -> Result<Option<ClusterMap>, MapError> {
+        let path = dir.join(MAP_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Self::decode_versioned(&bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(MapError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes the map file of a data directory (write, fsync, rename, fsync the dir).
+    pub fn store(&self, dir: &Path) -> Result<(), MapError> {
+        let path = dir.join(MAP_FILE);
+        let tmp = dir.join(format!("{MAP_FILE}.tmp"));
+        let io = |source| MapError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::write(&tmp, self.encode_versioned()).map_err(io)?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> ClusterMap {
+        ClusterMap {
+            epoch: 3,
+            cluster_id: 0xfeed,
+            databases: 16,
+            nodes: vec![
+                NodeInfo {
+                    id: 1,
+                    host: "127.0.0.2".into(),
+                    port: 7000,
+                    cluster_port: 17000,
+                },
+                NodeInfo {
+                    id: 2,
+                    host: "::1".into(),
+                    port: 7001,
+                    cluster_port: 17001,
+                },
+            ],
+            groups: vec![
+                GroupInfo {
+                    id: 1,
+                    members: vec![1, 2],
+                    slots: vec![(0, 8191)],
+                    seed: 11,
+                },
+                GroupInfo {
+                    id: 2,
+                    members: vec![2, 1],
+                    slots: vec![(8192, 16383)],
+                    seed: 12,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_map_round_trips_and_damage_is_detected() {
+        let map = sample();
+        let bytes = map.encode_versioned();
+        assert_eq!(ClusterMap::decode_versioned(&bytes).expect("decodes"), map);
+        let mut damaged = bytes.to_vec();
+        damaged[10] ^= 1;
+        assert!(matches!(
+            ClusterMap::decode_versioned(&damaged),
+            Err(MapError::Corrupt(_))
+        ));
+        let mut newer = bytes.to_vec();
+        newer[4] = 9;
+        assert!(matches!(
+            ClusterMap::decode_versioned(&newer),
+            Err(MapError::Version(9))
+        ));
+        assert_eq!(map.nodes[1].client_addr(), "[::1]:7001");
+        assert_eq!(map.nodes[0].name().len(), 40);
+    }
+
+    #[test]
+    fn invalid_maps_are_refused() {
+        let mut gap = sample();
+        gap.groups[1].slots = vec![(8193, 16383)];
+        assert!(
+            gap.validate()
+                .expect_err("refused")
+                .to_string()
+                .contains("slot 8192")
+        );
+        let mut overlap = sample();
+        overlap.groups[1].slots = vec![(8000, 16383)];
+        assert!(
+            overlap
+                .validate()
+                .expect_err("refused")
+                .to_string()
+                .contains("served by groups")
+        );
+        let mut stranger = sample();
+        stranger.groups[0].members.push(9);
+        assert!(stranger.validate().is_err());
+        let mut zero = sample();
+        zero.groups[0].id = 0;
+        assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn the_map_file_round_trips() {
+        let dir = tempfile::tempdir().expect("dir");
+        assert!(ClusterMap::load(dir.path()).expect("no map").is_none());
+        sample().store(dir.path()).expect("store");
+        assert_eq!(ClusterMap::load(dir.path()).expect("load"), Some(sample()));
+    }
+}

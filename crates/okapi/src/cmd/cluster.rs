@@ -1,0 +1,339 @@
+//! `okapi cluster`: forming a cluster from running nodes and showing its state.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use okapi_client::{Client, args};
+use okapi_cluster::NodeInfo;
+use okapi_resp::Frame;
+
+/// Flags of `okapi cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Password of the nodes' default user.
+    #[arg(
+        short = 'a',
+        long = "pass",
+        env = "OKAPI_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pass: Option<String>,
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Forms a cluster from running, empty nodes started with --cluster-enabled: the
+    /// 16384 slots are split evenly over the shard groups, each group gets its
+    /// replicas on different nodes, and leadership starts spread evenly. Waits until
+    /// every group has a leader.
+    Create {
+        /// Every node, as the address clients reach it at (HOST:PORT).
+        #[arg(required = true, value_name = "HOST:PORT")]
+        nodes: Vec<String>,
+        /// Replicas per shard group (at most the number of nodes). [default: 3, or
+        /// the node count when smaller]
+        #[arg(long)]
+        replicas: Option<usize>,
+        /// Shard groups. [default: 2 per node]
+        #[arg(long)]
+        groups: Option<usize>,
+        /// How long to wait for every group to elect its leader, seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Shows nodes, shard groups, leaders and slot ranges as one node sees them.
+    Status {
+        /// A node of the cluster.
+        #[arg(value_name = "HOST:PORT", default_value = "127.0.0.1:6379")]
+        node: String,
+    },
+}
+
+/// Runs `okapi cluster`.
+pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the client runtime")?;
+    runtime.block_on(async move {
+        match args.command {
+            ClusterCommand::Create {
+                nodes,
+                replicas,
+                groups,
+                timeout,
+            } => {
+                create(
+                    &nodes,
+                    replicas,
+                    groups,
+                    Duration::from_secs(timeout),
+                    args.pass.as_deref(),
+                )
+                .await
+            }
+            ClusterCommand::Status { node } => status(&node, args.pass.as_deref()).await,
+        }
+    })
+}
+
+async fn connect(addr: &str, pass: Option<&str>) -> anyhow::Result<Client> {
+    let mut client = Client::connect(addr)
+        .await
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    if let Some(pass) = pass {
+        client
+            .auth(pass)
+            .await
+            .with_context(|| format!("{addr}: authentication failed"))?;
+    }
+    Ok(client)
+}
+
+fn text(frame: &Frame) -> String {
+    match frame {
+        Frame::Bulk(b) | Frame::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Verbatim { text, .. } => String::from_utf8_lossy(text).into_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `host:port` split, the host without IPv6 brackets.
+fn split_addr(addr: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .with_context(|| format!("{addr}: expected HOST:PORT"))?;
+    let port = port
+        .parse()
+        .with_context(|| format!("{addr}: the port is not a number"))?;
+    Ok((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+    ))
+}
+
+/// What one node says about itself before it joins.
+async fn describe(addr: &str, pass: Option<&str>) -> anyhow::Result<(NodeInfo, u64)> {
+    let (host, port) = split_addr(addr)?;
+    let mut client = connect(addr, pass).await?;
+    let me = client
+        .call(args!["CLUSTER", "OKAPI-NODE"])
+        .await
+        .with_context(|| {
+            format!("{addr}: not a cluster node (start it with okapi server --cluster-enabled)")
+        })?;
+    let Frame::Array(parts) = me else {
+        bail!("{addr}: unexpected reply to CLUSTER OKAPI-NODE: {me:?}");
+    };
+    let (Some(name), Some(Frame::Integer(cluster_port))) = (parts.first(), parts.get(1)) else {
+        bail!("{addr}: unexpected reply to CLUSTER OKAPI-NODE");
+    };
+    let name = text(name);
+    let id = u64::from_str_radix(name.get(..16).unwrap_or(""), 16)
+        .with_context(|| format!("{addr}: bad node id {name}"))?;
+    match client.call(args!["DBSIZE"]).await? {
+        Frame::Integer(0) => {}
+        Frame::Integer(n) => bail!("{addr} holds {n} keys: a cluster is formed from empty nodes"),
+        other => bail!("{addr}: unexpected reply to DBSIZE: {other:?}"),
+    }
+    let databases = match client.call(args!["CONFIG", "GET", "databases"]).await? {
+        Frame::Array(kv) if kv.len() == 2 => text(&kv[1]).parse().unwrap_or(16),
+        Frame::Map(kv) if kv.len() == 1 => text(&kv[0].1).parse().unwrap_or(16),
+        _ => 16,
+    };
+    Ok((
+        NodeInfo {
+            id,
+            host,
+            port: u64::from(port),
+            cluster_port: *cluster_port as u64,
+        },
+        databases,
+    ))
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+async fn create(
+    addrs: &[String],
+    replicas: Option<usize>,
+    groups: Option<usize>,
+    timeout: Duration,
+    pass: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut nodes = Vec::with_capacity(addrs.len());
+    let mut databases = None;
+    for addr in addrs {
+        let (node, dbs) = describe(addr, pass).await?;
+        if nodes.iter().any(|n: &NodeInfo| n.id == node.id) {
+            bail!("{addr} is the same node as another address given");
+        }
+        if *databases.get_or_insert(dbs) != dbs {
+            bail!(
+                "{addr} has {dbs} databases, the first node {databases:?}: every node needs the same"
+            );
+        }
+        println!(
+            "node {:016x}  {addr}  (cluster port {})",
+            node.id, node.cluster_port
+        );
+        nodes.push(node);
+    }
+    let replicas = replicas.unwrap_or(nodes.len().min(3));
+    let groups = groups.unwrap_or(2 * nodes.len());
+    let map = okapi_cluster::plan(
+        nodes,
+        groups,
+        replicas,
+        (random_u64(), databases.unwrap_or(16)),
+        random_u64,
+    )?;
+    let encoded = map.encode_versioned();
+    for (addr, node) in addrs.iter().zip(&map.nodes) {
+        let mut client = connect(addr, pass).await?;
+        client
+            .call(args!["CLUSTER", "OKAPI-SETMAP", encoded.clone()])
+            .await
+            .with_context(|| format!("{addr}: the node refused the cluster map"))?;
+        println!(
+            "node {:016x} joined: {} replica(s)",
+            node.id,
+            map.groups_on(node.id).count()
+        );
+    }
+    println!(
+        "{} shard groups x {replicas} replicas over {} nodes; waiting for leaders...",
+        map.groups.len(),
+        map.nodes.len()
+    );
+    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    'wait: loop {
+        let mut ok = 0;
+        for addr in addrs {
+            if let Ok(mut client) = connect(addr, pass).await
+                && let Ok(info) = client.call(args!["CLUSTER", "INFO"]).await
+                && text(&info).contains("cluster_state:ok")
+            {
+                ok += 1;
+            }
+        }
+        if ok == addrs.len() {
+            break 'wait;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{ok} of {} nodes see every slot led after {}s",
+                addrs.len(),
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "cluster ready in {} ms: every slot has a leader",
+        started.elapsed().as_millis()
+    );
+    print_status(&addrs[0], pass).await
+}
+
+async fn status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
+    print_status(addr, pass).await
+}
+
+/// One row per shard group: slots, leader, replicas.
+async fn print_status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
+    let mut client = connect(addr, pass).await?;
+    let slots = client
+        .call(args!["CLUSTER", "SLOTS"])
+        .await
+        .with_context(|| format!("{addr}: CLUSTER SLOTS"))?;
+    let nodes = text(&client.call(args!["CLUSTER", "NODES"]).await?);
+    let Frame::Array(ranges) = slots else {
+        bail!("{addr}: unexpected reply to CLUSTER SLOTS");
+    };
+    let mut rows: Vec<[String; 3]> = Vec::new();
+    for range in ranges {
+        let Frame::Array(parts) = range else { continue };
+        let bound = |f: Option<&Frame>| match f {
+            Some(Frame::Integer(n)) => *n,
+            _ => -1,
+        };
+        let (a, b) = (bound(parts.first()), bound(parts.get(1)));
+        let endpoint = |f: &Frame| match f {
+            Frame::Array(e) if e.len() >= 2 => {
+                let port = match &e[1] {
+                    Frame::Integer(p) => *p,
+                    _ => 0,
+                };
+                format!("{}:{port}", text(&e[0]))
+            }
+            _ => "?".into(),
+        };
+        let leader = parts.get(2).map(endpoint).unwrap_or_else(|| "-".into());
+        let followers: Vec<String> = parts.iter().skip(3).map(endpoint).collect();
+        rows.push([format!("{a}-{b}"), leader, followers.join(", ")]);
+    }
+    let headers = ["slots", "leader", "followers"];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |l: &str, m: &str, r: &str| {
+        let bars: Vec<String> = widths.iter().map(|w| "─".repeat(w + 2)).collect();
+        format!("{l}{}{r}", bars.join(m))
+    };
+    let row = |cells: [&str; 3]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!(" {c:<w$} "))
+            .collect();
+        format!("│{}│", padded.join("│"))
+    };
+    println!("{}", line("┌", "┬", "┐"));
+    println!("{}", row(headers));
+    println!("{}", line("├", "┼", "┤"));
+    for r in &rows {
+        println!("{}", row([&r[0], &r[1], &r[2]]));
+    }
+    println!("{}", line("└", "┴", "┘"));
+    println!("nodes:");
+    for node in nodes.lines() {
+        let fields: Vec<&str> = node.split(' ').collect();
+        if fields.len() >= 3 {
+            println!(
+                "  {}  {}  {}  leads {}",
+                &fields[0][..16.min(fields[0].len())],
+                fields[1],
+                fields[2],
+                if fields.len() > 8 {
+                    fields[8..].join(" ")
+                } else {
+                    "nothing".into()
+                }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! The receiving side: the cluster port. Each connection's frames are dispatched to
+//! the groups they name; every request runs in a task of its own, so one group that
+//! is slow to answer (a big append, a snapshot being installed) never stalls the
+//! others on the same connection. Snapshots arrive as chunks written straight into
+//! the group's snapshot store, then installed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use okapi_storage::SnapshotStore;
+use okapi_types::GroupId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::codec;
+use crate::state_machine::SnapshotHandle;
+use crate::transport::frame::{self, Frame, Message, PREAMBLE_LEN};
+use crate::types::{Raft, Vote};
+
+/// Replies queued for one connection.
+const REPLY_QUEUE: usize = 4096;
+/// Longest a snapshot transfer may stay idle between chunks.
+const SNAPSHOT_IDLE: Duration = Duration::from_secs(30);
+
+/// A group this node serves to its peers.
+#[derive(Clone)]
+pub struct Registered {
+    /// The group's Raft instance.
+    pub raft: Raft,
+    /// Where its snapshots are written.
+    pub snapshots: Arc<SnapshotStore>,
+}
+
+/// The groups this node runs, by id, for the cluster port to dispatch to.
+pub struct Inbound {
+    node: u64,
+    groups: RwLock<HashMap<GroupId, Registered>>,
+}
+
+impl Inbound {
+    /// The registry of node `node`.
+    pub fn new(node: u64) -> Arc<Self> {
+        Arc::new(Self {
+            node,
+            groups: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Serves `group` to peers from now on.
+    pub fn register(&self, group: GroupId, registered: Registered) {
+        self.groups
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group, registered);
+    }
+
+    /// Stops serving `group`.
+    pub fn unregister(&self, group: GroupId) {
+        self.groups
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&group);
+    }
+
+    fn get(&self, group: GroupId) -> Option<Registered> {
+        self.groups
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&group)
+            .cloned()
+    }
+}
+
+/// Accepts peer connections on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    inbound: Arc<Inbound>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let inbound = inbound.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = connection(stream, inbound, shutdown).await {
+                        tracing::debug!(%peer, error = %e, "cluster connection ended");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster port: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// A snapshot being received: its chunks go to a writer on a blocking thread.
+struct Receiving {
+    chunks: std::sync::mpsc::SyncSender<Option<Bytes>>,
+    done: tokio::sync::oneshot::Receiver<Result<SnapshotHandle, String>>,
+    vote: Vote,
+    meta: crate::types::SnapshotMeta,
+    registered: Registered,
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    inbound: Arc<Inbound>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut preamble = [0u8; PREAMBLE_LEN];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut preamble))
+        .await
+        .map_err(|_| "no preamble".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let peer = frame::parse_preamble(&preamble).map_err(|e| e.to_string())?;
+    stream
+        .write_all(&frame::preamble(inbound.node))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut read, mut write) = stream.into_split();
+    let (replies, mut outgoing) = mpsc::channel::<Bytes>(REPLY_QUEUE);
+    let writer = tokio::spawn(async move {
+        while let Some(first) = outgoing.recv().await {
+            let mut buf = first.to_vec();
+            while let Ok(next) = outgoing.try_recv() {
+                buf.extend_from_slice(&next);
+                if buf.len() > (1 << 20) {
+                    break;
+                }
+            }
+            if write.write_all(&buf).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut receiving: HashMap<u64, Receiving> = HashMap::new();
+    let mut len = [0u8; 4];
+    let result = loop {
+        tokio::select! {
+            read_len = read.read_exact(&mut len) => {
+                if let Err(e) = read_len {
+                    break Err(e.to_string());
+                }
+            }
+            _ = shutdown.changed() => break Ok(()),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > frame::MAX_FRAME {
+            break Err(format!("frame of {len} bytes from {peer:016x}"));
+        }
+        let mut body = vec![0u8; len];
+        if let Err(e) = read.read_exact(&mut body).await {
+            break Err(e.to_string());
+        }
+        let frame = match Frame::decode(Bytes::from(body)) {
+            Ok(frame) => frame,
+            Err(e) => break Err(format!("undecodable frame from {peer:016x}: {e}")),
+        };
+        dispatch(frame, &inbound, &replies, &mut receiving);
+    };
+    drop(receiving);
+    drop(replies);
+    let _ = writer.await;
+    result
+}
+
+fn reply(replies: &mpsc::Sender<Bytes>, id: u64, group: GroupId, message: Message) {
+    let bytes = Frame { id, group, message }.encode();
+    let replies = replies.clone();
+    tokio::spawn(async move {
+        let _ = replies.send(bytes).await;
+    });
+}
+
+fn dispatch(
+    frame: Frame,
+    inbound: &Inbound,
+    replies: &mpsc::Sender<Bytes>,
+    receiving: &mut HashMap<u64, Receiving>,
+) {
+    let Frame { id, group, message } = frame;
+    let Some(registered) = inbound.get(group) else {
+        if !matches!(
+            message,
+            Message::SnapshotChunk { .. } | Message::SnapshotEnd
+        ) {
+            reply(
+                replies,
+                id,
+                group,
+                Message::Failed(format!("group {group} does not run on this node")),
+            );
+        }
+        return;
+    };
+    let failed = |e: &dyn std::fmt::Display| Message::Failed(e.to_string());
+    match message {
+        Message::Append(rpc) => {
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let answer = match registered.raft.append_entries(rpc).await {
+                    Ok(r) => Message::AppendReply(r),
+                    Err(e) => failed(&e),
+                };
+                let _ = replies
+                    .send(
+                        Frame {
+                            id,
+                            group,
+                            message: answer,
+                        }
+                        .encode(),
+                    )
+                    .await;
+            });
+        }
+        Message::Vote(rpc) => {
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let answer = match registered.raft.vote(rpc).await {
+                    Ok(r) => Message::VoteReply(r),
+                    Err(e) => failed(&e),
+                };
+                let _ = replies
+                    .send(
+                        Frame {
+                            id,
+                            group,
+                            message: answer,
+                        }
+                        .encode(),
+                    )
+                    .await;
+            });
+        }
+        Message::PreVote(rpc) => {
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let answer = match registered.raft.pre_vote(rpc).await {
+                    Ok(r) => Message::VoteReply(r),
+                    Err(e) => failed(&e),
+                };
+                let _ = replies
+                    .send(
+                        Frame {
+                            id,
+                            group,
+                            message: answer,
+                        }
+                        .encode(),
+                    )
+                    .await;
+            });
+        }
+        Message::SnapshotBegin { vote, index, meta } => {
+            match begin_snapshot(group, index, &meta, &registered) {
+                Ok((chunks, done, file_meta)) => {
+                    receiving.insert(
+                        id,
+                        Receiving {
+                            chunks,
+                            done,
+                            vote,
+                            meta: file_meta,
+                            registered,
+                        },
+                    );
+                }
+                Err(e) => reply(replies, id, group, Message::Failed(e)),
+            }
+        }
+        Message::SnapshotChunk { crc, data } => {
+            let Some(state) = receiving.get(&id) else {
+                return;
+            };
+            if crc32c::crc32c(&data) != crc {
+                receiving.remove(&id);
+                reply(
+                    replies,
+                    id,
+                    group,
+                    Message::Failed("snapshot chunk failed its checksum".into()),
+                );
+                return;
+            }
+            if state.chunks.send(Some(data)).is_err() {
+                receiving.remove(&id);
+                reply(
+                    replies,
+                    id,
+                    group,
+                    Message::Failed("the snapshot writer stopped".into()),
+                );
+            }
+        }
+        Message::SnapshotEnd => {
+            let Some(state) = receiving.remove(&id) else {
+                reply(
+                    replies,
+                    id,
+                    group,
+                    Message::Failed("snapshot end without a beginning".into()),
+                );
+                return;
+            };
+            let replies = replies.clone();
+            tokio::spawn(async move {
+                let Receiving {
+                    chunks,
+                    done,
+                    vote,
+                    meta,
+                    registered,
+                } = state;
+                // The end marker: a transfer cut short (channel closed without it) is
+                // abandoned, never finished as if complete.
+                let _ = chunks.send(None);
+                let answer = match done.await {
+                    Ok(Ok(handle)) => {
+                        let snapshot = openraft::alias::SnapshotOf::<
+                            crate::types::TypeConfig,
+                            SnapshotHandle,
+                        > {
+                            meta,
+                            snapshot: handle,
+                        };
+                        match registered.raft.install_full_snapshot(vote, snapshot).await {
+                            Ok(r) => Message::SnapshotReply(r),
+                            Err(e) => failed(&e),
+                        }
+                    }
+                    Ok(Err(e)) => Message::Failed(e),
+                    Err(_) => Message::Failed("the snapshot writer stopped".into()),
+                };
+                let _ = replies
+                    .send(
+                        Frame {
+                            id,
+                            group,
+                            message: answer,
+                        }
+                        .encode(),
+                    )
+                    .await;
+            });
+        }
+        Message::AppendReply(_)
+        | Message::VoteReply(_)
+        | Message::SnapshotReply(_)
+        | Message::Failed(_) => {
+            tracing::debug!(%group, "a reply arrived on the cluster port; ignored");
+        }
+    }
+}
+
+type SnapshotStart = (
+    std::sync::mpsc::SyncSender<Option<Bytes>>,
+    tokio::sync::oneshot::Receiver<Result<SnapshotHandle, String>>,
+    crate::types::SnapshotMeta,
+);
+
+/// Starts writing a received snapshot into the group's store on a thread of its
+/// own; chunks arrive through the returned channel and `None` ends them. The file is
+/// abandoned if the channel closes before the end or no chunk comes for
+/// [`SNAPSHOT_IDLE`].
+fn begin_snapshot(
+    group: GroupId,
+    index: u64,
+    meta: &Bytes,
+    registered: &Registered,
+) -> Result<SnapshotStart, String> {
+    let file = codec::decode_file_meta(meta).map_err(|e| e.to_string())?;
+    let mut writer = registered
+        .snapshots
+        .create(group, index, meta)
+        .map_err(|e| e.to_string())?;
+    let (chunks, incoming) = std::sync::mpsc::sync_channel::<Option<Bytes>>(16);
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("okapi-snap-recv".into())
+        .spawn(move || {
+            let result = (|| {
+                loop {
+                    match incoming.recv_timeout(SNAPSHOT_IDLE) {
+                        Ok(Some(chunk)) => writer.write_chunk(&chunk).map_err(|e| e.to_string())?,
+                        Ok(None) => break,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            return Err("the snapshot transfer was cut off".into());
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            return Err(format!(
+                                "no snapshot chunk for {}s: transfer abandoned",
+                                SNAPSHOT_IDLE.as_secs()
+                            ));
+                        }
+                    }
+                }
+                let info = writer.finish().map_err(|e| e.to_string())?;
+                Ok(SnapshotHandle {
+                    group,
+                    index,
+                    path: info.path,
+                })
+            })();
+            let _ = done.send(result);
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((chunks, finished, file.meta))
+}

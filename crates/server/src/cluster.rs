@@ -1,0 +1,241 @@
+//! Redis Cluster's view of an okapi cluster: CLUSTER INFO/MYID/SLOTS/SHARDS/NODES,
+//! COUNTKEYSINSLOT/GETKEYSINSLOT, in Redis's exact formats, computed from the layout
+//! (the cluster map and the leaders of the local groups). A node leads some groups
+//! and follows others, so it is shown as the master of the slots it leads.
+//!
+//! The node side (joining a cluster, this node's identity) is behind
+//! [`ClusterControl`], implemented by whoever runs the groups.
+
+use bytes::Bytes;
+use okapi_cluster::{ClusterMap, GroupInfo, NodeInfo};
+use okapi_engine::Reply;
+
+use crate::durability::BoxFuture;
+use crate::shard::{ClusterLayout, Layout, SlotRoute};
+
+/// What the server asks of the node about the cluster.
+pub trait ClusterControl: Send + Sync + 'static {
+    /// This node's id.
+    fn node_id(&self) -> u64;
+    /// The bound cluster port.
+    fn cluster_port(&self) -> u16;
+    /// Installs an encoded cluster map (CLUSTER OKAPI-SETMAP) and starts this node's
+    /// replicas of its groups.
+    fn set_map(&self, map: Bytes) -> BoxFuture<Result<(), String>>;
+}
+
+/// The error of a CLUSTER command on a node started without `cluster-enabled`.
+pub const DISABLED: &str = "ERR This instance has cluster support disabled";
+
+fn bulk(s: impl Into<String>) -> Reply {
+    Reply::Bulk(Bytes::from(s.into()))
+}
+
+/// The leader of `group` as this node knows it: reported by the local replica, or
+/// the founder when the group has no replica here (it redirects on).
+fn leader_of(layout: &Layout, group: &GroupInfo) -> Option<u64> {
+    match layout.shards().iter().find(|s| s.id() == group.group_id()) {
+        Some(shard) => shard.leader(),
+        None => group.founder().map(|n| n.0),
+    }
+}
+
+/// Slot ranges led by `node`, merged where adjacent.
+fn led_ranges(layout: &Layout, map: &ClusterMap, node: u64) -> Vec<(u64, u64)> {
+    let mut ranges: Vec<(u64, u64)> = map
+        .groups
+        .iter()
+        .filter(|g| leader_of(layout, g) == Some(node))
+        .flat_map(|g| g.slots.iter().copied())
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match merged.last_mut() {
+            Some(last) if last.1 + 1 == a => last.1 = b,
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
+
+fn host_port(node: &NodeInfo) -> (Reply, Reply) {
+    (bulk(node.host.clone()), Reply::Int(node.port as i64))
+}
+
+/// CLUSTER INFO.
+pub fn info(layout: &Layout) -> Reply {
+    let Some(cluster) = layout.cluster_view() else {
+        return Reply::Error(okapi_engine::EngineError::Other(DISABLED.into()));
+    };
+    let (assigned, ok, nodes, size, epoch) = match &cluster.map {
+        None => (0, 0, 1, 0, 0),
+        Some(map) => {
+            let assigned: u64 = map
+                .groups
+                .iter()
+                .flat_map(|g| &g.slots)
+                .map(|(a, b)| b - a + 1)
+                .sum();
+            let ok: u64 = map
+                .groups
+                .iter()
+                .filter(|g| leader_of(layout, g).is_some())
+                .flat_map(|g| &g.slots)
+                .map(|(a, b)| b - a + 1)
+                .sum();
+            let masters = map
+                .nodes
+                .iter()
+                .filter(|n| !led_ranges(layout, map, n.id).is_empty())
+                .count();
+            (assigned, ok, map.nodes.len(), masters, map.epoch)
+        }
+    };
+    let state = if ok == 16384 { "ok" } else { "fail" };
+    Reply::Text(format!(
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{nodes}\r\ncluster_size:{size}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        assigned - ok
+    ))
+}
+
+/// CLUSTER MYID.
+pub fn myid(layout: &Layout) -> Reply {
+    match layout.cluster_view() {
+        Some(cluster) => bulk(okapi_cluster::map::node_name(cluster.me)),
+        None => Reply::Error(okapi_engine::EngineError::Other(DISABLED.into())),
+    }
+}
+
+fn with_map(layout: &Layout, f: impl FnOnce(&ClusterLayout, &ClusterMap) -> Reply) -> Reply {
+    match layout.cluster_view() {
+        None => Reply::Error(okapi_engine::EngineError::Other(DISABLED.into())),
+        Some(cluster) => match &cluster.map {
+            None => Reply::Array(Vec::new()),
+            Some(map) => f(cluster, map),
+        },
+    }
+}
+
+/// The group's members, leader first.
+fn members_leader_first(layout: &Layout, group: &GroupInfo) -> Vec<u64> {
+    let leader = leader_of(layout, group);
+    let mut members = group.members.clone();
+    if let Some(leader) = leader
+        && let Some(pos) = members.iter().position(|&m| m == leader)
+    {
+        members.swap(0, pos);
+    }
+    members
+}
+
+/// CLUSTER SLOTS: per slot range, the leader then the other replicas, each as
+/// `[host, port, id]`.
+pub fn slots(layout: &Layout) -> Reply {
+    with_map(layout, |_, map| {
+        let mut rows = Vec::new();
+        for group in &map.groups {
+            for &(a, b) in &group.slots {
+                let mut row = vec![Reply::Int(a as i64), Reply::Int(b as i64)];
+                for id in members_leader_first(layout, group) {
+                    if let Some(node) = map.node(id) {
+                        let (host, port) = host_port(node);
+                        row.push(Reply::Array(vec![host, port, bulk(node.name())]));
+                    }
+                }
+                rows.push(Reply::Array(row));
+            }
+        }
+        Reply::Array(rows)
+    })
+}
+
+/// CLUSTER SHARDS: per group, its slots and nodes with their roles.
+pub fn shards(layout: &Layout) -> Reply {
+    with_map(layout, |_, map| {
+        Reply::Array(
+            map.groups
+                .iter()
+                .map(|group| {
+                    let leader = leader_of(layout, group);
+                    let slots = group
+                        .slots
+                        .iter()
+                        .flat_map(|&(a, b)| [Reply::Int(a as i64), Reply::Int(b as i64)])
+                        .collect();
+                    let nodes = members_leader_first(layout, group)
+                        .into_iter()
+                        .filter_map(|id| map.node(id))
+                        .map(|node| {
+                            let role = if Some(node.id) == leader {
+                                "master"
+                            } else {
+                                "replica"
+                            };
+                            Reply::Map(vec![
+                                (bulk("id"), bulk(node.name())),
+                                (bulk("port"), Reply::Int(node.port as i64)),
+                                (bulk("ip"), bulk(node.host.clone())),
+                                (bulk("endpoint"), bulk(node.host.clone())),
+                                (bulk("role"), bulk(role)),
+                                (bulk("replication-offset"), Reply::Int(0)),
+                                (bulk("health"), bulk("online")),
+                            ])
+                        })
+                        .collect();
+                    Reply::Map(vec![
+                        (bulk("slots"), Reply::Array(slots)),
+                        (bulk("nodes"), Reply::Array(nodes)),
+                    ])
+                })
+                .collect(),
+        )
+    })
+}
+
+/// CLUSTER NODES, in Redis's text format: one line per node, every node a master of
+/// the slots it leads (cluster clients need at least one master per slot range).
+pub fn nodes(layout: &Layout) -> Reply {
+    let Some(cluster) = layout.cluster_view() else {
+        return Reply::Error(okapi_engine::EngineError::Other(DISABLED.into()));
+    };
+    let Some(map) = &cluster.map else {
+        return Reply::Bulk(Bytes::from(format!(
+            "{} :0@0 myself,master - 0 0 0 connected\n",
+            okapi_cluster::map::node_name(cluster.me)
+        )));
+    };
+    let mut out = String::new();
+    for node in &map.nodes {
+        let flags = if node.id == cluster.me {
+            "myself,master"
+        } else {
+            "master"
+        };
+        out.push_str(&format!(
+            "{} {}:{}@{} {flags} - 0 0 {} connected",
+            node.name(),
+            node.host,
+            node.port,
+            node.cluster_port,
+            map.epoch
+        ));
+        for (a, b) in led_ranges(layout, map, node.id) {
+            if a == b {
+                out.push_str(&format!(" {a}"));
+            } else {
+                out.push_str(&format!(" {a}-{b}"));
+            }
+        }
+        out.push('\n');
+    }
+    Reply::Bulk(Bytes::from(out))
+}
+
+/// The local shard holding `slot`, for COUNTKEYSINSLOT / GETKEYSINSLOT.
+pub fn local_shard_of(layout: &Layout, slot: u16) -> Option<usize> {
+    match layout.cluster_view()?.route(slot) {
+        SlotRoute::Local(index) => Some(index),
+        _ => None,
+    }
+}
