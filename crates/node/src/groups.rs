@@ -217,9 +217,12 @@ impl Groups {
                 snapshots,
             },
         );
-        group.watch_leader({
+        group.watch_role({
             let shard = shard.clone();
-            move |leader| shard.set_leader(leader)
+            move |role| {
+                shard.set_read_lease(role.read_lease_until.map(tokio::time::Instant::into_std));
+                shard.set_leader(role.leader);
+            }
         });
         tokio::spawn(okapi_server::blocking::serve_loop(
             self.shared.clone(),

@@ -124,6 +124,8 @@ impl Recovered {
             raft_config,
         } = self;
         let applied_before = sm.applied().map_or(0, |l| l.index);
+        // Two thirds of the shortest election timeout (see `Role`).
+        let read_lease = Duration::from_millis(raft_config.election_timeout_min * 2 / 3);
         let committed = log
             .recovered_committed()
             .map_or(0, |l| l.index)
@@ -163,8 +165,24 @@ impl Recovered {
             proposer: Proposer::spawn(raft),
             snapshot_stats,
             recovered_committed: committed,
+            raft_id: node.0,
+            read_lease,
         })
     }
+}
+
+/// A group's leadership as one replica sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Role {
+    /// The leader's node id, if known.
+    pub leader: Option<u64>,
+    /// On the leader: until when it may serve linearizable reads from its own state
+    /// without asking the others. A quorum acknowledged it at some moment `t` (when
+    /// the acknowledged request was sent); no other leader can be elected before
+    /// `t + election_timeout_min` on any node's clock, so the lease ends earlier, at
+    /// `t + read_lease`. Monotonic clocks only; assumes they run at about the same
+    /// rate on every node (less than a third apart over one election timeout).
+    pub read_lease_until: Option<tokio::time::Instant>,
 }
 
 /// A running group.
@@ -176,6 +194,10 @@ pub struct Group {
     snapshot_stats: Arc<Mutex<SnapshotStats>>,
     /// The last index this node's log held when it started.
     recovered_committed: u64,
+    /// This node's id in the group.
+    raft_id: u64,
+    /// How long a quorum acknowledgement lets the leader serve reads alone.
+    read_lease: Duration,
 }
 
 impl Group {
@@ -293,20 +315,50 @@ impl Group {
             .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
-    /// Calls `report` with the group's leader (node id) now and whenever it changes,
-    /// until the group stops.
-    pub fn watch_leader(&self, report: impl Fn(Option<u64>) + Send + 'static) {
+    /// Calls `report` with the group's [`Role`] now and whenever it changes, until the
+    /// group stops.
+    pub fn watch_role(&self, report: impl Fn(Role) + Send + 'static) {
         let mut metrics = self.raft.metrics();
+        let lease = self.read_lease;
+        let me = self.raft_id;
         tokio::spawn(async move {
             let mut last = None;
             loop {
-                let leader = metrics.borrow_watched().current_leader;
-                if last != Some(leader) {
-                    report(leader);
-                    last = Some(leader);
+                let role = {
+                    let m = metrics.borrow_watched();
+                    let leads =
+                        m.current_leader == Some(me) && m.state == openraft::ServerState::Leader;
+                    // Reads are served only once the leader has applied an entry of its
+                    // own term (its first, a no-op): by then it has applied everything
+                    // earlier leaders committed.
+                    let caught_up = m
+                        .last_applied
+                        .is_some_and(|l| l.leader_id.term == m.current_term);
+                    let lone = m.membership_config.membership().voter_ids().count() == 1;
+                    let read_lease_until = match (leads && caught_up, lone) {
+                        (false, _) => None,
+                        (true, true) => {
+                            Some(tokio::time::Instant::now() + Duration::from_secs(3600))
+                        }
+                        (true, false) => m.last_quorum_acked.as_ref().map(|acked| {
+                            // openraft's instant is tokio's, behind a newtype.
+                            let age = openraft::Instant::elapsed(&**acked);
+                            (tokio::time::Instant::now() + lease)
+                                .checked_sub(age)
+                                .unwrap_or_else(tokio::time::Instant::now)
+                        }),
+                    };
+                    Role {
+                        leader: m.current_leader,
+                        read_lease_until,
+                    }
+                };
+                if last.as_ref() != Some(&role) {
+                    report(role.clone());
+                    last = Some(role);
                 }
                 if metrics.changed().await.is_err() {
-                    report(None);
+                    report(Role::default());
                     return;
                 }
             }

@@ -33,7 +33,7 @@ pub mod types;
 pub use batch::{LogBatch, Part};
 pub use error::RaftError;
 pub use flusher::before_park;
-pub use group::{Group, GroupConfig, GroupStatus, Membership, Recovered};
+pub use group::{Group, GroupConfig, GroupStatus, Membership, Recovered, Role};
 pub use machine::{Machine, MachineError};
 pub use network::GroupNetwork;
 pub use proposer::ProposeError;

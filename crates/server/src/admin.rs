@@ -246,7 +246,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     None => error_reply(&"ERR this node keeps no data on disk (in-memory log)"),
                 }
             }
-            ConnCmd::ReadMode(_) | ConnCmd::Asking => Reply::Ok,
+            ConnCmd::ReadMode(readonly) => {
+                self.session.readonly = readonly;
+                Reply::Ok
+            }
+            ConnCmd::Asking => Reply::Ok,
             ConnCmd::Cluster(cmd) => match self.cluster_command(shared, held, cmd) {
                 Ok(reply) => reply,
                 Err(wait) => return Step::AwaitSave(wait),
@@ -334,6 +338,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         self.session.db = Namespace(0);
         self.session.protocol = Protocol::Resp2;
         self.session.replies_off = false;
+        self.session.readonly = false;
         self.session.skip_next = false;
         self.session.authenticated = shared.settings().requirepass.is_none();
         self.info.db.store(0, Ordering::Relaxed);

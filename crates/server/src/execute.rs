@@ -117,6 +117,7 @@ pub(crate) fn route(
     layout: &Layout,
     spec: &okapi_commands::CommandSpec,
     argv: &[Bytes],
+    stale_reads_ok: bool,
 ) -> Result<Target, Reply> {
     if layout.is_single() {
         return Ok(Target::Shard(0));
@@ -134,7 +135,8 @@ pub(crate) fn route(
         let Some(slot) = slot else {
             return Ok(Target::Every(spec.name));
         };
-        return route_slot(layout, cluster, slot).map(Target::Shard);
+        let read = !spec.is_write() && spec.has(flags::READONLY);
+        return route_slot(layout, cluster, slot, read, stale_reads_ok).map(Target::Shard);
     }
     let mut target = None;
     for position in spec.key_positions(argv) {
@@ -153,10 +155,19 @@ pub(crate) fn route_slot(
     layout: &Layout,
     cluster: &crate::shard::ClusterLayout,
     slot: u16,
+    read: bool,
+    stale_reads_ok: bool,
 ) -> Result<usize, Reply> {
     use crate::shard::SlotRoute;
     let leader = match cluster.route(slot) {
+        // After READONLY, a replica answers reads from its own (possibly stale) state.
+        SlotRoute::Local(index) if read && stale_reads_ok => return Ok(index),
         SlotRoute::Local(index) => match layout.shard(index).leader() {
+            // A read needs the leader's lease: a leader cut off from its majority
+            // stops answering within it, before another can be elected.
+            Some(me) if me == cluster.me && read && !layout.shard(index).read_lease_valid() => {
+                return Err(error_reply(&CLUSTERDOWN));
+            }
             Some(me) if me == cluster.me => return Ok(index),
             Some(other) => other,
             None => return Err(error_reply(&CLUSTERDOWN)),
@@ -289,7 +300,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 here,
             );
         }
-        let target = match route(layout, spec, &argv) {
+        let target = match route(layout, spec, &argv, self.session.readonly) {
             Ok(target) => target,
             Err(reply) => {
                 if self.session.multi.is_some() {

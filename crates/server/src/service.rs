@@ -92,7 +92,7 @@ impl Service {
             now_ms: now_ms(),
             random: random_u64(),
         };
-        match self.shard_for(key) {
+        match self.shard_for(key, true) {
             Ok(shard) => shard.lock().engine.query(query, &ctx),
             Err(e) => Reply::Error(EngineError::Other(e.to_string())),
         }
@@ -103,7 +103,7 @@ impl Service {
     pub fn view(&self, db: Namespace, key: &[u8]) -> Result<Option<Viewed>, EngineError> {
         let now = now_ms();
         let shard = self
-            .shard_for(key)
+            .shard_for(key, true)
             .map_err(|e| EngineError::Other(e.to_string()))?;
         let mut core = shard.lock();
         let ks = core
@@ -125,7 +125,7 @@ impl Service {
     pub fn stat(&self, db: Namespace, key: &[u8]) -> Result<Option<Stat>, EngineError> {
         let now = now_ms();
         let shard = self
-            .shard_for(key)
+            .shard_for(key, true)
             .map_err(|e| EngineError::Other(e.to_string()))?;
         let core = shard.lock();
         let ks = core
@@ -193,7 +193,7 @@ impl Service {
             Err(LogError::OverMemory)
         } else {
             // Under the engine lock, as RESP appends: ordered with the reads around it.
-            self.shard_for(key).map(|shard| {
+            self.shard_for(key, false).map(|shard| {
                 let _core = shard.lock();
                 shard.log().append(ops, now_ms())
             })
@@ -212,7 +212,7 @@ impl Service {
 
     /// The local shard that serves `key` and whose group this node leads; on a node
     /// of a cluster that does not, the group's leader (as `NotLeader`).
-    fn shard_for(&self, key: &[u8]) -> Result<Arc<crate::shard::Shard>, LogError> {
+    fn shard_for(&self, key: &[u8], read: bool) -> Result<Arc<crate::shard::Shard>, LogError> {
         let layout = self.shared.shards.layout();
         let Some(cluster) = layout.cluster_view() else {
             return layout
@@ -221,6 +221,12 @@ impl Service {
                 .ok_or(LogError::NotLeader(None));
         };
         match layout.for_key(key) {
+            // Reads need the leader's lease, as RESP reads do.
+            Some(shard)
+                if shard.leader() == Some(cluster.me) && read && !shard.read_lease_valid() =>
+            {
+                Err(LogError::NotLeader(None))
+            }
             Some(shard) if shard.leader() == Some(cluster.me) => Ok(shard.clone()),
             Some(shard) => Err(LogError::NotLeader(shard.leader())),
             None => Err(LogError::NotLeader(None)),

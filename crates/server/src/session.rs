@@ -33,6 +33,9 @@ pub struct Session {
     pub channels: HashSet<Bytes>,
     /// Subscribed patterns.
     pub patterns: HashSet<Bytes>,
+    /// READONLY: on a node of a cluster, reads may be served by a replica that does
+    /// not lead (possibly stale).
+    pub readonly: bool,
     /// CLIENT REPLY OFF.
     pub replies_off: bool,
     /// CLIENT REPLY SKIP: drop the next reply.

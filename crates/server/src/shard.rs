@@ -29,6 +29,14 @@ pub struct Shard {
     blocked_ready: tokio::sync::Notify,
     /// The group's leader as last reported by its Raft group (0: unknown).
     leader: std::sync::atomic::AtomicU64,
+    /// On the leader: end of its read lease, ns after [`clock_base`] (0: none).
+    read_lease_until: std::sync::atomic::AtomicU64,
+}
+
+/// The origin of the shards' monotonic deadlines.
+fn clock_base() -> std::time::Instant {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(std::time::Instant::now)
 }
 
 impl Shard {
@@ -43,7 +51,27 @@ impl Shard {
             log,
             blocked_ready: tokio::sync::Notify::new(),
             leader: std::sync::atomic::AtomicU64::new(0),
+            read_lease_until: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Records until when this replica, as leader, may serve reads alone (`None`: it
+    /// may not).
+    pub fn set_read_lease(&self, until: Option<std::time::Instant>) {
+        let ns = until.map_or(0, |t| {
+            t.saturating_duration_since(clock_base()).as_nanos().max(1) as u64
+        });
+        self.read_lease_until
+            .store(ns, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether this replica may serve a linearizable read now: it leads, and a quorum
+    /// confirmed that recently enough that no other leader can exist yet.
+    pub fn read_lease_valid(&self) -> bool {
+        let until = self
+            .read_lease_until
+            .load(std::sync::atomic::Ordering::Acquire);
+        until != 0 && (clock_base().elapsed().as_nanos() as u64) < until
     }
 
     /// Records the group's leader (`None`: electing).

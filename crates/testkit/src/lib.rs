@@ -1,6 +1,11 @@
 //! Test helpers: [`TestNode`] runs the real `okapi` binary on a free loopback port with
-//! a temporary data directory, waits for its ready file, and kills it on drop.
+//! a temporary data directory, waits for its ready file, and kills it on drop;
+//! [`TestCluster`] runs several, each on its own loopback address, formed into a
+//! cluster with `okapi cluster create`; [`linearizability`] checks recorded histories.
 
+pub mod cluster;
+pub mod linearizability;
 pub mod node;
 
+pub use cluster::TestCluster;
 pub use node::TestNode;

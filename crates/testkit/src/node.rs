@@ -17,6 +17,10 @@ pub struct TestNode {
     pub nbd_port: Option<u16>,
     /// HTTP port (every test node serves HTTP on a free port).
     pub http_port: Option<u16>,
+    /// Cluster port, when started with `--cluster-enabled`.
+    pub cluster_port: Option<u16>,
+    /// The address it listens on: the `--bind` given, else 127.0.0.1.
+    pub host: String,
     dir: tempfile::TempDir,
     binary: PathBuf,
     args: Vec<String>,
@@ -41,6 +45,11 @@ impl TestNode {
             port: 0,
             nbd_port: None,
             http_port: None,
+            cluster_port: None,
+            host: extra
+                .windows(2)
+                .find(|w| w[0] == "--bind")
+                .map_or_else(|| "127.0.0.1".to_owned(), |w| w[1].to_owned()),
             unixsocket: None,
             dir,
             binary: binary.as_ref().to_path_buf(),
@@ -89,10 +98,11 @@ impl TestNode {
     /// directory and ready file, then the test's flags.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("server")
-            .arg("--port")
-            .arg("0")
-            .arg("--data-dir")
+        cmd.arg("server");
+        if !self.args.iter().any(|a| a == "--port") {
+            cmd.arg("--port").arg("0");
+        }
+        cmd.arg("--data-dir")
             .arg(self.data_dir())
             .arg("--ready-file")
             .arg(self.ready_path())
@@ -115,6 +125,7 @@ impl TestNode {
                 self.unixsocket = json["unixsocket"].as_str().map(PathBuf::from);
                 self.nbd_port = json["nbd_port"].as_u64().map(|p| p as u16);
                 self.http_port = json["http_port"].as_u64().map(|p| p as u16);
+                self.cluster_port = json["cluster_port"].as_u64().map(|p| p as u16);
                 return Ok(());
             }
             let Some(child) = self.child.as_mut() else {
@@ -162,9 +173,36 @@ impl TestNode {
         self.dir.path()
     }
 
-    /// `redis://127.0.0.1:PORT/`.
+    /// `redis://HOST:PORT/`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}:{}/", self.host, self.port)
+    }
+
+    /// `HOST:PORT`, as clients and `okapi cluster` name the node.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Stops the process (SIGSTOP) until [`TestNode::resume`]: a node that hangs.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Resumes a paused process (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("not running")?;
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill {signal} {pid} failed");
+        }
+        Ok(())
     }
 
     /// A new RESP2 connection.

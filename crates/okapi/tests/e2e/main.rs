@@ -4,6 +4,7 @@
 mod access;
 mod blocks;
 mod client;
+mod cluster;
 mod common;
 mod config;
 mod datadir;

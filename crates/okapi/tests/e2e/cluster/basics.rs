@@ -1,0 +1,248 @@
+//! Forming a cluster and serving cluster clients.
+
+use std::time::Duration;
+
+use okapi_testkit::TestCluster;
+
+use super::form;
+use crate::common::err;
+
+#[test]
+fn three_nodes_form_a_cluster_that_cluster_clients_use() {
+    let (cluster, out) =
+        TestCluster::form(env!("CARGO_BIN_EXE_okapi"), 3, &[], &["--groups", "6"]).expect("forms");
+    assert!(
+        out.contains("6 shard groups x 3 replicas over 3 nodes"),
+        "{out}"
+    );
+    assert!(out.contains("every slot has a leader"), "{out}");
+    assert!(out.contains("┌"), "a table: {out}");
+    cluster.wait_ok(Duration::from_secs(20)).expect("ok");
+
+    // The redis crate's cluster client: CLUSTER SLOTS, then MOVED-free routing.
+    let mut c = cluster.client().expect("cluster client");
+    for i in 0..300 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("key:{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("SET");
+    }
+    for i in 0..300 {
+        let v: i64 = redis::cmd("GET")
+            .arg(format!("key:{i}"))
+            .query(&mut c)
+            .expect("GET");
+        assert_eq!(v, i);
+    }
+    // Every write is on every replica (3 replicas per group on 3 nodes): each node,
+    // reading its own copy after READONLY, has all 300 keys, once they applied.
+    for node in &cluster.nodes {
+        let mut direct = node.client().expect("direct");
+        let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = (0..300)
+                .filter(|i| {
+                    redis::cmd("GET")
+                        .arg(format!("key:{i}"))
+                        .query::<Option<i64>>(&mut direct)
+                        .ok()
+                        .flatten()
+                        == Some(*i)
+                })
+                .count();
+            if found == 300 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} has {found}/300",
+                node.addr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    // Without READONLY, a node that does not lead a key's group redirects to the
+    // one that does, as Redis Cluster does.
+    let leader = cluster.leader_of("key:1", 0).expect("leader");
+    let other = (leader + 1) % 3;
+    let mut direct = cluster.nodes[other].client().expect("direct");
+    let moved = err(&mut direct, &["GET", "key:1"]);
+    let slot = okapi_types::key_slot(b"key:1").0;
+    assert_eq!(
+        moved,
+        format!("MOVED {slot} {}", cluster.nodes[leader].addr())
+    );
+    let mut at_leader = cluster.nodes[leader].client().expect("direct");
+    assert_eq!(
+        err(&mut at_leader, &["MSET", "key:1", "a", "key:2", "b"]),
+        "CROSSSLOT Keys in request don't hash to the same slot"
+    );
+
+    // redis-cli -c follows the redirects.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-c", "-h", &cluster.nodes[other].host, "-p"])
+            .arg(cluster.nodes[other].port.to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(cli(&["SET", "{user}:name", "okapi"]), "OK");
+    assert_eq!(cli(&["GET", "{user}:name"]), "okapi");
+
+    // CLUSTER NODES as redis-benchmark parses it: one master per node, slots shown.
+    let mut c0 = cluster.nodes[0].client().expect("direct");
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut c0)
+        .expect("NODES");
+    let lines: Vec<&str> = nodes.lines().collect();
+    assert_eq!(lines.len(), 3, "{nodes}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("myself,master")).count(),
+        1
+    );
+    let masters_with_slots = lines.iter().filter(|l| l.split(' ').count() > 8).count();
+    assert!(masters_with_slots >= 2, "{nodes}");
+    let myid: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut c0)
+        .expect("MYID");
+    assert!(
+        nodes.contains(&format!("{myid} {}", cluster.nodes[0].addr())),
+        "{nodes}"
+    );
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query(&mut c0)
+        .expect("INFO");
+    assert!(info.contains("cluster_enabled:1"), "{info}");
+    let keyslot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("key:1")
+        .query(&mut c0)
+        .expect("KEYSLOT");
+    assert_eq!(keyslot, i64::from(slot));
+
+    // A standalone node is no cluster.
+    let single = crate::common::node();
+    let mut s = single.client().expect("client");
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query(&mut s)
+        .expect("INFO");
+    assert!(info.contains("cluster_enabled:0"), "{info}");
+    assert_eq!(
+        err(&mut s, &["CLUSTER", "INFO"]),
+        "ERR This instance has cluster support disabled"
+    );
+}
+
+#[test]
+fn create_refuses_nodes_that_cannot_form_a_cluster() {
+    // A node with keys.
+    let cluster = TestCluster::start(env!("CARGO_BIN_EXE_okapi"), 3, &[]).expect("start");
+    let mut c = cluster.nodes[1].client().expect("client");
+    // Before the map, a cluster node serves no slot.
+    let down = err(&mut c, &["SET", "k", "v"]);
+    assert_eq!(down, "CLUSTERDOWN Hash slot not served");
+    let refused = cluster
+        .create(&["--replicas", "4"])
+        .expect_err("4 replicas on 3 nodes");
+    assert!(
+        format!("{refused:#}").contains("at least 4 nodes"),
+        "{refused:#}"
+    );
+    // A standalone node is refused by name.
+    let single = crate::common::node();
+    let (ok, _, stderr) = cluster
+        .okapi(&["cluster", "create", &single.addr()])
+        .expect("runs");
+    assert!(!ok);
+    assert!(stderr.contains("not a cluster node"), "{stderr}");
+}
+
+#[test]
+fn a_restarted_node_catches_up_and_the_cluster_survives_a_full_restart() {
+    let mut cluster = form(3, &["--groups", "3"]);
+    let mut c = cluster.client().expect("client");
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("a:{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("SET");
+    }
+    // One node down: writes go on. Until the groups it led elect new leaders (well
+    // under a second), the slot map still names it and its slots refuse
+    // connections, as a dead Redis master's do until failover: the client retries.
+    cluster.nodes[2].kill();
+    drop(c);
+    let mut c = cluster.client().expect("client");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for i in 0..100 {
+        loop {
+            match redis::cmd("SET")
+                .arg(format!("b:{i}"))
+                .arg(i)
+                .query::<()>(&mut c)
+            {
+                Ok(()) => break,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    drop(e);
+                    std::thread::sleep(Duration::from_millis(50));
+                    c = cluster.client().expect("client");
+                }
+                Err(e) => panic!("SET b:{i} still fails: {e}"),
+            }
+        }
+    }
+    cluster.nodes[2].restart().expect("restart");
+    cluster.wait_ok(Duration::from_secs(20)).expect("ok");
+    // It catches up: its own copy gets the writes made while it was down.
+    let mut direct = cluster.nodes[2].client().expect("direct");
+    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while (0..100)
+        .filter(|i| {
+            redis::cmd("GET")
+                .arg(format!("b:{i}"))
+                .query::<Option<i64>>(&mut direct)
+                .ok()
+                .flatten()
+                == Some(*i)
+        })
+        .count()
+        < 100
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 2 did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every node killed and restarted: the cluster comes back with everything.
+    for node in &mut cluster.nodes {
+        node.kill();
+    }
+    for node in &mut cluster.nodes {
+        node.restart().expect("restart");
+    }
+    cluster
+        .wait_ok(Duration::from_secs(30))
+        .expect("ok after a full restart");
+    let mut c = cluster.client().expect("client");
+    for prefix in ["a", "b"] {
+        for i in 0..100 {
+            let v: i64 = redis::cmd("GET")
+                .arg(format!("{prefix}:{i}"))
+                .query(&mut c)
+                .expect("GET");
+            assert_eq!(v, i, "{prefix}:{i}");
+        }
+    }
+}
