@@ -108,7 +108,12 @@ pub enum ConnCmd {
     /// TIME.
     Time,
     /// WAIT numreplicas timeout.
-    Wait,
+    Wait {
+        /// Replicas to wait for.
+        replicas: u64,
+        /// Longest wait, ms (0: as long as it takes).
+        timeout_ms: u64,
+    },
     /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: `save` is `Some(false)` for NOSAVE,
     /// `Some(true)` for SAVE, `None` when neither was given.
     Shutdown {

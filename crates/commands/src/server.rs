@@ -230,7 +230,10 @@ fn wait(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     if timeout < 0 {
         return Err(CommandError::NegativeTimeout);
     }
-    conn(ConnCmd::Wait)
+    conn(ConnCmd::Wait {
+        replicas: replicas as u64,
+        timeout_ms: timeout as u64,
+    })
 }
 
 /// As Redis 7: any of NOSAVE, SAVE, NOW, FORCE, ABORT in any order; ABORT alone, and

@@ -66,6 +66,10 @@ impl ReplicatedLog for RaftLog {
     fn leads(&self) -> bool {
         self.group.get().is_some_and(|g| g.is_leader())
     }
+
+    fn replicas_with(&self, index: u64) -> u64 {
+        self.group.get().map_or(0, |g| g.replicas_with(index))
+    }
 }
 
 /// A shard's engine, as its group's state machine.

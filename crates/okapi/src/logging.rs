@@ -22,13 +22,15 @@ use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 const QUEUE_LINES: usize = 16 * 1024;
 
 /// The filter a Redis log level stands for. okapi's own crates (targets `okapi*`) get
-/// the detail; everything else, openraft's chatter included, stays at `warn`.
+/// the detail; everything else stays at `warn`, and openraft at `error` unless asked
+/// for detail: it warns on every heartbeat a down peer misses (many lines a second
+/// per group), and okapi's transport logs a peer going down and coming back once.
 fn directives(level: LogLevel) -> &'static str {
     match level {
         LogLevel::Debug => "warn,okapi=trace",
         LogLevel::Verbose => "warn,okapi=debug",
-        LogLevel::Notice => "warn,okapi=info",
-        LogLevel::Warning => "warn",
+        LogLevel::Notice => "warn,openraft=error,okapi=info",
+        LogLevel::Warning => "warn,openraft=error",
         LogLevel::Nothing => "off",
     }
 }

@@ -370,6 +370,18 @@ impl Group {
         &self.raft
     }
 
+    /// On the leader, how many other members' logs hold `index` (0 elsewhere).
+    pub fn replicas_with(&self, index: u64) -> u64 {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.replication.as_ref().map_or(0, |replication| {
+            replication
+                .iter()
+                .filter(|(id, matched)| **id != m.id && matched.is_some_and(|l| l.index >= index))
+                .count() as u64
+        })
+    }
+
     /// Whether this node leads the group now.
     pub fn is_leader(&self) -> bool {
         let metrics = self.raft.metrics();

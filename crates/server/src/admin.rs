@@ -219,7 +219,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 error_reply(&"ERR CONFIG REWRITE is not supported by okapi: edit okapi.toml")
             }
             ConnCmd::Time => time_reply(),
-            ConnCmd::Wait => Reply::Int(0),
+            ConnCmd::Wait {
+                replicas,
+                timeout_ms,
+            } => match self.last_write.clone() {
+                // Nothing written yet, or a standalone node (no replicas).
+                None => Reply::Int(0),
+                Some((shard, index)) => {
+                    held.release();
+                    return Step::AwaitReplicas {
+                        shard,
+                        index,
+                        replicas,
+                        timeout_ms,
+                    };
+                }
+            },
             ConnCmd::Shutdown { save } => {
                 tracing::info!(client = self.info.id, "SHUTDOWN requested by a client");
                 if save == Some(false) {

@@ -38,9 +38,9 @@ pub(crate) enum Step {
     Next,
     /// Flush and close the connection.
     Close,
-    /// Wait for the replies of appended writes before going on: one reply per shape,
-    /// made of the replies of as many ops as the shape says.
-    AwaitWrites(Pending, Vec<ReplyShape>),
+    /// Wait for the replies of appended writes (to this shard) before going on: one
+    /// reply per shape, made of the replies of as many ops as the shape says.
+    AwaitWrites(Pending, Vec<ReplyShape>, Arc<Shard>),
     /// Wait for a blocking command's attempt on a shard; block there if it found
     /// nothing.
     AwaitBlockAttempt(Blocking, Arc<Shard>, Pending),
@@ -53,6 +53,18 @@ pub(crate) enum Step {
     Sleep(Duration),
     /// SAVE: wait for the snapshot.
     AwaitSave(crate::durability::BoxFuture<Result<(), String>>),
+    /// WAIT: until `replicas` other replicas of `shard` hold the log up to `index`,
+    /// or `timeout_ms` passes (0: no limit); replies how many do.
+    AwaitReplicas {
+        /// The shard of the connection's last write.
+        shard: Arc<Shard>,
+        /// Its log index then.
+        index: u64,
+        /// Replicas asked for.
+        replicas: u64,
+        /// Longest wait.
+        timeout_ms: u64,
+    },
 }
 
 /// How the replies of appended ops map back to requests.
@@ -110,6 +122,9 @@ pub(crate) struct Connection<S> {
     pub(crate) last_cmd: &'static str,
     /// A parsed request that waits for earlier writes to be applied.
     pub(crate) stash: Option<(okapi_commands::Action, crate::execute::Target)>,
+    /// The shard of this connection's last acknowledged write and the log index it
+    /// had then (WAIT counts the replicas that hold it).
+    pub(crate) last_write: Option<(Arc<Shard>, u64)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
@@ -137,6 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             over_memory: false,
             last_cmd: "NULL",
             stash: None,
+            last_write: None,
         }
     }
 
@@ -263,8 +279,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             match step {
                 Step::Next => return Flow::Continue,
                 Step::Close => return Flow::Close,
-                Step::AwaitWrites(rx, shapes) => match rx.await {
+                Step::AwaitWrites(rx, shapes, shard) => match rx.await {
                     Ok(Ok(replies)) => {
+                        // Applied here: the leader's log holds the entry by now.
+                        let index = shard.log().last_index();
+                        self.last_write = Some((shard, index));
                         let mut replies = replies.into_iter();
                         for shape in shapes {
                             match shape {
@@ -319,6 +338,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         Err(e) => log_error(&LogError::Refused(format!("ERR {e}"))),
                     };
                     self.emit(&reply);
+                }
+                Step::AwaitReplicas {
+                    shard,
+                    index,
+                    replicas,
+                    timeout_ms,
+                } => {
+                    let deadline = (timeout_ms > 0)
+                        .then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
+                    let count = loop {
+                        let count = shard.log().replicas_with(index);
+                        if count >= replicas
+                            || deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+                        {
+                            break count;
+                        }
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    };
+                    self.emit(&Reply::Int(count as i64));
                 }
                 Step::Sleep(duration) => {
                     if self.flush().await.is_err() {

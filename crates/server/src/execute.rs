@@ -249,7 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         held.core(shard);
         let rx = held.layout.shard(shard).log().append(writes.ops, now);
         held.release();
-        Step::AwaitWrites(rx, writes.shapes)
+        Step::AwaitWrites(rx, writes.shapes, held.layout.shards()[shard].clone())
     }
 
     fn ctx(&mut self, now: u64, databases: u32) -> Ctx {
@@ -739,7 +739,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::Client(okapi_commands::ClientCmd::GetName) => {
                 Reply::opt_bulk(self.info.name())
             }
-            ConnCmd::Wait => Reply::Int(0),
+            ConnCmd::Wait { .. } => Reply::Int(0),
             ConnCmd::LastSave => Reply::Int(crate::admin::last_save(shared) as i64),
             ConnCmd::ReadMode(_) => Reply::Ok,
             _ => error_reply(&"ERR Command not allowed inside a transaction"),

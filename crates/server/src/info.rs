@@ -192,12 +192,30 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             Stats::get(&st.errors),
         );
     });
+    let layout = shared.shards.layout();
     section("replication", "Replication", &|o| {
         let _ = write!(
             o,
             "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
             shared.run_id, last_index
         );
+        // On a node of a cluster, its role in each of its groups.
+        if let Some(cluster) = layout.cluster_view() {
+            for shard in layout.shards() {
+                let (role, leader) = match shard.leader() {
+                    Some(l) if l == cluster.me => ("leader", l),
+                    Some(l) => ("follower", l),
+                    None => ("electing", 0),
+                };
+                let _ = write!(
+                    o,
+                    "okapi_group{}:role={role},leader={leader:016x},last_index={},read_lease={}\r\n",
+                    shard.id().0,
+                    shard.log().last_index(),
+                    u8::from(shard.read_lease_valid()),
+                );
+            }
+        }
     });
     section("cluster", "Cluster", &|o| {
         let _ = write!(

@@ -48,4 +48,9 @@ pub trait ReplicatedLog: Send + Sync + 'static {
     /// Whether this node leads the log now: leader-side work (active expiry) runs only
     /// there, so replicas never propose the same removals.
     fn leads(&self) -> bool;
+
+    /// On the leader, how many other replicas hold the log up to `index` (WAIT).
+    fn replicas_with(&self, _index: u64) -> u64 {
+        0
+    }
 }

@@ -50,14 +50,17 @@ pub struct Anomaly {
     pub key: String,
     /// Operations of that key.
     pub ops: usize,
+    /// Where the search got furthest: the value after the longest linearizable prefix
+    /// found, and the next operations (by invocation) none of which could follow it.
+    pub stuck: String,
 }
 
 impl std::fmt::Display for Anomaly {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the {} operations on key {:?} admit no linearizable order",
-            self.ops, self.key
+            "the {} operations on key {:?} admit no linearizable order; {}",
+            self.ops, self.key, self.stuck
         )
     }
 }
@@ -94,14 +97,15 @@ pub fn check(history: &[Op]) -> Result<Report, Anomaly> {
     for (key, ops) in by_key {
         report.ops += ops.len();
         match check_register(&ops) {
-            Some(true) => {}
-            Some(false) => {
+            Verdict::Linearizable => {}
+            Verdict::Not(stuck) => {
                 return Err(Anomaly {
                     key: key.to_owned(),
                     ops: ops.len(),
+                    stuck,
                 });
             }
-            None => report.undecided.push(key.to_owned()),
+            Verdict::Undecided => report.undecided.push(key.to_owned()),
         }
     }
     Ok(report)
@@ -133,8 +137,15 @@ fn step(value: &Value, op: &Op) -> Option<Value> {
     }
 }
 
-/// Whether one register's operations are linearizable; `None` when undecided.
-fn check_register(ops: &[&Op]) -> Option<bool> {
+enum Verdict {
+    Linearizable,
+    /// Not, and where the search got stuck.
+    Not(String),
+    Undecided,
+}
+
+/// Whether one register's operations are linearizable.
+fn check_register(ops: &[&Op]) -> Verdict {
     let n = ops.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| ops[i].invoke);
@@ -143,12 +154,17 @@ fn check_register(ops: &[&Op]) -> Option<bool> {
     let mut seen: HashSet<(Vec<u64>, Value)> = HashSet::new();
     // Depth-first search over (linearized set, value), with an explicit stack.
     let mut stack: Vec<(Vec<u64>, Value)> = vec![(vec![0; words], None)];
+    let mut deepest: (u32, Vec<u64>, Value) = (0, vec![0; words], None);
     while let Some((done, value)) = stack.pop() {
         let is_done = |i: usize| done[i / 64] & (1 << (i % 64)) != 0;
         // Every op with a known outcome placed: the rest (unknown) may never have
         // happened.
         if (0..n).all(|i| is_done(i) || ops[i].complete.is_none()) {
-            return Some(true);
+            return Verdict::Linearizable;
+        }
+        let depth: u32 = done.iter().map(|w| w.count_ones()).sum();
+        if depth > deepest.0 {
+            deepest = (depth, done.clone(), value.clone());
         }
         // An op may go next only if no unplaced op completed before it was invoked.
         let horizon = (0..n)
@@ -168,13 +184,27 @@ fn check_register(ops: &[&Op]) -> Option<bool> {
             let state = (placed, next);
             if seen.insert(state.clone()) {
                 if seen.len() > MAX_STATES {
-                    return None;
+                    return Verdict::Undecided;
                 }
                 stack.push(state);
             }
         }
     }
-    Some(false)
+    let (depth, done, value) = deepest;
+    let next: Vec<String> = (0..n)
+        .filter(|&i| done[i / 64] & (1 << (i % 64)) == 0)
+        .take(8)
+        .map(|i| {
+            format!(
+                "{:?} [{}..{:?}]",
+                ops[i].kind, ops[i].invoke, ops[i].complete
+            )
+        })
+        .collect();
+    Verdict::Not(format!(
+        "after {depth} operations the value is {value:?}, and none of these fits next: {}",
+        next.join(", ")
+    ))
 }
 
 #[cfg(test)]

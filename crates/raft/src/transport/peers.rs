@@ -245,6 +245,8 @@ async fn run_link(
     let mut conn: Option<(OwnedWriteHalf, Arc<AtomicBool>, Pending)> = None;
     let mut backoff = BACKOFF_MIN;
     let mut retry_at: Option<Instant> = None;
+    // Reported once per outage, not per attempt.
+    let mut down = false;
     while let Some(first) = rx.recv().await {
         if conn
             .as_ref()
@@ -267,9 +269,14 @@ async fn run_link(
                     conn = Some((write, alive, pending));
                     backoff = BACKOFF_MIN;
                     retry_at = None;
+                    if std::mem::take(&mut down) {
+                        tracing::info!(peer = %format!("{target:016x}"), %addr, "peer reachable again");
+                    }
                 }
                 Err(reason) => {
-                    tracing::debug!(peer = %format!("{target:016x}"), %addr, %reason, "cannot connect to peer");
+                    if !std::mem::replace(&mut down, true) {
+                        tracing::warn!(peer = %format!("{target:016x}"), %addr, %reason, "cannot reach peer; retrying with backoff");
+                    }
                     retry_at = Some(Instant::now() + backoff);
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     // Dropping the waiter tells the caller the peer is unreachable.

@@ -80,6 +80,18 @@ fn three_nodes_form_a_cluster_that_cluster_clients_use() {
         err(&mut at_leader, &["MSET", "key:1", "a", "key:2", "b"]),
         "CROSSSLOT Keys in request don't hash to the same slot"
     );
+    // WAIT counts the replicas whose log holds the connection's last write.
+    let _: () = redis::cmd("SET")
+        .arg("key:1")
+        .arg("w")
+        .query(&mut at_leader)
+        .expect("SET");
+    let replicas: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(5000)
+        .query(&mut at_leader)
+        .expect("WAIT");
+    assert_eq!(replicas, 2, "both followers hold the write");
 
     // redis-cli -c follows the redirects.
     let cli = |args: &[&str]| {
@@ -121,6 +133,20 @@ fn three_nodes_form_a_cluster_that_cluster_clients_use() {
         .query(&mut c0)
         .expect("INFO");
     assert!(info.contains("cluster_enabled:1"), "{info}");
+    // INFO replication: this node's role in each of its six groups.
+    let replication: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut c0)
+        .expect("INFO");
+    let roles: Vec<&str> = replication
+        .lines()
+        .filter(|l| l.starts_with("okapi_group"))
+        .collect();
+    assert_eq!(roles.len(), 6, "{replication}");
+    let leading = roles.iter().filter(|l| l.contains("role=leader")).count();
+    let following = roles.iter().filter(|l| l.contains("role=follower")).count();
+    assert_eq!(leading + following, 6, "{replication}");
+    assert_eq!(leading, 2, "leaders start spread, two each: {replication}");
     let keyslot: i64 = redis::cmd("CLUSTER")
         .arg("KEYSLOT")
         .arg("key:1")

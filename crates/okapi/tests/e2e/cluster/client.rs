@@ -180,11 +180,17 @@ impl Scored {
         let invoke = self.now();
         let mut seen: Option<Option<String>> = None;
         let result = self.attempt(key, Duration::from_secs(10), |c| {
+            // A failed attempt may have left other keys watched on this connection.
+            redis::cmd("UNWATCH").query::<()>(c)?;
             redis::cmd("WATCH").arg(key).query::<()>(c)?;
             let current: Option<String> = redis::cmd("GET").arg(key).query(c)?;
             seen = Some(current);
             redis::cmd("MULTI").query::<()>(c)?;
-            redis::cmd("SET").arg(key).arg(new).query::<()>(c)?;
+            if let Err(e) = redis::cmd("SET").arg(key).arg(new).query::<()>(c) {
+                // Leave the connection out of MULTI for the next command.
+                let _ = redis::cmd("DISCARD").query::<()>(c);
+                return Err(e);
+            }
             let exec: redis::Value = redis::cmd("EXEC").query(c)?;
             Ok(!matches!(exec, redis::Value::Nil))
         });

@@ -45,7 +45,18 @@ fn assert_linearizable(history: &[linearizability::Op]) {
             );
             println!("linearizable: {} ops on {} keys", report.ops, report.keys);
         }
-        Err(anomaly) => panic!("{anomaly}: {history:#?}"),
+        Err(anomaly) => {
+            // The key's operations, one per line, for a person to read.
+            let path =
+                std::env::temp_dir().join(format!("okapi-anomaly-{}.tsv", std::process::id()));
+            let lines: Vec<String> = history
+                .iter()
+                .filter(|op| op.key == anomaly.key)
+                .map(|op| format!("{}\t{:?}\t{:?}", op.invoke, op.complete, op.kind))
+                .collect();
+            let _ = std::fs::write(&path, lines.join("\n"));
+            panic!("{anomaly} (history in {})", path.display())
+        }
     }
 }
 
