@@ -272,3 +272,125 @@ fn a_restarted_node_catches_up_and_the_cluster_survives_a_full_restart() {
         }
     }
 }
+
+#[test]
+fn a_node_far_behind_catches_up_from_a_streamed_snapshot() {
+    // Snapshots every 200 entries (the log keeps 1,000 after one): a follower that
+    // misses more than that must be sent a snapshot.
+    let (mut cluster, _) = TestCluster::form(
+        env!("CARGO_BIN_EXE_okapi"),
+        3,
+        &["--snapshot-entries", "200"],
+        &["--groups", "1"],
+    )
+    .expect("forms");
+    cluster.wait_ok(Duration::from_secs(20)).expect("ok");
+    let leader = cluster.leader_of("x", 0).expect("leader");
+    let behind = (leader + 1) % 3;
+    cluster.nodes[behind].kill();
+    let mut c = cluster.nodes[leader].client().expect("leader");
+    // One write per entry: pipelining would merge them into few entries.
+    for i in 0..1500 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("s:{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("SET");
+    }
+    let persistence: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut c)
+        .expect("INFO");
+    let snapshot_index: u64 = persistence
+        .lines()
+        .find_map(|l| l.strip_prefix("okapi_snapshot_index:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("okapi_snapshot_index");
+    assert!(
+        snapshot_index > 1100,
+        "the leader snapshotted: {persistence}"
+    );
+    cluster.nodes[behind].restart().expect("restart");
+    let mut direct = cluster.nodes[behind].client().expect("direct");
+    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let size: i64 = redis::cmd("DBSIZE").query(&mut direct).expect("DBSIZE");
+        let last: Option<i64> = redis::cmd("GET")
+            .arg("s:1499")
+            .query(&mut direct)
+            .expect("GET");
+        let first: Option<i64> = redis::cmd("GET")
+            .arg("s:0")
+            .query(&mut direct)
+            .expect("GET");
+        if last == Some(1499) && first == Some(0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted node did not catch up (dbsize {size})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = cluster.nodes[leader].log();
+    assert!(
+        log.contains("snapshot sent"),
+        "caught up by snapshot, not by log: {log}"
+    );
+    // It keeps the snapshot it received: restarted again, it still has everything.
+    cluster.nodes[behind].restart().expect("restart");
+    let mut direct = cluster.nodes[behind].client().expect("direct");
+    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while redis::cmd("GET")
+        .arg("s:1234")
+        .query::<Option<i64>>(&mut direct)
+        .expect("GET")
+        != Some(1234)
+    {
+        assert!(std::time::Instant::now() < deadline, "lost after a restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn large_values_replicate_in_bounded_appends() {
+    let mut cluster = super::form(3, &["--groups", "1"]);
+    let leader = cluster.leader_of("x", 0).expect("leader");
+    let behind = (leader + 2) % 3;
+    cluster.nodes[behind].kill();
+    let mut c = cluster.nodes[leader].client().expect("leader");
+    // 12 values of 3 MiB: catching up takes several AppendEntries of at most ~8 MiB.
+    let value: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    for i in 0..12 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("big:{i}"))
+            .arg(&value)
+            .query(&mut c)
+            .expect("SET");
+    }
+    cluster.nodes[behind].restart().expect("restart");
+    let mut direct = cluster.nodes[behind].client().expect("direct");
+    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Option<Vec<u8>> = redis::cmd("GET")
+            .arg("big:11")
+            .query(&mut direct)
+            .expect("GET");
+        if got.as_deref() == Some(&value[..]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the large values never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first: Vec<u8> = redis::cmd("GET")
+        .arg("big:0")
+        .query(&mut direct)
+        .expect("GET");
+    assert_eq!(first, value);
+}
