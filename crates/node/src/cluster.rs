@@ -1,8 +1,16 @@
-//! A node of a cluster: it holds the cluster map (in `cluster.map` in its data
-//! directory), runs a replica of every group the map gives it, and routes clients by
-//! the map. `okapi cluster create` hands every node the same map; the founder of
-//! each group (its first member) creates the group's Raft log with all its members,
-//! the other members start empty and are brought up to date by the group's leader.
+//! A node of a cluster: it follows the cluster map, runs a replica of every group the
+//! map gives it, and routes clients by the map.
+//!
+//! The map is the state of the *control group*, a Raft group like the others (its
+//! state machine an engine holding one key, the encoded map), with voters on the
+//! first three nodes and every other node a learner, so every node has the map
+//! through its own replica and any change is one committed entry. `okapi cluster
+//! create` hands the first map to one node, which founds the control group with the
+//! voters and commits the map; every node's [`ClusterNode::follow_map`] task installs
+//! each newer map it sees (a copy is kept in `cluster.map` for a fast start). The
+//! founder of each shard group (its first member) creates the group's Raft log with
+//! all its members; the other members start empty and are brought up to date by the
+//! group's leader.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +25,26 @@ use crate::error::NodeError;
 use crate::groups::Groups;
 use crate::node::PlannedGroup;
 
+/// The control group's id (shard groups count up from 1).
+pub const CONTROL: GroupId = GroupId(u64::MAX);
+/// The key of the control group's engine that holds the encoded map.
+const MAP_KEY: &[u8] = b"cluster-map";
+/// Voters of the control group: the first nodes of the map, at most this many.
+const CONTROL_VOTERS: usize = 3;
+
+/// The control group's replica on this node: restarted from its own log, or new and
+/// waiting to be contacted by the cluster's founder. Its engine is the same on every
+/// node (one namespace, seed 0).
+pub(crate) fn control_plan() -> PlannedGroup {
+    PlannedGroup {
+        id: CONTROL,
+        existing: None,
+        seed: 0,
+        databases: 1,
+        membership: Membership::Existing,
+    }
+}
+
 /// The groups of `map` with a replica on node `me`, and how each starts here.
 pub(crate) fn plan_groups(map: &ClusterMap, me: u64) -> Vec<PlannedGroup> {
     map.groups_on(me)
@@ -24,6 +52,7 @@ pub(crate) fn plan_groups(map: &ClusterMap, me: u64) -> Vec<PlannedGroup> {
             id: group.group_id(),
             existing: None,
             seed: group.seed,
+            databases: map.databases as u32,
             membership: membership_of(map, group, me),
         })
         .collect()
@@ -92,11 +121,156 @@ impl ClusterNode {
             .clone()
     }
 
-    /// Routes clients by the current map over the groups running here.
+    /// Routes clients by the current map over the shard groups running here (the
+    /// control group serves no slot).
     pub fn install_layout(&self) -> Result<(), NodeError> {
-        let layout = Layout::cluster(self.0.me, self.0.groups.shards(), self.current())
+        let shards = self
+            .0
+            .groups
+            .shards()
+            .into_iter()
+            .filter(|s| s.id() != CONTROL)
+            .collect();
+        let layout = Layout::cluster(self.0.me, shards, self.current())
             .map_err(|e| NodeError::Config(e.to_string()))?;
         self.0.shared.shards.set(layout);
+        Ok(())
+    }
+
+    /// The map as this node's control replica holds it now.
+    fn committed_map(&self) -> Option<Bytes> {
+        let control = self.0.groups.get(CONTROL)?;
+        let core = control.shard.lock();
+        let entry = core
+            .engine
+            .space(okapi_types::Namespace(0))?
+            .peek(MAP_KEY, u64::MAX / 2)?;
+        match &entry.value {
+            okapi_engine::value::Value::Str(s) => Some(s.to_bytes()),
+            _ => None,
+        }
+    }
+
+    /// Installs every newer map the control group commits, until shutdown. On the
+    /// control group's leader, also makes every node of the map a member of the
+    /// control group (the first ones voters, the rest learners).
+    pub fn follow_map(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut shutdown = this.0.shared.shutdown.subscribe();
+            let mut installed: Option<Bytes> = None;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                    _ = shutdown.changed() => return,
+                }
+                if let Some(bytes) = this.committed_map()
+                    && installed.as_ref() != Some(&bytes)
+                {
+                    match this.clone().install(bytes.clone()).await {
+                        Ok(()) => installed = Some(bytes),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot install the committed cluster map");
+                            installed = Some(bytes);
+                        }
+                    }
+                }
+                if let Err(e) = this.add_control_learners().await {
+                    tracing::debug!(error = %e, "control group members not updated yet");
+                }
+            }
+        });
+    }
+
+    /// On the control leader: adds the map's nodes that are not yet members of the
+    /// control group as learners, so they receive the map.
+    async fn add_control_learners(&self) -> Result<(), String> {
+        let Some(control) = self.0.groups.get(CONTROL) else {
+            return Ok(());
+        };
+        if !control.group.is_leader() {
+            return Ok(());
+        }
+        let Some(map) = self.current() else {
+            return Ok(());
+        };
+        let members = control.group.member_ids();
+        for node in &map.nodes {
+            if !members.contains(&node.id) {
+                control
+                    .group
+                    .add_learner(node.id, node.cluster_addr())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(node = %format!("{:016x}", node.id), "node added to the control group as a learner");
+            }
+        }
+        Ok(())
+    }
+
+    /// Founds the cluster with `map` (CLUSTER OKAPI-SETMAP on a node in no cluster):
+    /// bootstraps the control group with the map's first nodes as voters and commits
+    /// the map as its first state.
+    async fn found(&self, bytes: Bytes, map: &ClusterMap) -> Result<(), String> {
+        let control = self
+            .0
+            .groups
+            .get(CONTROL)
+            .ok_or("this node runs no control group replica")?;
+        let voters: std::collections::BTreeMap<u64, String> = map
+            .nodes
+            .iter()
+            .take(CONTROL_VOTERS)
+            .map(|n| (n.id, n.cluster_addr()))
+            .collect();
+        if !voters.contains_key(&self.0.me) {
+            return Err("the founding node must be one of the map's first nodes".into());
+        }
+        control
+            .group
+            .initialize(voters)
+            .await
+            .map_err(|e| format!("cannot found the control group: {e}"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !control.group.is_leader() {
+            if std::time::Instant::now() > deadline {
+                return Err("the control group elected no leader within 10 s".into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let op = okapi_engine::Op {
+            db: okapi_types::Namespace(0),
+            kind: okapi_engine::strings::StringOp::Set {
+                key: Bytes::from_static(MAP_KEY),
+                value: bytes,
+                cond: okapi_engine::strings::SetCond::Always,
+                get: false,
+                expire: okapi_engine::strings::SetExpire::Keep,
+            }
+            .into(),
+        };
+        // A leader refuses writes until a quorum has acknowledged it (its lease), and
+        // the election may still move: retry until committed. Setting the same bytes
+        // twice is harmless, so an unknown outcome is retried too.
+        loop {
+            let pending = control
+                .shard
+                .log()
+                .append(vec![op.clone()], okapi_server::clock::now_ms());
+            let error = match pending.await {
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the control group stopped before committing the map".into(),
+            };
+            if std::time::Instant::now() > deadline {
+                return Err(format!("the control group did not commit the map: {error}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tracing::info!(
+            epoch = map.epoch,
+            "cluster founded: map committed by the control group"
+        );
         Ok(())
     }
 
@@ -134,7 +308,29 @@ impl ClusterNode {
         }
     }
 
-    async fn apply(self, bytes: Bytes) -> Result<(), String> {
+    /// CLUSTER OKAPI-SETMAP: founds the cluster with this map when the node is in
+    /// none; a map it already has is accepted again (a retried create); any other is
+    /// refused: changes go through the control group.
+    async fn set_map(self, bytes: Bytes) -> Result<(), String> {
+        let map = ClusterMap::decode_versioned(&bytes).map_err(|e| e.to_string())?;
+        if self.current().is_some() || self.committed_map().is_some() {
+            return match self.admissible(&map)? {
+                false => Ok(()),
+                true => Err(
+                    "this node is in a cluster already: its map changes through the control group"
+                        .into(),
+                ),
+            };
+        }
+        self.admissible(&map)?;
+        self.found(bytes.clone(), &map).await?;
+        // Install here at once, so the caller sees the cluster from this node.
+        self.install(bytes).await
+    }
+
+    /// Installs a map committed by the control group: stores it and starts this
+    /// node's replicas of its groups.
+    async fn install(self, bytes: Bytes) -> Result<(), String> {
         let _one = self.0.changing.lock().await;
         let map = ClusterMap::decode_versioned(&bytes).map_err(|e| e.to_string())?;
         if !self.admissible(&map)? {
@@ -188,7 +384,24 @@ impl okapi_server::cluster::ClusterControl for ClusterNode {
         self.0.port
     }
 
+    fn control_role(&self) -> (Option<u64>, &'static str) {
+        match self.0.groups.get(CONTROL) {
+            None => (None, "none"),
+            Some(control) => {
+                let (voters, members) = control.group.membership();
+                let role = if voters.contains(&self.0.me) {
+                    "voter"
+                } else if members.contains(&self.0.me) {
+                    "learner"
+                } else {
+                    "none"
+                };
+                (control.shard.leader(), role)
+            }
+        }
+    }
+
     fn set_map(&self, map: Bytes) -> BoxFuture<Result<(), String>> {
-        Box::pin(self.clone().apply(map))
+        Box::pin(self.clone().set_map(map))
     }
 }

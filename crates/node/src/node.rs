@@ -397,11 +397,18 @@ impl Node {
                     id: shard.id(),
                     existing: Some((shard.clone(), log.clone())),
                     seed: 0,
+                    databases,
                     membership: Membership::Bootstrap([(me, String::new())].into_iter().collect()),
                 })
                 .collect(),
-            (Some(_), None) => Vec::new(),
-            (Some(_), Some(map)) => crate::cluster::plan_groups(map, me),
+            // Every cluster node runs a replica of the control group (voter or learner),
+            // the map's source; before the cluster exists it waits to be contacted.
+            (Some(_), None) => vec![crate::cluster::control_plan()],
+            (Some(_), Some(map)) => {
+                let mut plan = vec![crate::cluster::control_plan()];
+                plan.extend(crate::cluster::plan_groups(map, me));
+                plan
+            }
         };
         let (done, recovered) = tokio::sync::oneshot::channel();
         let progress = (self.meter.clone(), self.shared.clone());
@@ -413,7 +420,6 @@ impl Node {
             peers,
             inbound,
             config: group_config,
-            databases,
             standalone: self.cluster.is_none(),
         };
         std::thread::Builder::new()
@@ -484,6 +490,7 @@ impl Node {
                 map,
             );
             control.install_layout()?;
+            control.follow_map();
             let _ = self.shared.cluster.set(Arc::new(control));
         }
         self.durable = Some(Durable { groups, wal });
@@ -616,6 +623,8 @@ pub(crate) struct PlannedGroup {
     pub(crate) id: GroupId,
     pub(crate) existing: Option<(Arc<Shard>, Arc<RaftLog>)>,
     pub(crate) seed: u64,
+    /// Namespaces of a new group's engine.
+    pub(crate) databases: u32,
     pub(crate) membership: Membership,
 }
 
@@ -628,7 +637,6 @@ struct LoaderParts {
     peers: Arc<Peers>,
     inbound: Arc<Inbound>,
     config: GroupConfig,
-    databases: u32,
     /// A standalone node: every group in the WAL must be one of its own.
     standalone: bool,
 }
@@ -685,7 +693,7 @@ fn recover(
     });
     let mut prepared = Vec::with_capacity(plan.len());
     for group in plan {
-        let ready = groups.prepare(group.id, group.existing, group.seed, parts.databases)?;
+        let ready = groups.prepare(group.id, group.existing, group.seed, group.databases)?;
         prepared.push((ready, group.membership));
     }
     Ok((wal, groups, prepared))

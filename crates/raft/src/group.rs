@@ -370,6 +370,51 @@ impl Group {
         &self.raft
     }
 
+    /// Founds a new group with `members` (node id → cluster address) on this node,
+    /// which must have no state for it yet.
+    pub async fn initialize(&self, members: BTreeMap<u64, String>) -> Result<(), RaftError> {
+        let members: BTreeMap<u64, openraft::impls::BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, openraft::impls::BasicNode { addr }))
+            .collect();
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+
+    /// The voters and all members (voters and learners) of the current membership.
+    pub fn membership(&self) -> (Vec<u64>, Vec<u64>) {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        (
+            membership.voter_ids().collect(),
+            membership.nodes().map(|(id, _)| *id).collect(),
+        )
+    }
+
+    /// Every member (voters and learners) of the group's current membership.
+    pub fn member_ids(&self) -> Vec<u64> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// On the leader: adds node `id` (at cluster address `addr`) as a learner, which
+    /// receives the log without voting. Returns once the change is committed.
+    pub async fn add_learner(&self, id: u64, addr: String) -> Result<(), RaftError> {
+        self.raft
+            .add_learner(id, openraft::impls::BasicNode { addr }, false)
+            .await
+            .map(drop)
+            .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+
     /// On the leader, how many other members' logs hold `index` (0 elsewhere).
     pub fn replicas_with(&self, index: u64) -> u64 {
         let metrics = self.raft.metrics();

@@ -19,9 +19,12 @@ pub trait ClusterControl: Send + Sync + 'static {
     fn node_id(&self) -> u64;
     /// The bound cluster port.
     fn cluster_port(&self) -> u16;
-    /// Installs an encoded cluster map (CLUSTER OKAPI-SETMAP) and starts this node's
-    /// replicas of its groups.
+    /// Founds a cluster with an encoded cluster map (CLUSTER OKAPI-SETMAP) and starts
+    /// this node's replicas of its groups.
     fn set_map(&self, map: Bytes) -> BoxFuture<Result<(), String>>;
+    /// The control group's leader as this node's replica sees it, and this node's
+    /// role in it (`voter`, `learner` or `none`).
+    fn control_role(&self) -> (Option<u64>, &'static str);
 }
 
 /// The error of a CLUSTER command on a node started without `cluster-enabled`.

@@ -199,7 +199,16 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
             shared.run_id, last_index
         );
-        // On a node of a cluster, its role in each of its groups.
+        // On a node of a cluster, its role in the control group and in each of its
+        // shard groups.
+        if let Some(control) = shared.cluster.get() {
+            let (leader, member) = control.control_role();
+            let _ = write!(
+                o,
+                "okapi_control:member={member},leader={:016x}\r\n",
+                leader.unwrap_or(0)
+            );
+        }
         if let Some(cluster) = layout.cluster_view() {
             for shard in layout.shards() {
                 let (role, leader) = match shard.leader() {

@@ -204,18 +204,23 @@ async fn create(
         random_u64,
     )?;
     let encoded = map.encode_versioned();
-    for (addr, node) in addrs.iter().zip(&map.nodes) {
-        let mut client = connect(addr, pass).await?;
-        client
-            .call(args!["CLUSTER", "OKAPI-SETMAP", encoded.clone()])
-            .await
-            .with_context(|| format!("{addr}: the node refused the cluster map"))?;
-        println!(
-            "node {:016x} joined: {} replica(s)",
-            node.id,
-            map.groups_on(node.id).count()
-        );
-    }
+    // The first node founds the control group (voters: the first three nodes) and
+    // commits the map; every other node receives it through its control replica.
+    let mut founder = connect(&addrs[0], pass).await?;
+    founder
+        .call(args!["CLUSTER", "OKAPI-SETMAP", encoded])
+        .await
+        .with_context(|| format!("{}: the node refused the cluster map", addrs[0]))?;
+    println!(
+        "node {:016x} founded the cluster; control group voters: {}",
+        map.nodes[0].id,
+        map.nodes
+            .iter()
+            .take(3)
+            .map(|n| format!("{:016x}", n.id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "{} shard groups x {replicas} replicas over {} nodes; waiting for leaders...",
         map.groups.len(),

@@ -394,3 +394,110 @@ fn large_values_replicate_in_bounded_appends() {
         .expect("GET");
     assert_eq!(first, value);
 }
+
+/// The lines of `INFO replication` about the control group, per node.
+fn control_lines(cluster: &TestCluster) -> Vec<String> {
+    cluster
+        .nodes
+        .iter()
+        .filter(|n| n.pid().is_some())
+        .map(|n| {
+            let mut c = n.client().expect("client");
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut c)
+                .expect("INFO");
+            info.lines()
+                .find(|l| l.starts_with("okapi_control:"))
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn five_nodes_share_one_map_through_the_control_group_which_survives_its_leader() {
+    let (mut cluster, out) =
+        TestCluster::form(env!("CARGO_BIN_EXE_okapi"), 5, &[], &["--groups", "5"]).expect("forms");
+    assert!(out.contains("founded the cluster"), "{out}");
+    cluster
+        .wait_ok(Duration::from_secs(30))
+        .expect("every node has the map");
+    // Three voters, two learners; all agree on the control leader.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines = control_lines(&cluster);
+        let voters = lines.iter().filter(|l| l.contains("member=voter")).count();
+        let learners = lines
+            .iter()
+            .filter(|l| l.contains("member=learner"))
+            .count();
+        if voters == 3 && learners == 2 {
+            break lines;
+        }
+        assert!(std::time::Instant::now() < deadline, "{lines:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let leader_field = |l: &str| l.split("leader=").nth(1).unwrap_or("").to_owned();
+    let leader = leader_field(&lines[0]);
+    assert!(lines.iter().all(|l| leader_field(l) == leader), "{lines:?}");
+    // 5 groups x 3 replicas over 5 nodes: each node holds 3 and first leads 1.
+    let mut c = cluster.client().expect("cluster client");
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .expect("SET");
+    }
+    // The control group's leader dies: the others elect a new one, and the shard
+    // groups keep serving.
+    let victim = cluster
+        .nodes
+        .iter()
+        .position(|n| {
+            let mut c = n.client().expect("client");
+            let myid: String = redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut c)
+                .expect("MYID");
+            myid.starts_with(&leader)
+        })
+        .expect("the control leader is a node");
+    cluster.nodes[victim].kill();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = control_lines(&cluster);
+        let leaders: std::collections::BTreeSet<String> =
+            lines.iter().map(|l| leader_field(l)).collect();
+        if leaders.len() == 1 && !leaders.contains(&leader) && !leaders.contains("0000000000000000")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new control leader: {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut c = cluster.client().expect("cluster client");
+    for i in 0..200 {
+        loop {
+            match redis::cmd("GET").arg(format!("k{i}")).query::<i64>(&mut c) {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    break;
+                }
+                Err(e) => {
+                    assert!(std::time::Instant::now() < deadline, "k{i}: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    c = cluster.client().expect("cluster client");
+                }
+            }
+        }
+    }
+    // Back, it still has the map (from its own control replica and map file).
+    cluster.nodes[victim].restart().expect("restart");
+    cluster.wait_ok(Duration::from_secs(30)).expect("ok");
+}
