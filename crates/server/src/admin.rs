@@ -225,8 +225,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             } => match self.last_write.clone() {
                 // Nothing written yet, or a standalone node (no replicas).
                 None => Reply::Int(0),
-                Some((shard, index)) => {
+                Some(shard) => {
                     held.release();
+                    let index = shard.log().last_index();
                     return Step::AwaitReplicas {
                         shard,
                         index,

@@ -122,9 +122,11 @@ pub(crate) struct Connection<S> {
     pub(crate) last_cmd: &'static str,
     /// A parsed request that waits for earlier writes to be applied.
     pub(crate) stash: Option<(okapi_commands::Action, crate::execute::Target)>,
-    /// The shard of this connection's last acknowledged write and the log index it
-    /// had then (WAIT counts the replicas that hold it).
-    pub(crate) last_write: Option<(Arc<Shard>, u64)>,
+    /// The shard of this connection's last acknowledged write (WAIT counts the
+    /// replicas that hold it). Its index is read when WAIT comes: the log's last index
+    /// then is at or past the write, so waiting for it is at least as strict, and the
+    /// write path stays free of the lookup.
+    pub(crate) last_write: Option<Arc<Shard>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
@@ -281,9 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Step::Close => return Flow::Close,
                 Step::AwaitWrites(rx, shapes, shard) => match rx.await {
                     Ok(Ok(replies)) => {
-                        // Applied here: the leader's log holds the entry by now.
-                        let index = shard.log().last_index();
-                        self.last_write = Some((shard, index));
+                        self.last_write = Some(shard);
                         let mut replies = replies.into_iter();
                         for shape in shapes {
                             match shape {
