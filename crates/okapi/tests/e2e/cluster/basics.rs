@@ -333,11 +333,25 @@ fn a_node_far_behind_catches_up_from_a_streamed_snapshot() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let log = cluster.nodes[leader].log();
-    assert!(
-        log.contains("snapshot sent"),
-        "caught up by snapshot, not by log: {log}"
-    );
+    // Whoever leads by now sent it (leadership may move during the writes); the
+    // restarted node says it restored its group from a received snapshot.
+    // Log lines reach the files from a writer thread of their own: wait for them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = cluster
+            .nodes
+            .iter()
+            .any(|n| n.log().contains("snapshot sent"));
+        let log = cluster.nodes[behind].log();
+        if sent && log.contains("restored state from snapshot group=1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "caught up by snapshot, not by log: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // It keeps the snapshot it received: restarted again, it still has everything.
     cluster.nodes[behind].restart().expect("restart");
     let mut direct = cluster.nodes[behind].client().expect("direct");
