@@ -70,6 +70,10 @@ impl ReplicatedLog for RaftLog {
     fn replicas_with(&self, index: u64) -> u64 {
         self.group.get().map_or(0, |g| g.replicas_with(index))
     }
+
+    fn replication(&self) -> Vec<(u64, u64)> {
+        self.group.get().map_or_else(Vec::new, |g| g.replication())
+    }
 }
 
 /// A shard's engine, as its group's state machine.

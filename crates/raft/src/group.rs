@@ -415,6 +415,19 @@ impl Group {
             .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
+    /// On the leader, each other member's matched log index (empty elsewhere).
+    pub fn replication(&self) -> Vec<(u64, u64)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.replication.as_ref().map_or_else(Vec::new, |replication| {
+            replication
+                .iter()
+                .filter(|(id, _)| **id != m.id)
+                .map(|(id, matched)| (*id, matched.as_ref().map_or(0, |l| l.index)))
+                .collect()
+        })
+    }
+
     /// On the leader, how many other members' logs hold `index` (0 elsewhere).
     pub fn replicas_with(&self, index: u64) -> u64 {
         let metrics = self.raft.metrics();

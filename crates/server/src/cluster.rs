@@ -161,6 +161,16 @@ pub fn shards(layout: &Layout) -> Reply {
                 .iter()
                 .map(|group| {
                     let leader = leader_of(layout, group);
+                    // Offsets as the group's leader sees them (only known there).
+                    let local = layout.shards().iter().find(|s| s.id() == group.group_id());
+                    let here_leads =
+                        local.is_some() && leader == layout.cluster_view().map(|c| c.me);
+                    let (last, matched): (u64, Vec<(u64, u64)>) = match local {
+                        Some(shard) if here_leads => {
+                            (shard.log().last_index(), shard.log().replication())
+                        }
+                        _ => (0, Vec::new()),
+                    };
                     let slots = group
                         .slots
                         .iter()
@@ -175,14 +185,29 @@ pub fn shards(layout: &Layout) -> Reply {
                             } else {
                                 "replica"
                             };
+                            let offset = if Some(node.id) == leader {
+                                last
+                            } else {
+                                matched
+                                    .iter()
+                                    .find(|(id, _)| *id == node.id)
+                                    .map_or(0, |(_, m)| *m)
+                            };
+                            // Seen from the leader: a replica more than 1,000 entries
+                            // behind is catching up ("loading"); elsewhere unknown.
+                            let health = if !here_leads || last.saturating_sub(offset) <= 1000 {
+                                "online"
+                            } else {
+                                "loading"
+                            };
                             Reply::Map(vec![
                                 (bulk("id"), bulk(node.name())),
                                 (bulk("port"), Reply::Int(node.port as i64)),
                                 (bulk("ip"), bulk(node.host.clone())),
                                 (bulk("endpoint"), bulk(node.host.clone())),
                                 (bulk("role"), bulk(role)),
-                                (bulk("replication-offset"), Reply::Int(0)),
-                                (bulk("health"), bulk("online")),
+                                (bulk("replication-offset"), Reply::Int(offset as i64)),
+                                (bulk("health"), bulk(health)),
                             ])
                         })
                         .collect();

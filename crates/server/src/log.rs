@@ -53,4 +53,10 @@ pub trait ReplicatedLog: Send + Sync + 'static {
     fn replicas_with(&self, _index: u64) -> u64 {
         0
     }
+
+    /// On the leader, how far each other replica's log matches its own: (node id,
+    /// index); empty elsewhere.
+    fn replication(&self) -> Vec<(u64, u64)> {
+        Vec::new()
+    }
 }

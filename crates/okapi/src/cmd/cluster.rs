@@ -261,45 +261,143 @@ async fn status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
     print_status(addr, pass).await
 }
 
-/// One row per shard group: slots, leader, replicas.
+/// A map-like reply (RESP2 sends maps as flat arrays) as pairs.
+fn pairs(frame: &Frame) -> Vec<(String, &Frame)> {
+    match frame {
+        Frame::Map(kv) => kv.iter().map(|(k, v)| (text(k), v)).collect(),
+        Frame::Array(items) => items
+            .chunks_exact(2)
+            .map(|kv| (text(&kv[0]), &kv[1]))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn field<'a>(map: &'a [(String, &'a Frame)], name: &str) -> Option<&'a Frame> {
+    map.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+}
+
+fn int(frame: Option<&Frame>) -> i64 {
+    match frame {
+        Some(Frame::Integer(n)) => *n,
+        Some(other) => text(other).parse().unwrap_or(0),
+        None => 0,
+    }
+}
+
+/// One group as its leader reports it: slots, leader, and each follower's lag.
+struct GroupRow {
+    slots: String,
+    leader: String,
+    followers: Vec<(String, i64)>,
+}
+
+/// The groups a node leads, from its CLUSTER SHARDS (offsets are known only there).
+async fn led_groups(addr: &str, pass: Option<&str>) -> anyhow::Result<Vec<GroupRow>> {
+    let mut client = connect(addr, pass).await?;
+    let Frame::Array(shards) = client.call(args!["CLUSTER", "SHARDS"]).await? else {
+        bail!("{addr}: unexpected reply to CLUSTER SHARDS");
+    };
+    let mut rows = Vec::new();
+    for shard in &shards {
+        let shard = pairs(shard);
+        let slots: Vec<i64> = match field(&shard, "slots") {
+            Some(Frame::Array(s)) => s.iter().map(|f| int(Some(f))).collect(),
+            _ => Vec::new(),
+        };
+        let Some(Frame::Array(nodes)) = field(&shard, "nodes") else {
+            continue;
+        };
+        let nodes: Vec<Vec<(String, &Frame)>> = nodes.iter().map(pairs).collect();
+        let endpoint = |n: &[(String, &Frame)]| {
+            format!(
+                "{}:{}",
+                field(n, "ip").map(text).unwrap_or_default(),
+                int(field(n, "port"))
+            )
+        };
+        let Some(master) = nodes
+            .iter()
+            .find(|n| field(n, "role").map(text).as_deref() == Some("master"))
+        else {
+            continue;
+        };
+        if endpoint(master) != addr {
+            continue;
+        }
+        let last = int(field(master, "replication-offset"));
+        rows.push(GroupRow {
+            slots: slots
+                .chunks(2)
+                .map(|r| format!("{}-{}", r[0], r.get(1).copied().unwrap_or(r[0])))
+                .collect::<Vec<_>>()
+                .join(" "),
+            leader: endpoint(master),
+            followers: nodes
+                .iter()
+                .filter(|n| field(n, "role").map(text).as_deref() != Some("master"))
+                .map(|n| (endpoint(n), last - int(field(n, "replication-offset"))))
+                .collect(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Every group (as its leader reports it) and every node (reachable or not).
 async fn print_status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
     let mut client = connect(addr, pass).await?;
-    let slots = client
-        .call(args!["CLUSTER", "SLOTS"])
-        .await
-        .with_context(|| format!("{addr}: CLUSTER SLOTS"))?;
-    let nodes = text(&client.call(args!["CLUSTER", "NODES"]).await?);
-    let Frame::Array(ranges) = slots else {
-        bail!("{addr}: unexpected reply to CLUSTER SLOTS");
-    };
+    let nodes = text(
+        &client
+            .call(args!["CLUSTER", "NODES"])
+            .await
+            .with_context(|| format!("{addr}: CLUSTER NODES"))?,
+    );
     let mut rows: Vec<[String; 3]> = Vec::new();
-    for range in ranges {
-        let Frame::Array(parts) = range else { continue };
-        let bound = |f: Option<&Frame>| match f {
-            Some(Frame::Integer(n)) => *n,
-            _ => -1,
-        };
-        let (a, b) = (bound(parts.first()), bound(parts.get(1)));
-        let endpoint = |f: &Frame| match f {
-            Frame::Array(e) if e.len() >= 2 => {
-                let port = match &e[1] {
-                    Frame::Integer(p) => *p,
-                    _ => 0,
-                };
-                format!("{}:{port}", text(&e[0]))
+    let mut health = Vec::new();
+    for line in nodes.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() < 8 {
+            continue;
+        }
+        let node_addr = fields[1].split('@').next().unwrap_or("").to_owned();
+        match led_groups(&node_addr, pass).await {
+            Ok(groups) => {
+                health.push((
+                    fields[0][..16.min(fields[0].len())].to_owned(),
+                    node_addr,
+                    "up",
+                    groups.len(),
+                ));
+                for g in groups {
+                    let followers = g
+                        .followers
+                        .iter()
+                        .map(|(a, lag)| format!("{a} (lag {lag})"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    rows.push([g.slots, g.leader, followers]);
+                }
             }
-            _ => "?".into(),
-        };
-        let leader = parts.get(2).map(endpoint).unwrap_or_else(|| "-".into());
-        let followers: Vec<String> = parts.iter().skip(3).map(endpoint).collect();
-        rows.push([format!("{a}-{b}"), leader, followers.join(", ")]);
+            Err(_) => health.push((
+                fields[0][..16.min(fields[0].len())].to_owned(),
+                node_addr,
+                "down",
+                0,
+            )),
+        }
     }
-    let headers = ["slots", "leader", "followers"];
+    rows.sort_by_key(|r| {
+        r[0].split('-')
+            .next()
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    let headers = ["slots", "leader", "followers (entries behind)"];
     let widths: Vec<usize> = (0..3)
         .map(|i| {
             rows.iter()
                 .map(|r| r[i].chars().count())
-                .chain([headers[i].len()])
+                .chain([headers[i].chars().count()])
                 .max()
                 .unwrap_or(0)
         })
@@ -324,21 +422,8 @@ async fn print_status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
     }
     println!("{}", line("└", "┴", "┘"));
     println!("nodes:");
-    for node in nodes.lines() {
-        let fields: Vec<&str> = node.split(' ').collect();
-        if fields.len() >= 3 {
-            println!(
-                "  {}  {}  {}  leads {}",
-                &fields[0][..16.min(fields[0].len())],
-                fields[1],
-                fields[2],
-                if fields.len() > 8 {
-                    fields[8..].join(" ")
-                } else {
-                    "nothing".into()
-                }
-            );
-        }
+    for (id, node_addr, state, led) in health {
+        println!("  {id}  {node_addr:<22} {state:<5} leads {led} group(s)");
     }
     Ok(())
 }

@@ -227,6 +227,21 @@ fn a_restarted_node_catches_up_and_the_cluster_survives_a_full_restart() {
             }
         }
     }
+    // okapi cluster status shows the node down and how far behind its replicas are.
+    let (ok, status, stderr) = cluster
+        .okapi(&["cluster", "status", &cluster.nodes[0].addr()])
+        .expect("status runs");
+    assert!(ok, "{stderr}");
+    let down = format!("{:<22} down", cluster.nodes[2].addr());
+    assert!(status.contains(&down), "{status}");
+    let lagging = format!("{} (lag ", cluster.nodes[2].addr());
+    assert!(
+        status
+            .split(&lagging)
+            .skip(1)
+            .any(|rest| rest.split(')').next().is_some_and(|n| n != "0")),
+        "the dead node's replicas fall behind: {status}"
+    );
     cluster.nodes[2].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
     // It catches up: its own copy gets the writes made while it was down.
