@@ -530,3 +530,40 @@ fn five_nodes_share_one_map_through_the_control_group_which_survives_its_leader(
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(30)).expect("ok");
 }
+
+#[test]
+fn redis_benchmark_runs_against_the_cluster() {
+    let cluster = super::form(3, &["--groups", "3"]);
+    let node = &cluster.nodes[1];
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["--cluster", "-h", &node.host, "-p"])
+        .arg(node.port.to_string())
+        .args(["-t", "set,get", "-n", "3000", "-c", "10", "-q"])
+        .output()
+        .expect("redis-benchmark runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Cluster has 3 master nodes"), "{stdout}");
+    for test in ["SET: ", "GET: "] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(test) && l.contains("requests per second")),
+            "{test}{stdout}"
+        );
+    }
+    // Its writes landed: each node counts the keys of the groups it leads.
+    let sizes: i64 = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut d = n.client().expect("direct");
+            redis::cmd("DBSIZE").query::<i64>(&mut d).expect("DBSIZE")
+        })
+        .sum();
+    assert!(sizes >= 1, "redis-benchmark's SETs are stored");
+}
