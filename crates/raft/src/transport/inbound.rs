@@ -104,13 +104,12 @@ pub async fn serve(
     }
 }
 
-/// A snapshot being received: its chunks go to a writer on a blocking thread.
+/// A snapshot being received: its chunks go to a writer on a thread of its own.
 struct Receiving {
-    chunks: std::sync::mpsc::SyncSender<Option<Bytes>>,
+    chunks: mpsc::Sender<Option<Bytes>>,
     done: tokio::sync::oneshot::Receiver<Result<SnapshotHandle, String>>,
     vote: Vote,
     meta: crate::types::SnapshotMeta,
-    registered: Registered,
 }
 
 async fn connection(
@@ -167,7 +166,7 @@ async fn connection(
             Ok(frame) => frame,
             Err(e) => break Err(format!("undecodable frame from {peer:016x}: {e}")),
         };
-        dispatch(frame, &inbound, &replies, &mut receiving);
+        dispatch(frame, &inbound, &replies, &mut receiving).await;
     };
     drop(receiving);
     drop(replies);
@@ -175,15 +174,35 @@ async fn connection(
     result
 }
 
+/// Sends `message` as the reply to request `id` of `group`, from a task of its own
+/// (the connection's reader never waits for the reply queue).
 fn reply(replies: &mpsc::Sender<Bytes>, id: u64, group: GroupId, message: Message) {
-    let bytes = Frame { id, group, message }.encode();
+    answer(replies, id, group, async move { message });
+}
+
+/// Runs `work` in a task of its own and sends what it returns as the reply to
+/// request `id` of `group`: one group that is slow to answer never holds up another.
+fn answer(
+    replies: &mpsc::Sender<Bytes>,
+    id: u64,
+    group: GroupId,
+    work: impl Future<Output = Message> + Send + 'static,
+) {
     let replies = replies.clone();
     tokio::spawn(async move {
-        let _ = replies.send(bytes).await;
+        let message = work.await;
+        let _ = replies.send(Frame { id, group, message }.encode()).await;
     });
 }
 
-fn dispatch(
+fn failed(e: &dyn std::fmt::Display) -> Message {
+    Message::Failed(e.to_string())
+}
+
+/// Handles one frame. Everything but snapshot chunks runs in a task of its own;
+/// chunks are handed to their transfer's writer in order, waiting when it is behind
+/// (only this connection's reading waits).
+async fn dispatch(
     frame: Frame,
     inbound: &Inbound,
     replies: &mpsc::Sender<Bytes>,
@@ -204,67 +223,25 @@ fn dispatch(
         }
         return;
     };
-    let failed = |e: &dyn std::fmt::Display| Message::Failed(e.to_string());
+    let raft = registered.raft.clone();
     match message {
-        Message::Append(rpc) => {
-            let replies = replies.clone();
-            tokio::spawn(async move {
-                let answer = match registered.raft.append_entries(rpc).await {
-                    Ok(r) => Message::AppendReply(r),
-                    Err(e) => failed(&e),
-                };
-                let _ = replies
-                    .send(
-                        Frame {
-                            id,
-                            group,
-                            message: answer,
-                        }
-                        .encode(),
-                    )
-                    .await;
-            });
-        }
-        Message::Vote(rpc) => {
-            let replies = replies.clone();
-            tokio::spawn(async move {
-                let answer = match registered.raft.vote(rpc).await {
-                    Ok(r) => Message::VoteReply(r),
-                    Err(e) => failed(&e),
-                };
-                let _ = replies
-                    .send(
-                        Frame {
-                            id,
-                            group,
-                            message: answer,
-                        }
-                        .encode(),
-                    )
-                    .await;
-            });
-        }
-        Message::PreVote(rpc) => {
-            let replies = replies.clone();
-            tokio::spawn(async move {
-                let answer = match registered.raft.pre_vote(rpc).await {
-                    Ok(r) => Message::VoteReply(r),
-                    Err(e) => failed(&e),
-                };
-                let _ = replies
-                    .send(
-                        Frame {
-                            id,
-                            group,
-                            message: answer,
-                        }
-                        .encode(),
-                    )
-                    .await;
-            });
-        }
+        Message::Append(rpc) => answer(replies, id, group, async move {
+            raft.append_entries(rpc)
+                .await
+                .map_or_else(|e| failed(&e), Message::AppendReply)
+        }),
+        Message::Vote(rpc) => answer(replies, id, group, async move {
+            raft.vote(rpc)
+                .await
+                .map_or_else(|e| failed(&e), Message::VoteReply)
+        }),
+        Message::PreVote(rpc) => answer(replies, id, group, async move {
+            raft.pre_vote(rpc)
+                .await
+                .map_or_else(|e| failed(&e), Message::VoteReply)
+        }),
         Message::SnapshotBegin { vote, index, meta } => {
-            match begin_snapshot(group, index, &meta, &registered) {
+            match begin_snapshot(group, index, meta, &registered) {
                 Ok((chunks, done, file_meta)) => {
                     receiving.insert(
                         id,
@@ -273,7 +250,6 @@ fn dispatch(
                             done,
                             vote,
                             meta: file_meta,
-                            registered,
                         },
                     );
                 }
@@ -284,24 +260,16 @@ fn dispatch(
             let Some(state) = receiving.get(&id) else {
                 return;
             };
-            if crc32c::crc32c(&data) != crc {
+            let refused = if crc32c::crc32c(&data) != crc {
+                Some("snapshot chunk failed its checksum")
+            } else if state.chunks.send(Some(data)).await.is_err() {
+                Some("the snapshot writer stopped")
+            } else {
+                None
+            };
+            if let Some(reason) = refused {
                 receiving.remove(&id);
-                reply(
-                    replies,
-                    id,
-                    group,
-                    Message::Failed("snapshot chunk failed its checksum".into()),
-                );
-                return;
-            }
-            if state.chunks.send(Some(data)).is_err() {
-                receiving.remove(&id);
-                reply(
-                    replies,
-                    id,
-                    group,
-                    Message::Failed("the snapshot writer stopped".into()),
-                );
+                reply(replies, id, group, Message::Failed(reason.into()));
             }
         }
         Message::SnapshotEnd => {
@@ -314,19 +282,17 @@ fn dispatch(
                 );
                 return;
             };
-            let replies = replies.clone();
-            tokio::spawn(async move {
+            answer(replies, id, group, async move {
                 let Receiving {
                     chunks,
                     done,
                     vote,
                     meta,
-                    registered,
                 } = state;
                 // The end marker: a transfer cut short (channel closed without it) is
                 // abandoned, never finished as if complete.
-                let _ = chunks.send(None);
-                let answer = match done.await {
+                let _ = chunks.send(None).await;
+                match done.await {
                     Ok(Ok(handle)) => {
                         let snapshot = openraft::alias::SnapshotOf::<
                             crate::types::TypeConfig,
@@ -335,24 +301,13 @@ fn dispatch(
                             meta,
                             snapshot: handle,
                         };
-                        match registered.raft.install_full_snapshot(vote, snapshot).await {
-                            Ok(r) => Message::SnapshotReply(r),
-                            Err(e) => failed(&e),
-                        }
+                        raft.install_full_snapshot(vote, snapshot)
+                            .await
+                            .map_or_else(|e| failed(&e), Message::SnapshotReply)
                     }
                     Ok(Err(e)) => Message::Failed(e),
                     Err(_) => Message::Failed("the snapshot writer stopped".into()),
-                };
-                let _ = replies
-                    .send(
-                        Frame {
-                            id,
-                            group,
-                            message: answer,
-                        }
-                        .encode(),
-                    )
-                    .await;
+                }
             });
         }
         Message::AppendReply(_)
@@ -365,40 +320,46 @@ fn dispatch(
 }
 
 type SnapshotStart = (
-    std::sync::mpsc::SyncSender<Option<Bytes>>,
+    mpsc::Sender<Option<Bytes>>,
     tokio::sync::oneshot::Receiver<Result<SnapshotHandle, String>>,
     crate::types::SnapshotMeta,
 );
 
 /// Starts writing a received snapshot into the group's store on a thread of its
-/// own; chunks arrive through the returned channel and `None` ends them. The file is
-/// abandoned if the channel closes before the end or no chunk comes for
-/// [`SNAPSHOT_IDLE`].
+/// own (creating the file included: no file I/O on the event loop); chunks arrive
+/// through the returned channel and `None` ends them. The file is abandoned if the
+/// channel closes before the end or no chunk comes for [`SNAPSHOT_IDLE`].
 fn begin_snapshot(
     group: GroupId,
     index: u64,
-    meta: &Bytes,
+    meta: Bytes,
     registered: &Registered,
 ) -> Result<SnapshotStart, String> {
-    let file = codec::decode_file_meta(meta).map_err(|e| e.to_string())?;
-    let mut writer = registered
-        .snapshots
-        .create(group, index, meta)
-        .map_err(|e| e.to_string())?;
-    let (chunks, incoming) = std::sync::mpsc::sync_channel::<Option<Bytes>>(16);
+    let file = codec::decode_file_meta(&meta).map_err(|e| e.to_string())?;
+    let store = registered.snapshots.clone();
+    let (chunks, mut incoming) = mpsc::channel::<Option<Bytes>>(16);
     let (done, finished) = tokio::sync::oneshot::channel();
+    // The writer thread waits for chunks with the runtime's timer.
+    let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("okapi-snap-recv".into())
         .spawn(move || {
             let result = (|| {
+                let mut writer = store
+                    .create(group, index, &meta)
+                    .map_err(|e| e.to_string())?;
                 loop {
-                    match incoming.recv_timeout(SNAPSHOT_IDLE) {
-                        Ok(Some(chunk)) => writer.write_chunk(&chunk).map_err(|e| e.to_string())?,
-                        Ok(None) => break,
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                            return Err("the snapshot transfer was cut off".into());
+                    // Built inside block_on: a timer needs the runtime's context.
+                    let next = runtime.block_on(async {
+                        tokio::time::timeout(SNAPSHOT_IDLE, incoming.recv()).await
+                    });
+                    match next {
+                        Ok(Some(Some(chunk))) => {
+                            writer.write_chunk(&chunk).map_err(|e| e.to_string())?;
                         }
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        Ok(Some(None)) => break,
+                        Ok(None) => return Err("the snapshot transfer was cut off".into()),
+                        Err(_) => {
                             return Err(format!(
                                 "no snapshot chunk for {}s: transfer abandoned",
                                 SNAPSHOT_IDLE.as_secs()
