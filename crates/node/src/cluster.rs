@@ -194,7 +194,7 @@ impl ClusterNode {
         let Some(map) = self.current() else {
             return Ok(());
         };
-        let members = control.group.member_ids();
+        let (_, members) = control.group.membership();
         for node in &map.nodes {
             if !members.contains(&node.id) {
                 control

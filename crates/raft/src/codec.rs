@@ -113,6 +113,23 @@ pub(crate) fn get_opt_log_id(input: &mut Input) -> Result<Option<LogId>, WireErr
     }
 }
 
+/// A vote: term, node, committed — in the WAL's hard state and on the wire.
+pub(crate) fn put_vote(out: &mut Vec<u8>, vote: &Vote) {
+    put_u64(out, vote.leader_id.term);
+    put_u64(out, vote.leader_id.node_id);
+    vote.committed.encode(out);
+}
+
+pub(crate) fn get_vote(input: &mut Input) -> Result<Vote, WireError> {
+    let term = u64::decode(input)?;
+    let node = u64::decode(input)?;
+    Ok(if bool::decode(input)? {
+        Vote::new_committed(term, node)
+    } else {
+        Vote::new(term, node)
+    })
+}
+
 type Membership = openraft::Membership<u64, BasicNode>;
 
 /// Joint configs (each a sorted list of voter ids), then every node with its address.
@@ -208,9 +225,7 @@ pub fn encode_hard_state(hard: &HardState) -> Bytes {
         None => out.push(0),
         Some(vote) => {
             out.push(1);
-            put_u64(&mut out, vote.leader_id.term);
-            put_u64(&mut out, vote.leader_id.node_id);
-            vote.committed.encode(&mut out);
+            put_vote(&mut out, vote);
         }
     }
     put_opt_log_id(&mut out, &hard.committed);
@@ -227,16 +242,7 @@ pub fn decode_hard_state(bytes: &Bytes) -> Result<HardState, RaftError> {
     let hard = (|| {
         let vote = match input.byte("vote option")? {
             0 => None,
-            1 => {
-                let term = u64::decode(&mut input)?;
-                let node = u64::decode(&mut input)?;
-                let committed = bool::decode(&mut input)?;
-                Some(if committed {
-                    Vote::new_committed(term, node)
-                } else {
-                    Vote::new(term, node)
-                })
-            }
+            1 => Some(get_vote(&mut input)?),
             _ => return Err(WireError::Invalid("vote option")),
         };
         let committed = get_opt_log_id(&mut input)?;

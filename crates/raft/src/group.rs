@@ -134,15 +134,7 @@ impl Recovered {
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
         match membership {
-            Membership::Bootstrap(members) if fresh => {
-                let members: BTreeMap<u64, openraft::impls::BasicNode> = members
-                    .into_iter()
-                    .map(|(id, addr)| (id, openraft::impls::BasicNode { addr }))
-                    .collect();
-                raft.initialize(members)
-                    .await
-                    .map_err(|e| RaftError::Fatal(e.to_string()))?;
-            }
+            Membership::Bootstrap(members) if fresh => initialize(&raft, members).await?,
             _ if !fresh => {
                 // A lone member has nobody to wait for: elect at once after a restart.
                 // With peers, this only starts the first election early.
@@ -183,6 +175,17 @@ pub struct Role {
     /// `t + read_lease`. Monotonic clocks only; assumes they run at about the same
     /// rate on every node (less than a third apart over one election timeout).
     pub read_lease_until: Option<tokio::time::Instant>,
+}
+
+/// Founds group `raft` with `members` (node id → cluster address).
+async fn initialize(raft: &Raft, members: BTreeMap<u64, String>) -> Result<(), RaftError> {
+    let members: BTreeMap<u64, openraft::impls::BasicNode> = members
+        .into_iter()
+        .map(|(id, addr)| (id, openraft::impls::BasicNode { addr }))
+        .collect();
+    raft.initialize(members)
+        .await
+        .map_err(|e| RaftError::Fatal(e.to_string()))
 }
 
 /// A running group.
@@ -373,14 +376,7 @@ impl Group {
     /// Founds a new group with `members` (node id → cluster address) on this node,
     /// which must have no state for it yet.
     pub async fn initialize(&self, members: BTreeMap<u64, String>) -> Result<(), RaftError> {
-        let members: BTreeMap<u64, openraft::impls::BasicNode> = members
-            .into_iter()
-            .map(|(id, addr)| (id, openraft::impls::BasicNode { addr }))
-            .collect();
-        self.raft
-            .initialize(members)
-            .await
-            .map_err(|e| RaftError::Fatal(e.to_string()))
+        initialize(&self.raft, members).await
     }
 
     /// The voters and all members (voters and learners) of the current membership.
@@ -392,17 +388,6 @@ impl Group {
             membership.voter_ids().collect(),
             membership.nodes().map(|(id, _)| *id).collect(),
         )
-    }
-
-    /// Every member (voters and learners) of the group's current membership.
-    pub fn member_ids(&self) -> Vec<u64> {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow_watched();
-        m.membership_config
-            .membership()
-            .nodes()
-            .map(|(id, _)| *id)
-            .collect()
     }
 
     /// On the leader: adds node `id` (at cluster address `addr`) as a learner, which

@@ -102,12 +102,7 @@ impl PeerClient {
         handle: SnapshotHandle,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let network = |e: String| StreamingError::Network(NetworkError::new(&AnyError::error(e)));
-        let info = okapi_storage::SnapshotInfo {
-            group: handle.group,
-            index: handle.index,
-            path: handle.path.clone(),
-            size: 0,
-        };
+        let info = handle.info();
         let mut reader = self
             .net
             .snapshots
@@ -168,7 +163,7 @@ impl PeerClient {
         match self
             .net
             .peers
-            .finish_stream(self.target, &self.addr, end)
+            .request(self.target, &self.addr, end)
             .await
             .map_err(link)?
         {

@@ -41,7 +41,8 @@ pub struct SnapshotHandle {
 }
 
 impl SnapshotHandle {
-    fn info(&self) -> okapi_storage::SnapshotInfo {
+    /// The snapshot store's view of the file (its size unknown, 0).
+    pub(crate) fn info(&self) -> okapi_storage::SnapshotInfo {
         okapi_storage::SnapshotInfo {
             group: self.group,
             index: self.index,

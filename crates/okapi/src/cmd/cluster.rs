@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use okapi_client::{Client, args};
 use okapi_cluster::NodeInfo;
 use okapi_resp::Frame;
+use okapi_server::shared::random_u64;
 
 /// Flags of `okapi cluster`.
 #[derive(Debug, Args)]
@@ -156,17 +157,6 @@ async fn describe(addr: &str, pass: Option<&str>) -> anyhow::Result<(NodeInfo, u
         },
         databases,
     ))
-}
-
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 async fn create(

@@ -11,7 +11,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
 
-use crate::codec;
+use crate::codec::{self, get_vote, put_vote};
 use crate::types::{TypeConfig, Vote};
 
 /// First bytes of every connection, both ways.
@@ -102,22 +102,6 @@ pub struct Frame {
     pub group: GroupId,
     /// What it says.
     pub message: Message,
-}
-
-fn put_vote(out: &mut Vec<u8>, vote: &Vote) {
-    vote.leader_id.term.encode(out);
-    vote.leader_id.node_id.encode(out);
-    vote.committed.encode(out);
-}
-
-fn get_vote(input: &mut Input) -> Result<Vote, WireError> {
-    let term = u64::decode(input)?;
-    let node = u64::decode(input)?;
-    Ok(if bool::decode(input)? {
-        Vote::new_committed(term, node)
-    } else {
-        Vote::new(term, node)
-    })
 }
 
 fn put_vote_request(out: &mut Vec<u8>, rpc: &VoteRequest<TypeConfig>) {

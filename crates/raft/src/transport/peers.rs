@@ -139,16 +139,6 @@ impl Peers {
         self.enqueue(target, addr, frames, id, None).await
     }
 
-    /// Queues the last frame of a stream and waits for the stream's reply.
-    pub async fn finish_stream(
-        &self,
-        target: u64,
-        addr: &str,
-        frame: Frame,
-    ) -> Result<Message, LinkError> {
-        self.request(target, addr, frame).await
-    }
-
     async fn enqueue(
         &self,
         target: u64,
