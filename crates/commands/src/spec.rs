@@ -141,8 +141,14 @@ impl CommandSpec {
 
     /// Positions of key arguments in `argv` (name at 0).
     pub fn key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
+        self.key_indexes(argv).collect()
+    }
+
+    /// The same positions without collecting them: a key range (most commands)
+    /// allocates nothing, so routing every request by its keys stays cheap.
+    pub fn key_indexes(&self, argv: &[Bytes]) -> KeyIndexes {
         match self.keys {
-            Keys::None => Vec::new(),
+            Keys::None => KeyIndexes::Listed(Vec::new().into_iter()),
             Keys::Range { first, last, step } => {
                 let len = argv.len() as i32;
                 let last = if last < 0 {
@@ -150,14 +156,50 @@ impl CommandSpec {
                 } else {
                     last.min(len - 1)
                 };
-                let step = step.max(1);
-                (first..=last)
-                    .step_by(step as usize)
-                    .filter(|&i| i > 0 && i < len)
-                    .map(|i| i as usize)
-                    .collect()
+                KeyIndexes::Range {
+                    next: first,
+                    last: last.min(len - 1),
+                    step: step.max(1),
+                }
             }
-            Keys::Custom(find) => find(argv),
+            Keys::Custom(find) => KeyIndexes::Listed(find(argv).into_iter()),
+        }
+    }
+}
+
+/// Positions of a command's key arguments (see [`CommandSpec::key_indexes`]).
+#[derive(Debug)]
+pub enum KeyIndexes {
+    /// `next`, `next + step`, … up to `last`.
+    Range {
+        /// The next position.
+        next: i32,
+        /// The last position that may be a key.
+        last: i32,
+        /// Distance between keys.
+        step: i32,
+    },
+    /// Found by the command's own key finder.
+    Listed(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for KeyIndexes {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            KeyIndexes::Range { next, last, step } => loop {
+                if *next > *last {
+                    return None;
+                }
+                let at = *next;
+                *next += *step;
+                // The name (position 0) is never a key.
+                if at > 0 {
+                    return Some(at as usize);
+                }
+            },
+            KeyIndexes::Listed(positions) => positions.next(),
         }
     }
 }
@@ -209,7 +251,7 @@ pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, CommandError> {
         return Err(CommandError::WrongArity(spec.name.to_owned()));
     }
     if !matches!(spec.keys, Keys::None) && argv.iter().any(|a| a.len() > MAX_KEY_LEN) {
-        for position in spec.key_positions(argv) {
+        for position in spec.key_indexes(argv) {
             if argv[position].len() > MAX_KEY_LEN {
                 return Err(CommandError::KeyTooLong(MAX_KEY_LEN));
             }
@@ -239,5 +281,59 @@ pub const fn command(
         group,
         summary,
         parse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key positions as a range spec defines them, written out plainly.
+    fn reference(first: i32, last: i32, step: i32, len: i32) -> Vec<usize> {
+        let last = if last < 0 {
+            len + last
+        } else {
+            last.min(len - 1)
+        };
+        (first..=last)
+            .step_by(step.max(1) as usize)
+            .filter(|&i| i > 0 && i < len)
+            .map(|i| i as usize)
+            .collect()
+    }
+
+    #[test]
+    fn key_indexes_match_the_range_of_every_command_for_every_length() {
+        let mut checked = 0;
+        for spec in all() {
+            let Keys::Range { first, last, step } = spec.keys else {
+                continue;
+            };
+            for len in 1..12 {
+                let argv: Vec<Bytes> = (0..len).map(|i| Bytes::from(i.to_string())).collect();
+                assert_eq!(
+                    spec.key_indexes(&argv).collect::<Vec<_>>(),
+                    reference(first, last, step, len),
+                    "{} with {len} arguments",
+                    spec.name
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 500, "only {checked} cases");
+        // Ranges a table could hold but none does today.
+        for (first, last, step) in [(0, -1, 2), (2, 5, 3), (1, 0, 1), (3, -2, 1)] {
+            let spec = command("x", -1, 0, keys(first, last, step), &[], "", "", |_, _| {
+                Err(CommandError::Syntax)
+            });
+            for len in 1..9 {
+                let argv: Vec<Bytes> = (0..len).map(|i| Bytes::from(i.to_string())).collect();
+                assert_eq!(
+                    spec.key_indexes(&argv).collect::<Vec<_>>(),
+                    reference(first, last, step, len),
+                    "keys({first}, {last}, {step}) with {len}"
+                );
+            }
+        }
     }
 }

@@ -124,7 +124,7 @@ pub(crate) fn route(
     }
     if let Some(cluster) = layout.cluster_view() {
         let mut slot = None;
-        for position in spec.key_positions(argv) {
+        for position in spec.key_indexes(argv) {
             let this = okapi_types::key_slot(&argv[position]).0;
             match slot {
                 None => slot = Some(this),
@@ -139,7 +139,7 @@ pub(crate) fn route(
         return route_slot(layout, cluster, slot, read, stale_reads_ok).map(Target::Shard);
     }
     let mut target = None;
-    for position in spec.key_positions(argv) {
+    for position in spec.key_indexes(argv) {
         let index = layout.index_of(&argv[position]).unwrap_or(0);
         match target {
             None => target = Some(index),
@@ -150,43 +150,23 @@ pub(crate) fn route(
     Ok(target.map_or(Target::Every(spec.name), Target::Shard))
 }
 
-/// The local shard that leads `slot`, or the redirect to send instead.
-pub(crate) fn route_slot(
+/// The local shard that serves `slot`, or the redirect to send instead.
+fn route_slot(
     layout: &Layout,
     cluster: &crate::shard::ClusterLayout,
     slot: u16,
     read: bool,
     stale_reads_ok: bool,
 ) -> Result<usize, Reply> {
-    use crate::shard::SlotRoute;
-    let leader = match cluster.route(slot) {
-        // After READONLY, a replica answers reads from its own (possibly stale) state.
-        SlotRoute::Local(index) if read && stale_reads_ok => return Ok(index),
-        SlotRoute::Local(index) => match layout.shard(index).leader() {
-            // A read needs the leader's lease: a leader cut off from its majority
-            // stops answering within it, before another can be elected.
-            Some(me) if me == cluster.me && read && !layout.shard(index).read_lease_valid() => {
-                return Err(error_reply(&CLUSTERDOWN));
-            }
-            Some(me) if me == cluster.me => return Ok(index),
-            Some(other) => other,
-            None => return Err(error_reply(&CLUSTERDOWN)),
+    use crate::shard::Serving;
+    match layout.serving(slot, read, stale_reads_ok) {
+        Serving::Here(index) => Ok(index),
+        Serving::Elsewhere(node) => match cluster.client_addr(node) {
+            Some(addr) => Err(moved(slot, &addr)),
+            None => Err(error_reply(&CLUSTERDOWN)),
         },
-        // No replica here: the group's founder knows its leader (and redirects on).
-        SlotRoute::Remote(group) => match cluster
-            .map
-            .as_ref()
-            .and_then(|m| m.groups.get(group))
-            .and_then(okapi_cluster::GroupInfo::founder)
-        {
-            Some(node) => node.0,
-            None => return Err(error_reply(&UNSERVED)),
-        },
-        SlotRoute::Unserved => return Err(error_reply(&UNSERVED)),
-    };
-    match cluster.client_addr(leader) {
-        Some(addr) => Err(moved(slot, &addr)),
-        None => Err(error_reply(&CLUSTERDOWN)),
+        Serving::Electing => Err(error_reply(&CLUSTERDOWN)),
+        Serving::Unserved => Err(error_reply(&UNSERVED)),
     }
 }
 
@@ -224,7 +204,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             let step = match target {
                 Target::Shard(shard) => self.perform(&shared, &mut held, shard, action, now),
-                Target::Every(name) => self.perform_everywhere(&mut held, name, action, now),
+                Target::Every(name) => {
+                    self.perform_everywhere(&shared, &mut held, name, action, now)
+                }
             };
             match step {
                 Step::Next => {}
@@ -342,7 +324,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 self.session.txn_group = Some(group);
             }
             if layout.cluster_view().is_some()
-                && let Some(&first) = spec.key_positions(&argv).first()
+                && let Some(first) = spec.key_indexes(&argv).next()
             {
                 // As Redis Cluster: one slot per transaction, not only one group.
                 let slot = okapi_types::key_slot(&argv[first]).0;
@@ -410,6 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// connection commands run as anywhere.
     fn perform_everywhere<'a>(
         &mut self,
+        shared: &'a Shared,
         held: &mut Held<'a>,
         name: &'static str,
         action: Action,
@@ -435,14 +418,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 held.release();
                 Step::AwaitEverywhere(pending)
             }
-            Action::Conn(cmd) => {
-                let shared = self.shared.clone();
-                // Connection commands borrow nothing of a shard for longer than the call.
-                let mut own = Held::new(layout);
-                let step = self.connection_command(&shared, &mut own, cmd, now);
-                own.release();
-                step
-            }
+            Action::Conn(cmd) => self.connection_command(shared, held, cmd, now),
             Action::Reply(reply) => {
                 self.emit(&reply);
                 Step::Next

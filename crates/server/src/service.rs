@@ -213,23 +213,19 @@ impl Service {
     /// The local shard that serves `key` and whose group this node leads; on a node
     /// of a cluster that does not, the group's leader (as `NotLeader`).
     fn shard_for(&self, key: &[u8], read: bool) -> Result<Arc<crate::shard::Shard>, LogError> {
+        use crate::shard::Serving;
         let layout = self.shared.shards.layout();
-        let Some(cluster) = layout.cluster_view() else {
+        if layout.cluster_view().is_none() {
             return layout
                 .for_key(key)
                 .cloned()
                 .ok_or(LogError::NotLeader(None));
-        };
-        match layout.for_key(key) {
-            // Reads need the leader's lease, as RESP reads do.
-            Some(shard)
-                if shard.leader() == Some(cluster.me) && read && !shard.read_lease_valid() =>
-            {
-                Err(LogError::NotLeader(None))
-            }
-            Some(shard) if shard.leader() == Some(cluster.me) => Ok(shard.clone()),
-            Some(shard) => Err(LogError::NotLeader(shard.leader())),
-            None => Err(LogError::NotLeader(None)),
+        }
+        // The same decision as RESP's routing (no READONLY here).
+        match layout.serving(okapi_types::key_slot(key).0, read, false) {
+            Serving::Here(index) => Ok(layout.shards()[index].clone()),
+            Serving::Elsewhere(node) => Err(LogError::NotLeader(Some(node))),
+            Serving::Electing | Serving::Unserved => Err(LogError::NotLeader(None)),
         }
     }
 

@@ -161,6 +161,20 @@ pub enum SlotRoute {
     Unserved,
 }
 
+/// Who serves a request for one slot, on a node of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// This node, from the local shard at this index.
+    Here(usize),
+    /// Another node: the group's leader, or (no replica here) its founder, which
+    /// knows the leader.
+    Elsewhere(u64),
+    /// The group has no leader now (electing), or this leader's read lease lapsed.
+    Electing,
+    /// No group serves the slot.
+    Unserved,
+}
+
 /// The cluster's part of a layout: the map, and per slot where it is served.
 pub struct ClusterLayout {
     /// This node's id.
@@ -236,6 +250,41 @@ impl Layout {
     /// The cluster part, on a node of a cluster.
     pub fn cluster_view(&self) -> Option<&ClusterLayout> {
         self.cluster.as_ref()
+    }
+
+    /// Who serves a request for `slot` on a node of a cluster (`Unserved` on a
+    /// standalone node): this node when it leads the slot's group — and, for a
+    /// `read`, while its read lease holds (a leader cut off from its majority stops
+    /// answering within it, before another can be elected) — or any local replica
+    /// for a read when `stale_reads_ok` (after READONLY).
+    pub fn serving(&self, slot: u16, read: bool, stale_reads_ok: bool) -> Serving {
+        let Some(cluster) = &self.cluster else {
+            return Serving::Unserved;
+        };
+        match cluster.route(slot) {
+            SlotRoute::Local(index) if read && stale_reads_ok => Serving::Here(index),
+            SlotRoute::Local(index) => {
+                let shard = &self.shards[index];
+                match shard.leader() {
+                    Some(me) if me == cluster.me && read && !shard.read_lease_valid() => {
+                        Serving::Electing
+                    }
+                    Some(me) if me == cluster.me => Serving::Here(index),
+                    Some(other) => Serving::Elsewhere(other),
+                    None => Serving::Electing,
+                }
+            }
+            SlotRoute::Remote(group) => match cluster
+                .map
+                .as_ref()
+                .and_then(|m| m.groups.get(group))
+                .and_then(okapi_cluster::GroupInfo::founder)
+            {
+                Some(node) => Serving::Elsewhere(node.0),
+                None => Serving::Unserved,
+            },
+            SlotRoute::Unserved => Serving::Unserved,
+        }
     }
 
     /// Indexes of the shards keyspace-wide commands (DBSIZE, SCAN, FLUSHALL ...) cover:
