@@ -289,22 +289,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     ) -> Result<Reply, crate::durability::BoxFuture<Result<(), String>>> {
         use okapi_commands::ClusterCmd;
         let layout = held.layout;
-        let control = shared.cluster.get();
-        if control.is_none() || layout.cluster_view().is_none() {
+        let (Some(control), Some(cluster)) = (shared.cluster.get(), layout.cluster_view()) else {
             return Ok(error_reply(&crate::cluster::DISABLED));
-        }
+        };
         Ok(match cmd {
-            ClusterCmd::Info => crate::cluster::info(layout),
-            ClusterCmd::MyId => crate::cluster::myid(layout),
-            ClusterCmd::Slots => crate::cluster::slots(layout),
-            ClusterCmd::Shards => crate::cluster::shards(layout),
-            ClusterCmd::Nodes => crate::cluster::nodes(layout),
+            ClusterCmd::Info => crate::cluster::info(layout, cluster),
+            ClusterCmd::MyId => crate::cluster::myid(cluster),
+            ClusterCmd::Slots => crate::cluster::slots(layout, cluster),
+            ClusterCmd::Shards => crate::cluster::shards(layout, cluster),
+            ClusterCmd::Nodes => crate::cluster::nodes(layout, cluster),
             ClusterCmd::CountKeysInSlot(slot) | ClusterCmd::GetKeysInSlot(slot, _) => {
                 let limit = match cmd {
                     ClusterCmd::GetKeysInSlot(_, count) => Some(count),
                     _ => None,
                 };
-                let keys: Vec<Bytes> = match crate::cluster::local_shard_of(layout, slot) {
+                let keys: Vec<Bytes> = match crate::cluster::local_shard_of(cluster, slot) {
                     None => Vec::new(),
                     Some(shard) => {
                         let db = self.session.db;
@@ -328,15 +327,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     None => Reply::Int(keys.len() as i64),
                 }
             }
-            ClusterCmd::OkapiNode => {
-                let control = control.expect("checked above");
-                Reply::Array(vec![
-                    Reply::Bulk(okapi_cluster::map::node_name(control.node_id()).into()),
-                    Reply::Int(i64::from(control.cluster_port())),
-                ])
-            }
+            ClusterCmd::OkapiNode => Reply::Array(vec![
+                Reply::Bulk(okapi_cluster::map::node_name(control.node_id()).into()),
+                Reply::Int(i64::from(control.cluster_port())),
+            ]),
             ClusterCmd::OkapiSetMap(map) => {
-                let control = control.expect("checked above");
                 held.release();
                 return Err(control.set_map(map));
             }

@@ -67,10 +67,7 @@ fn host_port(node: &NodeInfo) -> (Reply, Reply) {
 }
 
 /// CLUSTER INFO.
-pub fn info(layout: &Layout) -> Reply {
-    let Some(cluster) = layout.cluster_view() else {
-        return Reply::Error(okapi_engine::EngineError::Other(DISABLED.into()));
-    };
+pub fn info(layout: &Layout, cluster: &ClusterLayout) -> Reply {
     let (assigned, ok, nodes, size, epoch) = match &cluster.map {
         None => (0, 0, 1, 0, 0),
         Some(map) => {
@@ -103,20 +100,15 @@ pub fn info(layout: &Layout) -> Reply {
 }
 
 /// CLUSTER MYID.
-pub fn myid(layout: &Layout) -> Reply {
-    match layout.cluster_view() {
-        Some(cluster) => bulk(okapi_cluster::map::node_name(cluster.me)),
-        None => Reply::Error(okapi_engine::EngineError::Other(DISABLED.into())),
-    }
+pub fn myid(cluster: &ClusterLayout) -> Reply {
+    bulk(okapi_cluster::map::node_name(cluster.me))
 }
 
-fn with_map(layout: &Layout, f: impl FnOnce(&ClusterLayout, &ClusterMap) -> Reply) -> Reply {
-    match layout.cluster_view() {
-        None => Reply::Error(okapi_engine::EngineError::Other(DISABLED.into())),
-        Some(cluster) => match &cluster.map {
-            None => Reply::Array(Vec::new()),
-            Some(map) => f(cluster, map),
-        },
+/// `f` of the map; an empty array before the node is in a cluster.
+fn with_map(cluster: &ClusterLayout, f: impl FnOnce(&ClusterMap) -> Reply) -> Reply {
+    match &cluster.map {
+        None => Reply::Array(Vec::new()),
+        Some(map) => f(map),
     }
 }
 
@@ -134,8 +126,8 @@ fn members_leader_first(layout: &Layout, group: &GroupInfo) -> Vec<u64> {
 
 /// CLUSTER SLOTS: per slot range, the leader then the other replicas, each as
 /// `[host, port, id]`.
-pub fn slots(layout: &Layout) -> Reply {
-    with_map(layout, |_, map| {
+pub fn slots(layout: &Layout, cluster: &ClusterLayout) -> Reply {
+    with_map(cluster, |map| {
         let mut rows = Vec::new();
         for group in &map.groups {
             for &(a, b) in &group.slots {
@@ -154,8 +146,8 @@ pub fn slots(layout: &Layout) -> Reply {
 }
 
 /// CLUSTER SHARDS: per group, its slots and nodes with their roles.
-pub fn shards(layout: &Layout) -> Reply {
-    with_map(layout, |_, map| {
+pub fn shards(layout: &Layout, cluster: &ClusterLayout) -> Reply {
+    with_map(cluster, |map| {
         Reply::Array(
             map.groups
                 .iter()
@@ -163,8 +155,7 @@ pub fn shards(layout: &Layout) -> Reply {
                     let leader = leader_of(layout, group);
                     // Offsets as the group's leader sees them (only known there).
                     let local = layout.shards().iter().find(|s| s.id() == group.group_id());
-                    let here_leads =
-                        local.is_some() && leader == layout.cluster_view().map(|c| c.me);
+                    let here_leads = local.is_some() && leader == Some(cluster.me);
                     let (last, matched): (u64, Vec<(u64, u64)>) = match local {
                         Some(shard) if here_leads => {
                             (shard.log().last_index(), shard.log().replication())
@@ -223,10 +214,7 @@ pub fn shards(layout: &Layout) -> Reply {
 
 /// CLUSTER NODES, in Redis's text format: one line per node, every node a master of
 /// the slots it leads (cluster clients need at least one master per slot range).
-pub fn nodes(layout: &Layout) -> Reply {
-    let Some(cluster) = layout.cluster_view() else {
-        return Reply::Error(okapi_engine::EngineError::Other(DISABLED.into()));
-    };
+pub fn nodes(layout: &Layout, cluster: &ClusterLayout) -> Reply {
     let Some(map) = &cluster.map else {
         return Reply::Bulk(Bytes::from(format!(
             "{} :0@0 myself,master - 0 0 0 connected\n",
@@ -261,8 +249,8 @@ pub fn nodes(layout: &Layout) -> Reply {
 }
 
 /// The local shard holding `slot`, for COUNTKEYSINSLOT / GETKEYSINSLOT.
-pub fn local_shard_of(layout: &Layout, slot: u16) -> Option<usize> {
-    match layout.cluster_view()?.route(slot) {
+pub fn local_shard_of(cluster: &ClusterLayout, slot: u16) -> Option<usize> {
+    match cluster.route(slot) {
         SlotRoute::Local(index) => Some(index),
         _ => None,
     }

@@ -10,3 +10,63 @@ pub mod peers;
 
 pub use inbound::{Inbound, Registered};
 pub use peers::{LinkError, Peers};
+
+#[cfg(test)]
+mod tests {
+    use okapi_types::GroupId;
+
+    use super::*;
+    use crate::transport::frame::{Frame, Message};
+    use crate::types::Vote;
+
+    fn vote_frame(peers: &Peers, group: u64) -> Frame {
+        Frame {
+            id: peers.next_id(),
+            group: GroupId(group),
+            message: Message::Vote(openraft::raft::VoteRequest::new(Vote::new(1, 1), None)),
+        }
+    }
+
+    /// An inbound dispatcher of node `node` on a free loopback port.
+    async fn listen(node: u64) -> (String, tokio::sync::watch::Sender<bool>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let (stop, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(inbound::serve(listener, Inbound::new(node), watch));
+        (addr, stop)
+    }
+
+    #[tokio::test]
+    async fn requests_fail_clearly_when_the_peer_cannot_serve_them() {
+        let peers = Peers::new(1, None);
+        // Nobody listening: unreachable, not a hang.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let dead = free.local_addr().expect("addr").to_string();
+        drop(free);
+        let err = peers
+            .request(2, &dead, vote_frame(&peers, 5))
+            .await
+            .expect_err("nobody there");
+        assert!(
+            matches!(err, LinkError::Unreachable { target: 2, .. }),
+            "{err}"
+        );
+
+        let (addr, _stop) = listen(2).await;
+        // A group the peer does not run: it answers, saying so.
+        match peers.request(2, &addr, vote_frame(&peers, 5)).await {
+            Ok(Message::Failed(reason)) => {
+                assert!(reason.contains("group 5 does not run"), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // The address belongs to another node than the one asked for.
+        let err = peers
+            .request(3, &addr, vote_frame(&peers, 5))
+            .await
+            .expect_err("wrong node");
+        assert!(err.to_string().contains("belongs to node"), "{err}");
+    }
+}

@@ -42,7 +42,8 @@ pub enum LinkError {
 }
 
 /// Where a reply goes.
-type Waiter = oneshot::Sender<Message>;
+/// Where a reply goes: the peer's message, or why the request never left.
+type Waiter = oneshot::Sender<Result<Message, String>>;
 
 /// One queued write: frames, and where the reply to `id` goes (none for the frames of a
 /// snapshot before its end).
@@ -123,8 +124,15 @@ impl Peers {
         let id = frame.id;
         self.enqueue(target, addr, vec![frame.encode()], id, Some(tx))
             .await?;
-        rx.await
-            .map_err(|_| unreachable(target, addr, "the connection closed before the reply"))
+        match rx.await {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(reason)) => Err(unreachable(target, addr, reason)),
+            Err(_) => Err(unreachable(
+                target,
+                addr,
+                "the connection closed before the reply",
+            )),
+        }
     }
 
     /// Queues frames of a stream (a snapshot) without waiting for a reply; waits for
@@ -169,6 +177,13 @@ fn unreachable(target: u64, addr: &str, reason: impl Into<String>) -> LinkError 
         target,
         addr: addr.to_owned(),
         reason: reason.into(),
+    }
+}
+
+/// Tells the sender of `outgoing` (if it waits) why it was not sent.
+fn refuse(outgoing: Outgoing, reason: &str) {
+    if let Some(waiter) = outgoing.reply {
+        let _ = waiter.send(Err(reason.to_owned()));
     }
 }
 
@@ -235,8 +250,9 @@ async fn run_link(
     let mut conn: Option<(OwnedWriteHalf, Arc<AtomicBool>, Pending)> = None;
     let mut backoff = BACKOFF_MIN;
     let mut retry_at: Option<Instant> = None;
-    // Reported once per outage, not per attempt.
-    let mut down = false;
+    // Reported once per outage, not per attempt; the reason goes to every request
+    // refused meanwhile.
+    let mut down: Option<String> = None;
     while let Some(first) = rx.recv().await {
         if conn
             .as_ref()
@@ -247,7 +263,7 @@ async fn run_link(
         if conn.is_none() {
             if retry_at.is_some_and(|at| Instant::now() < at) {
                 // Backing off: fail fast rather than queue behind a dead peer.
-                drop(first);
+                refuse(first, down.as_deref().unwrap_or("backing off"));
                 continue;
             }
             match connect(node, target, &addr, local_ip).await {
@@ -259,18 +275,18 @@ async fn run_link(
                     conn = Some((write, alive, pending));
                     backoff = BACKOFF_MIN;
                     retry_at = None;
-                    if std::mem::take(&mut down) {
+                    if down.take().is_some() {
                         tracing::info!(peer = %format!("{target:016x}"), %addr, "peer reachable again");
                     }
                 }
                 Err(reason) => {
-                    if !std::mem::replace(&mut down, true) {
+                    if down.is_none() {
                         tracing::warn!(peer = %format!("{target:016x}"), %addr, %reason, "cannot reach peer; retrying with backoff");
                     }
                     retry_at = Some(Instant::now() + backoff);
                     backoff = (backoff * 2).min(BACKOFF_MAX);
-                    // Dropping the waiter tells the caller the peer is unreachable.
-                    drop(first);
+                    refuse(first, &reason);
+                    down = Some(reason);
                     continue;
                 }
             }
@@ -348,7 +364,7 @@ async fn read_replies(mut read: OwnedReadHalf, pending: Pending, alive: Arc<Atom
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&frame.id);
         if let Some(waiter) = waiter {
-            let _ = waiter.send(frame.message);
+            let _ = waiter.send(Ok(frame.message));
         }
     }
     pending

@@ -578,3 +578,78 @@ fn redis_benchmark_runs_against_the_cluster() {
         .sum();
     assert!(sizes >= 1, "redis-benchmark's SETs are stored");
 }
+
+#[test]
+fn bad_cluster_commands_and_strangers_on_the_cluster_port_get_errors() {
+    let cluster = super::form(3, &["--groups", "3"]);
+    let node = &cluster.nodes[0];
+    let mut c = node.client().expect("client");
+    assert_eq!(
+        err(&mut c, &["CLUSTER", "COUNTKEYSINSLOT", "16384"]),
+        "ERR Invalid slot"
+    );
+    assert_eq!(
+        err(&mut c, &["CLUSTER", "COUNTKEYSINSLOT", "x"]),
+        "ERR Invalid slot"
+    );
+    assert_eq!(
+        err(&mut c, &["CLUSTER", "GETKEYSINSLOT", "1", "-1"]),
+        "ERR Invalid number of keys"
+    );
+    let unknown = err(&mut c, &["CLUSTER", "FROB"]);
+    assert!(
+        unknown.starts_with("ERR unknown subcommand 'FROB'"),
+        "{unknown}"
+    );
+    let arity = err(&mut c, &["CLUSTER", "KEYSLOT"]);
+    assert!(arity.contains("wrong number of arguments"), "{arity}");
+    let garbage = err(&mut c, &["CLUSTER", "OKAPI-SETMAP", "not a map"]);
+    assert!(garbage.contains("not a valid cluster map"), "{garbage}");
+    // A second create on a formed cluster is refused by name, not half applied.
+    let again = cluster.create(&["--groups", "3"]).expect_err("refused");
+    assert!(
+        format!("{again:#}").contains("this node is in cluster"),
+        "{again:#}"
+    );
+
+    // The cluster port closes on whoever is not an okapi peer, and the node goes on.
+    let cport = node.cluster_port.expect("cluster port");
+    let closed = |payload: &[u8]| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect((node.host.as_str(), cport)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(payload).expect("write");
+        let mut buf = [0u8; 64];
+        // Whatever the preamble answer, the connection ends with EOF or a reset.
+        let mut total = 0;
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    closed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // A valid preamble, then a frame announcing 4 GiB.
+    let mut oversized = b"OKRT\x01".to_vec();
+    oversized.extend_from_slice(&7u64.to_le_bytes());
+    oversized.extend_from_slice(&u32::MAX.to_le_bytes());
+    let answered = closed(&oversized);
+    assert_eq!(answered, 13, "the node answers the preamble, then closes");
+    // A preamble of another protocol version.
+    let mut newer = b"OKRT\x09".to_vec();
+    newer.extend_from_slice(&7u64.to_le_bytes());
+    assert_eq!(
+        closed(&newer),
+        0,
+        "no answer to a version it does not speak"
+    );
+    cluster.wait_ok(Duration::from_secs(5)).expect("still ok");
+    let mut c = cluster.client().expect("client");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("1")
+        .query(&mut c)
+        .expect("SET");
+}
