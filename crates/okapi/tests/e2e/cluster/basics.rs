@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use okapi_testkit::TestCluster;
 
-use super::form;
+use super::{eventually, form, present, replica};
 use crate::common::err;
 
 #[test]
@@ -38,30 +38,12 @@ fn three_nodes_form_a_cluster_that_cluster_clients_use() {
     // Every write is on every replica (3 replicas per group on 3 nodes): each node,
     // reading its own copy after READONLY, has all 300 keys, once they applied.
     for node in &cluster.nodes {
-        let mut direct = node.client().expect("direct");
-        let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let found = (0..300)
-                .filter(|i| {
-                    redis::cmd("GET")
-                        .arg(format!("key:{i}"))
-                        .query::<Option<i64>>(&mut direct)
-                        .ok()
-                        .flatten()
-                        == Some(*i)
-                })
-                .count();
-            if found == 300 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} has {found}/300",
-                node.addr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut direct = replica(node);
+        eventually(
+            Duration::from_secs(10),
+            || format!("{} lacks some of the 300 keys", node.addr()),
+            || present(&mut direct, (0..300).map(|i| (format!("key:{i}"), i))) == 300,
+        );
     }
 
     // Without READONLY, a node that does not lead a key's group redirects to the
@@ -245,27 +227,12 @@ fn a_restarted_node_catches_up_and_the_cluster_survives_a_full_restart() {
     cluster.nodes[2].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
     // It catches up: its own copy gets the writes made while it was down.
-    let mut direct = cluster.nodes[2].client().expect("direct");
-    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while (0..100)
-        .filter(|i| {
-            redis::cmd("GET")
-                .arg(format!("b:{i}"))
-                .query::<Option<i64>>(&mut direct)
-                .ok()
-                .flatten()
-                == Some(*i)
-        })
-        .count()
-        < 100
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "node 2 did not catch up"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut direct = replica(&cluster.nodes[2]);
+    eventually(
+        Duration::from_secs(20),
+        || "node 2 did not catch up".into(),
+        || present(&mut direct, (0..100).map(|i| (format!("b:{i}"), i))) == 100,
+    );
     // Every node killed and restarted: the cluster comes back with everything.
     for node in &mut cluster.nodes {
         node.kill();
@@ -337,61 +304,42 @@ fn a_node_far_behind_catches_up_from_a_streamed_snapshot() {
     }
     let last = written - 1;
     cluster.nodes[behind].restart().expect("restart");
-    let mut direct = cluster.nodes[behind].client().expect("direct");
-    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let size: i64 = redis::cmd("DBSIZE").query(&mut direct).expect("DBSIZE");
-        let got: Option<i64> = redis::cmd("GET")
-            .arg(format!("s:{last}"))
-            .query(&mut direct)
-            .expect("GET");
-        let first: Option<i64> = redis::cmd("GET")
-            .arg("s:0")
-            .query(&mut direct)
-            .expect("GET");
-        if got == Some(last as i64) && first == Some(0) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restarted node did not catch up (dbsize {size})"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut direct = replica(&cluster.nodes[behind]);
+    let ends = [("s:0".to_owned(), 0), (format!("s:{last}"), last as i64)];
+    eventually(
+        Duration::from_secs(30),
+        || "the restarted node did not catch up".into(),
+        || present(&mut direct, ends.clone().into_iter()) == 2,
+    );
     // Whoever leads by now sent it (leadership may move during the writes); the
     // restarted node says it restored its group from a received snapshot.
     // Log lines reach the files from a writer thread of their own: wait for them.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let sent = cluster
-            .nodes
-            .iter()
-            .any(|n| n.log().contains("snapshot sent"));
-        let log = cluster.nodes[behind].log();
-        if sent && log.contains("restored state from snapshot group=1") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "caught up by snapshot, not by log: {log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || {
+            format!(
+                "caught up by snapshot, not by log: {}",
+                cluster.nodes[behind].log()
+            )
+        },
+        || {
+            cluster
+                .nodes
+                .iter()
+                .any(|n| n.log().contains("snapshot sent"))
+                && cluster.nodes[behind]
+                    .log()
+                    .contains("restored state from snapshot group=1")
+        },
+    );
     // It keeps the snapshot it received: restarted again, it still has everything.
     cluster.nodes[behind].restart().expect("restart");
-    let mut direct = cluster.nodes[behind].client().expect("direct");
-    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while redis::cmd("GET")
-        .arg("s:1234")
-        .query::<Option<i64>>(&mut direct)
-        .expect("GET")
-        != Some(1234)
-    {
-        assert!(std::time::Instant::now() < deadline, "lost after a restart");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut direct = replica(&cluster.nodes[behind]);
+    eventually(
+        Duration::from_secs(30),
+        || "lost after a restart".into(),
+        || present(&mut direct, std::iter::once(("s:1234".to_owned(), 1234))) == 1,
+    );
 }
 
 #[test]
@@ -411,23 +359,19 @@ fn large_values_replicate_in_bounded_appends() {
             .expect("SET");
     }
     cluster.nodes[behind].restart().expect("restart");
-    let mut direct = cluster.nodes[behind].client().expect("direct");
-    let _: () = redis::cmd("READONLY").query(&mut direct).expect("READONLY");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let got: Option<Vec<u8>> = redis::cmd("GET")
-            .arg("big:11")
-            .query(&mut direct)
-            .expect("GET");
-        if got.as_deref() == Some(&value[..]) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the large values never arrived"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut direct = replica(&cluster.nodes[behind]);
+    eventually(
+        Duration::from_secs(60),
+        || "the large values never arrived".into(),
+        || {
+            redis::cmd("GET")
+                .arg("big:11")
+                .query::<Option<Vec<u8>>>(&mut direct)
+                .expect("GET")
+                .as_deref()
+                == Some(&value[..])
+        },
+    );
     let first: Vec<u8> = redis::cmd("GET")
         .arg("big:0")
         .query(&mut direct)

@@ -9,7 +9,7 @@ use okapi_testkit::TestCluster;
 use okapi_testkit::linearizability;
 
 use super::client::Scored;
-use super::form;
+use super::{eventually, form, replica};
 
 fn addrs(cluster: &TestCluster, except: Option<usize>) -> Vec<String> {
     cluster
@@ -263,25 +263,19 @@ fn a_leader_cut_off_from_its_majority_stops_and_the_majority_goes_on() {
     }
     drop(partition);
     // Healed: it follows again and catches up.
-    let mut readonly = cluster.nodes[victim].client().expect("direct");
-    let _: () = redis::cmd("READONLY")
-        .query(&mut readonly)
-        .expect("READONLY");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v: Option<String> = redis::cmd("GET")
-            .arg(key)
-            .query(&mut readonly)
-            .expect("GET");
-        if v.as_deref() == Some("after") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the healed node did not catch up: {v:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut readonly = replica(&cluster.nodes[victim]);
+    eventually(
+        Duration::from_secs(20),
+        || "the healed node did not catch up".into(),
+        || {
+            redis::cmd("GET")
+                .arg(key)
+                .query::<Option<String>>(&mut readonly)
+                .expect("GET")
+                .as_deref()
+                == Some("after")
+        },
+    );
     assert_eq!(majority.read(key), Some(Some("after".to_owned())));
     println!("cut-off leader replaced by node {new_leader} in {elected:?}");
     let mut history = client.history;

@@ -18,3 +18,37 @@ pub fn form(n: usize, create: &[&str]) -> TestCluster {
         .expect("every slot gets a leader");
     cluster
 }
+
+/// A connection to `node` that reads the node's own copy (READONLY), whether it
+/// leads the key's group or not.
+pub fn replica(node: &okapi_testkit::TestNode) -> redis::Connection {
+    let mut c = node.client().expect("connect");
+    let _: () = redis::cmd("READONLY").query(&mut c).expect("READONLY");
+    c
+}
+
+/// Checks `done` every 50 ms until it holds; fails with `what()` after `timeout`.
+pub fn eventually(
+    timeout: std::time::Duration,
+    what: impl Fn() -> String,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{}", what());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// How many of `keys` (with the values they were written with) `c` reads back.
+pub fn present(c: &mut redis::Connection, keys: impl Iterator<Item = (String, i64)>) -> usize {
+    keys.filter(|(k, v)| {
+        redis::cmd("GET")
+            .arg(k)
+            .query::<Option<i64>>(c)
+            .ok()
+            .flatten()
+            == Some(*v)
+    })
+    .count()
+}
