@@ -366,13 +366,6 @@ impl ClusterNode {
         *self.0.map.lock().unwrap_or_else(PoisonError::into_inner) = Some(map);
         self.install_layout().map_err(|e| e.to_string())
     }
-
-    /// Group ids of the current map with a replica here.
-    pub fn local_groups(&self) -> Vec<GroupId> {
-        self.current()
-            .map(|m| m.groups_on(self.0.me).map(|g| g.group_id()).collect())
-            .unwrap_or_default()
-    }
 }
 
 impl okapi_server::cluster::ClusterControl for ClusterNode {

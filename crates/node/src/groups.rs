@@ -28,11 +28,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The group's shard.
-    pub fn shard(&self) -> &Arc<Shard> {
-        &self.shard
-    }
-
     /// What was recovered.
     pub fn recovered(&self) -> &Recovered {
         &self.recovered
@@ -102,19 +97,6 @@ impl Groups {
             list: Arc::default(),
             leftovers: Mutex::new(parts.recovered),
         })
-    }
-
-    /// The groups the WAL holds state for.
-    pub fn recovered_ids(&self) -> Vec<GroupId> {
-        let mut ids: Vec<GroupId> = self
-            .leftovers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect();
-        ids.sort_unstable();
-        ids
     }
 
     /// The running groups, shared with whoever reports on them.

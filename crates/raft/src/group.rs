@@ -95,11 +95,6 @@ impl Recovered {
         self.log.last_index()
     }
 
-    /// True when the group had no state on this node.
-    pub fn is_fresh(&self) -> bool {
-        self.fresh
-    }
-
     /// The group's snapshot store.
     pub fn snapshots(&self) -> &Arc<SnapshotStore> {
         &self.snapshots

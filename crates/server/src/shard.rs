@@ -363,11 +363,6 @@ impl Layout {
         self.index_of(key).map(|i| &self.shards[i])
     }
 
-    /// The shard of group `id`, if this node holds it.
-    pub fn by_id(&self, id: GroupId) -> Option<&Arc<Shard>> {
-        self.shards.iter().find(|s| s.id() == id)
-    }
-
     /// Splits a node-wide SCAN cursor into the position (in `shards`) of the shard it
     /// is in and that shard's own cursor; `None` when the cursor names no shard.
     pub fn scan_cursor(&self, cursor: u64, shards: usize) -> Option<(usize, u64)> {

@@ -79,11 +79,6 @@ impl Peers {
         })
     }
 
-    /// This node's id.
-    pub fn node(&self) -> u64 {
-        self.node
-    }
-
     /// A fresh request id.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
