@@ -241,6 +241,11 @@ impl Engine {
         self.seed
     }
 
+    /// Keys in every namespace (expired ones not yet removed included).
+    pub fn key_count(&self) -> u64 {
+        self.spaces.iter().map(|ks| ks.len() as u64).sum()
+    }
+
     /// Number of namespaces.
     pub fn databases(&self) -> u32 {
         self.spaces.len() as u32

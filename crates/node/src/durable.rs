@@ -95,10 +95,6 @@ impl EngineMachine {
     }
 }
 
-fn key_count(engine: &Engine) -> u64 {
-    engine.spaces().map(|(_, ks)| ks.len() as u64).sum()
-}
-
 fn machine_error(e: impl std::fmt::Display) -> MachineError {
     MachineError(e.to_string())
 }
@@ -121,7 +117,7 @@ impl Machine for EngineMachine {
         if self.shared.loading.is_loading() {
             self.shared
                 .loading
-                .set_progress(self.meter.replay_done(index), key_count(&core.engine));
+                .set_progress(self.meter.replay_done(index), core.engine.key_count());
         }
         // Clients blocked on keys this entry fed are served by the leader's serving
         // task (it appends their pops): never an append from inside apply.

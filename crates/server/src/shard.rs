@@ -423,16 +423,7 @@ impl Shards {
 
     /// Keys in every shard, all namespaces.
     pub fn key_count(&self) -> u64 {
-        self.all()
-            .iter()
-            .map(|s| {
-                s.lock()
-                    .engine
-                    .spaces()
-                    .map(|(_, ks)| ks.len() as u64)
-                    .sum::<u64>()
-            })
-            .sum()
+        self.all().iter().map(|s| s.lock().engine.key_count()).sum()
     }
 }
 
