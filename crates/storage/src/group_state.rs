@@ -78,6 +78,10 @@ impl GroupState {
                 }
                 self.purged = Some((upto, payload));
             }
+            WalRecord::Reset { .. } => {
+                self.entries.clear();
+                self.purged = None;
+            }
         }
         Ok(())
     }
@@ -173,6 +177,10 @@ impl Tracker {
                 }
                 self.purged = Some((*upto, payload.clone()));
             }
+            WalRecord::Reset { .. } => {
+                self.ranges.clear();
+                self.purged = None;
+            }
         }
         Ok(())
     }
@@ -228,6 +236,7 @@ impl Probe {
                 }
                 self.purged = Some(*upto);
             }
+            WalRecord::Reset { .. } => (self.first, self.last, self.purged) = (None, None, None),
         }
         Ok(())
     }

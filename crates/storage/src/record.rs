@@ -7,6 +7,7 @@
 //! - kind 2 `HardState`: `payload…`
 //! - kind 3 `TruncateAfter`: `present u8 (0|1) | after u64`
 //! - kind 4 `Purge`: `upto u64 | payload…`
+//! - kind 5 `Reset`: nothing more
 //!
 //! Kinds are append-only: a new kind gets a new number, old numbers never change.
 //!
@@ -53,6 +54,12 @@ pub enum WalRecord {
         /// The caller's encoded last-purged log id.
         payload: Bytes,
     },
+    /// The group's entries and purge point are gone: its replica left this node. Its
+    /// hard state stays (a vote is never forgotten); a later one replaces it.
+    Reset {
+        /// The Raft group.
+        group: GroupId,
+    },
 }
 
 impl WalRecord {
@@ -62,7 +69,8 @@ impl WalRecord {
             WalRecord::Entry { group, .. }
             | WalRecord::HardState { group, .. }
             | WalRecord::TruncateAfter { group, .. }
-            | WalRecord::Purge { group, .. } => *group,
+            | WalRecord::Purge { group, .. }
+            | WalRecord::Reset { group } => *group,
         }
     }
 }
@@ -84,6 +92,7 @@ const KIND_ENTRY: u8 = 1;
 const KIND_HARD_STATE: u8 = 2;
 const KIND_TRUNCATE_AFTER: u8 = 3;
 const KIND_PURGE: u8 = 4;
+const KIND_RESET: u8 = 5;
 
 /// Size of the record once framed.
 pub(crate) fn encoded_len(rec: &WalRecord) -> usize {
@@ -95,6 +104,7 @@ pub(crate) fn encoded_len(rec: &WalRecord) -> usize {
             }
             WalRecord::HardState { payload, .. } => payload.len(),
             WalRecord::TruncateAfter { .. } => 9,
+            WalRecord::Reset { .. } => 0,
         }
 }
 
@@ -134,6 +144,10 @@ pub(crate) fn encode(rec: &WalRecord, out: &mut Vec<u8>) {
             out.extend_from_slice(&group.0.to_le_bytes());
             out.extend_from_slice(&upto.to_le_bytes());
             out.extend_from_slice(payload);
+        }
+        WalRecord::Reset { group } => {
+            out.push(KIND_RESET);
+            out.extend_from_slice(&group.0.to_le_bytes());
         }
     }
     let body_len = out.len() - start - FRAME_HEADER;
@@ -252,6 +266,8 @@ fn decode_body(body: &[u8]) -> Result<WalRecord, String> {
                 payload: payload(&rest[8..]),
             })
         }
+        KIND_RESET if rest.is_empty() => Ok(WalRecord::Reset { group }),
+        KIND_RESET => Err("malformed reset record".to_string()),
         other => Err(format!("unknown record kind {other}")),
     }
 }

@@ -196,7 +196,7 @@ impl Writer {
             }
             if matches!(
                 rec,
-                WalRecord::Purge { .. } | WalRecord::TruncateAfter { .. }
+                WalRecord::Purge { .. } | WalRecord::TruncateAfter { .. } | WalRecord::Reset { .. }
             ) {
                 self.need_gc = true;
             }

@@ -48,6 +48,10 @@ impl Model {
                     g.purged = Some((*upto, payload.clone()));
                 }
             }
+            WalRecord::Reset { .. } => {
+                g.entries.clear();
+                g.purged = None;
+            }
         }
     }
 
@@ -71,11 +75,12 @@ impl Model {
                     .then(|| purged.unwrap_or(0) + op.param % (next.max(1)));
                 WalRecord::TruncateAfter { group, after }
             }
-            _ => WalRecord::Purge {
+            8 => WalRecord::Purge {
                 group,
                 upto: purged.unwrap_or(0) + op.param % (next + 2),
                 payload,
             },
+            _ => WalRecord::Reset { group },
         }
     }
 }

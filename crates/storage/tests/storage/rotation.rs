@@ -105,6 +105,35 @@ fn a_group_truncated_to_nothing_does_not_pin_old_segments() {
 }
 
 #[test]
+fn a_reset_group_starts_over_keeping_its_hard_state_and_frees_its_segments() {
+    let (fs_impl, fs) = faulty();
+    let options = opts(FsyncPolicy::No, SEG);
+    let (wal, _) = open(&fs, options);
+    for i in 1..=200 {
+        wal.append(vec![entry(2, i), hard_state(2, &format!("vote {i}"))])
+            .expect("append");
+    }
+    wal.append(vec![purge(2, 50)]).expect("purge");
+    let pinned = segments(&fs_impl).len();
+    assert!(pinned > 3, "{pinned} segments");
+    wal.append(vec![WalRecord::Reset { group: GroupId(2) }])
+        .expect("reset");
+    assert_eq!(segments(&fs_impl).len(), 1, "the reset group pins nothing");
+    wal.append(vec![entry(2, 1)])
+        .expect("a reset group starts again at index 1");
+    wal.close().expect("close");
+    let (_wal, rec) = open(&fs, options);
+    let g2 = &rec.groups[&GroupId(2)];
+    assert_eq!(entries_of(&rec, 2), expected(2, 1..=1));
+    assert_eq!(g2.purged, None);
+    assert_eq!(
+        g2.hard_state.as_deref(),
+        Some(&b"vote 200"[..]),
+        "the vote outlives the reset"
+    );
+}
+
+#[test]
 fn a_record_bigger_than_a_segment_gets_a_segment_of_its_own() {
     let (_, fs) = faulty();
     let (wal, _) = open(&fs, opts(FsyncPolicy::No, SEG));
