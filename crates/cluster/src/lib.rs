@@ -7,9 +7,13 @@
 //! - [`map`] — [`ClusterMap`], [`NodeInfo`], [`GroupInfo`], encoding, the map file
 //! - [`placement`] — the map `okapi cluster create` proposes: even slot ranges,
 //!   replicas and founders spread round-robin
+//! - [`change`] — the maps that follow: nodes added, removed, failed and revived,
+//!   replicas rebalanced
 
+pub mod change;
 pub mod map;
 pub mod placement;
 
-pub use map::{ClusterMap, GroupInfo, MapError, NodeInfo};
+pub use change::ChangeError;
+pub use map::{ClusterMap, GroupInfo, MapError, NodeInfo, NodeState};
 pub use placement::{PlacementError, plan};

@@ -4,12 +4,16 @@ use std::path::Path;
 
 use bytes::Bytes;
 use okapi_types::wire::{Input, Wire, WireError};
-use okapi_types::{GroupId, NodeId, SLOT_COUNT, wire_struct};
+use okapi_types::{GroupId, NodeId, SLOT_COUNT, wire_enum, wire_struct};
 
 /// First bytes of an encoded map.
 const MAGIC: &[u8; 4] = b"OKCM";
-/// The encoding written today.
-const VERSION: u8 = 1;
+/// The encoding written today: version 1 plus node states, group founders and the
+/// replica count.
+const VERSION: u8 = 2;
+/// The first encoding, still read (node states active, founders the first members,
+/// replicas the first group's member count).
+const VERSION_1: u8 = 1;
 /// Name of the map file in a data directory.
 pub const MAP_FILE: &str = "cluster.map";
 
@@ -35,6 +39,37 @@ pub enum MapError {
     },
 }
 
+/// Where a node stands in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeState {
+    /// Up (or down for less than the node timeout): it holds replicas and gets new ones.
+    #[default]
+    Active,
+    /// Being removed (`okapi cluster remove-node`): its replicas move elsewhere, and it
+    /// gets no new ones.
+    Leaving,
+    /// Down for longer than the node timeout: its replicas were re-created elsewhere.
+    /// It becomes active again (with no replicas) when it is heard from.
+    Failed,
+}
+
+wire_enum!(NodeState {
+    1 => Active,
+    2 => Leaving,
+    3 => Failed,
+});
+
+impl NodeState {
+    /// Its name as `okapi cluster status` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Active => "active",
+            NodeState::Leaving => "leaving",
+            NodeState::Failed => "failed",
+        }
+    }
+}
+
 /// One node of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -46,13 +81,16 @@ pub struct NodeInfo {
     pub port: u64,
     /// Its cluster port (node-to-node traffic).
     pub cluster_port: u64,
+    /// Where it stands.
+    pub state: NodeState,
 }
 
 wire_struct!(NodeInfo {
     id,
     host,
     port,
-    cluster_port
+    cluster_port,
+    state
 });
 
 impl NodeInfo {
@@ -90,19 +128,24 @@ fn join(host: &str, port: u64) -> String {
 pub struct GroupInfo {
     /// Its id (never 0 in a cluster: group 0 is a standalone node's).
     pub id: u64,
-    /// Nodes holding a replica; the first founded the group.
+    /// Nodes that should hold a voting replica. The group's leader moves its Raft
+    /// membership to this set (new members join as learners first).
     pub members: Vec<u64>,
     /// Inclusive slot ranges it serves.
     pub slots: Vec<(u64, u64)>,
     /// Hash seed of its dataset, fixed when the group was created.
     pub seed: u64,
+    /// The node that created the group's Raft log, fixed at creation (it may since
+    /// have left the group).
+    pub founder: u64,
 }
 
 wire_struct!(GroupInfo {
     id,
     members,
     slots,
-    seed
+    seed,
+    founder
 });
 
 impl GroupInfo {
@@ -113,7 +156,7 @@ impl GroupInfo {
 
     /// The node that creates the group's Raft log (once, when it is new).
     pub fn founder(&self) -> Option<NodeId> {
-        self.members.first().map(|&id| NodeId(id))
+        Some(NodeId(self.founder))
     }
 
     /// Whether it serves `slot`.
@@ -137,6 +180,8 @@ pub struct ClusterMap {
     pub nodes: Vec<NodeInfo>,
     /// The shard groups.
     pub groups: Vec<GroupInfo>,
+    /// Replicas each group should have (fewer while there are fewer nodes).
+    pub replicas: u64,
 }
 
 wire_struct!(ClusterMap {
@@ -144,8 +189,89 @@ wire_struct!(ClusterMap {
     cluster_id,
     databases,
     nodes,
-    groups
+    groups,
+    replicas
 });
+
+/// The first encoding of the map's parts.
+mod v1 {
+    use okapi_types::wire_struct;
+
+    pub struct Node {
+        pub id: u64,
+        pub host: String,
+        pub port: u64,
+        pub cluster_port: u64,
+    }
+    wire_struct!(Node {
+        id,
+        host,
+        port,
+        cluster_port
+    });
+
+    pub struct Group {
+        pub id: u64,
+        pub members: Vec<u64>,
+        pub slots: Vec<(u64, u64)>,
+        pub seed: u64,
+    }
+    wire_struct!(Group {
+        id,
+        members,
+        slots,
+        seed
+    });
+
+    pub struct Map {
+        pub epoch: u64,
+        pub cluster_id: u64,
+        pub databases: u64,
+        pub nodes: Vec<Node>,
+        pub groups: Vec<Group>,
+    }
+    wire_struct!(Map {
+        epoch,
+        cluster_id,
+        databases,
+        nodes,
+        groups
+    });
+
+    impl From<Map> for super::ClusterMap {
+        fn from(m: Map) -> Self {
+            let replicas = m.groups.first().map_or(1, |g| g.members.len() as u64);
+            super::ClusterMap {
+                epoch: m.epoch,
+                cluster_id: m.cluster_id,
+                databases: m.databases,
+                nodes: m
+                    .nodes
+                    .into_iter()
+                    .map(|n| super::NodeInfo {
+                        id: n.id,
+                        host: n.host,
+                        port: n.port,
+                        cluster_port: n.cluster_port,
+                        state: super::NodeState::Active,
+                    })
+                    .collect(),
+                groups: m
+                    .groups
+                    .into_iter()
+                    .map(|g| super::GroupInfo {
+                        id: g.id,
+                        founder: g.members.first().copied().unwrap_or(0),
+                        members: g.members,
+                        slots: g.slots,
+                        seed: g.seed,
+                    })
+                    .collect(),
+                replicas,
+            }
+        }
+    }
+}
 
 impl ClusterMap {
     /// The map's bytes: magic, version, body, CRC32C of the body.
@@ -165,8 +291,9 @@ impl ClusterMap {
         if bytes.len() < MAGIC.len() + 1 + 4 || &bytes[..4] != MAGIC {
             return Err(MapError::Corrupt("no map header".into()));
         }
-        if bytes[4] != VERSION {
-            return Err(MapError::Version(bytes[4]));
+        let version = bytes[4];
+        if version != VERSION && version != VERSION_1 {
+            return Err(MapError::Version(version));
         }
         let body = &bytes[5..bytes.len() - 4];
         let mut crc = [0u8; 4];
@@ -175,9 +302,13 @@ impl ClusterMap {
             return Err(MapError::Corrupt("checksum mismatch".into()));
         }
         let mut input = Input::new(Bytes::copy_from_slice(body));
-        let map = ClusterMap::decode(&mut input)
-            .and_then(|m| input.finish().map(|()| m))
-            .map_err(|e: WireError| MapError::Corrupt(e.to_string()))?;
+        let map = if version == VERSION_1 {
+            v1::Map::decode(&mut input).map(ClusterMap::from)
+        } else {
+            ClusterMap::decode(&mut input)
+        }
+        .and_then(|m| input.finish().map(|()| m))
+        .map_err(|e: WireError| MapError::Corrupt(e.to_string()))?;
         map.validate()?;
         Ok(map)
     }
@@ -201,6 +332,12 @@ impl ClusterMap {
             if g.members.is_empty() {
                 return bad(format!("group {} has no members", g.id));
             }
+            let mut distinct = g.members.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() != g.members.len() {
+                return bad(format!("group {} lists a member twice", g.id));
+            }
             for m in &g.members {
                 if !ids.contains(m) {
                     return bad(format!("group {} names unknown node {m:016x}", g.id));
@@ -222,6 +359,9 @@ impl ClusterMap {
         }
         if let Some(slot) = owner.iter().position(Option::is_none) {
             return bad(format!("slot {slot} is served by no group"));
+        }
+        if self.replicas == 0 {
+            return bad("the replica count is 0".into());
         }
         Ok(())
     }
@@ -295,12 +435,14 @@ mod tests {
                     host: "127.0.0.2".into(),
                     port: 7000,
                     cluster_port: 17000,
+                    state: NodeState::Active,
                 },
                 NodeInfo {
                     id: 2,
                     host: "::1".into(),
                     port: 7001,
                     cluster_port: 17001,
+                    state: NodeState::Failed,
                 },
             ],
             groups: vec![
@@ -309,14 +451,17 @@ mod tests {
                     members: vec![1, 2],
                     slots: vec![(0, 8191)],
                     seed: 11,
+                    founder: 1,
                 },
                 GroupInfo {
                     id: 2,
                     members: vec![2, 1],
                     slots: vec![(8192, 16383)],
                     seed: 12,
+                    founder: 2,
                 },
             ],
+            replicas: 2,
         }
     }
 
@@ -339,6 +484,38 @@ mod tests {
         ));
         assert_eq!(map.nodes[1].client_addr(), "[::1]:7001");
         assert_eq!(map.nodes[0].name().len(), 40);
+    }
+
+    #[test]
+    fn a_version_1_map_still_reads() {
+        let old = v1::Map {
+            epoch: 4,
+            cluster_id: 9,
+            databases: 16,
+            nodes: vec![v1::Node {
+                id: 5,
+                host: "127.0.0.2".into(),
+                port: 7000,
+                cluster_port: 17000,
+            }],
+            groups: vec![v1::Group {
+                id: 1,
+                members: vec![5],
+                slots: vec![(0, 16383)],
+                seed: 3,
+            }],
+        };
+        let mut bytes = MAGIC.to_vec();
+        bytes.push(VERSION_1);
+        let start = bytes.len();
+        old.encode(&mut bytes);
+        let crc = crc32c::crc32c(&bytes[start..]);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let map = ClusterMap::decode_versioned(&bytes).expect("a version 1 map");
+        assert_eq!(map.epoch, 4);
+        assert_eq!(map.replicas, 1);
+        assert_eq!(map.nodes[0].state, NodeState::Active);
+        assert_eq!(map.groups[0].founder, 5);
     }
 
     #[test]
@@ -366,6 +543,12 @@ mod tests {
         let mut zero = sample();
         zero.groups[0].id = 0;
         assert!(zero.validate().is_err());
+        let mut twice = sample();
+        twice.groups[0].members = vec![1, 1];
+        assert!(twice.validate().is_err());
+        let mut none = sample();
+        none.replicas = 0;
+        assert!(none.validate().is_err());
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn plan(
                 .collect(),
             slots: vec![(g * total / n, (g + 1) * total / n - 1)],
             seed: seeds(),
+            founder: nodes[g as usize % nodes.len()].id,
         })
         .collect();
     Ok(ClusterMap {
@@ -63,6 +64,7 @@ pub fn plan(
         databases,
         nodes,
         groups,
+        replicas: replicas as u64,
     })
 }
 
@@ -77,6 +79,7 @@ mod tests {
                 host: format!("127.0.0.{}", id + 1),
                 port: 6379,
                 cluster_port: 16379,
+                state: crate::map::NodeState::Active,
             })
             .collect()
     }

@@ -154,6 +154,7 @@ async fn describe(addr: &str, pass: Option<&str>) -> anyhow::Result<(NodeInfo, u
             host,
             port: u64::from(port),
             cluster_port: *cluster_port as u64,
+            state: okapi_cluster::map::NodeState::Active,
         },
         databases,
     ))
