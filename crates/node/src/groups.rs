@@ -41,6 +41,8 @@ pub struct Running {
     pub group: Arc<Group>,
     /// Its part of the dataset.
     pub shard: Arc<Shard>,
+    /// Ends the group's own tasks (blocked clients, snapshots by size) when it stops.
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Everything needed to prepare and start groups on this node.
@@ -206,19 +208,34 @@ impl Groups {
                 shard.set_leader(role.leader);
             }
         });
+        // The group's tasks end when it stops or the node shuts down.
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let stop = Arc::new(stop);
+        tokio::spawn({
+            let stop = stop.clone();
+            let mut shutdown = self.shared.shutdown.subscribe();
+            async move {
+                tokio::select! {
+                    _ = shutdown.changed() => {}
+                    () = stop.closed() => {}
+                }
+                stop.send_replace(true);
+            }
+        });
         tokio::spawn(okapi_server::blocking::serve_loop(
-            self.shared.clone(),
             shard.clone(),
+            stop.subscribe(),
         ));
         tokio::spawn(crate::node::snapshot_by_size(
             group.clone(),
             shard.clone(),
             self.shared.clone(),
-            self.shared.shutdown.subscribe(),
+            stop.subscribe(),
         ));
         let running = Running {
             group: group.clone(),
             shard,
+            stop,
         };
         self.running
             .lock()
@@ -229,6 +246,36 @@ impl Groups {
             .unwrap_or_else(PoisonError::into_inner)
             .push(group);
         Ok(running)
+    }
+
+    /// Stops group `id` and drops this node's replica of it (it left the group): its
+    /// log and snapshots go, its vote stays, so a replica of it created here later
+    /// starts empty (a learner the leader fills) and never votes twice in a term.
+    pub async fn discard(&self, id: GroupId) -> Result<(), NodeError> {
+        let Some(running) = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
+        else {
+            return Ok(());
+        };
+        self.list
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|g| g.id() != id);
+        self.inbound.unregister(id);
+        running.stop.send_replace(true);
+        let left = running
+            .group
+            .discard(&self.snapshots)
+            .await
+            .map_err(|e| NodeError::Storage(format!("group {id}: {e}")))?;
+        self.leftovers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, left);
+        Ok(())
     }
 
     /// Stops every group (at shutdown).

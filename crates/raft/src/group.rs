@@ -1,6 +1,6 @@
 //! One Raft group: its log store, state machine, openraft instance and proposer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -395,6 +395,57 @@ impl Group {
             .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
+    /// On the leader: makes exactly `voters` the group's voters (each already a
+    /// member, as a learner or a voter) and removes every other member. A change of
+    /// voters goes through joint consensus; returns once the final configuration is
+    /// committed.
+    pub async fn set_voters(&self, voters: BTreeSet<u64>) -> Result<(), RaftError> {
+        let (current, members) = self.membership();
+        if current.iter().copied().collect::<BTreeSet<u64>>() != voters {
+            self.raft
+                .change_membership(
+                    openraft::ChangeMembers::ReplaceAllVoters(voters.clone()),
+                    false,
+                )
+                .await
+                .map_err(|e| RaftError::Fatal(e.to_string()))?;
+        }
+        let strays: BTreeSet<u64> = members
+            .into_iter()
+            .filter(|m| !voters.contains(m))
+            .collect();
+        let (_, now) = self.membership();
+        let strays: BTreeSet<u64> = strays.into_iter().filter(|m| now.contains(m)).collect();
+        if !strays.is_empty() {
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveNodes(strays), false)
+                .await
+                .map_err(|e| RaftError::Fatal(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// On the leader: how long since each other member last acknowledged a heartbeat
+    /// or an append (`None`: never, since this node became leader). Empty elsewhere.
+    pub fn peer_silence(&self) -> Vec<(u64, Option<Duration>)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.heartbeat.as_ref().map_or_else(Vec::new, |beats| {
+            beats
+                .iter()
+                .filter(|(id, _)| **id != m.id)
+                .map(|(id, at)| (*id, at.as_ref().map(|at| openraft::Instant::elapsed(&**at))))
+                .collect()
+        })
+    }
+
+    /// Whether the group's latest membership is committed (no change under way).
+    pub fn membership_settled(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.membership_config.log_id() == m.committed_membership_config.log_id()
+    }
+
     /// On the leader, each other member's matched log index (empty elsewhere).
     pub fn replication(&self) -> Vec<(u64, u64)> {
         let metrics = self.raft.metrics();
@@ -443,6 +494,16 @@ impl Group {
                 .unwrap_or_else(PoisonError::into_inner),
             leader: m.current_leader,
         }
+    }
+
+    /// Stops the group and drops this node's replica of it (it left the group): the
+    /// log and the group's files in `snapshots` go, the vote stays. Returns what a
+    /// later [`Group::recover`] of the same group in this process starts from.
+    pub async fn discard(&self, snapshots: &SnapshotStore) -> Result<RecoveredGroup, RaftError> {
+        self.shutdown().await?;
+        let recovered = self.log.reset()?;
+        snapshots.remove_older(self.id, u64::MAX)?;
+        Ok(recovered)
     }
 
     /// Stops the group.

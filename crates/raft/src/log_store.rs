@@ -115,6 +115,33 @@ impl LogStore {
         self.lock().hard.committed
     }
 
+    /// Drops the whole log (this node's replica left the group): the WAL records a
+    /// reset, and the hard state keeps the vote but no committed index (nothing is
+    /// left to apply). Returns what a later start of the same group recovers from.
+    pub fn reset(&self) -> Result<RecoveredGroup, RaftError> {
+        let mut state = self.lock();
+        let hard = HardState {
+            vote: state.hard.vote,
+            committed: None,
+        };
+        let payload = codec::encode_hard_state(&hard);
+        self.wal.append(vec![
+            WalRecord::Reset { group: self.group },
+            WalRecord::HardState {
+                group: self.group,
+                payload: payload.clone(),
+            },
+        ])?;
+        *state = State {
+            hard,
+            ..State::default()
+        };
+        Ok(RecoveredGroup {
+            hard_state: Some(payload),
+            ..RecoveredGroup::default()
+        })
+    }
+
     fn write_hard_state(&self, hard: &HardState) -> io::Result<WalRecord> {
         Ok(WalRecord::HardState {
             group: self.group,

@@ -154,16 +154,16 @@ impl BlockRegistry {
 }
 
 /// Serves `shard`'s blocked clients whenever apply reports that their keys received
-/// data, until shutdown. Runs where the clients are (the leader).
+/// data, until `stop` changes (the group stopped, or shutdown). Runs where the
+/// clients are (the leader).
 pub async fn serve_loop(
-    shared: std::sync::Arc<crate::shared::Shared>,
     shard: std::sync::Arc<crate::shard::Shard>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut shutdown = shared.shutdown.subscribe();
     loop {
         tokio::select! {
             () = shard.blocked_ready() => {}
-            _ = shutdown.changed() => return,
+            _ = stop.changed() => return,
         }
         let mut core = shard.lock();
         let core = &mut *core;
