@@ -250,8 +250,8 @@ pub fn rebalance_step(map: &ClusterMap) -> Option<ClusterMap> {
     loop {
         let loads = loads(&new);
         let mut moved_one = false;
-        for i in 0..new.groups.len() {
-            if moved[i] {
+        for (i, done) in moved.iter_mut().enumerate() {
+            if *done {
                 continue;
             }
             let members = new.groups[i].members.clone();
@@ -269,7 +269,7 @@ pub fn rebalance_step(map: &ClusterMap) -> Option<ClusterMap> {
             };
             if loads[&from] > loads[&to] + 1 {
                 new.groups[i].members[pos] = to;
-                moved[i] = true;
+                *done = true;
                 moved_one = true;
                 break;
             }
