@@ -229,7 +229,8 @@ pub fn revive_node(map: &ClusterMap, node: u64) -> Option<ClusterMap> {
 /// One rebalancing step: replicas left on nodes that are not active move to active
 /// ones, groups short of replicas get new ones, and replicas move from the most to
 /// the least loaded nodes until no two active nodes differ by more than one;
-/// at most one move per group. `None` when the map is balanced.
+/// at most one move per group. Members are then reordered so preferred leaders
+/// spread evenly too (reordering moves no data). `None` when the map is balanced.
 pub fn rebalance_step(map: &ClusterMap) -> Option<ClusterMap> {
     let mut new = map.clone();
     let mut moved = vec![false; new.groups.len()];
@@ -278,7 +279,60 @@ pub fn rebalance_step(map: &ClusterMap) -> Option<ClusterMap> {
             break;
         }
     }
+    balance_leaders(&mut new);
     (new != *map).then(|| next(new))
+}
+
+/// Groups each active node is the preferred leader of.
+fn leader_loads(map: &ClusterMap) -> BTreeMap<u64, usize> {
+    let mut loads: BTreeMap<u64, usize> = map
+        .nodes
+        .iter()
+        .filter(|n| n.state == NodeState::Active)
+        .map(|n| (n.id, 0))
+        .collect();
+    for g in &map.groups {
+        if let Some(lead) = map.preferred_leader(g) {
+            *loads.entry(lead).or_default() += 1;
+        }
+    }
+    loads
+}
+
+/// Reorders members so that no two active nodes are the preferred leader of
+/// groups differing in number by more than one, where a member swap can do it:
+/// each swap brings to the front of a group the member leading the fewest groups,
+/// taken from the node leading the most. Returns whether a group changed.
+fn balance_leaders(map: &mut ClusterMap) -> bool {
+    let mut changed = false;
+    loop {
+        let loads = leader_loads(map);
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (i, g) in map.groups.iter().enumerate() {
+            let Some(lead) = map.preferred_leader(g) else {
+                continue;
+            };
+            for (pos, m) in g.members.iter().enumerate() {
+                let (Some(&from), Some(&to)) = (loads.get(&lead), loads.get(m)) else {
+                    continue;
+                };
+                if *m != lead && from > to + 1 && best.is_none_or(|(_, _, gap)| from - to > gap) {
+                    best = Some((i, pos, from - to));
+                }
+            }
+        }
+        let Some((i, pos, _)) = best else {
+            return changed;
+        };
+        let m = map.groups[i].members.remove(pos);
+        map.groups[i].members.insert(0, m);
+        changed = true;
+    }
+}
+
+/// Groups each node is the preferred leader of, as (node, count), for reports.
+pub fn leader_counts(map: &ClusterMap) -> Vec<(u64, usize)> {
+    leader_loads(map).into_iter().collect()
 }
 
 /// Replicas per active node, as (node, count), for reports.
@@ -349,6 +403,36 @@ mod tests {
         assert!(steps > 0);
         assert_eq!(spread(&balanced), (4, 5), "18 replicas over 4 nodes");
         assert!(rebalance_step(&balanced).is_none());
+    }
+
+    #[test]
+    fn rebalancing_spreads_preferred_leaders_too() {
+        let (balanced, _) = balance(
+            add_node(&cluster(3, 8), node(4))
+                .expect("add")
+                .expect("change"),
+        );
+        let leads: Vec<usize> = leader_counts(&balanced)
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(leads, vec![2, 2, 2, 2], "8 groups led by 4 nodes");
+        // Every group was first led by its founder on nodes 1-3: node 4 leads some
+        // now only because members were reordered.
+        assert!(balanced.groups.iter().any(|g| g.members[0] == 4));
+        // A node back from a failure holds no replica yet, so it leads nothing;
+        // once rebalanced it leads its share.
+        let failed = fail_node(&balanced, 2).expect("fail");
+        assert_eq!(failed.groups_on(2).count(), 0);
+        let revived = revive_node(&failed, 2).expect("revive");
+        let (again, _) = balance(revived);
+        let leads: Vec<usize> = leader_counts(&again).into_iter().map(|(_, n)| n).collect();
+        assert!(leads.iter().all(|&n| n == 2), "{leads:?}");
+        // A failed first member is not the preferred leader: the next active one is.
+        let down = fail_node(&again, again.groups[0].members[0]);
+        let down = down.expect("fail");
+        let g = &down.groups[0];
+        assert_ne!(down.preferred_leader(g), Some(again.groups[0].members[0]));
     }
 
     #[test]

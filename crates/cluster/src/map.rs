@@ -129,7 +129,8 @@ pub struct GroupInfo {
     /// Its id (never 0 in a cluster: group 0 is a standalone node's).
     pub id: u64,
     /// Nodes that should hold a voting replica. The group's leader moves its Raft
-    /// membership to this set (new members join as learners first).
+    /// membership to this set (new members join as learners first). The order
+    /// matters: the first active member is the preferred leader.
     pub members: Vec<u64>,
     /// Inclusive slot ranges it serves.
     pub slots: Vec<(u64, u64)>,
@@ -386,6 +387,31 @@ impl ClusterMap {
         self.groups
             .iter()
             .filter(move |g| g.members.contains(&node))
+    }
+
+    /// The member that should lead `group`: its first active member. Rebalancing
+    /// orders members so that every active node is first in about as many groups;
+    /// each group's leader hands leadership to this member once it has caught up.
+    pub fn preferred_leader(&self, group: &GroupInfo) -> Option<u64> {
+        group
+            .members
+            .iter()
+            .copied()
+            .find(|&m| self.node(m).is_some_and(|n| n.state == NodeState::Active))
+    }
+
+    /// The node a node without a replica of `group` sends its clients to: the first
+    /// of its members that is up (not failed), else its first member. Every member
+    /// holds a replica and so knows the group's leader (it redirects on when it does
+    /// not lead); the map itself does not follow leadership, which moves far more
+    /// often than membership.
+    pub fn contact(&self, group: &GroupInfo) -> Option<u64> {
+        group
+            .members
+            .iter()
+            .copied()
+            .find(|&m| self.node(m).is_some_and(|n| n.state != NodeState::Failed))
+            .or_else(|| group.members.first().copied())
     }
 
     /// Reads the map file of a data directory; `None` when the node is in no cluster.

@@ -165,6 +165,28 @@ pub enum ClusterCmd {
     /// CLUSTER OKAPI-SETMAP map: installs an encoded cluster map (from `okapi
     /// cluster create`).
     OkapiSetMap(Bytes),
+    /// CLUSTER OKAPI-ADDNODE id host port cluster-port: adds a node to the cluster
+    /// (on the control group's leader; from `okapi cluster add-node`).
+    OkapiAddNode {
+        /// The new node's id.
+        id: u64,
+        /// Its address.
+        host: String,
+        /// Its RESP port.
+        port: u16,
+        /// Its cluster port.
+        cluster_port: u16,
+    },
+    /// CLUSTER OKAPI-REMOVENODE id: starts moving every replica off a node.
+    OkapiRemoveNode(u64),
+    /// CLUSTER OKAPI-FORGETNODE id: drops a node that holds nothing from the map.
+    OkapiForgetNode(u64),
+    /// CLUSTER OKAPI-REBALANCE: commits one rebalancing step.
+    OkapiRebalance,
+    /// CLUSTER OKAPI-GROUPS: the Raft membership of each group this node leads.
+    OkapiGroups,
+    /// CLUSTER OKAPI-MAP: the cluster map this node follows, encoded.
+    OkapiMap,
 }
 
 /// CLIENT subcommands.

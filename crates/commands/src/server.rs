@@ -322,6 +322,34 @@ fn slot_arg(arg: &[u8]) -> Result<u16, CommandError> {
     }
 }
 
+/// A node id as CLUSTER NODES shows it (40 hex digits, the last 24 zeros) or as
+/// its 16 significant hex digits.
+fn node_id_arg(arg: &[u8]) -> Result<u64, CommandError> {
+    let bad = || {
+        CommandError::other(format!(
+            "ERR Invalid node id '{}'",
+            String::from_utf8_lossy(arg)
+        ))
+    };
+    let text = std::str::from_utf8(arg).map_err(|_| bad())?;
+    let head = match text.len() {
+        16 => text,
+        40 if text[16..].bytes().all(|b| b == b'0') => &text[..16],
+        _ => return Err(bad()),
+    };
+    u64::from_str_radix(head, 16).map_err(|_| bad())
+}
+
+fn port_arg(arg: &[u8]) -> Result<u16, CommandError> {
+    match okapi_types::num::parse_i64(arg) {
+        Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        _ => Err(CommandError::other(format!(
+            "ERR Invalid port '{}'",
+            String::from_utf8_lossy(arg)
+        ))),
+    }
+}
+
 fn cluster(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     use crate::action::ClusterCmd;
     let sub = &a[0];
@@ -377,6 +405,40 @@ fn cluster(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             return Err(arity("okapi-setmap"));
         };
         conn(ConnCmd::Cluster(ClusterCmd::OkapiSetMap(map.clone())))
+    } else if is(sub, "OKAPI-ADDNODE") {
+        let [id, host, port, cluster_port] = rest else {
+            return Err(arity("okapi-addnode"));
+        };
+        let host = std::str::from_utf8(host)
+            .ok()
+            .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+            .ok_or_else(|| CommandError::other("ERR Invalid host"))?;
+        conn(ConnCmd::Cluster(ClusterCmd::OkapiAddNode {
+            id: node_id_arg(id)?,
+            host: host.to_owned(),
+            port: port_arg(port)?,
+            cluster_port: port_arg(cluster_port)?,
+        }))
+    } else if is(sub, "OKAPI-REMOVENODE") {
+        let [id] = rest else {
+            return Err(arity("okapi-removenode"));
+        };
+        conn(ConnCmd::Cluster(ClusterCmd::OkapiRemoveNode(node_id_arg(
+            id,
+        )?)))
+    } else if is(sub, "OKAPI-FORGETNODE") {
+        let [id] = rest else {
+            return Err(arity("okapi-forgetnode"));
+        };
+        conn(ConnCmd::Cluster(ClusterCmd::OkapiForgetNode(node_id_arg(
+            id,
+        )?)))
+    } else if is(sub, "OKAPI-REBALANCE") {
+        simple(ClusterCmd::OkapiRebalance, "okapi-rebalance")
+    } else if is(sub, "OKAPI-GROUPS") {
+        simple(ClusterCmd::OkapiGroups, "okapi-groups")
+    } else if is(sub, "OKAPI-MAP") {
+        simple(ClusterCmd::OkapiMap, "okapi-map")
     } else if is(sub, "HELP") {
         Ok(Action::Reply(okapi_engine::Reply::Array(
             [

@@ -12,12 +12,17 @@
 //! all its members; the other members start empty and are brought up to date by the
 //! group's leader.
 
+mod control;
+mod replicas;
+
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use okapi_cluster::ClusterMap;
 use okapi_raft::Membership;
+use okapi_server::cluster::{ClusterError, LedGroup, MapChange};
 use okapi_server::{BoxFuture, Layout, Shared};
 use okapi_types::GroupId;
 
@@ -85,8 +90,15 @@ struct Inner {
     shared: Arc<Shared>,
     groups: Arc<Groups>,
     map: Mutex<Option<ClusterMap>>,
-    /// One map change at a time.
+    /// One map install at a time.
     changing: tokio::sync::Mutex<()>,
+    /// One map change proposed at a time (on the control leader).
+    proposing: tokio::sync::Mutex<()>,
+    /// Groups whose membership this node (their leader) is changing now.
+    moving: Mutex<HashSet<GroupId>>,
+    /// When this node, leading a group, last handed its leadership to the group's
+    /// preferred leader.
+    handed: Mutex<std::collections::HashMap<GroupId, std::time::Instant>>,
 }
 
 impl ClusterNode {
@@ -110,6 +122,9 @@ impl ClusterNode {
             groups,
             map: Mutex::new(map),
             changing: tokio::sync::Mutex::new(()),
+            proposing: tokio::sync::Mutex::new(()),
+            moving: Mutex::default(),
+            handed: Mutex::default(),
         }))
     }
 
@@ -151,14 +166,17 @@ impl ClusterNode {
         }
     }
 
-    /// Installs every newer map the control group commits, until shutdown. On the
-    /// control group's leader, also makes every node of the map a member of the
-    /// control group (the first ones voters, the rest learners).
+    /// Installs every newer map the control group commits, until shutdown, and
+    /// keeps this node's part of the cluster following the map: the control leader's
+    /// duties ([`control`]) and the membership of the groups it leads or held
+    /// ([`replicas`]).
     pub fn follow_map(&self) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut shutdown = this.0.shared.shutdown.subscribe();
             let mut installed: Option<Bytes> = None;
+            let mut supervision = control::Supervision::default();
+            let mut round = 0u64;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
@@ -167,45 +185,21 @@ impl ClusterNode {
                 if let Some(bytes) = this.committed_map()
                     && installed.as_ref() != Some(&bytes)
                 {
-                    match this.clone().install(bytes.clone()).await {
-                        Ok(()) => installed = Some(bytes),
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot install the committed cluster map");
-                            installed = Some(bytes);
-                        }
+                    if let Err(e) = this.clone().install(bytes.clone()).await {
+                        tracing::error!(error = %e, "cannot install the committed cluster map");
                     }
+                    installed = Some(bytes);
                 }
-                if let Err(e) = this.add_control_learners().await {
-                    tracing::debug!(error = %e, "control group members not updated yet");
+                round += 1;
+                if !round.is_multiple_of(4) {
+                    continue;
+                }
+                this.supervise(&mut supervision).await;
+                if let Some(map) = this.current() {
+                    this.reconcile_replicas(&map).await;
                 }
             }
         });
-    }
-
-    /// On the control leader: adds the map's nodes that are not yet members of the
-    /// control group as learners, so they receive the map.
-    async fn add_control_learners(&self) -> Result<(), String> {
-        let Some(control) = self.0.groups.get(CONTROL) else {
-            return Ok(());
-        };
-        if !control.group.is_leader() {
-            return Ok(());
-        }
-        let Some(map) = self.current() else {
-            return Ok(());
-        };
-        let (_, members) = control.group.membership();
-        for node in &map.nodes {
-            if !members.contains(&node.id) {
-                control
-                    .group
-                    .add_learner(node.id, node.cluster_addr())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tracing::info!(node = %format!("{:016x}", node.id), "node added to the control group as a learner");
-            }
-        }
-        Ok(())
     }
 
     /// Founds the cluster with `map` (CLUSTER OKAPI-SETMAP on a node in no cluster):
@@ -276,7 +270,9 @@ impl ClusterNode {
 
     /// Checks `map` may replace the current one on this node.
     fn admissible(&self, map: &ClusterMap) -> Result<bool, String> {
-        if map.node(self.0.me).is_none() {
+        // A node removed from its cluster still follows the map that removed it, so
+        // it drops its replicas and redirects clients; joining needs to be listed.
+        if map.node(self.0.me).is_none() && self.current().is_none() {
             return Err(format!(
                 "the map does not list this node ({:016x})",
                 self.0.me
@@ -394,7 +390,37 @@ impl okapi_server::cluster::ClusterControl for ClusterNode {
         }
     }
 
-    fn set_map(&self, map: Bytes) -> BoxFuture<Result<(), String>> {
-        Box::pin(self.clone().set_map(map))
+    fn set_map(&self, map: Bytes) -> BoxFuture<Result<(), ClusterError>> {
+        let this = self.clone();
+        Box::pin(async move { this.set_map(map).await.map_err(ClusterError::Refused) })
+    }
+
+    fn change(&self, change: MapChange) -> BoxFuture<Result<Option<u64>, ClusterError>> {
+        let this = self.clone();
+        Box::pin(async move { this.apply_change(change).await })
+    }
+
+    fn led_groups(&self) -> Vec<LedGroup> {
+        self.0
+            .groups
+            .shards()
+            .into_iter()
+            .filter_map(|shard| {
+                let running = self.0.groups.get(shard.id())?;
+                if !running.group.is_leader() {
+                    return None;
+                }
+                let (voters, members) = running.group.membership();
+                let learners = members
+                    .into_iter()
+                    .filter(|m| !voters.contains(m))
+                    .collect();
+                Some(LedGroup {
+                    id: shard.id().0,
+                    voters,
+                    learners,
+                })
+            })
+            .collect()
     }
 }

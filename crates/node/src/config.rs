@@ -58,6 +58,9 @@ pub struct Config {
     /// The cluster port (node-to-node traffic); default: port + 10000 (0 when port
     /// is 0).
     pub cluster_port: Option<u16>,
+    /// Milliseconds a node of a cluster may be unreachable before its replicas are
+    /// re-created on other nodes.
+    pub cluster_node_timeout: u64,
     /// Shard groups a new standalone data directory splits its slots into (each with
     /// its own engine lock, log and snapshots); fixed when the directory is created.
     pub shard_groups: u32,
@@ -115,6 +118,7 @@ impl Default for Config {
             shard_groups: 1,
             cluster_enabled: false,
             cluster_port: None,
+            cluster_node_timeout: 60_000,
             nbd_port: None,
             nbd_bind: Vec::new(),
             nbd_unauthenticated: false,
@@ -226,6 +230,12 @@ impl Config {
         settings
             .config_set("appendfsync", &self.appendfsync)
             .map_err(|e| bad("appendfsync", e))?;
+        settings
+            .config_set(
+                "cluster-node-timeout",
+                &self.cluster_node_timeout.to_string(),
+            )
+            .map_err(|e| bad("cluster-node-timeout", e))?;
         Ok(settings)
     }
 }

@@ -194,13 +194,8 @@ impl Groups {
                 .map_err(|e| NodeError::Storage(format!("group {id}: {e}")))?,
         );
         log.attach(group.clone());
-        self.inbound.register(
-            id,
-            Registered {
-                raft: group.raft().clone(),
-                snapshots,
-            },
-        );
+        self.inbound
+            .register(id, Registered::new(group.raft().clone(), snapshots));
         group.watch_role({
             let shard = shard.clone();
             move |role| {
@@ -246,6 +241,11 @@ impl Groups {
             .unwrap_or_else(PoisonError::into_inner)
             .push(group);
         Ok(running)
+    }
+
+    /// How long since a peer last sent group `id` a request (`None`: not running).
+    pub fn silent_for(&self, id: GroupId) -> Option<std::time::Duration> {
+        self.inbound.silent_for(id)
     }
 
     /// Stops group `id` and drops this node's replica of it (it left the group): its

@@ -228,6 +228,10 @@ impl Group {
             max_in_snapshot_log_to_keep: config.keep_after_snapshot,
             // Bounded AppendEntries: the transport also cuts them by bytes.
             max_payload_entries: 256,
+            // A node cut off from the others, or a stale replica restarted after its
+            // group moved on, asks before it bumps its term: without this its
+            // elections would depose healthy leaders it cannot replace.
+            enable_pre_vote: Some(true),
             ..Config::default()
         }
         .validate()
@@ -257,7 +261,7 @@ impl Group {
             {
                 let m = metrics.borrow_watched();
                 let applied = m.last_applied.map_or(0, |l| l.index);
-                if m.current_leader == Some(m.id) && applied >= index {
+                if reported_leader(&m) == Some(m.id) && applied >= index {
                     return Ok(());
                 }
             }
@@ -347,7 +351,7 @@ impl Group {
                         }),
                     };
                     Role {
-                        leader: m.current_leader,
+                        leader: reported_leader(&m),
                         read_lease_until,
                     }
                 };
@@ -396,33 +400,39 @@ impl Group {
     }
 
     /// On the leader: makes exactly `voters` the group's voters (each already a
-    /// member, as a learner or a voter) and removes every other member. A change of
-    /// voters goes through joint consensus; returns once the final configuration is
-    /// committed.
-    pub async fn set_voters(&self, voters: BTreeSet<u64>) -> Result<(), RaftError> {
-        let (current, members) = self.membership();
-        if current.iter().copied().collect::<BTreeSet<u64>>() != voters {
-            self.raft
-                .change_membership(
-                    openraft::ChangeMembers::ReplaceAllVoters(voters.clone()),
-                    false,
-                )
-                .await
-                .map_err(|e| RaftError::Fatal(e.to_string()))?;
-        }
-        let strays: BTreeSet<u64> = members
-            .into_iter()
-            .filter(|m| !voters.contains(m))
-            .collect();
-        let (_, now) = self.membership();
-        let strays: BTreeSet<u64> = strays.into_iter().filter(|m| now.contains(m)).collect();
-        if !strays.is_empty() {
-            self.raft
-                .change_membership(openraft::ChangeMembers::RemoveNodes(strays), false)
-                .await
-                .map_err(|e| RaftError::Fatal(e.to_string()))?;
-        }
-        Ok(())
+    /// member, as a learner or a voter) through joint consensus; replaced voters stay
+    /// as learners when `retain`, else they leave. Returns once the final
+    /// configuration is committed.
+    pub async fn replace_voters(
+        &self,
+        voters: BTreeSet<u64>,
+        retain: bool,
+    ) -> Result<(), RaftError> {
+        self.raft
+            .change_membership(openraft::ChangeMembers::ReplaceAllVoters(voters), retain)
+            .await
+            .map(drop)
+            .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+
+    /// On the leader: removes `members` (learners; a voter must be replaced first).
+    pub async fn remove_members(&self, members: BTreeSet<u64>) -> Result<(), RaftError> {
+        self.raft
+            .change_membership(openraft::ChangeMembers::RemoveNodes(members), false)
+            .await
+            .map(drop)
+            .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+
+    /// On the leader: hands leadership to voter `to`, which takes over once its log
+    /// holds everything this leader's does (nothing happens elsewhere). Returns at
+    /// once; the group's metrics show when `to` leads.
+    pub async fn transfer_leader(&self, to: u64) -> Result<(), RaftError> {
+        self.raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
     /// On the leader: how long since each other member last acknowledged a heartbeat
@@ -475,7 +485,7 @@ impl Group {
     pub fn is_leader(&self) -> bool {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
-        m.current_leader == Some(m.id)
+        reported_leader(&m) == Some(m.id)
     }
 
     /// Progress counters.
@@ -492,7 +502,7 @@ impl Group {
                 .snapshot_stats
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
-            leader: m.current_leader,
+            leader: reported_leader(&m),
         }
     }
 
@@ -512,5 +522,16 @@ impl Group {
             .shutdown()
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+}
+
+/// The group's leader as this replica knows it. openraft keeps naming this node the
+/// leader after it stepped down as a leader removed from the group (its vote stays
+/// the committed one of its own term, and no newer leader contacts it): it leads
+/// only while it is in the leader state.
+fn reported_leader(m: &openraft::RaftMetrics<crate::types::TypeConfig>) -> Option<u64> {
+    match m.current_leader {
+        Some(id) if id == m.id && m.state != openraft::ServerState::Leader => None,
+        other => other,
     }
 }

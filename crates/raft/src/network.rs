@@ -10,7 +10,8 @@ use okapi_types::GroupId;
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{AnyError, OptionalSend};
 
@@ -232,6 +233,20 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         match self.call(Message::PreVote(rpc), option.hard_ttl()).await? {
             Message::VoteReply(reply) => Ok(reply),
             _ => Err(unexpected("PreVote")),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(Message::TransferLeader(rpc), option.hard_ttl())
+            .await?
+        {
+            Message::TransferReply(reply) => Ok(reply),
+            _ => Err(unexpected("TransferLeader")),
         }
     }
 

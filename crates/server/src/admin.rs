@@ -269,7 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::Asking => Reply::Ok,
             ConnCmd::Cluster(cmd) => match self.cluster_command(shared, held, cmd) {
                 Ok(reply) => reply,
-                Err(wait) => return Step::AwaitSave(wait),
+                Err(wait) => return Step::AwaitReply(wait),
             },
             ConnCmd::DebugSleep(secs) => {
                 held.release();
@@ -280,13 +280,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         Step::Next
     }
 
-    /// A CLUSTER subcommand; `Err` carries what to wait for (installing a map).
+    /// A CLUSTER subcommand; `Err` carries the reply to wait for (a map change).
     fn cluster_command(
         &mut self,
         shared: &Shared,
         held: &mut Held<'_>,
         cmd: okapi_commands::ClusterCmd,
-    ) -> Result<Reply, crate::durability::BoxFuture<Result<(), String>>> {
+    ) -> Result<Reply, crate::durability::BoxFuture<Reply>> {
         use okapi_commands::ClusterCmd;
         let layout = held.layout;
         let (Some(control), Some(cluster)) = (shared.cluster.get(), layout.cluster_view()) else {
@@ -333,7 +333,73 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ]),
             ClusterCmd::OkapiSetMap(map) => {
                 held.release();
-                return Err(control.set_map(map));
+                let set = control.set_map(map);
+                return Err(Box::pin(async move {
+                    match set.await {
+                        Ok(()) => Reply::Ok,
+                        Err(e) => error_reply(&e),
+                    }
+                }));
+            }
+            ClusterCmd::OkapiAddNode {
+                id,
+                host,
+                port,
+                cluster_port,
+            } => {
+                return Err(Self::map_change(
+                    held,
+                    control,
+                    crate::cluster::MapChange::AddNode(okapi_cluster::NodeInfo {
+                        id,
+                        host,
+                        port: u64::from(port),
+                        cluster_port: u64::from(cluster_port),
+                        state: okapi_cluster::NodeState::Active,
+                    }),
+                ));
+            }
+            ClusterCmd::OkapiRemoveNode(id) => {
+                return Err(Self::map_change(
+                    held,
+                    control,
+                    crate::cluster::MapChange::RemoveNode(id),
+                ));
+            }
+            ClusterCmd::OkapiForgetNode(id) => {
+                return Err(Self::map_change(
+                    held,
+                    control,
+                    crate::cluster::MapChange::ForgetNode(id),
+                ));
+            }
+            ClusterCmd::OkapiRebalance => {
+                return Err(Self::map_change(
+                    held,
+                    control,
+                    crate::cluster::MapChange::Rebalance,
+                ));
+            }
+            ClusterCmd::OkapiGroups => crate::cluster::led_groups(control.led_groups()),
+            ClusterCmd::OkapiMap => match &cluster.map {
+                Some(map) => Reply::Bulk(map.encode_versioned()),
+                None => Reply::Nil,
+            },
+        })
+    }
+
+    /// The reply of a map change: the new epoch, or 0 when nothing changed.
+    fn map_change(
+        held: &mut Held<'_>,
+        control: &std::sync::Arc<dyn crate::cluster::ClusterControl>,
+        change: crate::cluster::MapChange,
+    ) -> crate::durability::BoxFuture<Reply> {
+        held.release();
+        let change = control.change(change);
+        Box::pin(async move {
+            match change.await {
+                Ok(epoch) => Reply::Int(epoch.map_or(0, |e| e as i64)),
+                Err(e) => error_reply(&e),
             }
         })
     }

@@ -13,6 +13,45 @@ use okapi_engine::Reply;
 use crate::durability::BoxFuture;
 use crate::shard::{ClusterLayout, Layout, SlotRoute};
 
+/// A change to the cluster map, made by the control group's leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapChange {
+    /// Add this node (CLUSTER OKAPI-ADDNODE).
+    AddNode(NodeInfo),
+    /// Move every replica off this node (CLUSTER OKAPI-REMOVENODE).
+    RemoveNode(u64),
+    /// Drop this node, which holds nothing, from the map (CLUSTER OKAPI-FORGETNODE).
+    ForgetNode(u64),
+    /// One rebalancing step (CLUSTER OKAPI-REBALANCE).
+    Rebalance,
+}
+
+/// Why a cluster request was not carried out. The display text is the RESP error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// Map changes are made by the control group's leader, at this client address
+    /// (`None`: unknown now).
+    #[error("CONTROLLEADER {}", .0.as_deref().unwrap_or("unknown"))]
+    NotControlLeader(Option<String>),
+    /// The request cannot be carried out as asked.
+    #[error("ERR {0}")]
+    Refused(String),
+    /// The cluster could not do it now (no leader, a timeout); retrying may work.
+    #[error("TRYAGAIN {0}")]
+    Unavailable(String),
+}
+
+/// One group this node leads: its Raft membership now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedGroup {
+    /// The group.
+    pub id: u64,
+    /// Its voters.
+    pub voters: Vec<u64>,
+    /// Its learners (members catching up).
+    pub learners: Vec<u64>,
+}
+
 /// What the server asks of the node about the cluster.
 pub trait ClusterControl: Send + Sync + 'static {
     /// This node's id.
@@ -21,7 +60,12 @@ pub trait ClusterControl: Send + Sync + 'static {
     fn cluster_port(&self) -> u16;
     /// Founds a cluster with an encoded cluster map (CLUSTER OKAPI-SETMAP) and starts
     /// this node's replicas of its groups.
-    fn set_map(&self, map: Bytes) -> BoxFuture<Result<(), String>>;
+    fn set_map(&self, map: Bytes) -> BoxFuture<Result<(), ClusterError>>;
+    /// Commits a change to the map; the new epoch, or `None` when there was nothing
+    /// to change.
+    fn change(&self, change: MapChange) -> BoxFuture<Result<Option<u64>, ClusterError>>;
+    /// The groups this node leads, with their Raft membership.
+    fn led_groups(&self) -> Vec<LedGroup>;
     /// The control group's leader as this node's replica sees it, and this node's
     /// role in it (`voter`, `learner` or `none`).
     fn control_role(&self) -> (Option<u64>, &'static str);
@@ -35,11 +79,11 @@ fn bulk(s: impl Into<String>) -> Reply {
 }
 
 /// The leader of `group` as this node knows it: reported by the local replica, or
-/// the founder when the group has no replica here (it redirects on).
-fn leader_of(layout: &Layout, group: &GroupInfo) -> Option<u64> {
+/// the map's contact for it when the group has no replica here (which redirects on).
+fn leader_of(layout: &Layout, map: &ClusterMap, group: &GroupInfo) -> Option<u64> {
     match layout.shards().iter().find(|s| s.id() == group.group_id()) {
         Some(shard) => shard.leader(),
-        None => group.founder().map(|n| n.0),
+        None => map.contact(group),
     }
 }
 
@@ -48,7 +92,7 @@ fn led_ranges(layout: &Layout, map: &ClusterMap, node: u64) -> Vec<(u64, u64)> {
     let mut ranges: Vec<(u64, u64)> = map
         .groups
         .iter()
-        .filter(|g| leader_of(layout, g) == Some(node))
+        .filter(|g| leader_of(layout, map, g) == Some(node))
         .flat_map(|g| g.slots.iter().copied())
         .collect();
     ranges.sort_unstable();
@@ -80,7 +124,7 @@ pub fn info(layout: &Layout, cluster: &ClusterLayout) -> Reply {
             let ok: u64 = map
                 .groups
                 .iter()
-                .filter(|g| leader_of(layout, g).is_some())
+                .filter(|g| leader_of(layout, map, g).is_some())
                 .flat_map(|g| &g.slots)
                 .map(|(a, b)| b - a + 1)
                 .sum();
@@ -113,8 +157,8 @@ fn with_map(cluster: &ClusterLayout, f: impl FnOnce(&ClusterMap) -> Reply) -> Re
 }
 
 /// The group's members, leader first.
-fn members_leader_first(layout: &Layout, group: &GroupInfo) -> Vec<u64> {
-    let leader = leader_of(layout, group);
+fn members_leader_first(layout: &Layout, map: &ClusterMap, group: &GroupInfo) -> Vec<u64> {
+    let leader = leader_of(layout, map, group);
     let mut members = group.members.clone();
     if let Some(leader) = leader
         && let Some(pos) = members.iter().position(|&m| m == leader)
@@ -132,7 +176,7 @@ pub fn slots(layout: &Layout, cluster: &ClusterLayout) -> Reply {
         for group in &map.groups {
             for &(a, b) in &group.slots {
                 let mut row = vec![Reply::Int(a as i64), Reply::Int(b as i64)];
-                for id in members_leader_first(layout, group) {
+                for id in members_leader_first(layout, map, group) {
                     if let Some(node) = map.node(id) {
                         let (host, port) = host_port(node);
                         row.push(Reply::Array(vec![host, port, bulk(node.name())]));
@@ -152,7 +196,7 @@ pub fn shards(layout: &Layout, cluster: &ClusterLayout) -> Reply {
             map.groups
                 .iter()
                 .map(|group| {
-                    let leader = leader_of(layout, group);
+                    let leader = leader_of(layout, map, group);
                     // Offsets as the group's leader sees them (only known there).
                     let local = layout.shards().iter().find(|s| s.id() == group.group_id());
                     let here_leads = local.is_some() && leader == Some(cluster.me);
@@ -167,7 +211,7 @@ pub fn shards(layout: &Layout, cluster: &ClusterLayout) -> Reply {
                         .iter()
                         .flat_map(|&(a, b)| [Reply::Int(a as i64), Reply::Int(b as i64)])
                         .collect();
-                    let nodes = members_leader_first(layout, group)
+                    let nodes = members_leader_first(layout, map, group)
                         .into_iter()
                         .filter_map(|id| map.node(id))
                         .map(|node| {
@@ -223,18 +267,20 @@ pub fn nodes(layout: &Layout, cluster: &ClusterLayout) -> Reply {
     };
     let mut out = String::new();
     for node in &map.nodes {
-        let flags = if node.id == cluster.me {
-            "myself,master"
-        } else {
-            "master"
+        let failed = node.state == okapi_cluster::NodeState::Failed;
+        let flags = match (node.id == cluster.me, failed) {
+            (true, _) => "myself,master",
+            (false, false) => "master",
+            (false, true) => "master,fail",
         };
         out.push_str(&format!(
-            "{} {}:{}@{} {flags} - 0 0 {} connected",
+            "{} {}:{}@{} {flags} - 0 0 {} {}",
             node.name(),
             node.host,
             node.port,
             node.cluster_port,
-            map.epoch
+            map.epoch,
+            if failed { "disconnected" } else { "connected" }
         ));
         for (a, b) in led_ranges(layout, map, node.id) {
             if a == b {
@@ -246,6 +292,29 @@ pub fn nodes(layout: &Layout, cluster: &ClusterLayout) -> Reply {
         out.push('\n');
     }
     Reply::Bulk(Bytes::from(out))
+}
+
+/// CLUSTER OKAPI-GROUPS: per group this node leads, `[id, [voters], [learners]]`.
+pub fn led_groups(groups: Vec<LedGroup>) -> Reply {
+    let ids = |ids: Vec<u64>| {
+        Reply::Array(
+            ids.into_iter()
+                .map(|i| bulk(okapi_cluster::map::node_name(i)))
+                .collect(),
+        )
+    };
+    Reply::Array(
+        groups
+            .into_iter()
+            .map(|g| {
+                Reply::Array(vec![
+                    Reply::Int(g.id as i64),
+                    ids(g.voters),
+                    ids(g.learners),
+                ])
+            })
+            .collect(),
+    )
 }
 
 /// The local shard holding `slot`, for COUNTKEYSINSLOT / GETKEYSINSLOT.

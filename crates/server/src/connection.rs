@@ -53,6 +53,8 @@ pub(crate) enum Step {
     Sleep(Duration),
     /// SAVE: wait for the snapshot.
     AwaitSave(crate::durability::BoxFuture<Result<(), String>>),
+    /// Wait for a reply computed elsewhere (a cluster map change).
+    AwaitReply(crate::durability::BoxFuture<Reply>),
     /// WAIT: until `replicas` other replicas of `shard` hold the log up to `index`,
     /// or `timeout_ms` passes (0: no limit); replies how many do.
     AwaitReplicas {
@@ -337,6 +339,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         Ok(()) => Reply::Ok,
                         Err(e) => log_error(&LogError::Refused(format!("ERR {e}"))),
                     };
+                    self.emit(&reply);
+                }
+                Step::AwaitReply(reply) => {
+                    let reply = reply.await;
                     self.emit(&reply);
                 }
                 Step::AwaitReplicas {

@@ -80,6 +80,9 @@ pub struct Settings {
     pub cluster_enabled: bool,
     /// The cluster port asked for (the bound one is in CLUSTER OKAPI-NODE).
     pub cluster_port: Option<u16>,
+    /// Milliseconds a node may be unreachable before its replicas are re-created
+    /// elsewhere (on the control group's leader).
+    pub cluster_node_timeout_ms: u64,
     /// Where the log goes (`None`: standard error).
     pub logfile: Option<PathBuf>,
     /// Log line format: `text` or `json`.
@@ -126,6 +129,7 @@ impl Default for Settings {
             shard_groups: 1,
             cluster_enabled: false,
             cluster_port: None,
+            cluster_node_timeout_ms: 60_000,
             logfile: None,
             log_format: "text".to_owned(),
             ready_file: None,

@@ -166,8 +166,8 @@ pub enum SlotRoute {
 pub enum Serving {
     /// This node, from the local shard at this index.
     Here(usize),
-    /// Another node: the group's leader, or (no replica here) its founder, which
-    /// knows the leader.
+    /// Another node: the group's leader, or (no replica here) one of its members,
+    /// which knows the leader.
     Elsewhere(u64),
     /// The group has no leader now (electing), or this leader's read lease lapsed.
     Electing,
@@ -277,10 +277,9 @@ impl Layout {
             SlotRoute::Remote(group) => match cluster
                 .map
                 .as_ref()
-                .and_then(|m| m.groups.get(group))
-                .and_then(okapi_cluster::GroupInfo::founder)
+                .and_then(|m| m.groups.get(group).and_then(|g| m.contact(g)))
             {
-                Some(node) => Serving::Elsewhere(node.0),
+                Some(node) => Serving::Elsewhere(node),
                 None => Serving::Unserved,
             },
             SlotRoute::Unserved => Serving::Unserved,

@@ -28,31 +28,39 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts `n` cluster-enabled nodes (not yet formed) with `extra` flags each.
     pub fn start(binary: impl AsRef<Path>, n: usize, extra: &[&str]) -> anyhow::Result<Self> {
-        let mut nodes = Vec::with_capacity(n);
-        for i in 0..n {
-            let host = format!("127.0.0.{}", i + 2);
-            // Fixed ports, so a restarted node is where the cluster map says it is.
-            let port = free_port(&host)?.to_string();
-            let cluster_port = free_port(&host)?.to_string();
-            let mut args = vec![
-                "--bind",
-                host.as_str(),
-                "--port",
-                port.as_str(),
-                "--cluster-port",
-                cluster_port.as_str(),
-                "--cluster-enabled",
-            ];
-            args.extend_from_slice(extra);
-            nodes.push(
-                TestNode::start(binary.as_ref(), &args)
-                    .with_context(|| format!("starting node {i} on {host}"))?,
-            );
-        }
-        Ok(Self {
-            nodes,
+        let mut cluster = Self {
+            nodes: Vec::with_capacity(n),
             binary: binary.as_ref().to_path_buf(),
-        })
+        };
+        for _ in 0..n {
+            cluster.start_node(extra)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Starts one more cluster-enabled node on the next address, in no cluster yet
+    /// (for `okapi cluster add-node`); returns its index.
+    pub fn start_node(&mut self, extra: &[&str]) -> anyhow::Result<usize> {
+        let i = self.nodes.len();
+        let host = format!("127.0.0.{}", i + 2);
+        // Fixed ports, so a restarted node is where the cluster map says it is.
+        let port = free_port(&host)?.to_string();
+        let cluster_port = free_port(&host)?.to_string();
+        let mut args = vec![
+            "--bind",
+            host.as_str(),
+            "--port",
+            port.as_str(),
+            "--cluster-port",
+            cluster_port.as_str(),
+            "--cluster-enabled",
+        ];
+        args.extend_from_slice(extra);
+        self.nodes.push(
+            TestNode::start(&self.binary, &args)
+                .with_context(|| format!("starting node {i} on {host}"))?,
+        );
+        Ok(i)
     }
 
     /// Starts `n` nodes and forms the cluster with `okapi cluster create` and
@@ -97,6 +105,16 @@ impl TestCluster {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         ))
+    }
+
+    /// `host:port` of every running node but node `except`.
+    pub fn nodes_except(&self, except: usize) -> Vec<String> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| *i != except && n.pid().is_some())
+            .map(|(_, n)| n.addr())
+            .collect()
     }
 
     /// `redis://` URLs of every running node.

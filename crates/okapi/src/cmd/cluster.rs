@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use okapi_client::{Client, args};
-use okapi_cluster::NodeInfo;
+use okapi_cluster::{ClusterMap, NodeInfo};
 use okapi_resp::Frame;
 use okapi_server::shared::random_u64;
 
@@ -46,6 +46,44 @@ enum ClusterCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+    /// Adds a running, empty node started with --cluster-enabled to the cluster of
+    /// EXISTING. It receives the map, replicas of groups short of replicas, and work
+    /// from `rebalance`. Waits until every group's membership matches the map.
+    AddNode {
+        /// The new node (HOST:PORT).
+        #[arg(value_name = "NEW")]
+        new: String,
+        /// Any node of the cluster (HOST:PORT).
+        #[arg(value_name = "EXISTING")]
+        existing: String,
+        /// How long to wait for the groups to settle, seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Removes a node: its replicas move to other nodes (each new replica catches up
+    /// before the old one leaves), then the node is dropped from the map. Clients keep
+    /// being served throughout.
+    RemoveNode {
+        /// Any node of the cluster (HOST:PORT).
+        #[arg(value_name = "EXISTING")]
+        existing: String,
+        /// The node to remove: HOST:PORT as the cluster knows it, or its id.
+        #[arg(value_name = "NODE")]
+        node: String,
+        /// How long to wait for its replicas to move, seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Moves replicas, one per group at a time, until every active node holds an
+    /// even share (and groups short of replicas get them).
+    Rebalance {
+        /// Any node of the cluster (HOST:PORT).
+        #[arg(value_name = "EXISTING")]
+        existing: String,
+        /// How long to wait for each step to settle, seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
     /// Shows nodes, shard groups, leaders and slot ranges as one node sees them.
     Status {
         /// A node of the cluster.
@@ -72,6 +110,40 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
                     &nodes,
                     replicas,
                     groups,
+                    Duration::from_secs(timeout),
+                    args.pass.as_deref(),
+                )
+                .await
+            }
+            ClusterCommand::AddNode {
+                new,
+                existing,
+                timeout,
+            } => {
+                add_node(
+                    &new,
+                    &existing,
+                    Duration::from_secs(timeout),
+                    args.pass.as_deref(),
+                )
+                .await
+            }
+            ClusterCommand::RemoveNode {
+                existing,
+                node,
+                timeout,
+            } => {
+                remove_node(
+                    &existing,
+                    &node,
+                    Duration::from_secs(timeout),
+                    args.pass.as_deref(),
+                )
+                .await
+            }
+            ClusterCommand::Rebalance { existing, timeout } => {
+                rebalance(
+                    &existing,
                     Duration::from_secs(timeout),
                     args.pass.as_deref(),
                 )
@@ -248,6 +320,261 @@ async fn create(
     print_status(&addrs[0], pass).await
 }
 
+/// The cluster map `addr` follows.
+async fn fetch_map(addr: &str, pass: Option<&str>) -> anyhow::Result<ClusterMap> {
+    let mut client = connect(addr, pass).await?;
+    match client.call(args!["CLUSTER", "OKAPI-MAP"]).await? {
+        Frame::Bulk(bytes) => ClusterMap::decode_versioned(&bytes)
+            .with_context(|| format!("{addr}: its cluster map does not decode")),
+        Frame::Null => bail!("{addr} is in no cluster"),
+        other => bail!("{addr}: unexpected reply to CLUSTER OKAPI-MAP: {other:?}"),
+    }
+}
+
+/// Sends a map change to the control group's leader, starting at `addr` and
+/// following its redirects; retries while the cluster cannot take it yet. Returns
+/// the new epoch (0: nothing changed).
+async fn control_call(
+    addr: &str,
+    command: Vec<okapi_client::Arg>,
+    pass: Option<&str>,
+    deadline: Instant,
+) -> anyhow::Result<i64> {
+    let mut target = addr.to_owned();
+    loop {
+        let mut client = connect(&target, pass).await?;
+        match client.call(command.clone()).await {
+            Ok(Frame::Integer(epoch)) => return Ok(epoch),
+            Ok(other) => bail!("{target}: unexpected reply {other:?}"),
+            Err(okapi_client::ClientError::Server(e)) => {
+                let e = e.to_string();
+                if let Some(leader) = e.strip_prefix("CONTROLLEADER ") {
+                    if leader != "unknown" {
+                        target = leader.to_owned();
+                        continue;
+                    }
+                } else if !e.starts_with("TRYAGAIN") {
+                    bail!("{target}: {e}");
+                }
+                if Instant::now() > deadline {
+                    bail!("{target}: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("{target}: request failed")),
+        }
+    }
+}
+
+/// How far the groups' Raft memberships are from the map: groups whose leader
+/// reports exactly the map's members as voters, and the groups in all.
+async fn settled(map: &ClusterMap, pass: Option<&str>) -> (usize, usize) {
+    let mut done = std::collections::BTreeSet::new();
+    for node in &map.nodes {
+        let Ok(mut client) = connect(&node.client_addr(), pass).await else {
+            continue;
+        };
+        let Ok(Frame::Array(groups)) = client.call(args!["CLUSTER", "OKAPI-GROUPS"]).await else {
+            continue;
+        };
+        for g in groups {
+            let Frame::Array(parts) = g else { continue };
+            let (
+                Some(Frame::Integer(id)),
+                Some(Frame::Array(voters)),
+                Some(Frame::Array(learners)),
+            ) = (parts.first(), parts.get(1), parts.get(2))
+            else {
+                continue;
+            };
+            let ids = |names: &[Frame]| -> std::collections::BTreeSet<u64> {
+                names
+                    .iter()
+                    .filter_map(|n| u64::from_str_radix(text(n).get(..16)?, 16).ok())
+                    .collect()
+            };
+            let Some(group) = map.groups.iter().find(|g| g.id == *id as u64) else {
+                continue;
+            };
+            let want: std::collections::BTreeSet<u64> = group.members.iter().copied().collect();
+            if learners.is_empty() && ids(voters) == want {
+                done.insert(*id);
+            }
+        }
+    }
+    (done.len(), map.groups.len())
+}
+
+/// Waits until `addr` follows a map of at least `epoch` and every group's
+/// membership matches it, printing progress.
+async fn wait_settled(
+    addr: &str,
+    epoch: u64,
+    pass: Option<&str>,
+    deadline: Instant,
+) -> anyhow::Result<ClusterMap> {
+    let mut shown = None;
+    loop {
+        let map = fetch_map(addr, pass).await?;
+        if map.epoch < epoch {
+            if Instant::now() > deadline {
+                bail!("{addr} has not received map epoch {epoch}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let (done, all) = settled(&map, pass).await;
+        if shown != Some((map.epoch, done)) {
+            println!(
+                "  epoch {}: {done}/{all} groups have their replicas in place",
+                map.epoch
+            );
+            shown = Some((map.epoch, done));
+        }
+        if done == all {
+            return Ok(map);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{done} of {all} groups have their replicas in place; giving up (the cluster goes on moving them)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn add_node(
+    new: &str,
+    existing: &str,
+    timeout: Duration,
+    pass: Option<&str>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let map = fetch_map(existing, pass).await?;
+    let (node, databases) = describe(new, pass).await?;
+    if databases != map.databases {
+        bail!(
+            "{new} has {databases} databases, the cluster {}: every node needs the same",
+            map.databases
+        );
+    }
+    if fetch_map(new, pass).await.is_ok() && map.node(node.id).is_none() {
+        bail!("{new} is in another cluster");
+    }
+    let epoch = control_call(
+        existing,
+        args![
+            "CLUSTER",
+            "OKAPI-ADDNODE",
+            format!("{:016x}", node.id).as_str(),
+            node.host.as_str(),
+            node.port,
+            node.cluster_port
+        ],
+        pass,
+        deadline,
+    )
+    .await?;
+    match epoch {
+        0 => println!("node {:016x} ({new}) is in the cluster already", node.id),
+        e => println!("node {:016x} ({new}) added: map epoch {e}", node.id),
+    }
+    wait_settled(existing, epoch as u64, pass, deadline).await?;
+    // The new node serves once it has the map and sees every slot led.
+    loop {
+        if let Ok(mut client) = connect(new, pass).await
+            && let Ok(info) = client.call(args!["CLUSTER", "INFO"]).await
+            && text(&info).contains("cluster_state:ok")
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{new} does not see the cluster as ok yet");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("node {new} is serving; `okapi cluster rebalance {existing}` gives it an even share");
+    print_status(existing, pass).await
+}
+
+/// A node of `map` named by `name`: its client address or its id (16 or 40 hex).
+fn find_node(map: &ClusterMap, name: &str) -> anyhow::Result<u64> {
+    if let Some(node) = map.nodes.iter().find(|n| n.client_addr() == name) {
+        return Ok(node.id);
+    }
+    let head = name.get(..16).unwrap_or(name);
+    match u64::from_str_radix(head, 16) {
+        Ok(id) if map.node(id).is_some() => Ok(id),
+        _ => bail!("no node {name} in the cluster"),
+    }
+}
+
+async fn remove_node(
+    existing: &str,
+    name: &str,
+    timeout: Duration,
+    pass: Option<&str>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let map = fetch_map(existing, pass).await?;
+    let id = find_node(&map, name)?;
+    let via = map
+        .nodes
+        .iter()
+        .find(|n| n.id != id && n.state == okapi_cluster::NodeState::Active)
+        .map(|n| n.client_addr())
+        .unwrap_or_else(|| existing.to_owned());
+    let epoch = control_call(
+        &via,
+        args!["CLUSTER", "OKAPI-REMOVENODE", format!("{id:016x}").as_str()],
+        pass,
+        deadline,
+    )
+    .await?;
+    println!("node {id:016x}: moving its replicas to other nodes");
+    wait_settled(&via, epoch as u64, pass, deadline).await?;
+    let epoch = control_call(
+        &via,
+        args!["CLUSTER", "OKAPI-FORGETNODE", format!("{id:016x}").as_str()],
+        pass,
+        deadline,
+    )
+    .await?;
+    println!("node {id:016x} removed from the cluster (map epoch {epoch}); it can be stopped");
+    print_status(&via, pass).await
+}
+
+async fn rebalance(existing: &str, timeout: Duration, pass: Option<&str>) -> anyhow::Result<()> {
+    let mut steps = 0;
+    let mut epoch = 0;
+    loop {
+        let deadline = Instant::now() + timeout;
+        let map = wait_settled(existing, epoch, pass, deadline).await?;
+        let step = control_call(
+            existing,
+            args!["CLUSTER", "OKAPI-REBALANCE"],
+            pass,
+            deadline,
+        )
+        .await?;
+        if step == 0 {
+            let counts = okapi_cluster::change::replica_counts(&map);
+            println!(
+                "balanced after {steps} step(s): replicas per node {}",
+                counts
+                    .iter()
+                    .map(|(id, n)| format!("{id:016x}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            return print_status(existing, pass).await;
+        }
+        steps += 1;
+        epoch = step as u64;
+        println!("step {steps}: map epoch {epoch}");
+    }
+}
+
 async fn status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
     print_status(addr, pass).await
 }
@@ -343,6 +670,29 @@ async fn print_status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("{addr}: CLUSTER NODES"))?,
     );
+    let map = fetch_map(addr, pass).await.ok();
+    let state_of = |name: &str| {
+        let id = u64::from_str_radix(name.get(..16).unwrap_or(name), 16).ok();
+        map.as_ref()
+            .and_then(|m| m.node(id?))
+            .map_or("?", |n| n.state.as_str())
+    };
+    let replicas_of = |name: &str| {
+        let id = u64::from_str_radix(name.get(..16).unwrap_or(name), 16).ok();
+        map.as_ref()
+            .zip(id)
+            .map_or(0, |(m, id)| m.groups_on(id).count())
+    };
+    if let Some(map) = &map {
+        println!(
+            "cluster {:016x}  epoch {}  {} nodes  {} groups x {} replicas",
+            map.cluster_id,
+            map.epoch,
+            map.nodes.len(),
+            map.groups.len(),
+            map.replicas
+        );
+    }
     let mut rows: Vec<[String; 3]> = Vec::new();
     let mut health = Vec::new();
     for line in nodes.lines() {
@@ -413,8 +763,12 @@ async fn print_status(addr: &str, pass: Option<&str>) -> anyhow::Result<()> {
     }
     println!("{}", line("└", "┴", "┘"));
     println!("nodes:");
-    for (id, node_addr, state, led) in health {
-        println!("  {id}  {node_addr:<22} {state:<5} leads {led} group(s)");
+    for (id, node_addr, reach, led) in health {
+        println!(
+            "  {id}  {node_addr:<22} {:<8} {reach:<5} {} replica(s), leads {led} group(s)",
+            state_of(&id),
+            replicas_of(&id)
+        );
     }
     Ok(())
 }

@@ -111,6 +111,10 @@ pub struct ServerArgs {
     /// [default: port + 10000; 0 when --port is 0]
     #[arg(long, value_name = "PORT")]
     cluster_port: Option<u16>,
+    /// Milliseconds a cluster node may be unreachable before its replicas are
+    /// re-created on other nodes. [default: 60000]
+    #[arg(long, value_name = "MS")]
+    cluster_node_timeout: Option<u64>,
     /// HTTP API port; 0 picks a free port (see --ready-file). [default: 8379]
     #[arg(long, value_name = "PORT", conflicts_with = "no_http")]
     http_port: Option<u16>,
@@ -190,6 +194,9 @@ impl ServerArgs {
         }
         if self.cluster_port.is_some() {
             config.cluster_port = self.cluster_port;
+        }
+        if let Some(ms) = self.cluster_node_timeout {
+            config.cluster_node_timeout = ms;
         }
         if self.nbd_unauthenticated {
             config.nbd_unauthenticated = true;

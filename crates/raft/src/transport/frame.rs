@@ -8,7 +8,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use okapi_types::GroupId;
 use okapi_types::wire::{Input, Wire, WireError, put_varint};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderError,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 
 use crate::codec::{self, get_vote, put_vote};
@@ -48,10 +49,12 @@ mod kind {
     pub const SNAPSHOT_BEGIN: u8 = 4;
     pub const SNAPSHOT_CHUNK: u8 = 5;
     pub const SNAPSHOT_END: u8 = 6;
+    pub const TRANSFER_LEADER: u8 = 7;
     pub const APPEND_REPLY: u8 = 129;
     pub const VOTE_REPLY: u8 = 130;
     pub const SNAPSHOT_REPLY: u8 = 131;
     pub const FAILED: u8 = 132;
+    pub const TRANSFER_REPLY: u8 = 133;
 }
 
 /// One message.
@@ -90,6 +93,10 @@ pub enum Message {
     SnapshotReply(SnapshotResponse<TypeConfig>),
     /// The request failed on the receiver (unknown group, group stopped, bad chunk).
     Failed(String),
+    /// The leader hands leadership to the receiver.
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// Reply to a leadership transfer.
+    TransferReply(TransferLeaderResponse<TypeConfig>),
 }
 
 /// A frame: which request (ids pair replies with requests on a connection) of
@@ -134,6 +141,8 @@ impl Frame {
             Message::VoteReply(_) => kind::VOTE_REPLY,
             Message::SnapshotReply(_) => kind::SNAPSHOT_REPLY,
             Message::Failed(_) => kind::FAILED,
+            Message::TransferLeader(_) => kind::TRANSFER_LEADER,
+            Message::TransferReply(_) => kind::TRANSFER_REPLY,
         };
         out.push(kind);
         put_varint(&mut out, self.id);
@@ -178,6 +187,24 @@ impl Frame {
             }
             Message::SnapshotReply(reply) => put_vote(&mut out, &reply.vote),
             Message::Failed(reason) => reason.encode(&mut out),
+            Message::TransferLeader(rpc) => {
+                put_vote(&mut out, rpc.from_leader());
+                put_varint(&mut out, *rpc.to_node_id());
+                codec::put_opt_log_id(&mut out, &rpc.last_log_id().cloned());
+            }
+            Message::TransferReply(reply) => match reply {
+                Ok(()) => out.push(1),
+                Err(TransferLeaderError::VoteChanged { expected, actual }) => {
+                    out.push(2);
+                    put_vote(&mut out, expected);
+                    put_vote(&mut out, actual);
+                }
+                Err(TransferLeaderError::LogNotFlushed { expected, actual }) => {
+                    out.push(3);
+                    codec::put_opt_log_id(&mut out, expected);
+                    codec::put_opt_log_id(&mut out, actual);
+                }
+            },
         }
         let len = (out.len() - 4) as u32;
         out[..4].copy_from_slice(&len.to_le_bytes());
@@ -240,6 +267,24 @@ impl Frame {
                 Message::SnapshotReply(SnapshotResponse::new(get_vote(&mut input)?))
             }
             kind::FAILED => Message::Failed(String::decode(&mut input)?),
+            kind::TRANSFER_LEADER => {
+                let vote = get_vote(&mut input)?;
+                let to = input.varint("transfer target")?;
+                let last = codec::get_opt_log_id(&mut input)?;
+                Message::TransferLeader(TransferLeaderRequest::new(vote, to, last))
+            }
+            kind::TRANSFER_REPLY => Message::TransferReply(match input.byte("transfer reply")? {
+                1 => Ok(()),
+                2 => Err(TransferLeaderError::VoteChanged {
+                    expected: get_vote(&mut input)?,
+                    actual: get_vote(&mut input)?,
+                }),
+                3 => Err(TransferLeaderError::LogNotFlushed {
+                    expected: codec::get_opt_log_id(&mut input)?,
+                    actual: codec::get_opt_log_id(&mut input)?,
+                }),
+                _ => return Err(WireError::Invalid("transfer reply").into()),
+            }),
             other => return Err(FrameError::Kind(other)),
         };
         input.finish()?;
@@ -383,6 +428,31 @@ mod tests {
             message: Message::VoteReply(granted.clone()),
         });
         assert!(matches!(back.message, Message::VoteReply(ref v) if *v == granted));
+        let transfer = TransferLeaderRequest::new(Vote::new(5, 1), 3, Some(log_id(5, 1, 9)));
+        let back = round_trip(Frame {
+            id: 4,
+            group: GroupId(2),
+            message: Message::TransferLeader(transfer.clone()),
+        });
+        assert!(matches!(back.message, Message::TransferLeader(ref t) if *t == transfer));
+        for reply in [
+            Ok(()),
+            Err(TransferLeaderError::VoteChanged {
+                expected: Vote::new(5, 1),
+                actual: Vote::new(6, 2),
+            }),
+            Err(TransferLeaderError::LogNotFlushed {
+                expected: Some(log_id(5, 1, 9)),
+                actual: None,
+            }),
+        ] {
+            let back = round_trip(Frame {
+                id: 5,
+                group: GroupId(2),
+                message: Message::TransferReply(reply.clone()),
+            });
+            assert!(matches!(back.message, Message::TransferReply(ref r) if *r == reply));
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! the group's snapshot store, then installed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use okapi_storage::SnapshotStore;
@@ -32,6 +33,29 @@ pub struct Registered {
     pub raft: Raft,
     /// Where its snapshots are written.
     pub snapshots: Arc<SnapshotStore>,
+    /// When a peer last sent the group a request, in ms since [`epoch`].
+    heard: Arc<AtomicU64>,
+}
+
+impl Registered {
+    /// `raft`, served to peers, writing received snapshots to `snapshots`.
+    pub fn new(raft: Raft, snapshots: Arc<SnapshotStore>) -> Self {
+        Self {
+            raft,
+            snapshots,
+            heard: Arc::new(AtomicU64::new(since_epoch())),
+        }
+    }
+}
+
+/// The instant `heard` times count from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch() -> u64 {
+    epoch().elapsed().as_millis() as u64
 }
 
 /// The groups this node runs, by id, for the cluster port to dispatch to.
@@ -65,12 +89,24 @@ impl Inbound {
             .remove(&group);
     }
 
+    /// The group a request names; the request counts as hearing from a peer.
     fn get(&self, group: GroupId) -> Option<Registered> {
-        self.groups
+        let registered = self
+            .groups
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&group)
-            .cloned()
+            .cloned()?;
+        registered.heard.store(since_epoch(), Ordering::Relaxed);
+        Some(registered)
+    }
+
+    /// How long since a peer last sent `group` a request (or since it was
+    /// registered); `None` when it is not served here.
+    pub fn silent_for(&self, group: GroupId) -> Option<Duration> {
+        let groups = self.groups.read().unwrap_or_else(PoisonError::into_inner);
+        let heard = groups.get(&group)?.heard.load(Ordering::Relaxed);
+        Some(Duration::from_millis(since_epoch().saturating_sub(heard)))
     }
 }
 
@@ -240,6 +276,11 @@ async fn dispatch(
                 .await
                 .map_or_else(|e| failed(&e), Message::VoteReply)
         }),
+        Message::TransferLeader(rpc) => answer(replies, id, group, async move {
+            raft.handle_transfer_leader(rpc)
+                .await
+                .map_or_else(|e| failed(&e), Message::TransferReply)
+        }),
         Message::SnapshotBegin { vote, index, meta } => {
             match begin_snapshot(group, index, meta, &registered) {
                 Ok((chunks, done, file_meta)) => {
@@ -313,6 +354,7 @@ async fn dispatch(
         Message::AppendReply(_)
         | Message::VoteReply(_)
         | Message::SnapshotReply(_)
+        | Message::TransferReply(_)
         | Message::Failed(_) => {
             tracing::debug!(%group, "a reply arrived on the cluster port; ignored");
         }

@@ -190,6 +190,17 @@ pub(super) const PARAMS: &[Param] = &[
         change: Change::Fixed("the cluster port is bound at start"),
     },
     Param {
+        name: "cluster-node-timeout",
+        get: |s| s.cluster_node_timeout_ms.to_string(),
+        change: Change::Set(|s, v| match parse_num(v)? {
+            0 => Err("cluster-node-timeout must be at least 1 ms".to_owned()),
+            n => {
+                s.cluster_node_timeout_ms = n;
+                Ok(())
+            }
+        }),
+    },
+    Param {
         name: "shard-groups",
         get: |s| s.shard_groups.to_string(),
         change: Change::Fixed(

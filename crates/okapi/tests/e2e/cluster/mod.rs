@@ -6,6 +6,7 @@
 mod basics;
 mod client;
 mod faults;
+mod membership;
 
 use okapi_testkit::TestCluster;
 
