@@ -126,7 +126,9 @@ fn join(host: &str, port: u64) -> String {
 /// One shard group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInfo {
-    /// Its id (never 0 in a cluster: group 0 is a standalone node's).
+    /// Its id: 1 and up for groups a cluster creates; 0 for the group of a
+    /// standalone node's data, adopted by the cluster it founded (u64::MAX is the
+    /// control group's).
     pub id: u64,
     /// Nodes that should hold a voting replica. The group's leader moves its Raft
     /// membership to this set (new members join as learners first). The order
@@ -326,7 +328,7 @@ impl ClusterMap {
         let mut owner = vec![None::<u64>; usize::from(SLOT_COUNT)];
         let mut groups: Vec<u64> = Vec::new();
         for g in &self.groups {
-            if g.id == 0 || groups.contains(&g.id) {
+            if g.id == u64::MAX || groups.contains(&g.id) {
                 return bad(format!("group id {} is reserved or repeated", g.id));
             }
             groups.push(g.id);
@@ -566,9 +568,16 @@ mod tests {
         let mut stranger = sample();
         stranger.groups[0].members.push(9);
         assert!(stranger.validate().is_err());
-        let mut zero = sample();
-        zero.groups[0].id = 0;
-        assert!(zero.validate().is_err());
+        let mut control = sample();
+        control.groups[0].id = u64::MAX;
+        assert!(control.validate().is_err(), "the control group's id");
+        let mut repeated = sample();
+        repeated.groups[1].id = repeated.groups[0].id;
+        assert!(repeated.validate().is_err());
+        // Group 0 is a standalone node's data, adopted by the cluster it founded.
+        let mut adopted = sample();
+        adopted.groups[0].id = 0;
+        assert!(adopted.validate().is_ok());
         let mut twice = sample();
         twice.groups[0].members = vec![1, 1];
         assert!(twice.validate().is_err());

@@ -32,6 +32,8 @@ use crate::node::PlannedGroup;
 
 /// The control group's id (shard groups count up from 1).
 pub const CONTROL: GroupId = GroupId(u64::MAX);
+/// The group of a standalone node's data, when the cluster it founded adopted it.
+const ADOPTED: GroupId = GroupId(0);
 /// The key of the control group's engine that holds the encoded map.
 const MAP_KEY: &[u8] = b"cluster-map";
 /// Voters of the control group: the first nodes of the map, at most this many.
@@ -286,8 +288,8 @@ impl ClusterNode {
         }
         match self.current() {
             None => {
-                if self.0.shared.shards.key_count() > 0 {
-                    return Err("this node holds keys: a cluster is formed from empty nodes".into());
+                if self.0.shared.shards.key_count() > 0 && !self.adopts(map) {
+                    return Err("this node holds keys: a cluster is formed from empty nodes, or founded by the one node with data".into());
                 }
                 Ok(true)
             }
@@ -302,6 +304,41 @@ impl ClusterNode {
             )),
             Some(_) => Ok(true),
         }
+    }
+
+    /// Whether `map` takes over this node's standalone data: its group 0 (the
+    /// standalone node's), founded by this node, which runs it.
+    fn adopts(&self, map: &ClusterMap) -> bool {
+        map.group(ADOPTED).is_some_and(|g| g.founder == self.0.me)
+            && self.0.groups.get(ADOPTED).is_some()
+    }
+
+    /// Prepares the founding of a cluster that adopts this node's standalone data
+    /// (group 0): the map gets the group's real hash seed (replicas that replay its
+    /// log must pick as it did), and the group's Raft membership this node's cluster
+    /// address (a standalone node recorded none). Returns the map to found with.
+    async fn adopt(&self, mut map: ClusterMap) -> Result<ClusterMap, String> {
+        let Some(running) = self.0.groups.get(ADOPTED) else {
+            return Ok(map);
+        };
+        let seed = running.shard.lock().engine.seed();
+        if let Some(g) = map.groups.iter_mut().find(|g| g.id == ADOPTED.0) {
+            g.seed = seed;
+        }
+        let me = map
+            .node(self.0.me)
+            .ok_or("the map does not list this node")?
+            .cluster_addr();
+        running
+            .group
+            .set_address(self.0.me, me)
+            .await
+            .map_err(|e| format!("cannot record this node's address in group 0: {e}"))?;
+        tracing::info!(
+            keys = self.0.shared.shards.key_count(),
+            "the cluster adopts this node's standalone data as group 0"
+        );
+        Ok(map)
     }
 
     /// CLUSTER OKAPI-SETMAP: founds the cluster with this map when the node is in
@@ -319,6 +356,13 @@ impl ClusterNode {
             };
         }
         self.admissible(&map)?;
+        let bytes = if self.adopts(&map) {
+            let map = self.adopt(map.clone()).await?;
+            map.encode_versioned()
+        } else {
+            bytes
+        };
+        let map = ClusterMap::decode_versioned(&bytes).map_err(|e| e.to_string())?;
         self.found(bytes.clone(), &map).await?;
         // Install here at once, so the caller sees the cluster from this node.
         self.install(bytes).await

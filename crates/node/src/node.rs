@@ -421,6 +421,13 @@ impl Node {
             inbound,
             config: group_config,
             standalone: self.cluster.is_none(),
+            adopt: (self.cluster.is_some() && map.is_none()).then(|| PlannedGroup {
+                id: GroupId(0),
+                existing: None,
+                seed: group_seed(self.meta.seed, GroupId(0)),
+                databases,
+                membership: Membership::Existing,
+            }),
         };
         std::thread::Builder::new()
             .name("okapi-load".to_owned())
@@ -639,6 +646,10 @@ struct LoaderParts {
     config: GroupConfig,
     /// A standalone node: every group in the WAL must be one of its own.
     standalone: bool,
+    /// On a node of no cluster yet: group 0, run when the directory holds one (a
+    /// standalone node's data, restarted with `cluster-enabled`), so the data is
+    /// counted, kept, and adopted by the cluster this node founds.
+    adopt: Option<PlannedGroup>,
 }
 
 type Loaded = (Wal, Arc<Groups>, Vec<(Prepared, Membership)>);
@@ -660,6 +671,15 @@ fn recover(
     let snapshots = Arc::new(
         SnapshotStore::open(fs, &parts.dir).map_err(|e| NodeError::Storage(e.to_string()))?,
     );
+    let mut plan = plan;
+    if let Some(adopt) = parts.adopt
+        && recovered.groups.contains_key(&adopt.id)
+    {
+        tracing::info!(
+            "this directory holds a standalone node's data (group 0): it is kept and served once this node founds a cluster"
+        );
+        plan.push(adopt);
+    }
     let planned: std::collections::BTreeSet<GroupId> = plan.iter().map(|p| p.id).collect();
     if parts.standalone
         && let Some(stray) = recovered.groups.keys().find(|id| !planned.contains(id))

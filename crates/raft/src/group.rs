@@ -424,6 +424,19 @@ impl Group {
             .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
+    /// On the leader: records `addr` as member `id`'s cluster address (a standalone
+    /// node's group has none, as it had no peer to tell). Returns once committed.
+    pub async fn set_address(&self, id: u64, addr: String) -> Result<(), RaftError> {
+        let nodes = [(id, openraft::impls::BasicNode { addr })]
+            .into_iter()
+            .collect();
+        self.raft
+            .change_membership(openraft::ChangeMembers::SetNodes(nodes), true)
+            .await
+            .map(drop)
+            .map_err(|e| RaftError::Fatal(e.to_string()))
+    }
+
     /// On the leader: hands leadership to voter `to`, which takes over once its log
     /// holds everything this leader's does (nothing happens elsewhere). Returns at
     /// once; the group's metrics show when `to` leads.

@@ -168,15 +168,29 @@ fn members_leader_first(layout: &Layout, map: &ClusterMap, group: &GroupInfo) ->
     members
 }
 
-/// CLUSTER SLOTS: per slot range, the leader then the other replicas, each as
+/// CLUSTER SLOTS: per slot range, the leader then the replicas that lead no group, each as
 /// `[host, port, id]`.
 pub fn slots(layout: &Layout, cluster: &ClusterLayout) -> Reply {
     with_map(cluster, |map| {
+        // Cluster clients take a node listed as a replica anywhere for a replica
+        // everywhere (redis-py then leaves it out of the primaries it sends DBSIZE,
+        // SCAN, FLUSHALL to): a node that leads a group is listed as a master only.
+        let leaders: std::collections::BTreeSet<u64> = map
+            .groups
+            .iter()
+            .filter_map(|g| leader_of(layout, map, g))
+            .collect();
         let mut rows = Vec::new();
         for group in &map.groups {
             for &(a, b) in &group.slots {
                 let mut row = vec![Reply::Int(a as i64), Reply::Int(b as i64)];
-                for id in members_leader_first(layout, map, group) {
+                for (i, id) in members_leader_first(layout, map, group)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if i > 0 && leaders.contains(&id) {
+                        continue;
+                    }
                     if let Some(node) = map.node(id) {
                         let (host, port) = host_port(node);
                         row.push(Reply::Array(vec![host, port, bulk(node.name())]));

@@ -158,6 +158,11 @@ impl TestNode {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The test's flags the node starts with.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
     /// Replaces the test's flags for the next start.
     pub fn set_args(&mut self, extra: &[&str]) {
         self.args = extra.iter().map(|s| (*s).to_owned()).collect();

@@ -30,7 +30,9 @@ enum ClusterCommand {
     /// Forms a cluster from running, empty nodes started with --cluster-enabled: the
     /// 16384 slots are split evenly over the shard groups, each group gets its
     /// replicas on different nodes, and leadership starts spread evenly. Waits until
-    /// every group has a leader.
+    /// every group has a leader. When the first node holds a standalone node's data
+    /// (its directory restarted with --cluster-enabled), the cluster adopts it as
+    /// its one shard group, which grows to --replicas as nodes are added.
     Create {
         /// Every node, as the address clients reach it at (HOST:PORT).
         #[arg(required = true, value_name = "HOST:PORT")]
@@ -48,7 +50,9 @@ enum ClusterCommand {
     },
     /// Adds a running, empty node started with --cluster-enabled to the cluster of
     /// EXISTING. It receives the map, replicas of groups short of replicas, and work
-    /// from `rebalance`. Waits until every group's membership matches the map.
+    /// from `rebalance`. Waits until every group's membership matches the map. When
+    /// EXISTING is in no cluster yet, it first founds one by itself (adopting the
+    /// data it holds, as `create` does).
     AddNode {
         /// The new node (HOST:PORT).
         #[arg(value_name = "NEW")]
@@ -192,7 +196,7 @@ fn split_addr(addr: &str) -> anyhow::Result<(String, u16)> {
 }
 
 /// What one node says about itself before it joins.
-async fn describe(addr: &str, pass: Option<&str>) -> anyhow::Result<(NodeInfo, u64)> {
+async fn describe(addr: &str, pass: Option<&str>) -> anyhow::Result<(NodeInfo, u64, i64)> {
     let (host, port) = split_addr(addr)?;
     let mut client = connect(addr, pass).await?;
     let me = client
@@ -210,11 +214,10 @@ async fn describe(addr: &str, pass: Option<&str>) -> anyhow::Result<(NodeInfo, u
     let name = text(name);
     let id = u64::from_str_radix(name.get(..16).unwrap_or(""), 16)
         .with_context(|| format!("{addr}: bad node id {name}"))?;
-    match client.call(args!["DBSIZE"]).await? {
-        Frame::Integer(0) => {}
-        Frame::Integer(n) => bail!("{addr} holds {n} keys: a cluster is formed from empty nodes"),
+    let keys = match client.call(args!["DBSIZE"]).await? {
+        Frame::Integer(n) => n,
         other => bail!("{addr}: unexpected reply to DBSIZE: {other:?}"),
-    }
+    };
     let databases = match client.call(args!["CONFIG", "GET", "databases"]).await? {
         Frame::Array(kv) if kv.len() == 2 => text(&kv[1]).parse().unwrap_or(16),
         Frame::Map(kv) if kv.len() == 1 => text(&kv[0].1).parse().unwrap_or(16),
@@ -229,6 +232,7 @@ async fn describe(addr: &str, pass: Option<&str>) -> anyhow::Result<(NodeInfo, u
             state: okapi_cluster::map::NodeState::Active,
         },
         databases,
+        keys,
     ))
 }
 
@@ -241,8 +245,16 @@ async fn create(
 ) -> anyhow::Result<()> {
     let mut nodes = Vec::with_capacity(addrs.len());
     let mut databases = None;
-    for addr in addrs {
-        let (node, dbs) = describe(addr, pass).await?;
+    let mut adopted = 0;
+    for (i, addr) in addrs.iter().enumerate() {
+        let (node, dbs, keys) = describe(addr, pass).await?;
+        match (i, keys) {
+            (_, 0) => {}
+            (0, n) => adopted = n,
+            (_, n) => bail!(
+                "{addr} holds {n} keys: only the first node may hold data (the cluster adopts it); the others must be empty"
+            ),
+        }
         if nodes.iter().any(|n: &NodeInfo| n.id == node.id) {
             bail!("{addr} is the same node as another address given");
         }
@@ -257,15 +269,41 @@ async fn create(
         );
         nodes.push(node);
     }
-    let replicas = replicas.unwrap_or(nodes.len().min(3));
-    let groups = groups.unwrap_or(2 * nodes.len());
-    let map = okapi_cluster::plan(
-        nodes,
-        groups,
-        replicas,
-        (random_u64(), databases.unwrap_or(16)),
-        random_u64,
-    )?;
+    let map = if adopted > 0 {
+        if groups.is_some_and(|g| g != 1) {
+            bail!(
+                "{} holds {adopted} keys: a cluster adopting a node's data has one shard group (its slots cannot be split yet); leave out --groups",
+                addrs[0]
+            );
+        }
+        let replicas = replicas.unwrap_or(3);
+        let mut map = okapi_cluster::plan(
+            nodes.clone(),
+            1,
+            replicas.min(nodes.len()),
+            (random_u64(), databases.unwrap_or(16)),
+            random_u64,
+        )?;
+        // The node fills in the group's real hash seed when it founds the cluster.
+        map.groups[0].id = 0;
+        map.replicas = replicas as u64;
+        println!(
+            "{} holds {adopted} keys: the cluster adopts them as its one shard group, which grows to {replicas} replicas as nodes are added",
+            addrs[0]
+        );
+        map
+    } else {
+        let replicas = replicas.unwrap_or(nodes.len().min(3));
+        let groups = groups.unwrap_or(2 * nodes.len());
+        okapi_cluster::plan(
+            nodes,
+            groups,
+            replicas,
+            (random_u64(), databases.unwrap_or(16)),
+            random_u64,
+        )?
+    };
+    let replicas = map.replicas;
     let encoded = map.encode_versioned();
     // The first node founds the control group (voters: the first three nodes) and
     // commits the map; every other node receives it through its control replica.
@@ -318,6 +356,15 @@ async fn create(
         started.elapsed().as_millis()
     );
     print_status(&addrs[0], pass).await
+}
+
+/// Whether the node at `addr` answers and is a cluster node in no cluster yet.
+async fn in_no_cluster(addr: &str, pass: Option<&str>) -> anyhow::Result<bool> {
+    let mut client = connect(addr, pass).await?;
+    Ok(matches!(
+        client.call(args!["CLUSTER", "OKAPI-MAP"]).await?,
+        Frame::Null
+    ))
 }
 
 /// The cluster map `addr` follows.
@@ -450,8 +497,26 @@ async fn add_node(
     pass: Option<&str>,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
-    let map = fetch_map(existing, pass).await?;
-    let (node, databases) = describe(new, pass).await?;
+    let map = match fetch_map(existing, pass).await {
+        Ok(map) => map,
+        Err(_) if in_no_cluster(existing, pass).await? => {
+            println!("{existing} is in no cluster: it founds one first");
+            create(
+                &[existing.to_owned()],
+                None,
+                None,
+                deadline.saturating_duration_since(Instant::now()),
+                pass,
+            )
+            .await?;
+            fetch_map(existing, pass).await?
+        }
+        Err(e) => return Err(e),
+    };
+    let (node, databases, keys) = describe(new, pass).await?;
+    if keys > 0 {
+        bail!("{new} holds {keys} keys: a node joins a cluster empty");
+    }
     if databases != map.databases {
         bail!(
             "{new} has {databases} databases, the cluster {}: every node needs the same",

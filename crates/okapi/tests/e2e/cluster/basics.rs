@@ -602,3 +602,38 @@ fn bad_cluster_commands_and_strangers_on_the_cluster_port_get_errors() {
         .query(&mut c)
         .expect("SET");
 }
+
+#[test]
+fn redis_py_cluster_client_works_unchanged() {
+    // Debian's python3 with python3-redis (redis-py 4.3, which has RedisCluster);
+    // .ci/run installs it.
+    let python = "/usr/bin/python3";
+    let has = std::process::Command::new(python)
+        .args(["-c", "import redis.cluster"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has,
+        "{python} with redis-py (apt install python3-redis) is needed for this test"
+    );
+    let cluster = form(3, &["--groups", "6"]);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/e2e/cluster/redis_py_cluster.py"
+    );
+    let node = &cluster.nodes[1];
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(&node.host)
+        .arg(node.port.to_string())
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "redis-py failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("ok 300 keys"), "{stdout}");
+    println!("{stdout}");
+}

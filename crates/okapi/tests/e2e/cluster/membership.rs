@@ -342,3 +342,150 @@ fn a_node_down_past_the_timeout_is_replaced_and_comes_back_empty() {
     let acked = load.finish();
     assert_present(&cluster, &acked);
 }
+
+#[test]
+fn a_standalone_node_with_data_grows_into_a_cluster_and_keeps_it() {
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_okapi"), 3, &[]).expect("nodes");
+    // Node 0 first runs standalone (the same address and directory) and takes data.
+    let clustered: Vec<String> = cluster.nodes[0].args().to_vec();
+    let standalone: Vec<&str> = clustered
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--cluster-enabled")
+        .collect();
+    cluster.nodes[0].set_args(&standalone);
+    cluster.nodes[0].restart().expect("standalone");
+    let mut c = cluster.nodes[0].client().expect("connect");
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query(&mut c)
+        .expect("INFO");
+    assert!(info.contains("cluster_enabled:0"), "{info}");
+    let mut pipe = redis::pipe();
+    for i in 0..2000 {
+        pipe.cmd("SET").arg(format!("s:{i}")).arg(i).ignore();
+    }
+    pipe.cmd("HSET").arg("h").arg("f").arg("v").ignore();
+    pipe.cmd("RPUSH").arg("l").arg("a").arg("b").ignore();
+    let () = pipe.query(&mut c).expect("writes");
+    let () = redis::cmd("SELECT").arg(3).query(&mut c).expect("SELECT");
+    let () = redis::cmd("SET")
+        .arg("in3")
+        .arg("x")
+        .query(&mut c)
+        .expect("SET");
+    drop(c);
+    cluster.nodes[0]
+        .terminate(Duration::from_secs(10))
+        .expect("stops");
+
+    // Restarted as a cluster node: the data is kept (DBSIZE counts it) but not
+    // served until the node is in a cluster.
+    let clustered: Vec<&str> = clustered.iter().map(String::as_str).collect();
+    cluster.nodes[0].set_args(&clustered);
+    cluster.nodes[0].restart().expect("cluster-enabled");
+    let mut c = cluster.nodes[0].client().expect("connect");
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut c).expect("DBSIZE");
+    assert_eq!(keys, 2002);
+    let err = redis::cmd("GET")
+        .arg("s:1")
+        .query::<Option<String>>(&mut c)
+        .expect_err("no cluster yet");
+    assert_eq!(err.code(), Some("CLUSTERDOWN"), "{err}");
+
+    // A node with data of its own is refused.
+    let a = cluster.nodes[0].addr();
+    let (ok, out, err) = cluster
+        .okapi(&[
+            "cluster",
+            "create",
+            &a,
+            &cluster.nodes[1].addr(),
+            "--groups",
+            "3",
+        ])
+        .expect("run create");
+    assert!(!ok, "{out}");
+    assert!(err.contains("one shard group"), "{err}");
+
+    let (ok, out, err) = cluster
+        .okapi(&["cluster", "add-node", &cluster.nodes[1].addr(), &a])
+        .expect("run add-node");
+    assert!(ok, "add-node failed: {err}{out}");
+    assert!(out.contains("founds one first"), "{out}");
+    assert!(out.contains("adopts them"), "{out}");
+    let load = Load::start(&cluster);
+    let (ok, out, err) = cluster
+        .okapi(&["cluster", "add-node", &cluster.nodes[2].addr(), &a])
+        .expect("run add-node");
+    assert!(ok, "add-node failed: {err}{out}");
+    load.wait_for(50);
+    let acked = load.finish();
+
+    let map = map_of(&cluster.nodes[0]);
+    assert_eq!(map.groups.len(), 1);
+    assert_eq!(map.groups[0].id, 0, "the standalone group is the cluster's");
+    assert_eq!(map.groups[0].members.len(), 3);
+    eventually(
+        Duration::from_secs(30),
+        || "group 0 has not reached every node".into(),
+        || settled(&cluster, &map) && cluster.nodes.iter().all(|n| replicas_on(n) == 1),
+    );
+    // The node that held the data dies: the other two serve all of it.
+    cluster.nodes[0].kill();
+    let rest = cluster.nodes_except(0);
+    let mut check = Scored::new(rest.clone(), Instant::now());
+    for i in 0..2000 {
+        assert_eq!(
+            check.read(&format!("s:{i}")),
+            Some(Some(i.to_string())),
+            "s:{i} kept"
+        );
+    }
+    for i in &acked {
+        assert_eq!(check.read(&format!("m:{i}")), Some(Some(i.to_string())));
+    }
+    // Namespaces and types came along: ask whichever survivor leads now.
+    let found = eventually_value(Duration::from_secs(10), || {
+        rest.iter().find_map(|addr| {
+            let mut c = redis::Client::open(format!("redis://{addr}/3"))
+                .ok()?
+                .get_connection()
+                .ok()?;
+            let v: Option<String> = redis::cmd("GET").arg("in3").query(&mut c).ok()?;
+            let _: () = redis::cmd("SELECT").arg(0).query(&mut c).ok()?;
+            let h: Option<String> = redis::cmd("HGET").arg("h").arg("f").query(&mut c).ok()?;
+            let l: Vec<String> = redis::cmd("LRANGE")
+                .arg("l")
+                .arg(0)
+                .arg(-1)
+                .query(&mut c)
+                .ok()?;
+            Some((v, h, l))
+        })
+    });
+    assert_eq!(
+        found,
+        (
+            Some("x".to_owned()),
+            Some("v".to_owned()),
+            vec!["a".to_owned(), "b".to_owned()]
+        )
+    );
+    println!(
+        "2002 keys adopted; {} writes acknowledged while the cluster grew",
+        acked.len()
+    );
+}
+
+/// Polls `f` until it gives a value, for up to `timeout`.
+fn eventually_value<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "no value within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
