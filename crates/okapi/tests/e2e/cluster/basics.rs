@@ -561,6 +561,72 @@ fn bad_cluster_commands_and_strangers_on_the_cluster_port_get_errors() {
         "{again:#}"
     );
 
+    // Membership commands: bad arguments are refused where they arrive; changes
+    // that cannot be made are refused by the control leader, by name.
+    assert_eq!(
+        err(
+            &mut c,
+            &["CLUSTER", "OKAPI-ADDNODE", "zz", "127.0.0.9", "1", "2"]
+        ),
+        "ERR Invalid node id 'zz'"
+    );
+    assert_eq!(
+        err(
+            &mut c,
+            &[
+                "CLUSTER",
+                "OKAPI-ADDNODE",
+                "00000000000000aa",
+                "127.0.0.9",
+                "0",
+                "2"
+            ]
+        ),
+        "ERR Invalid port '0'"
+    );
+    let arity = err(&mut c, &["CLUSTER", "OKAPI-REMOVENODE"]);
+    assert!(arity.contains("wrong number of arguments"), "{arity}");
+    let at_leader = |args: &[&str]| -> String {
+        let mut last = String::new();
+        for n in &cluster.nodes {
+            let mut c = n.client().expect("client");
+            last = err(&mut c, args);
+            if !last.starts_with("CONTROLLEADER") {
+                return last;
+            }
+        }
+        panic!("no node took {args:?}: {last}");
+    };
+    let unknown = at_leader(&["CLUSTER", "OKAPI-REMOVENODE", "00000000000000aa"]);
+    assert_eq!(unknown, "ERR no node 00000000000000aa in the cluster");
+    let map_id = |i: usize| {
+        let mut c = cluster.nodes[i].client().expect("client");
+        let id: String = redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut c)
+            .expect("MYID");
+        id[..16].to_owned()
+    };
+    let active = at_leader(&["CLUSTER", "OKAPI-FORGETNODE", &map_id(1)]);
+    assert!(active.contains("is active: remove it first"), "{active}");
+    let too_few = at_leader(&["CLUSTER", "OKAPI-REMOVENODE", &map_id(2)]);
+    assert!(too_few.contains("add a node first"), "{too_few}");
+    let (taken_host, taken_port) = (cluster.nodes[1].host.clone(), cluster.nodes[1].port);
+    let taken = at_leader(&[
+        "CLUSTER",
+        "OKAPI-ADDNODE",
+        "00000000000000aa",
+        &taken_host,
+        &taken_port.to_string(),
+        "40000",
+    ]);
+    assert!(taken.contains("already has address"), "{taken}");
+    let (ok, _, stderr) = cluster
+        .okapi(&["cluster", "remove-node", &node.addr(), "127.0.0.9:1"])
+        .expect("run remove-node");
+    assert!(!ok);
+    assert!(stderr.contains("127.0.0.9:1"), "{stderr}");
+
     // The cluster port closes on whoever is not an okapi peer, and the node goes on.
     let cport = node.cluster_port.expect("cluster port");
     let closed = |payload: &[u8]| {
