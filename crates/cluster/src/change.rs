@@ -428,11 +428,16 @@ mod tests {
         let (again, _) = balance(revived);
         let leads: Vec<usize> = leader_counts(&again).into_iter().map(|(_, n)| n).collect();
         assert!(leads.iter().all(|&n| n == 2), "{leads:?}");
-        // A failed first member is not the preferred leader: the next active one is.
-        let down = fail_node(&again, again.groups[0].members[0]);
-        let down = down.expect("fail");
+        // A failed first member that no node can replace yet (3 nodes, 3 replicas)
+        // stays listed, but neither leads nor is sent clients: the next one is.
+        let small = cluster(3, 3);
+        let first = small.groups[0].members[0];
+        let down = fail_node(&small, first).expect("fail");
         let g = &down.groups[0];
-        assert_ne!(down.preferred_leader(g), Some(again.groups[0].members[0]));
+        assert_eq!(g.members[0], first, "kept: there is no other node");
+        assert_eq!(down.preferred_leader(g), Some(g.members[1]));
+        assert_eq!(down.contact(g), Some(g.members[1]));
+        assert_eq!(small.contact(&small.groups[0]), Some(first));
     }
 
     #[test]

@@ -165,9 +165,20 @@ pub enum ClusterCmd {
     /// CLUSTER OKAPI-SETMAP map: installs an encoded cluster map (from `okapi
     /// cluster create`).
     OkapiSetMap(Bytes),
-    /// CLUSTER OKAPI-ADDNODE id host port cluster-port: adds a node to the cluster
-    /// (on the control group's leader; from `okapi cluster add-node`).
-    OkapiAddNode {
+    /// CLUSTER OKAPI-ADDNODE / REMOVENODE / FORGETNODE / REBALANCE: a change to the
+    /// cluster map (carried out by the control group's leader; from `okapi cluster`).
+    OkapiChange(MapChangeCmd),
+    /// CLUSTER OKAPI-GROUPS: the Raft membership of each group this node leads.
+    OkapiGroups,
+    /// CLUSTER OKAPI-MAP: the cluster map this node follows, encoded.
+    OkapiMap,
+}
+
+/// A change to the cluster map, as asked by a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapChangeCmd {
+    /// CLUSTER OKAPI-ADDNODE id host port cluster-port: adds a node.
+    AddNode {
         /// The new node's id.
         id: u64,
         /// Its address.
@@ -178,15 +189,11 @@ pub enum ClusterCmd {
         cluster_port: u16,
     },
     /// CLUSTER OKAPI-REMOVENODE id: starts moving every replica off a node.
-    OkapiRemoveNode(u64),
+    RemoveNode(u64),
     /// CLUSTER OKAPI-FORGETNODE id: drops a node that holds nothing from the map.
-    OkapiForgetNode(u64),
+    ForgetNode(u64),
     /// CLUSTER OKAPI-REBALANCE: commits one rebalancing step.
-    OkapiRebalance,
-    /// CLUSTER OKAPI-GROUPS: the Raft membership of each group this node leads.
-    OkapiGroups,
-    /// CLUSTER OKAPI-MAP: the cluster map this node follows, encoded.
-    OkapiMap,
+    Rebalance,
 }
 
 /// CLIENT subcommands.

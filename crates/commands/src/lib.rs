@@ -34,7 +34,9 @@ pub mod tables;
 pub mod txn;
 pub mod zsets;
 
-pub use action::{Action, Blocking, ClientCmd, ClusterCmd, ConnCmd, KillFilter, ReplyMode};
+pub use action::{
+    Action, Blocking, ClientCmd, ClusterCmd, ConnCmd, KillFilter, MapChangeCmd, ReplyMode,
+};
 pub use error::CommandError;
 pub use spec::{CommandSpec, Ctx, lookup, parse, resolve};
 

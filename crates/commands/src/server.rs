@@ -351,10 +351,11 @@ fn port_arg(arg: &[u8]) -> Result<u16, CommandError> {
 }
 
 fn cluster(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    use crate::action::ClusterCmd;
+    use crate::action::{ClusterCmd, MapChangeCmd};
     let sub = &a[0];
     let rest = &a[1..];
     let arity = |name: &str| CommandError::WrongArity(format!("cluster|{name}"));
+    let change = |c: MapChangeCmd| conn(ConnCmd::Cluster(ClusterCmd::OkapiChange(c)));
     let simple = |cmd: ClusterCmd, name: &str| {
         if rest.is_empty() {
             conn(ConnCmd::Cluster(cmd))
@@ -413,28 +414,27 @@ fn cluster(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             .ok()
             .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
             .ok_or_else(|| CommandError::other("ERR Invalid host"))?;
-        conn(ConnCmd::Cluster(ClusterCmd::OkapiAddNode {
+        change(MapChangeCmd::AddNode {
             id: node_id_arg(id)?,
             host: host.to_owned(),
             port: port_arg(port)?,
             cluster_port: port_arg(cluster_port)?,
-        }))
+        })
     } else if is(sub, "OKAPI-REMOVENODE") {
         let [id] = rest else {
             return Err(arity("okapi-removenode"));
         };
-        conn(ConnCmd::Cluster(ClusterCmd::OkapiRemoveNode(node_id_arg(
-            id,
-        )?)))
+        change(MapChangeCmd::RemoveNode(node_id_arg(id)?))
     } else if is(sub, "OKAPI-FORGETNODE") {
         let [id] = rest else {
             return Err(arity("okapi-forgetnode"));
         };
-        conn(ConnCmd::Cluster(ClusterCmd::OkapiForgetNode(node_id_arg(
-            id,
-        )?)))
+        change(MapChangeCmd::ForgetNode(node_id_arg(id)?))
     } else if is(sub, "OKAPI-REBALANCE") {
-        simple(ClusterCmd::OkapiRebalance, "okapi-rebalance")
+        simple(
+            ClusterCmd::OkapiChange(MapChangeCmd::Rebalance),
+            "okapi-rebalance",
+        )
     } else if is(sub, "OKAPI-GROUPS") {
         simple(ClusterCmd::OkapiGroups, "okapi-groups")
     } else if is(sub, "OKAPI-MAP") {

@@ -234,29 +234,13 @@ impl ClusterNode {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let op = okapi_engine::Op {
-            db: okapi_types::Namespace(0),
-            kind: okapi_engine::strings::StringOp::Set {
-                key: Bytes::from_static(MAP_KEY),
-                value: bytes,
-                cond: okapi_engine::strings::SetCond::Always,
-                get: false,
-                expire: okapi_engine::strings::SetExpire::Keep,
-            }
-            .into(),
-        };
         // A leader refuses writes until a quorum has acknowledged it (its lease), and
         // the election may still move: retry until committed. Setting the same bytes
         // twice is harmless, so an unknown outcome is retried too.
         loop {
-            let pending = control
-                .shard
-                .log()
-                .append(vec![op.clone()], okapi_server::clock::now_ms());
-            let error = match pending.await {
-                Ok(Ok(_)) => break,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "the control group stopped before committing the map".into(),
+            let error = match self.commit_map(&control, bytes.clone()).await {
+                Ok(()) => break,
+                Err(e) => e.to_string(),
             };
             if std::time::Instant::now() > deadline {
                 return Err(format!("the control group did not commit the map: {error}"));
@@ -449,6 +433,7 @@ impl okapi_server::cluster::ClusterControl for ClusterNode {
             .groups
             .shards()
             .into_iter()
+            .filter(|shard| shard.id() != CONTROL)
             .filter_map(|shard| {
                 let running = self.0.groups.get(shard.id())?;
                 if !running.group.is_leader() {

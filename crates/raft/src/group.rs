@@ -328,8 +328,7 @@ impl Group {
             loop {
                 let role = {
                     let m = metrics.borrow_watched();
-                    let leads =
-                        m.current_leader == Some(me) && m.state == openraft::ServerState::Leader;
+                    let leads = reported_leader(&m) == Some(me);
                     // Reads are served only once the leader has applied an entry of its
                     // own term (its first, a no-op): by then it has applied everything
                     // earlier leaders committed.
@@ -408,20 +407,14 @@ impl Group {
         voters: BTreeSet<u64>,
         retain: bool,
     ) -> Result<(), RaftError> {
-        self.raft
-            .change_membership(openraft::ChangeMembers::ReplaceAllVoters(voters), retain)
+        self.change_membership(openraft::ChangeMembers::ReplaceAllVoters(voters), retain)
             .await
-            .map(drop)
-            .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
     /// On the leader: removes `members` (learners; a voter must be replaced first).
     pub async fn remove_members(&self, members: BTreeSet<u64>) -> Result<(), RaftError> {
-        self.raft
-            .change_membership(openraft::ChangeMembers::RemoveNodes(members), false)
+        self.change_membership(openraft::ChangeMembers::RemoveNodes(members), false)
             .await
-            .map(drop)
-            .map_err(|e| RaftError::Fatal(e.to_string()))
     }
 
     /// On the leader: records `addr` as member `id`'s cluster address (a standalone
@@ -430,8 +423,18 @@ impl Group {
         let nodes = [(id, openraft::impls::BasicNode { addr })]
             .into_iter()
             .collect();
+        self.change_membership(openraft::ChangeMembers::SetNodes(nodes), true)
+            .await
+    }
+
+    /// One membership change, returning once committed.
+    async fn change_membership(
+        &self,
+        change: openraft::ChangeMembers<u64, openraft::impls::BasicNode>,
+        retain: bool,
+    ) -> Result<(), RaftError> {
         self.raft
-            .change_membership(openraft::ChangeMembers::SetNodes(nodes), true)
+            .change_membership(change, retain)
             .await
             .map(drop)
             .map_err(|e| RaftError::Fatal(e.to_string()))
@@ -480,6 +483,16 @@ impl Group {
                 .map(|(id, matched)| (*id, matched.as_ref().map_or(0, |l| l.index)))
                 .collect()
         })
+    }
+
+    /// On the leader: how many entries member `id`'s log is behind this leader's
+    /// (`None`: not a member being replicated to, or not the leader).
+    pub fn lag_of(&self, id: u64) -> Option<u64> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let matched = m.replication.as_ref()?.get(&id)?;
+        let last = m.last_log_index.unwrap_or(0);
+        Some(last.saturating_sub(matched.as_ref().map_or(0, |l| l.index)))
     }
 
     /// On the leader, how many other members' logs hold `index` (0 elsewhere).

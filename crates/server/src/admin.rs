@@ -251,7 +251,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::Save => match shared.durability.get() {
                 Some(durability) => {
                     held.release();
-                    return Step::AwaitSave(durability.save());
+                    let save = durability.save();
+                    return Step::AwaitReply(Box::pin(async move {
+                        match save.await {
+                            Ok(()) => Reply::Ok,
+                            Err(e) => crate::connection::log_error(&crate::log::LogError::Refused(
+                                format!("ERR {e}"),
+                            )),
+                        }
+                    }));
                 }
                 None => error_reply(&"ERR this node keeps no data on disk (in-memory log)"),
             },
@@ -341,44 +349,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     }
                 }));
             }
-            ClusterCmd::OkapiAddNode {
-                id,
-                host,
-                port,
-                cluster_port,
-            } => {
-                return Err(Self::map_change(
-                    held,
-                    control,
-                    crate::cluster::MapChange::AddNode(okapi_cluster::NodeInfo {
-                        id,
-                        host,
-                        port: u64::from(port),
-                        cluster_port: u64::from(cluster_port),
-                        state: okapi_cluster::NodeState::Active,
-                    }),
-                ));
-            }
-            ClusterCmd::OkapiRemoveNode(id) => {
-                return Err(Self::map_change(
-                    held,
-                    control,
-                    crate::cluster::MapChange::RemoveNode(id),
-                ));
-            }
-            ClusterCmd::OkapiForgetNode(id) => {
-                return Err(Self::map_change(
-                    held,
-                    control,
-                    crate::cluster::MapChange::ForgetNode(id),
-                ));
-            }
-            ClusterCmd::OkapiRebalance => {
-                return Err(Self::map_change(
-                    held,
-                    control,
-                    crate::cluster::MapChange::Rebalance,
-                ));
+            ClusterCmd::OkapiChange(asked) => {
+                return Err(Self::map_change(held, control, map_change_of(asked)));
             }
             ClusterCmd::OkapiGroups => crate::cluster::led_groups(control.led_groups()),
             ClusterCmd::OkapiMap => match &cluster.map {
@@ -779,4 +751,27 @@ fn watch_shard(layout: &crate::shard::Layout, keys: &[bytes::Bytes]) -> Result<u
         return Err(error_reply(&crate::execute::CROSSSLOT));
     }
     Ok(first)
+}
+
+/// The map change a client asked for, as the cluster side takes it.
+fn map_change_of(asked: okapi_commands::MapChangeCmd) -> crate::cluster::MapChange {
+    use crate::cluster::MapChange;
+    use okapi_commands::MapChangeCmd;
+    match asked {
+        MapChangeCmd::AddNode {
+            id,
+            host,
+            port,
+            cluster_port,
+        } => MapChange::AddNode(okapi_cluster::NodeInfo {
+            id,
+            host,
+            port: u64::from(port),
+            cluster_port: u64::from(cluster_port),
+            state: okapi_cluster::NodeState::Active,
+        }),
+        MapChangeCmd::RemoveNode(id) => MapChange::RemoveNode(id),
+        MapChangeCmd::ForgetNode(id) => MapChange::ForgetNode(id),
+        MapChangeCmd::Rebalance => MapChange::Rebalance,
+    }
 }

@@ -64,7 +64,8 @@ pub trait ClusterControl: Send + Sync + 'static {
     /// Commits a change to the map; the new epoch, or `None` when there was nothing
     /// to change.
     fn change(&self, change: MapChange) -> BoxFuture<Result<Option<u64>, ClusterError>>;
-    /// The groups this node leads, with their Raft membership.
+    /// The shard groups (not the control group) this node leads, with their Raft
+    /// membership.
     fn led_groups(&self) -> Vec<LedGroup>;
     /// The control group's leader as this node's replica sees it, and this node's
     /// role in it (`voter`, `learner` or `none`).
@@ -308,7 +309,7 @@ pub fn nodes(layout: &Layout, cluster: &ClusterLayout) -> Reply {
     Reply::Bulk(Bytes::from(out))
 }
 
-/// CLUSTER OKAPI-GROUPS: per group this node leads, `[id, [voters], [learners]]`.
+/// CLUSTER OKAPI-GROUPS: per shard group this node leads, `[id, [voters], [learners]]`.
 pub fn led_groups(groups: Vec<LedGroup>) -> Reply {
     let ids = |ids: Vec<u64>| {
         Reply::Array(

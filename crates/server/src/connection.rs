@@ -51,9 +51,7 @@ pub(crate) enum Step {
     AwaitExec(Pending, Vec<Option<Reply>>),
     /// DEBUG SLEEP.
     Sleep(Duration),
-    /// SAVE: wait for the snapshot.
-    AwaitSave(crate::durability::BoxFuture<Result<(), String>>),
-    /// Wait for a reply computed elsewhere (a cluster map change).
+    /// Wait for a reply computed elsewhere (SAVE's snapshot, a cluster map change).
     AwaitReply(crate::durability::BoxFuture<Reply>),
     /// WAIT: until `replicas` other replicas of `shard` hold the log up to `index`,
     /// or `timeout_ms` passes (0: no limit); replies how many do.
@@ -87,7 +85,7 @@ enum BlockOrRetry {
     Retry(Pending),
 }
 
-fn log_error(e: &LogError) -> Reply {
+pub(crate) fn log_error(e: &LogError) -> Reply {
     Reply::Error(okapi_engine::EngineError::Other(e.to_string()))
 }
 
@@ -333,13 +331,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         }
                     }
                     self.emit(&reply.unwrap_or(Reply::Ok));
-                }
-                Step::AwaitSave(save) => {
-                    let reply = match save.await {
-                        Ok(()) => Reply::Ok,
-                        Err(e) => log_error(&LogError::Refused(format!("ERR {e}"))),
-                    };
-                    self.emit(&reply);
                 }
                 Step::AwaitReply(reply) => {
                     let reply = reply.await;

@@ -328,7 +328,7 @@ pub(super) const SUBCOMMANDS: &[Doc] = &[
     sub("cluster|okapi-forgetnode", "0.1.0", "O(N) where N is the number of nodes",
         "Drops a removed node that holds no replica from the cluster map.", "node-id"),
     sub("cluster|okapi-groups", "0.1.0", "O(N) where N is the number of groups",
-        "Returns the Raft voters and learners of each group this node leads.", ""),
+        "Returns the Raft voters and learners of each shard group this node leads.", ""),
     sub("cluster|okapi-map", "0.1.0", "O(N) where N is the number of groups",
         "Returns the encoded cluster map this node follows (used by okapi cluster).", ""),
     sub("cluster|okapi-node", "0.1.0", "O(1)",

@@ -95,7 +95,11 @@ impl ClusterNode {
     }
 
     /// Appends the map to the control group and waits until it is applied here.
-    async fn commit_map(&self, control: &Running, bytes: Bytes) -> Result<(), ClusterError> {
+    pub(super) async fn commit_map(
+        &self,
+        control: &Running,
+        bytes: Bytes,
+    ) -> Result<(), ClusterError> {
         let op = okapi_engine::Op {
             db: okapi_types::Namespace(0),
             kind: okapi_engine::strings::StringOp::Set {
@@ -225,12 +229,11 @@ impl ClusterNode {
             }
         }
         let last = control.group.status().last_log_index;
-        let matched: HashMap<u64, u64> = control.group.replication().into_iter().collect();
         let active = |id: u64| map.node(id).is_some_and(|n| n.state == NodeState::Active);
         let healthy = |id: u64| {
             id == me
                 || (quiet(id) < UP_WITHIN
-                    && matched.get(&id).copied().unwrap_or(0) + CATCH_UP_SLACK >= last)
+                    && control.group.lag_of(id).unwrap_or(last) <= CATCH_UP_SLACK)
         };
         let active_nodes = map
             .nodes

@@ -107,11 +107,8 @@ impl ClusterNode {
                     group.add_learner(node, addr.clone()).await?;
                     tracing::info!(group = %id, node = %format!("{node:016x}"), "new replica added as a learner");
                 }
-                let last = group.status().last_log_index;
-                let matched: HashMap<u64, u64> = group.replication().into_iter().collect();
-                let ready = want.iter().all(|n| {
-                    voters.contains(n)
-                        || matched.get(n).is_some_and(|&m| m + CATCH_UP_SLACK >= last)
+                let ready = want.iter().all(|&n| {
+                    voters.contains(&n) || group.lag_of(n).is_some_and(|l| l <= CATCH_UP_SLACK)
                 });
                 if !ready {
                     return Ok(());
@@ -158,12 +155,10 @@ impl ClusterNode {
             .peer_silence()
             .into_iter()
             .any(|(id, s)| id == preferred && s.is_some_and(|s| s < HAND_OVER_HEARD));
-        let last = running.group.status().last_log_index;
         let caught_up = running
             .group
-            .replication()
-            .into_iter()
-            .any(|(id, m)| id == preferred && m + HAND_OVER_SLACK >= last);
+            .lag_of(preferred)
+            .is_some_and(|l| l <= HAND_OVER_SLACK);
         if !heard || !caught_up {
             return;
         }

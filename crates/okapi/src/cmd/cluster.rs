@@ -329,18 +329,15 @@ async fn create(
     );
     let deadline = Instant::now() + timeout;
     let started = Instant::now();
-    'wait: loop {
+    loop {
         let mut ok = 0;
         for addr in addrs {
-            if let Ok(mut client) = connect(addr, pass).await
-                && let Ok(info) = client.call(args!["CLUSTER", "INFO"]).await
-                && text(&info).contains("cluster_state:ok")
-            {
+            if cluster_ok(addr, pass).await {
                 ok += 1;
             }
         }
         if ok == addrs.len() {
-            break 'wait;
+            break;
         }
         if Instant::now() > deadline {
             bail!(
@@ -358,24 +355,34 @@ async fn create(
     print_status(&addrs[0], pass).await
 }
 
-/// Whether the node at `addr` answers and is a cluster node in no cluster yet.
-async fn in_no_cluster(addr: &str, pass: Option<&str>) -> anyhow::Result<bool> {
+/// The cluster map `addr` follows; `None` when it is in no cluster yet.
+async fn map_of(addr: &str, pass: Option<&str>) -> anyhow::Result<Option<ClusterMap>> {
     let mut client = connect(addr, pass).await?;
-    Ok(matches!(
-        client.call(args!["CLUSTER", "OKAPI-MAP"]).await?,
-        Frame::Null
-    ))
+    match client.call(args!["CLUSTER", "OKAPI-MAP"]).await? {
+        Frame::Bulk(bytes) => ClusterMap::decode_versioned(&bytes)
+            .map(Some)
+            .with_context(|| format!("{addr}: its cluster map does not decode")),
+        Frame::Null => Ok(None),
+        other => bail!("{addr}: unexpected reply to CLUSTER OKAPI-MAP: {other:?}"),
+    }
 }
 
 /// The cluster map `addr` follows.
 async fn fetch_map(addr: &str, pass: Option<&str>) -> anyhow::Result<ClusterMap> {
-    let mut client = connect(addr, pass).await?;
-    match client.call(args!["CLUSTER", "OKAPI-MAP"]).await? {
-        Frame::Bulk(bytes) => ClusterMap::decode_versioned(&bytes)
-            .with_context(|| format!("{addr}: its cluster map does not decode")),
-        Frame::Null => bail!("{addr} is in no cluster"),
-        other => bail!("{addr}: unexpected reply to CLUSTER OKAPI-MAP: {other:?}"),
-    }
+    map_of(addr, pass)
+        .await?
+        .with_context(|| format!("{addr} is in no cluster"))
+}
+
+/// Whether the node at `addr` sees every slot led (`cluster_state:ok`).
+async fn cluster_ok(addr: &str, pass: Option<&str>) -> bool {
+    let Ok(mut client) = connect(addr, pass).await else {
+        return false;
+    };
+    client
+        .call(args!["CLUSTER", "INFO"])
+        .await
+        .is_ok_and(|info| text(&info).contains("cluster_state:ok"))
 }
 
 /// Sends a map change to the control group's leader, starting at `addr` and
@@ -497,9 +504,9 @@ async fn add_node(
     pass: Option<&str>,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
-    let map = match fetch_map(existing, pass).await {
-        Ok(map) => map,
-        Err(_) if in_no_cluster(existing, pass).await? => {
+    let map = match map_of(existing, pass).await? {
+        Some(map) => map,
+        None => {
             println!("{existing} is in no cluster: it founds one first");
             create(
                 &[existing.to_owned()],
@@ -511,7 +518,6 @@ async fn add_node(
             .await?;
             fetch_map(existing, pass).await?
         }
-        Err(e) => return Err(e),
     };
     let (node, databases, keys) = describe(new, pass).await?;
     if keys > 0 {
@@ -523,7 +529,7 @@ async fn add_node(
             map.databases
         );
     }
-    if fetch_map(new, pass).await.is_ok() && map.node(node.id).is_none() {
+    if map_of(new, pass).await?.is_some() && map.node(node.id).is_none() {
         bail!("{new} is in another cluster");
     }
     let epoch = control_call(
@@ -546,13 +552,7 @@ async fn add_node(
     }
     wait_settled(existing, epoch as u64, pass, deadline).await?;
     // The new node serves once it has the map and sees every slot led.
-    loop {
-        if let Ok(mut client) = connect(new, pass).await
-            && let Ok(info) = client.call(args!["CLUSTER", "INFO"]).await
-            && text(&info).contains("cluster_state:ok")
-        {
-            break;
-        }
+    while !cluster_ok(new, pass).await {
         if Instant::now() > deadline {
             bail!("{new} does not see the cluster as ok yet");
         }
@@ -623,14 +623,17 @@ async fn rebalance(existing: &str, timeout: Duration, pass: Option<&str>) -> any
         )
         .await?;
         if step == 0 {
-            let counts = okapi_cluster::change::replica_counts(&map);
-            println!(
-                "balanced after {steps} step(s): replicas per node {}",
+            let per_node = |counts: Vec<(u64, usize)>| {
                 counts
                     .iter()
                     .map(|(id, n)| format!("{id:016x}={n}"))
                     .collect::<Vec<_>>()
                     .join(" ")
+            };
+            println!(
+                "balanced after {steps} step(s): replicas per node {}; preferred leaders per node {}",
+                per_node(okapi_cluster::change::replica_counts(&map)),
+                per_node(okapi_cluster::change::leader_counts(&map)),
             );
             return print_status(existing, pass).await;
         }

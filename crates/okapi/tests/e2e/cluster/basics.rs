@@ -584,6 +584,15 @@ fn bad_cluster_commands_and_strangers_on_the_cluster_port_get_errors() {
         ),
         "ERR Invalid port '0'"
     );
+    assert_eq!(
+        err(
+            &mut c,
+            &["CLUSTER", "OKAPI-ADDNODE", "00000000000000aa", "", "1", "2"]
+        ),
+        "ERR Invalid host"
+    );
+    let arity = err(&mut c, &["CLUSTER", "OKAPI-REBALANCE", "now"]);
+    assert!(arity.contains("wrong number of arguments"), "{arity}");
     let arity = err(&mut c, &["CLUSTER", "OKAPI-REMOVENODE"]);
     assert!(arity.contains("wrong number of arguments"), "{arity}");
     let at_leader = |args: &[&str]| -> String {
@@ -605,11 +614,14 @@ fn bad_cluster_commands_and_strangers_on_the_cluster_port_get_errors() {
             .arg("MYID")
             .query(&mut c)
             .expect("MYID");
-        id[..16].to_owned()
+        id
     };
+    // Node ids as CLUSTER NODES shows them (40 hex digits) or their first 16.
     let active = at_leader(&["CLUSTER", "OKAPI-FORGETNODE", &map_id(1)]);
     assert!(active.contains("is active: remove it first"), "{active}");
-    let too_few = at_leader(&["CLUSTER", "OKAPI-REMOVENODE", &map_id(2)]);
+    let active = at_leader(&["CLUSTER", "OKAPI-FORGETNODE", &map_id(1)[..16]]);
+    assert!(active.contains("is active: remove it first"), "{active}");
+    let too_few = at_leader(&["CLUSTER", "OKAPI-REMOVENODE", &map_id(2)[..16]]);
     assert!(too_few.contains("add a node first"), "{too_few}");
     let (taken_host, taken_port) = (cluster.nodes[1].host.clone(), cluster.nodes[1].port);
     let taken = at_leader(&[

@@ -12,7 +12,7 @@ use okapi_cluster::{ClusterMap, NodeState};
 use okapi_testkit::{TestCluster, TestNode};
 
 use super::client::Scored;
-use super::{eventually, form};
+use super::{eventually, form, form_with};
 
 /// The cluster map `node` follows.
 fn map_of(node: &TestNode) -> ClusterMap {
@@ -40,29 +40,19 @@ fn replicas_on(node: &TestNode) -> usize {
 /// members as its voters and no learner.
 fn settled(cluster: &TestCluster, map: &ClusterMap) -> bool {
     let mut done = std::collections::BTreeSet::new();
-    for node in cluster.nodes.iter().filter(|n| n.pid().is_some()) {
-        let Ok(mut c) = node.client() else { continue };
-        let Ok(groups) =
-            redis::cmd("CLUSTER")
-                .arg("OKAPI-GROUPS")
-                .query::<Vec<(u64, Vec<String>, Vec<String>)>>(&mut c)
-        else {
+    for (id, voters, learners) in led_groups(cluster).into_iter().flatten() {
+        let Some(group) = map.groups.iter().find(|g| g.id == id) else {
             continue;
         };
-        for (id, voters, learners) in groups {
-            let Some(group) = map.groups.iter().find(|g| g.id == id) else {
-                continue;
-            };
-            let mut voters: Vec<u64> = voters
-                .iter()
-                .filter_map(|v| u64::from_str_radix(&v[..16], 16).ok())
-                .collect();
-            voters.sort_unstable();
-            let mut want = group.members.clone();
-            want.sort_unstable();
-            if learners.is_empty() && voters == want {
-                done.insert(id);
-            }
+        let mut voters: Vec<u64> = voters
+            .iter()
+            .filter_map(|v| u64::from_str_radix(v.get(..16)?, 16).ok())
+            .collect();
+        voters.sort_unstable();
+        let mut want = group.members.clone();
+        want.sort_unstable();
+        if learners.is_empty() && voters == want {
+            done.insert(id);
         }
     }
     done.len() == map.groups.len()
@@ -70,7 +60,7 @@ fn settled(cluster: &TestCluster, map: &ClusterMap) -> bool {
 
 type LedGroups = Vec<(u64, Vec<String>, Vec<String>)>;
 
-/// The groups each running node leads now, with their voters and learners.
+/// The shard groups each running node leads now, with their voters and learners.
 fn led_groups(cluster: &TestCluster) -> Vec<LedGroups> {
     cluster
         .nodes
@@ -90,14 +80,10 @@ fn led_groups(cluster: &TestCluster) -> Vec<LedGroups> {
         .collect()
 }
 
-/// How many shard groups (not the control group) each running node leads now.
+/// How many shard groups each running node leads now.
 fn led_per_node(cluster: &TestCluster) -> Vec<usize> {
-    led_groups(cluster)
-        .iter()
-        .map(|led| led.iter().filter(|(id, _, _)| *id != u64::MAX).count())
-        .collect()
+    led_groups(cluster).iter().map(Vec::len).collect()
 }
-
 /// Writes `m:{i}` = i through a scoring cluster client until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
@@ -289,14 +275,7 @@ fn a_removed_node_hands_over_its_replicas_under_load() {
 
 #[test]
 fn a_node_down_past_the_timeout_is_replaced_and_comes_back_empty() {
-    let (mut cluster, _) = TestCluster::form(
-        env!("CARGO_BIN_EXE_okapi"),
-        4,
-        &["--cluster-node-timeout", "2000"],
-        &["--groups", "4"],
-    )
-    .expect("the cluster forms");
-    cluster.wait_ok(Duration::from_secs(20)).expect("ok");
+    let mut cluster = form_with(4, &["--cluster-node-timeout", "2000"], &["--groups", "4"]);
     let load = Load::start(&cluster);
     // Node 1 is a control group voter: it is replaced there too.
     let victim = 1;

@@ -12,8 +12,14 @@ use okapi_testkit::TestCluster;
 
 /// Starts and forms a cluster of `n` nodes with `create` flags.
 pub fn form(n: usize, create: &[&str]) -> TestCluster {
+    form_with(n, &[], create)
+}
+
+/// Starts `n` nodes with `node` flags each and forms them into a cluster with
+/// `create` flags; returns once every slot has a leader.
+pub fn form_with(n: usize, node: &[&str], create: &[&str]) -> TestCluster {
     let (cluster, _) =
-        TestCluster::form(env!("CARGO_BIN_EXE_okapi"), n, &[], create).expect("the cluster forms");
+        TestCluster::form(env!("CARGO_BIN_EXE_okapi"), n, node, create).expect("the cluster forms");
     cluster
         .wait_ok(std::time::Duration::from_secs(20))
         .expect("every slot gets a leader");
