@@ -1,4 +1,4 @@
-//! What travels between nodes, version 1. A connection opens with a preamble each way
+//! What travels between nodes, version 2. A connection opens with a preamble each way
 //! (magic, protocol version, the sender's node id), then carries length-prefixed
 //! frames: a kind byte, a request id, the group, and the message. Log entries travel
 //! in the same encoding as in the WAL (`codec::encode_entry`); votes and log ids are
@@ -8,8 +8,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use okapi_types::GroupId;
 use okapi_types::wire::{Input, Wire, WireError, put_varint};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderError,
-    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendError,
+    StreamAppendResult, TransferLeaderError, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
 };
 
 use crate::codec::{self, get_vote, put_vote};
@@ -18,9 +19,12 @@ use crate::types::{TypeConfig, Vote};
 /// First bytes of every connection, both ways.
 pub const MAGIC: &[u8; 4] = b"OKRT";
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+/// Version 2 added pipelined append streams ([`Message::AppendStream`]).
+pub const VERSION: u8 = 2;
 /// Largest frame accepted (a 4 MiB entry and its framing fit many times over).
 pub const MAX_FRAME: usize = 64 << 20;
+/// Buffer for reading frames off a connection.
+pub const READ_BUFFER: usize = 64 << 10;
 /// AppendEntries requests are cut to about this many bytes of entries.
 pub const APPEND_BYTES: usize = 8 << 20;
 
@@ -50,11 +54,14 @@ mod kind {
     pub const SNAPSHOT_CHUNK: u8 = 5;
     pub const SNAPSHOT_END: u8 = 6;
     pub const TRANSFER_LEADER: u8 = 7;
+    pub const APPEND_STREAM: u8 = 8;
+    pub const STREAM_END: u8 = 9;
     pub const APPEND_REPLY: u8 = 129;
     pub const VOTE_REPLY: u8 = 130;
     pub const SNAPSHOT_REPLY: u8 = 131;
     pub const FAILED: u8 = 132;
     pub const TRANSFER_REPLY: u8 = 133;
+    pub const STREAM_REPLY: u8 = 134;
 }
 
 /// One message.
@@ -97,6 +104,15 @@ pub enum Message {
     TransferLeader(TransferLeaderRequest<TypeConfig>),
     /// Reply to a leadership transfer.
     TransferReply(TransferLeaderResponse<TypeConfig>),
+    /// One AppendEntries of a pipelined stream: the frame's id names the stream, and
+    /// the receiver answers each in order with a [`Message::StreamReply`] of that id.
+    /// A leader runs at most one stream per group and peer; a new id replaces the old.
+    AppendStream(AppendEntriesRequest<TypeConfig>),
+    /// The outcome of one request of an append stream, in request order; an error
+    /// ends the stream.
+    StreamReply(StreamAppendResult<TypeConfig>),
+    /// The leader is done with the append stream the frame's id names (no reply).
+    StreamEnd,
 }
 
 /// A frame: which request (ids pair replies with requests on a connection) of
@@ -109,6 +125,34 @@ pub struct Frame {
     pub group: GroupId,
     /// What it says.
     pub message: Message,
+}
+
+fn put_append(out: &mut Vec<u8>, rpc: &AppendEntriesRequest<TypeConfig>) {
+    put_vote(out, &rpc.vote);
+    codec::put_opt_log_id(out, &rpc.prev_log_id);
+    codec::put_opt_log_id(out, &rpc.leader_commit);
+    put_varint(out, rpc.entries.len() as u64);
+    for entry in &rpc.entries {
+        codec::encode_entry(entry).encode(out);
+    }
+}
+
+fn get_append(input: &mut Input) -> Result<AppendEntriesRequest<TypeConfig>, FrameError> {
+    let vote = get_vote(input)?;
+    let prev_log_id = codec::get_opt_log_id(input)?;
+    let leader_commit = codec::get_opt_log_id(input)?;
+    let count = input.count("entries")?;
+    let mut entries = Vec::with_capacity(count.min(4096));
+    for _ in 0..count {
+        let bytes = Bytes::decode(input)?;
+        entries.push(codec::decode_entry(&bytes).map_err(|e| FrameError::Entry(e.to_string()))?);
+    }
+    Ok(AppendEntriesRequest {
+        vote,
+        prev_log_id,
+        entries,
+        leader_commit,
+    })
 }
 
 fn put_vote_request(out: &mut Vec<u8>, rpc: &VoteRequest<TypeConfig>) {
@@ -143,20 +187,15 @@ impl Frame {
             Message::Failed(_) => kind::FAILED,
             Message::TransferLeader(_) => kind::TRANSFER_LEADER,
             Message::TransferReply(_) => kind::TRANSFER_REPLY,
+            Message::AppendStream(_) => kind::APPEND_STREAM,
+            Message::StreamReply(_) => kind::STREAM_REPLY,
+            Message::StreamEnd => kind::STREAM_END,
         };
         out.push(kind);
         put_varint(&mut out, self.id);
         put_varint(&mut out, self.group.0);
         match &self.message {
-            Message::Append(rpc) => {
-                put_vote(&mut out, &rpc.vote);
-                codec::put_opt_log_id(&mut out, &rpc.prev_log_id);
-                codec::put_opt_log_id(&mut out, &rpc.leader_commit);
-                put_varint(&mut out, rpc.entries.len() as u64);
-                for entry in &rpc.entries {
-                    codec::encode_entry(entry).encode(&mut out);
-                }
-            }
+            Message::Append(rpc) | Message::AppendStream(rpc) => put_append(&mut out, rpc),
             Message::Vote(rpc) | Message::PreVote(rpc) => put_vote_request(&mut out, rpc),
             Message::SnapshotBegin { vote, index, meta } => {
                 put_vote(&mut out, vote);
@@ -167,7 +206,7 @@ impl Frame {
                 crc.encode(&mut out);
                 data.encode(&mut out);
             }
-            Message::SnapshotEnd => {}
+            Message::SnapshotEnd | Message::StreamEnd => {}
             Message::AppendReply(reply) => match reply {
                 AppendEntriesResponse::Success => out.push(1),
                 AppendEntriesResponse::PartialSuccess(id) => {
@@ -192,6 +231,20 @@ impl Frame {
                 put_varint(&mut out, *rpc.to_node_id());
                 codec::put_opt_log_id(&mut out, &rpc.last_log_id().cloned());
             }
+            Message::StreamReply(reply) => match reply {
+                Ok(matched) => {
+                    out.push(1);
+                    codec::put_opt_log_id(&mut out, matched);
+                }
+                Err(StreamAppendError::Conflict(id)) => {
+                    out.push(2);
+                    codec::put_opt_log_id(&mut out, &Some(*id));
+                }
+                Err(StreamAppendError::HigherVote(vote)) => {
+                    out.push(3);
+                    put_vote(&mut out, vote);
+                }
+            },
             Message::TransferReply(reply) => match reply {
                 Ok(()) => out.push(1),
                 Err(TransferLeaderError::VoteChanged { expected, actual }) => {
@@ -218,26 +271,17 @@ impl Frame {
         let id = input.varint("request id")?;
         let group = GroupId(input.varint("group")?);
         let message = match kind {
-            kind::APPEND => {
-                let vote = get_vote(&mut input)?;
-                let prev_log_id = codec::get_opt_log_id(&mut input)?;
-                let leader_commit = codec::get_opt_log_id(&mut input)?;
-                let count = input.count("entries")?;
-                let mut entries = Vec::with_capacity(count.min(4096));
-                for _ in 0..count {
-                    let bytes = Bytes::decode(&mut input)?;
-                    entries.push(
-                        codec::decode_entry(&bytes)
-                            .map_err(|e| FrameError::Entry(e.to_string()))?,
-                    );
-                }
-                Message::Append(AppendEntriesRequest {
-                    vote,
-                    prev_log_id,
-                    entries,
-                    leader_commit,
-                })
-            }
+            kind::APPEND => Message::Append(get_append(&mut input)?),
+            kind::APPEND_STREAM => Message::AppendStream(get_append(&mut input)?),
+            kind::STREAM_REPLY => Message::StreamReply(match input.byte("stream reply")? {
+                1 => Ok(codec::get_opt_log_id(&mut input)?),
+                2 => Err(StreamAppendError::Conflict(
+                    codec::get_opt_log_id(&mut input)?
+                        .ok_or(WireError::Invalid("conflict without a log id"))?,
+                )),
+                3 => Err(StreamAppendError::HigherVote(get_vote(&mut input)?)),
+                _ => return Err(WireError::Invalid("stream reply").into()),
+            }),
             kind::VOTE => Message::Vote(get_vote_request(&mut input)?),
             kind::PRE_VOTE => Message::PreVote(get_vote_request(&mut input)?),
             kind::SNAPSHOT_BEGIN => Message::SnapshotBegin {
@@ -250,6 +294,7 @@ impl Frame {
                 data: Bytes::decode(&mut input)?,
             },
             kind::SNAPSHOT_END => Message::SnapshotEnd,
+            kind::STREAM_END => Message::StreamEnd,
             kind::APPEND_REPLY => Message::AppendReply(match input.byte("append reply")? {
                 1 => AppendEntriesResponse::Success,
                 2 => AppendEntriesResponse::PartialSuccess(codec::get_opt_log_id(&mut input)?),
@@ -382,19 +427,28 @@ mod tests {
             entries,
             leader_commit: Some(log_id(2, 7, 10)),
         };
-        let back = round_trip(Frame {
-            id: 99,
-            group: GroupId(5),
-            message: Message::Append(rpc.clone()),
-        });
-        assert_eq!((back.id, back.group), (99, GroupId(5)));
-        let Message::Append(got) = back.message else {
-            panic!("not an append: {:?}", back.message);
-        };
-        assert_eq!(got.vote, rpc.vote);
-        assert_eq!(got.prev_log_id, rpc.prev_log_id);
-        assert_eq!(got.leader_commit, rpc.leader_commit);
-        assert_eq!(got.entries, rpc.entries);
+        for streamed in [false, true] {
+            let message = if streamed {
+                Message::AppendStream(rpc.clone())
+            } else {
+                Message::Append(rpc.clone())
+            };
+            let back = round_trip(Frame {
+                id: 99,
+                group: GroupId(5),
+                message,
+            });
+            assert_eq!((back.id, back.group), (99, GroupId(5)));
+            let got = match back.message {
+                Message::Append(got) if !streamed => got,
+                Message::AppendStream(got) if streamed => got,
+                other => panic!("not the append sent: {other:?}"),
+            };
+            assert_eq!(got.vote, rpc.vote);
+            assert_eq!(got.prev_log_id, rpc.prev_log_id);
+            assert_eq!(got.leader_commit, rpc.leader_commit);
+            assert_eq!(got.entries, rpc.entries);
+        }
     }
 
     #[test]
@@ -413,6 +467,25 @@ mod tests {
             });
             assert!(matches!(back.message, Message::AppendReply(ref r) if *r == reply));
         }
+        for reply in [
+            Ok(Some(log_id(3, 1, 4))),
+            Ok(None),
+            Err(StreamAppendError::Conflict(log_id(2, 1, 7))),
+            Err(StreamAppendError::HigherVote(Vote::new(9, 2))),
+        ] {
+            let back = round_trip(Frame {
+                id: 6,
+                group: GroupId(3),
+                message: Message::StreamReply(reply.clone()),
+            });
+            assert!(matches!(back.message, Message::StreamReply(ref r) if *r == reply));
+        }
+        let end = round_trip(Frame {
+            id: 7,
+            group: GroupId(3),
+            message: Message::StreamEnd,
+        });
+        assert!(matches!(end.message, Message::StreamEnd) && end.id == 7);
         let mut vote = VoteRequest::new(Vote::new(4, 2), Some(log_id(3, 1, 8)));
         vote.leadership_transfer = true;
         let back = round_trip(Frame {

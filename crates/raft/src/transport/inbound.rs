@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, watch};
 use crate::codec;
 use crate::state_machine::SnapshotHandle;
 use crate::transport::frame::{self, Frame, Message, PREAMBLE_LEN};
-use crate::types::{Raft, Vote};
+use crate::types::{Raft, TypeConfig, Vote};
+use openraft::raft::AppendEntriesRequest;
 
 /// Replies queued for one connection.
 const REPLY_QUEUE: usize = 4096;
@@ -163,7 +164,9 @@ async fn connection(
         .write_all(&frame::preamble(inbound.node))
         .await
         .map_err(|e| e.to_string())?;
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
+    // Buffered: a frame's length and body, and the frames after it, in one read.
+    let mut read = tokio::io::BufReader::with_capacity(frame::READ_BUFFER, read);
     let (replies, mut outgoing) = mpsc::channel::<Bytes>(REPLY_QUEUE);
     let writer = tokio::spawn(async move {
         while let Some(first) = outgoing.recv().await {
@@ -180,6 +183,7 @@ async fn connection(
         }
     });
     let mut receiving: HashMap<u64, Receiving> = HashMap::new();
+    let mut streams = Streams::default();
     let mut len = [0u8; 4];
     let result = loop {
         tokio::select! {
@@ -202,8 +206,9 @@ async fn connection(
             Ok(frame) => frame,
             Err(e) => break Err(format!("undecodable frame from {peer:016x}: {e}")),
         };
-        dispatch(frame, &inbound, &replies, &mut receiving).await;
+        dispatch(frame, &inbound, &replies, &mut receiving, &mut streams).await;
     };
+    drop(streams);
     drop(receiving);
     drop(replies);
     let _ = writer.await;
@@ -235,16 +240,120 @@ fn failed(e: &dyn std::fmt::Display) -> Message {
     Message::Failed(e.to_string())
 }
 
-/// Handles one frame. Everything but snapshot chunks runs in a task of its own;
-/// chunks are handed to their transfer's writer in order, waiting when it is behind
-/// (only this connection's reading waits).
+/// The append streams open on one connection, by stream id: each feeds its group's
+/// `Raft::stream_append`, which appends them in order with several in flight.
+#[derive(Default)]
+struct Streams {
+    open: HashMap<u64, mpsc::Sender<AppendEntriesRequest<TypeConfig>>>,
+    /// Ids in the order they opened, to evict the oldest past [`MAX_STREAMS`].
+    order: std::collections::VecDeque<u64>,
+}
+
+/// Append streams one connection may hold open: a leader keeps one per group it
+/// leads here, and one more for each heartbeat in flight.
+const MAX_STREAMS: usize = 256;
+/// Requests of one stream queued before its group takes them. The sender keeps
+/// fewer than this in flight, so a full queue means a misbehaving peer.
+const STREAM_QUEUE: usize = 64;
+
+impl Streams {
+    /// Passes `rpc` to stream `id` of `group`, opening it first if it is new.
+    fn feed(
+        &mut self,
+        id: u64,
+        group: GroupId,
+        raft: &Raft,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        replies: &mpsc::Sender<Bytes>,
+    ) {
+        if !self.open.contains_key(&id) {
+            while self.order.len() >= MAX_STREAMS {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.open.remove(&oldest);
+                }
+            }
+            self.open
+                .insert(id, open_stream(id, group, raft.clone(), replies.clone()));
+            self.order.push_back(id);
+        }
+        let full = self
+            .open
+            .get(&id)
+            .is_some_and(|stream| stream.try_send(rpc).is_err());
+        if full {
+            // Closing the stream ends it; the leader sees the failure and opens another.
+            self.end(id);
+            reply(
+                replies,
+                id,
+                group,
+                Message::Failed("append stream overflow".into()),
+            );
+        }
+    }
+
+    fn end(&mut self, id: u64) {
+        if self.open.remove(&id).is_some() {
+            self.order.retain(|&open| open != id);
+        }
+    }
+}
+
+/// Starts append stream `id` of `group`: what is sent to the returned channel goes
+/// through `raft.stream_append`, and each outcome goes back, in order, as a
+/// [`Message::StreamReply`] of the same id. The first error ends the stream.
+fn open_stream(
+    id: u64,
+    group: GroupId,
+    raft: Raft,
+    replies: mpsc::Sender<Bytes>,
+) -> mpsc::Sender<AppendEntriesRequest<TypeConfig>> {
+    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+    let input =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|rpc| (rpc, rx)) },
+        );
+    tokio::spawn(async move {
+        let outcomes = raft.stream_append(input);
+        let mut outcomes = std::pin::pin!(outcomes);
+        while let Some(outcome) = futures_util::StreamExt::next(&mut outcomes).await {
+            let (message, last) = match outcome {
+                Ok(result) => {
+                    let last = result.is_err();
+                    (Message::StreamReply(result), last)
+                }
+                Err(fatal) => (failed(&fatal), true),
+            };
+            if replies
+                .send(Frame { id, group, message }.encode())
+                .await
+                .is_err()
+                || last
+            {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// Handles one frame. Everything but snapshot chunks and stream requests runs in a
+/// task of its own; chunks are handed to their transfer's writer in order, waiting
+/// when it is behind (only this connection's reading waits), and stream requests to
+/// their stream in order.
 async fn dispatch(
     frame: Frame,
     inbound: &Inbound,
     replies: &mpsc::Sender<Bytes>,
     receiving: &mut HashMap<u64, Receiving>,
+    streams: &mut Streams,
 ) {
     let Frame { id, group, message } = frame;
+    if let Message::StreamEnd = message {
+        streams.end(id);
+        return;
+    }
     let Some(registered) = inbound.get(group) else {
         if !matches!(
             message,
@@ -266,6 +375,7 @@ async fn dispatch(
                 .await
                 .map_or_else(|e| failed(&e), Message::AppendReply)
         }),
+        Message::AppendStream(rpc) => streams.feed(id, group, &raft, rpc, replies),
         Message::Vote(rpc) => answer(replies, id, group, async move {
             raft.vote(rpc)
                 .await
@@ -355,6 +465,8 @@ async fn dispatch(
         | Message::VoteReply(_)
         | Message::SnapshotReply(_)
         | Message::TransferReply(_)
+        | Message::StreamReply(_)
+        | Message::StreamEnd
         | Message::Failed(_) => {
             tracing::debug!(%group, "a reply arrived on the cluster port; ignored");
         }

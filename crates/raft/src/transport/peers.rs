@@ -41,12 +41,26 @@ pub enum LinkError {
     },
 }
 
-/// Where a reply goes.
-/// Where a reply goes: the peer's message, or why the request never left.
-type Waiter = oneshot::Sender<Result<Message, String>>;
+/// Where the replies to a request id go.
+enum Waiter {
+    /// The one reply: the peer's message, or why the request never left.
+    Once(oneshot::Sender<Result<Message, String>>),
+    /// Every reply of an append stream, in order. Dropped (so the receiver sees the
+    /// stream end) when the connection breaks or the receiver falls behind.
+    Stream(mpsc::Sender<Message>),
+}
 
-/// One queued write: frames, and where the reply to `id` goes (none for the frames of a
-/// snapshot before its end).
+impl Waiter {
+    fn is_closed(&self) -> bool {
+        match self {
+            Waiter::Once(tx) => tx.is_closed(),
+            Waiter::Stream(tx) => tx.is_closed(),
+        }
+    }
+}
+
+/// One queued write: frames, and where the replies to `id` go (none for the frames of
+/// a snapshot before its end, nor for the later requests of a stream).
 struct Outgoing {
     frames: Vec<Bytes>,
     id: u64,
@@ -117,8 +131,14 @@ impl Peers {
     ) -> Result<Message, LinkError> {
         let (tx, rx) = oneshot::channel();
         let id = frame.id;
-        self.enqueue(target, addr, vec![frame.encode()], id, Some(tx))
-            .await?;
+        self.enqueue(
+            target,
+            addr,
+            vec![frame.encode()],
+            id,
+            Some(Waiter::Once(tx)),
+        )
+        .await?;
         match rx.await {
             Ok(Ok(message)) => Ok(message),
             Ok(Err(reason)) => Err(unreachable(target, addr, reason)),
@@ -140,6 +160,28 @@ impl Peers {
         id: u64,
     ) -> Result<(), LinkError> {
         self.enqueue(target, addr, frames, id, None).await
+    }
+
+    /// Sends `frame`, one request of the append stream `frame.id`, without waiting:
+    /// its reply, like every reply of the stream, goes to the `replies` given with the
+    /// stream's first request. Never waits for queue space (a full queue means the peer
+    /// is not keeping up: it is reported unreachable).
+    pub fn send_streamed(
+        &self,
+        target: u64,
+        addr: &str,
+        frame: Frame,
+        replies: Option<mpsc::Sender<Message>>,
+    ) -> Result<(), LinkError> {
+        let link = self.link(target, addr);
+        let outgoing = Outgoing {
+            id: frame.id,
+            frames: vec![frame.encode()],
+            reply: replies.map(Waiter::Stream),
+        };
+        link.tx
+            .try_send(outgoing)
+            .map_err(|_| unreachable(target, addr, "its send queue is full"))
     }
 
     async fn enqueue(
@@ -177,7 +219,7 @@ fn unreachable(target: u64, addr: &str, reason: impl Into<String>) -> LinkError 
 
 /// Tells the sender of `outgoing` (if it waits) why it was not sent.
 fn refuse(outgoing: Outgoing, reason: &str) {
-    if let Some(waiter) = outgoing.reply {
+    if let Some(Waiter::Once(waiter)) = outgoing.reply {
         let _ = waiter.send(Err(reason.to_owned()));
     }
 }
@@ -332,7 +374,9 @@ async fn run_link(
 }
 
 /// Reads replies and hands each to its waiter, until the connection ends.
-async fn read_replies(mut read: OwnedReadHalf, pending: Pending, alive: Arc<AtomicBool>) {
+async fn read_replies(read: OwnedReadHalf, pending: Pending, alive: Arc<AtomicBool>) {
+    // Buffered: a frame's length and body, and the frames after it, in one read.
+    let mut read = tokio::io::BufReader::with_capacity(frame::READ_BUFFER, read);
     let mut len = [0u8; 4];
     loop {
         if read.read_exact(&mut len).await.is_err() {
@@ -354,12 +398,19 @@ async fn read_replies(mut read: OwnedReadHalf, pending: Pending, alive: Arc<Atom
                 break;
             }
         };
-        let waiter = pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&frame.id);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(Ok(frame.message));
+        let mut waiting = pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match waiting.get(&frame.id) {
+            Some(Waiter::Once(_)) => {
+                if let Some(Waiter::Once(waiter)) = waiting.remove(&frame.id) {
+                    let _ = waiter.send(Ok(frame.message));
+                }
+            }
+            // A stream's receiver that is gone or behind loses the stream: it sees
+            // the end and starts another.
+            Some(Waiter::Stream(replies)) if replies.try_send(frame.message).is_err() => {
+                waiting.remove(&frame.id);
+            }
+            Some(Waiter::Stream(_)) | None => {}
         }
     }
     pending

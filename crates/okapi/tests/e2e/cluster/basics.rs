@@ -659,7 +659,7 @@ fn bad_cluster_commands_and_strangers_on_the_cluster_port_get_errors() {
     };
     closed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     // A valid preamble, then a frame announcing 4 GiB.
-    let mut oversized = b"OKRT\x01".to_vec();
+    let mut oversized = b"OKRT\x02".to_vec();
     oversized.extend_from_slice(&7u64.to_le_bytes());
     oversized.extend_from_slice(&u32::MAX.to_le_bytes());
     let answered = closed(&oversized);
