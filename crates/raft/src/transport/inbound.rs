@@ -242,16 +242,17 @@ fn failed(e: &dyn std::fmt::Display) -> Message {
 
 /// The append streams open on one connection, by stream id: each feeds its group's
 /// `Raft::stream_append`, which appends them in order with several in flight.
+/// Ordered by id: a peer numbers its streams in the order it opens them, so the
+/// first is the oldest, the one to close past [`MAX_STREAMS`].
 #[derive(Default)]
 struct Streams {
-    open: HashMap<u64, mpsc::Sender<AppendEntriesRequest<TypeConfig>>>,
-    /// Ids in the order they opened, to evict the oldest past [`MAX_STREAMS`].
-    order: std::collections::VecDeque<u64>,
+    open: std::collections::BTreeMap<u64, mpsc::Sender<AppendEntriesRequest<TypeConfig>>>,
 }
 
 /// Append streams one connection may hold open: a leader keeps one per group it
-/// leads here, and one more for each heartbeat in flight.
-const MAX_STREAMS: usize = 256;
+/// leads here, and one more for each heartbeat in flight. Past it the oldest closes
+/// (its leader sees the stream end and opens another).
+const MAX_STREAMS: usize = 4096;
 /// Requests of one stream queued before its group takes them. The sender keeps
 /// fewer than this in flight, so a full queue means a misbehaving peer.
 const STREAM_QUEUE: usize = 64;
@@ -267,14 +268,11 @@ impl Streams {
         replies: &mpsc::Sender<Bytes>,
     ) {
         if !self.open.contains_key(&id) {
-            while self.order.len() >= MAX_STREAMS {
-                if let Some(oldest) = self.order.pop_front() {
-                    self.open.remove(&oldest);
-                }
+            while self.open.len() >= MAX_STREAMS {
+                self.open.pop_first();
             }
             self.open
                 .insert(id, open_stream(id, group, raft.clone(), replies.clone()));
-            self.order.push_back(id);
         }
         let full = self
             .open
@@ -293,9 +291,7 @@ impl Streams {
     }
 
     fn end(&mut self, id: u64) {
-        if self.open.remove(&id).is_some() {
-            self.order.retain(|&open| open != id);
-        }
+        self.open.remove(&id);
     }
 }
 

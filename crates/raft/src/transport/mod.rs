@@ -62,6 +62,29 @@ mod tests {
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
+        // A stream request for a group the peer does not run: the refusal comes back
+        // on the stream, under the stream's id.
+        let (replies, mut incoming) = tokio::sync::mpsc::channel(4);
+        let rpc = openraft::raft::AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            entries: Vec::new(),
+            leader_commit: None,
+        };
+        let stream = Frame {
+            id: peers.next_id(),
+            group: GroupId(5),
+            message: Message::AppendStream(rpc),
+        };
+        peers
+            .send_streamed(2, &addr, stream, Some(replies))
+            .expect("queued");
+        match tokio::time::timeout(std::time::Duration::from_secs(10), incoming.recv()).await {
+            Ok(Some(Message::Failed(reason))) => {
+                assert!(reason.contains("group 5 does not run"), "{reason}");
+            }
+            other => panic!("expected a refusal on the stream, got {other:?}"),
+        }
         // The address belongs to another node than the one asked for.
         let err = peers
             .request(3, &addr, vote_frame(&peers, 5))
