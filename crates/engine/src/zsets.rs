@@ -56,7 +56,7 @@ pub enum PopShape {
     Plain,
     /// BZPOPMIN/BZPOPMAX: `[key, member, score]`, nil array when nothing.
     Keyed,
-    /// ZMPOP/BZMPOP: `[key, pairs]`, nil array when nothing.
+    /// ZMPOP/BZMPOP: `[key, [[member, score], ...]]`, nil array when nothing.
     Multi,
 }
 

@@ -167,7 +167,13 @@ fn pops_reply_in_each_commands_shape() {
     );
     assert_eq!(
         f.op(pop(PopEnd::Max, Some(5), PopShape::Multi)),
-        Reply::Array(vec![Reply::Bulk(b("z")), pairs(&[("b", 2.0)])])
+        Reply::Array(vec![
+            Reply::Bulk(b("z")),
+            Reply::Array(vec![Reply::Array(vec![
+                Reply::Bulk(b("b")),
+                Reply::Double(2.0)
+            ])])
+        ])
     );
     assert!(!f.exists("z"));
     assert_eq!(

@@ -168,7 +168,16 @@ pub(super) fn pop(
             items.extend(pairs().into_iter().flat_map(|(m, s)| [m, s]));
             Reply::Array(items)
         }
-        PopShape::Multi => Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Pairs(pairs())]),
+        // Nested `[member, score]` pairs in RESP2 too, as Redis replies to ZMPOP.
+        PopShape::Multi => Reply::Array(vec![
+            Reply::Bulk(key.clone()),
+            Reply::Array(
+                pairs()
+                    .into_iter()
+                    .map(|(m, s)| Reply::Array(vec![m, s]))
+                    .collect(),
+            ),
+        ]),
     })
 }
 

@@ -8,6 +8,7 @@ mod cluster;
 mod common;
 mod config;
 mod datadir;
+mod differential;
 mod docs;
 mod durability;
 mod formats;

@@ -29,6 +29,17 @@ pub fn flat_pairs(items: &[(&str, &str)]) -> Value {
     Value::Array(items.iter().flat_map(|(m, s)| [bulk(m), bulk(s)]).collect())
 }
 
+/// Member/score pairs as ZMPOP and BZMPOP send them in RESP2: nested two-element
+/// arrays of bulk strings.
+pub fn nested_bulk_pairs(items: &[(&str, &str)]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|(m, s)| arr(vec![bulk(m), bulk(s)]))
+            .collect(),
+    )
+}
+
 /// Member/score pairs as RESP3 sends them: nested two-element arrays with doubles.
 pub fn nested_pairs(items: &[(&str, f64)]) -> Value {
     Value::Array(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use okapi_testkit::TestNode;
 use redis::Value;
 
-use super::{arr, bulk, flat_pairs};
+use super::{arr, bulk, nested_bulk_pairs};
 use crate::common::{err, node, raw};
 
 /// Polls INFO until `count` clients are blocked (a readiness wait, not a timing
@@ -56,7 +56,10 @@ fn bzpop_answers_at_once_when_data_is_there() {
     run(&["ZADD", "m", "1", "p", "2", "q", "3", "r"]);
     assert_eq!(
         run(&["BZMPOP", "0", "2", "a", "m", "MAX", "COUNT", "2"]),
-        arr(vec![bulk("m"), flat_pairs(&[("r", "3"), ("q", "2")])])
+        arr(vec![
+            bulk("m"),
+            nested_bulk_pairs(&[("r", "3"), ("q", "2")])
+        ])
     );
     run(&["SET", "s", "v"]);
     assert_eq!(
@@ -125,7 +128,10 @@ fn bzmpop_wakes_on_a_stored_set() {
     raw(&mut c, &["ZUNIONSTORE", "y", "1", "src"]).expect("zunionstore");
     assert_eq!(
         waiter.join().expect("waiter"),
-        arr(vec![bulk("y"), flat_pairs(&[("a", "1"), ("b", "2")])])
+        arr(vec![
+            bulk("y"),
+            nested_bulk_pairs(&[("a", "1"), ("b", "2")])
+        ])
     );
 }
 

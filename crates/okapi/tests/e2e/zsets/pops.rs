@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use redis::Value;
 
-use super::{arr, bulk, bulks, flat_pairs, nested_pairs};
+use super::{arr, bulk, bulks, flat_pairs, nested_bulk_pairs, nested_pairs};
 use crate::common::{err, node, raw};
 
 #[test]
@@ -25,11 +25,14 @@ fn pops_in_resp2() {
     run(&["ZADD", "y", "5", "p", "6", "q", "7", "r"]);
     assert_eq!(
         run(&["ZMPOP", "2", "none", "y", "MAX", "COUNT", "2"]),
-        arr(vec![bulk("y"), flat_pairs(&[("r", "7"), ("q", "6")])])
+        arr(vec![
+            bulk("y"),
+            nested_bulk_pairs(&[("r", "7"), ("q", "6")])
+        ])
     );
     assert_eq!(
         run(&["ZMPOP", "1", "y", "MIN"]),
-        arr(vec![bulk("y"), flat_pairs(&[("p", "5")])])
+        arr(vec![bulk("y"), nested_bulk_pairs(&[("p", "5")])])
     );
     assert_eq!(run(&["ZMPOP", "1", "y", "MIN"]), Value::Nil);
     assert_eq!(

@@ -1,0 +1,77 @@
+//! okapi against a real `redis-server` 7, command for command: generated streams per
+//! family, in RESP2 and RESP3, replies compared exactly (testkit's `differential`).
+//! CI runs a bounded number of commands per family; `OKAPI_DIFF_COMMANDS=N` (and
+//! `OKAPI_DIFF_SEED=S`) runs longer, e.g.
+//! `OKAPI_DIFF_COMMANDS=20000 cargo nextest run -p okapi differential --no-capture`.
+
+use okapi_testkit::differential::{self, Family, RedisServer};
+
+use crate::common;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn compare(families: &[Family]) {
+    assert!(
+        differential::redis_available(),
+        "redis-server is needed (Debian: apt-get install redis-server)"
+    );
+    let redis = RedisServer::start().expect("redis-server starts");
+    let node = common::node();
+    let count = env_or("OKAPI_DIFF_COMMANDS", 400) as usize;
+    let seed = env_or("OKAPI_DIFF_SEED", 1);
+    let mut failures = Vec::new();
+    for &family in families {
+        for protocol in [2u8, 3] {
+            let report = differential::run_family(
+                &redis.addr,
+                &node.addr(),
+                family,
+                protocol,
+                count,
+                seed + u64::from(protocol),
+            )
+            .expect("both servers answer");
+            eprintln!(
+                "{:<8} RESP{}: {} commands compared, {} mismatches",
+                family.name(),
+                protocol,
+                report.compared,
+                report.mismatches.len()
+            );
+            assert_eq!(
+                report.compared, count,
+                "every generated command was compared"
+            );
+            for m in report.mismatches.iter().take(20) {
+                eprintln!("  {m}");
+            }
+            if !report.mismatches.is_empty() {
+                failures.push(format!("{} RESP{}", family.name(), protocol));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "replies differ from Redis in: {failures:?}"
+    );
+}
+
+/// Families whose replies match Redis's exactly; CI keeps them that way.
+#[test]
+fn matching_families_stay_identical_to_redis() {
+    compare(&[Family::Sets]);
+}
+
+/// Every family, mismatches printed. Not yet clean (INCRBYFLOAT precision, OBJECT
+/// REFCOUNT, argument-vs-type check order in ZINTERSTORE and LPOS): run with
+/// `cargo nextest run -p okapi differential --run-ignored all --no-capture`.
+#[test]
+#[ignore = "exploratory: known differences listed in the issue note"]
+fn every_family_against_redis() {
+    compare(&Family::ALL);
+}
