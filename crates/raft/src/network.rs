@@ -72,6 +72,12 @@ fn remote_failure(reason: &str) -> RPCError<TypeConfig> {
     RPCError::Unreachable(Unreachable::new(&AnyError::error(reason.to_owned())))
 }
 
+fn no_reply(addr: &str, ttl: Duration) -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::new(&AnyError::error(format!(
+        "no reply from {addr} within {ttl:?}"
+    ))))
+}
+
 fn unexpected(what: &str) -> RPCError<TypeConfig> {
     RPCError::Network(NetworkError::new(&AnyError::error(format!(
         "unexpected reply to {what}"
@@ -90,9 +96,7 @@ impl PeerClient {
             Ok(Ok(Message::Failed(reason))) => Err(remote_failure(&reason)),
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) => Err(RPCError::Unreachable(unreachable(&e))),
-            Err(_) => Err(RPCError::Network(NetworkError::new(&AnyError::error(
-                format!("no reply from {} within {ttl:?}", self.addr),
-            )))),
+            Err(_) => Err(no_reply(&self.addr, ttl)),
         }
     }
 
@@ -305,12 +309,7 @@ where
                     }
                 }
                 _ = tokio::time::sleep_until(deadline), if !self.inflight.is_empty() => {
-                    return Some((
-                        Err(RPCError::Network(NetworkError::new(&AnyError::error(format!(
-                            "no reply from {} within {:?}", self.addr, self.ttl
-                        ))))),
-                        false,
-                    ));
+                    return Some((Err(no_reply(&self.addr, self.ttl)), false));
                 }
             }
         }
