@@ -55,6 +55,18 @@ pub enum CommandError {
 }
 
 impl CommandError {
+    /// The same reply as an engine error, for errors an engine read must report after
+    /// its own checks (Redis's order of checks).
+    pub fn into_engine(self) -> EngineError {
+        match self {
+            CommandError::Engine(e) => e,
+            CommandError::Syntax => EngineError::Syntax,
+            CommandError::NotInteger => EngineError::NotInteger,
+            CommandError::NotFloat => EngineError::NotFloat,
+            other => EngineError::Other(other.to_string()),
+        }
+    }
+
     /// An error with a custom message (prefix included, e.g. `ERR ...`).
     pub fn other(message: impl Into<String>) -> Self {
         CommandError::Other(message.into())

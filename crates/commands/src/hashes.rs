@@ -3,9 +3,10 @@
 use bytes::Bytes;
 use okapi_engine::hashes::{HashOp, HashQuery};
 use okapi_engine::{EngineError, OpKind, QueryKind};
+use okapi_types::long_double::LongDouble;
 
 use crate::action::Action;
-use crate::args::{float, int, is};
+use crate::args::{int, is};
 use crate::error::CommandError;
 use crate::keys::{ScanOptions, cursor, scan_options};
 use crate::spec::flags::*;
@@ -294,16 +295,17 @@ fn hincrby(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn hincrbyfloat(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    let delta = float(&a[2])?;
-    if !delta.is_finite() {
+    // Redis checks the increment before the key's type, so it is checked here.
+    let increment = LongDouble::parse(&a[2]).ok_or(CommandError::Engine(EngineError::NotFloat))?;
+    if !increment.is_finite() {
         return Err(CommandError::other("ERR value is NaN or Infinity"));
     }
     op(
         ctx,
-        HashOp::IncrByFloat {
+        HashOp::IncrByFloatText {
             key: a[0].clone(),
             field: a[1].clone(),
-            delta,
+            increment: a[2].clone(),
         },
     )
 }
@@ -385,12 +387,7 @@ pub(crate) fn deferred_scan_options(
                 type_name: None,
                 no_values: false,
             },
-            Some(match e {
-                CommandError::Engine(e) => e,
-                CommandError::Syntax => EngineError::Syntax,
-                CommandError::NotInteger => EngineError::NotInteger,
-                other => EngineError::Other(other.to_string()),
-            }),
+            Some(e.into_engine()),
         ),
     }
 }

@@ -4,10 +4,9 @@ use bytes::Bytes;
 use okapi_engine::OpKind;
 use okapi_engine::QueryKind;
 use okapi_engine::strings::{SetCond, SetExpire, StringOp, StringQuery};
-use okapi_types::limits::MAX_STRING_LEN;
 
 use crate::action::Action;
-use crate::args::{Args, float, int, is};
+use crate::args::{Args, int, is};
 use crate::error::CommandError;
 use crate::spec::flags::*;
 use crate::spec::{CommandSpec, Ctx, command, keys};
@@ -440,9 +439,8 @@ fn setrange(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     if offset < 0 {
         return Err(CommandError::other("ERR offset is out of range"));
     }
-    if offset as u64 + a[2].len() as u64 > MAX_STRING_LEN as u64 {
-        return Err(okapi_engine::EngineError::StringTooLong.into());
-    }
+    // The length limit is checked at apply time: Redis checks the key's type first,
+    // and an empty value never grows the string, whatever the offset.
     op(
         ctx,
         StringOp::SetRange {
@@ -483,15 +481,13 @@ fn decrby(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn incrbyfloat(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    let delta = float(&a[1])?;
-    if !delta.is_finite() {
-        return Err(okapi_engine::EngineError::NanOrInfinity.into());
-    }
+    // Both numbers are read at apply time: Redis reports a bad stored value (and a
+    // wrong type) before a bad increment.
     op(
         ctx,
-        StringOp::IncrByFloat {
+        StringOp::IncrByFloatText {
             key: a[0].clone(),
-            delta,
+            increment: a[1].clone(),
         },
     )
 }

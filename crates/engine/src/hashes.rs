@@ -1,6 +1,7 @@
 //! Hash ops and reads: fields and values, counters, random fields and HSCAN.
 
 use bytes::Bytes;
+use okapi_types::long_double::LongDouble;
 use okapi_types::num::{parse_f64, parse_i64};
 
 use crate::error::EngineError;
@@ -50,7 +51,8 @@ pub enum HashOp {
         /// Increment.
         delta: i64,
     },
-    /// HINCRBYFLOAT (the increment is finite; the command layer checks).
+    /// HINCRBYFLOAT as okapi wrote it before 2026-12 (`f64` arithmetic); kept so
+    /// older logs replay as they first applied. New commands use `IncrByFloatText`.
     IncrByFloat {
         /// Key.
         key: Bytes,
@@ -58,6 +60,16 @@ pub enum HashOp {
         field: Bytes,
         /// Increment.
         delta: f64,
+    },
+    /// HINCRBYFLOAT in `long double` arithmetic as Redis; the command layer has checked
+    /// that the increment is a finite float.
+    IncrByFloatText {
+        /// Key.
+        key: Bytes,
+        /// Field.
+        field: Bytes,
+        /// Increment, as the client sent it.
+        increment: Bytes,
     },
 }
 
@@ -219,6 +231,29 @@ impl HashOp {
                     });
                 let result = next.map(|n| {
                     let text = Bytes::from(okapi_types::num::format_f64_human(n));
+                    store_field(hash, field, text.clone());
+                    Reply::Bulk(text)
+                });
+                ks.finish_write::<HashValue>(&key, ctx, result.is_ok());
+                result
+            }
+            HashOp::IncrByFloatText {
+                key,
+                field,
+                increment,
+            } => {
+                let hash = ks.write_or_create::<HashValue>(&key, ctx)?;
+                let base = match hash.get(field.as_ref()) {
+                    None => Some(LongDouble::from_i64(0)),
+                    Some(v) => LongDouble::parse(v),
+                };
+                let next = base.ok_or(EngineError::HashNotFloat).and_then(|base| {
+                    LongDouble::parse(&increment)
+                        .and_then(|inc| base.checked_add(inc))
+                        .ok_or(EngineError::NanOrInfinity)
+                });
+                let result = next.map(|n| {
+                    let text = Bytes::from(n.to_human());
                     store_field(hash, field, text.clone());
                     Reply::Bulk(text)
                 });

@@ -8,6 +8,7 @@ use crate::error::EngineError;
 use crate::glob::glob_match;
 use crate::keyspace::Keyspace;
 use crate::reply::Reply;
+use crate::value::Value;
 use crate::{ApplyCtx, Engine, ReadCtx};
 
 /// Conditions of an EXPIRE-family command (Redis 7); all given ones must hold.
@@ -372,9 +373,17 @@ impl KeyQuery {
             KeyQuery::ObjectIdleTime { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
                 Reply::Int((now.saturating_sub(e.read_ms.max(e.updated_ms)) / 1000) as i64)
             })),
-            KeyQuery::ObjectRefCount { key } => {
-                Ok(ks.peek(key, now).map_or(Reply::Nil, |_| Reply::Int(1)))
-            }
+            KeyQuery::ObjectRefCount { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
+                // Redis shares the objects of the integers 0..10000 and reports them
+                // with its "shared" refcount; okapi has no shared objects, but a client
+                // sees the same number. Everything else has one reference.
+                match &e.value {
+                    Value::Str(s) if s.as_int().is_some_and(|n| (0..10_000).contains(&n)) => {
+                        Reply::Int(i64::from(i32::MAX))
+                    }
+                    _ => Reply::Int(1),
+                }
+            })),
             KeyQuery::ObjectFreq { key } => match ks.peek(key, now) {
                 None => Ok(Reply::Nil),
                 Some(_) => Err(EngineError::Other(

@@ -2,6 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 use okapi_types::limits::MAX_STRING_LEN;
+use okapi_types::long_double::LongDouble;
 use okapi_types::num::{format_f64_human, parse_f64, parse_i64};
 
 use crate::error::EngineError;
@@ -97,12 +98,23 @@ pub enum StringOp {
         /// Increment.
         delta: i64,
     },
-    /// INCRBYFLOAT.
+    /// INCRBYFLOAT as okapi wrote it before 2026-12 (`f64` arithmetic); kept so
+    /// older logs replay as they first applied. New commands use `IncrByFloatText`.
     IncrByFloat {
         /// Key.
         key: Bytes,
         /// Increment.
         delta: f64,
+    },
+    /// INCRBYFLOAT: `long double` arithmetic as Redis (see
+    /// [`okapi_types::long_double`]). The increment travels as text because Redis
+    /// checks the stored value before the increment, so a bad increment is an apply
+    /// error like a bad stored value.
+    IncrByFloatText {
+        /// Key.
+        key: Bytes,
+        /// Increment, as the client sent it.
+        increment: Bytes,
     },
 }
 
@@ -209,15 +221,15 @@ impl StringOp {
                 Ok(Reply::Int(new_len as i64))
             }
             StringOp::SetRange { key, offset, value } => {
-                let end = offset
-                    .checked_add(value.len())
-                    .ok_or(EngineError::StringTooLong)?;
-                if end > MAX_STRING_LEN && !value.is_empty() {
-                    return Err(EngineError::StringTooLong);
-                }
+                // Redis's order: the type, then an empty value (a no-op at any
+                // offset), then the length limit.
+                let end = offset.saturating_add(value.len());
                 let Some(current) = ks.write_as::<StrValue>(&key, ctx)? else {
                     if value.is_empty() {
                         return Ok(Reply::Int(0));
+                    }
+                    if end > MAX_STRING_LEN {
+                        return Err(EngineError::StringTooLong);
                     }
                     let mut buf = BytesMut::zeroed(end);
                     buf[offset..].copy_from_slice(&value);
@@ -226,6 +238,9 @@ impl StringOp {
                 };
                 if value.is_empty() {
                     return Ok(Reply::Int(current.len() as i64));
+                }
+                if end > MAX_STRING_LEN {
+                    return Err(EngineError::StringTooLong);
                 }
                 let mut buf = take_mut(current);
                 if buf.len() < end {
@@ -259,6 +274,24 @@ impl StringOp {
                     return Err(EngineError::NanOrInfinity);
                 }
                 let text = Bytes::from(format_f64_human(next));
+                store_number(ks, ctx, key, StrValue::from_bytes(text.clone()));
+                Ok(Reply::Bulk(text))
+            }
+            StringOp::IncrByFloatText { key, increment } => {
+                let base = match ks.write_as::<StrValue>(&key, ctx)? {
+                    None => LongDouble::from_i64(0),
+                    Some(value) => match value.as_int() {
+                        Some(n) => LongDouble::from_i64(n),
+                        None => value
+                            .with_bytes(LongDouble::parse)
+                            .ok_or(EngineError::NotFloat)?,
+                    },
+                };
+                let increment = LongDouble::parse(&increment).ok_or(EngineError::NotFloat)?;
+                let next = base
+                    .checked_add(increment)
+                    .ok_or(EngineError::NanOrInfinity)?;
+                let text = Bytes::from(next.to_human());
                 store_number(ks, ctx, key, StrValue::from_bytes(text.clone()));
                 Ok(Reply::Bulk(text))
             }

@@ -74,6 +74,7 @@ wire_enum!(StringOp {
     7 => SetRange { key, offset, value },
     8 => IncrBy { key, delta },
     9 => IncrByFloat { key, delta },
+    10 => IncrByFloatText { key, increment },
 });
 wire_enum!(StringQuery {
     1 => Get { key },
@@ -122,6 +123,7 @@ wire_enum!(HashOp {
     3 => Del { key, fields },
     4 => IncrBy { key, field, delta },
     5 => IncrByFloat { key, field, delta },
+    6 => IncrByFloatText { key, field, increment },
 });
 wire_enum!(HashQuery {
     1 => Get { key, field },
@@ -252,6 +254,7 @@ wire_enum!(ZSetQuery {
     8 => Scan { key, cursor, pattern, count },
     9 => Combine { combine, withscores },
     10 => InterCard { keys, limit },
+    11 => FailAfterInputs { keys, error },
 });
 
 wire_enum!(RangeEnd {

@@ -201,6 +201,15 @@ pub enum ZSetQuery {
         /// Stop counting here (0: no limit).
         limit: usize,
     },
+    /// A set operation whose options did not parse: Redis looks up its inputs before
+    /// it reads the options, so the reply is WRONGTYPE when an input holds neither a
+    /// set nor a sorted set, and `error` otherwise.
+    FailAfterInputs {
+        /// Input keys.
+        keys: Vec<Bytes>,
+        /// The options' error.
+        error: EngineError,
+    },
 }
 
 impl ZSetOp {

@@ -6,10 +6,14 @@
 //! - [`slot`] — `key_slot()` (CRC16/XMODEM with hash tags, as Redis Cluster)
 //! - [`limits`] — sizes and defaults shared by the protocol, engine and server
 //! - [`num`] — integer and float parsing/formatting with Redis's exact rules
+//! - [`long_double`] — C's `long double` in software (INCRBYFLOAT's arithmetic)
 //! - [`wire`] — okapi's versioned binary encoding with explicit enum tags
 
+mod bignum;
+mod float_literal;
 pub mod ids;
 pub mod limits;
+pub mod long_double;
 pub mod num;
 pub mod slot;
 pub mod wire;

@@ -1,6 +1,8 @@
 //! Number parsing and formatting with Redis's exact rules, shared by the protocol,
 //! the command parsers and the engine so every layer agrees on what "an integer" is.
 
+use crate::float_literal::{DOUBLE, Literal, Rounded};
+
 /// Parses a decimal `i64` as Redis's `string2ll`: optional `-`, no `+`, no leading
 /// zeros, no spaces, no overflow.
 pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
@@ -49,19 +51,96 @@ pub fn parse_u64(bytes: &[u8]) -> Option<u64> {
     })
 }
 
-/// Parses a float as Redis does for scores and increments: decimal or exponent form,
-/// `inf`/`-inf`/`+inf`; never NaN, never surrounding spaces.
+/// Parses a float as Redis's `string2d` (scores, increments, timeouts): the whole text
+/// is a C `strtod` literal (decimal, hex such as `0x1p-3`, `inf`/`infinity`), never NaN,
+/// never leading whitespace, and neither overflowing to infinity nor rounding a nonzero
+/// value to zero.
 pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    if text.is_empty() || text.starts_with(|c: char| c.is_whitespace()) {
-        return None;
+    match Literal::parse(bytes, false)? {
+        Literal::Infinite { negative } => Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
+        Literal::Finite {
+            negative,
+            nonzero,
+            mantissa,
+            exponent,
+            hex,
+        } => {
+            let magnitude = if hex {
+                match DOUBLE.round_literal(&mantissa, exponent, true) {
+                    Rounded::Value { m, e } => double_from_parts(m, e),
+                    Rounded::Overflow | Rounded::Underflow => return None,
+                }
+            } else {
+                // Rust's decimal parser is correctly rounded; the literal was checked
+                // above, and its grammar is a subset of what `str::parse` reads.
+                let text = std::str::from_utf8(bytes).ok()?;
+                let value: f64 = text.parse().ok()?;
+                if value.is_infinite() || (value == 0.0 && nonzero) {
+                    return None;
+                }
+                value.abs()
+            };
+            Some(if negative { -magnitude } else { magnitude })
+        }
     }
-    let value: f64 = text.parse().ok()?;
-    if value.is_nan() { None } else { Some(value) }
 }
 
-/// Formats a float the way Redis 7 replies: the shortest text that reads back to the
-/// same value, `%g`-style exponent outside `1e-5 ..= 1e17`, and `inf`/`-inf`/`nan`.
+/// C's `strtod` as Redis reads a score bound (`zslParseRange`): only the text before a
+/// NUL byte counts (a C string), leading whitespace is skipped, an empty text reads as
+/// 0, the rest must be one literal; overflow reads as an infinity and underflow as
+/// zero; NaN is refused.
+pub fn parse_f64_bound(bytes: &[u8]) -> Option<f64> {
+    let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    if text.is_empty() {
+        return Some(0.0);
+    }
+    let start = text
+        .iter()
+        .position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
+    let text = &text[start..];
+    let signed = |negative: bool, v: f64| if negative { -v } else { v };
+    match Literal::parse(text, false)? {
+        Literal::Infinite { negative } => Some(signed(negative, f64::INFINITY)),
+        Literal::Finite {
+            negative,
+            mantissa,
+            exponent,
+            hex: true,
+            ..
+        } => Some(signed(
+            negative,
+            match DOUBLE.round_literal(&mantissa, exponent, true) {
+                Rounded::Value { m, e } => double_from_parts(m, e),
+                Rounded::Overflow => f64::INFINITY,
+                Rounded::Underflow => 0.0,
+            },
+        )),
+        Literal::Finite { .. } => std::str::from_utf8(text).ok()?.parse().ok(),
+    }
+}
+
+/// `m * 2^e` for a significand and exponent already rounded to binary64.
+fn double_from_parts(m: u64, e: i64) -> f64 {
+    if m == 0 {
+        return 0.0;
+    }
+    if m < 1 << 52 {
+        // Subnormal: the exponent is the format's minimum.
+        return f64::from_bits(m);
+    }
+    let biased = (e + 1075) as u64;
+    f64::from_bits(biased << 52 | (m & ((1 << 52) - 1)))
+}
+
+/// Formats a float the way Redis 7.0 replies (`addReplyDouble`): C's `%.17g`, so 17
+/// significant digits correctly rounded (`1.1` is `1.1000000000000001`), trailing zeros
+/// cut, an exponent below `1e-4` or from `1e17`; `inf`/`-inf`/`nan`. (Redis 7.2 prints
+/// the shortest round-trip text instead; okapi follows 7.0, the version it is tested
+/// against.)
 pub fn format_f64(value: f64) -> String {
     if value.is_nan() {
         return "nan".to_owned();
@@ -72,14 +151,30 @@ pub fn format_f64(value: f64) -> String {
     if value == 0.0 {
         return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
-    let scientific = format!("{value:e}");
+    // Rust's precision formatting is exact and rounds ties to even, as glibc's printf.
+    let scientific = format!("{value:.16e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    if (-5..17).contains(&exponent) {
-        return format!("{value}");
+    if (-4..17).contains(&exponent) {
+        let decimals = (16 - exponent) as usize;
+        let fixed = format!("{value:.decimals$}");
+        return trim_fraction(&fixed).to_owned();
     }
     let sign = if exponent < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    format!(
+        "{}e{sign}{:02}",
+        trim_fraction(mantissa),
+        exponent.unsigned_abs()
+    )
+}
+
+/// Cuts trailing zeros after a decimal point, and the point when nothing is left.
+fn trim_fraction(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
 }
 
 /// Redis's `LD_STR_HUMAN` float text (INCRBYFLOAT, HINCRBYFLOAT): plain decimal, never an
@@ -138,14 +233,71 @@ mod tests {
     }
 
     #[test]
-    fn format_f64_is_shortest_round_trip() {
+    fn format_f64_is_printf_17g() {
+        // Expected texts are redis-server 7.0's ZSCORE replies.
         assert_eq!(format_f64(3.0), "3");
         assert_eq!(format_f64(10.5), "10.5");
-        assert_eq!(format_f64(0.1), "0.1");
+        assert_eq!(format_f64(1.1), "1.1000000000000001");
+        assert_eq!(format_f64(1.1 + 0.1), "1.2000000000000002");
         assert_eq!(format_f64(-2.25), "-2.25");
         assert_eq!(format_f64(1e21), "1e+21");
-        assert_eq!(format_f64(1.5e-7), "1.5e-07");
+        assert_eq!(format_f64(1e17), "1e+17");
+        assert_eq!(format_f64(1e16), "10000000000000000");
+        assert_eq!(format_f64(1.5e-7), "1.4999999999999999e-07");
+        assert_eq!(format_f64(1e-4), "0.0001");
+        assert_eq!(format_f64(1e-5), "1.0000000000000001e-05");
+        assert_eq!(format_f64(f64::from_bits(1)), "4.9406564584124654e-324");
+        assert_eq!(format_f64(f64::MAX), "1.7976931348623157e+308");
         assert_eq!(format_f64(f64::INFINITY), "inf");
         assert_eq!(format_f64(123456789.0), "123456789");
+        assert_eq!(format_f64(100001.0 / 262144.0), "0.38147354125976562");
+    }
+
+    #[test]
+    fn score_bounds_read_as_strtod() {
+        assert_eq!(parse_f64_bound(b""), Some(0.0));
+        assert_eq!(parse_f64_bound(b" 5"), Some(5.0));
+        assert_eq!(parse_f64_bound(b"5\0junk"), Some(5.0));
+        assert_eq!(parse_f64_bound(b"\0junk"), Some(0.0));
+        assert_eq!(parse_f64_bound(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_f64_bound(b"-1e400"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64_bound(b"1e-400"), Some(0.0));
+        assert_eq!(parse_f64_bound(b"0x5"), Some(5.0));
+        assert_eq!(parse_f64_bound(b"-0x1p99999"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64_bound(b"infinity"), Some(f64::INFINITY));
+        for bad in [&b" "[..], b"5 ", b"nan", b"x", b"1e"] {
+            assert_eq!(
+                parse_f64_bound(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn parse_f64_reads_strtod_literals() {
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"0x1p-1074"), Some(f64::from_bits(1)));
+        assert_eq!(parse_f64(b"0x1.8p-1074"), Some(f64::from_bits(2)));
+        assert_eq!(parse_f64(b"0x1.fffffffffffffp1023"), Some(f64::MAX));
+        assert_eq!(parse_f64(b"-0x1p0"), Some(-1.0));
+        assert_eq!(parse_f64(b"infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"1.7976931348623157e308"), Some(f64::MAX));
+        assert_eq!(parse_f64(b"4.9e-324"), Some(f64::from_bits(1)));
+        // Overflow and underflow to zero are refused, as redis-server does.
+        for bad in [
+            &b"0x1p-1075"[..],
+            b"1e400",
+            b"1e-400",
+            b"2e-324",
+            b"1.7976931348623159e308",
+            b"0x1.fffffffffffff8p1023",
+            b"1 ",
+            b"0x",
+        ] {
+            assert_eq!(parse_f64(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_f64(b"0e-400"), Some(0.0));
     }
 }

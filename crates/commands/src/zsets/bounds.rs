@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use okapi_engine::zsets::{LexBound, LexRange, RangeBy, RangeSpec, ScoreRange};
+use okapi_types::num::parse_f64_bound;
 
 use crate::args::{int, is};
 use crate::error::CommandError;
@@ -12,25 +13,11 @@ pub(super) const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 /// Redis's reply to a malformed lex bound.
 pub(super) const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 
-/// A number as C's `strtod` reads a score bound: leading blanks skipped, the whole
-/// rest consumed, an empty string reading as 0, NaN refused.
-fn strtod(text: &[u8]) -> Option<f64> {
-    if text.is_empty() {
-        return Some(0.0);
-    }
-    let text = std::str::from_utf8(text).ok()?;
-    let value: f64 = text
-        .trim_start_matches(|c: char| c.is_ascii_whitespace())
-        .parse()
-        .ok()?;
-    (!value.is_nan()).then_some(value)
-}
-
 /// One score bound: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
 fn score_bound(arg: &[u8]) -> Option<(f64, bool)> {
     match arg.split_first() {
-        Some((b'(', rest)) => strtod(rest).map(|v| (v, true)),
-        _ => strtod(arg).map(|v| (v, false)),
+        Some((b'(', rest)) => parse_f64_bound(rest).map(|v| (v, true)),
+        _ => parse_f64_bound(arg).map(|v| (v, false)),
     }
 }
 

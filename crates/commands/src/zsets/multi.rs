@@ -31,8 +31,31 @@ enum Form {
     Card,
 }
 
-/// Parses `numkeys key [key ...]` and the options, as `zunionInterDiffGenericCommand`.
-fn set_op_args(a: &[Bytes], name: &str, form: Form) -> Result<SetOpArgs, CommandError> {
+/// Parses `numkeys key [key ...]` and the options, as `zunionInterDiffGenericCommand`:
+/// `Ok(Err(read))` when only the options are bad, where `read` replies WRONGTYPE if an
+/// input has the wrong type and the options' error otherwise, Redis's order of checks.
+fn set_op_args(
+    ctx: &Ctx,
+    a: &[Bytes],
+    name: &str,
+    form: Form,
+) -> Result<Result<SetOpArgs, Action>, CommandError> {
+    let n = set_op_keys(a, name)?;
+    match set_op_options(a, n, form) {
+        Ok(args) => Ok(Ok(args)),
+        Err(error) => query(
+            ctx,
+            ZSetQuery::FailAfterInputs {
+                keys: a[1..=n].to_vec(),
+                error: error.into_engine(),
+            },
+        )
+        .map(Err),
+    }
+}
+
+/// Checks `numkeys` against the arguments and returns it.
+fn set_op_keys(a: &[Bytes], name: &str) -> Result<usize, CommandError> {
     let numkeys = int(&a[0])?;
     if numkeys < 1 {
         return Err(CommandError::other(format!(
@@ -42,7 +65,11 @@ fn set_op_args(a: &[Bytes], name: &str, form: Form) -> Result<SetOpArgs, Command
     if numkeys as u64 > (a.len() - 1) as u64 {
         return Err(CommandError::Syntax);
     }
-    let n = numkeys as usize;
+    Ok(numkeys as usize)
+}
+
+/// The options after `n` keys.
+fn set_op_options(a: &[Bytes], n: usize, form: Form) -> Result<SetOpArgs, CommandError> {
     let mut parsed = SetOpArgs {
         keys: a[1..=n].to_vec(),
         weights: Vec::new(),
@@ -110,7 +137,10 @@ fn store(ctx: &Ctx, a: &[Bytes], kind: SetOpKind, name: &str) -> Result<Action, 
         SetOpKind::Diff => Form::Diff { store: true },
         _ => Form::Weighted { store: true },
     };
-    let args = set_op_args(&a[1..], name, form)?;
+    let args = match set_op_args(ctx, &a[1..], name, form)? {
+        Ok(args) => args,
+        Err(fail) => return Ok(fail),
+    };
     op(
         ctx,
         ZSetOp::CombineStore {
@@ -125,7 +155,10 @@ fn combine(ctx: &Ctx, a: &[Bytes], kind: SetOpKind, name: &str) -> Result<Action
         SetOpKind::Diff => Form::Diff { store: false },
         _ => Form::Weighted { store: false },
     };
-    let args = set_op_args(a, name, form)?;
+    let args = match set_op_args(ctx, a, name, form)? {
+        Ok(args) => args,
+        Err(fail) => return Ok(fail),
+    };
     query(
         ctx,
         ZSetQuery::Combine {
@@ -160,7 +193,10 @@ pub(super) fn zdiff(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 pub(super) fn zintercard(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
-    let args = set_op_args(a, "zintercard", Form::Card)?;
+    let args = match set_op_args(ctx, a, "zintercard", Form::Card)? {
+        Ok(args) => args,
+        Err(fail) => return Ok(fail),
+    };
     query(
         ctx,
         ZSetQuery::InterCard {

@@ -255,15 +255,15 @@ fn pop(ctx: &Ctx, a: &[Bytes], end: PopEnd) -> Result<Action, CommandError> {
     }
     let count = match a.get(1) {
         None => None,
-        Some(arg) => {
-            let n = int(arg)?;
-            if n < 0 {
+        // As `getRangeLongFromObjectOrReply`: not an integer is out of range too.
+        Some(arg) => match int(arg) {
+            Ok(n) if n >= 0 => Some(n as usize),
+            _ => {
                 return Err(CommandError::other(
                     "ERR value is out of range, must be positive",
                 ));
             }
-            Some(n as usize)
-        }
+        },
     };
     op(
         ctx,

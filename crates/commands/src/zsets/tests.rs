@@ -3,6 +3,8 @@
 use bytes::Bytes;
 use okapi_types::Namespace;
 
+use okapi_engine::zsets::ZSetQuery;
+
 use crate::action::Action;
 use crate::spec::{Ctx, parse, resolve};
 
@@ -25,6 +27,21 @@ fn error(line: &str) -> String {
     match parse(&ctx(), &argv(line)) {
         Ok((_, action)) => panic!("{line} parsed as {action:?}"),
         Err(e) => e.to_string(),
+    }
+}
+
+/// An error Redis reports only after it has checked the input keys' types: the command
+/// parses into a read that does that check first.
+fn error_after_inputs(line: &str) -> String {
+    match parse(&ctx(), &argv(line)) {
+        Ok((
+            _,
+            Action::Read(okapi_engine::Query {
+                kind: okapi_engine::QueryKind::ZSet(ZSetQuery::FailAfterInputs { error, .. }),
+                ..
+            }),
+        )) => error.to_string(),
+        other => panic!("{line} parsed as {other:?}"),
     }
 }
 
@@ -98,18 +115,30 @@ fn multi_key_commands_check_numkeys_and_options() {
         "ERR at least 1 input key is needed for 'zintercard' command"
     );
     assert_eq!(error("ZUNION 3 a b"), "ERR syntax error");
-    assert_eq!(error("ZUNIONSTORE d 2 a b WITHSCORES"), "ERR syntax error");
-    assert_eq!(error("ZDIFF 2 a b WEIGHTS 1 2"), "ERR syntax error");
     assert_eq!(
-        error("ZINTER 2 a b WEIGHTS 1 x"),
+        error_after_inputs("ZUNIONSTORE d 2 a b WITHSCORES"),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error_after_inputs("ZDIFF 2 a b WEIGHTS 1 2"),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error_after_inputs("ZINTER 2 a b WEIGHTS 1 x"),
         "ERR weight value is not a float"
     );
-    assert_eq!(error("ZINTER 2 a b AGGREGATE AVG"), "ERR syntax error");
     assert_eq!(
-        error("ZINTERCARD 1 a LIMIT -1"),
+        error_after_inputs("ZINTER 2 a b AGGREGATE AVG"),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        error_after_inputs("ZINTERCARD 1 a LIMIT -1"),
         "ERR LIMIT can't be negative"
     );
-    assert_eq!(error("ZINTERCARD 1 a LIMIT"), "ERR syntax error");
+    assert_eq!(
+        error_after_inputs("ZINTERCARD 1 a LIMIT"),
+        "ERR syntax error"
+    );
     assert_eq!(
         error("ZMPOP 0 a MIN"),
         "ERR numkeys should be greater than 0"
@@ -124,6 +153,10 @@ fn multi_key_commands_check_numkeys_and_options() {
     assert_eq!(error("BZPOPMIN a -1"), "ERR timeout is negative");
     assert_eq!(
         error("ZPOPMIN a -1"),
+        "ERR value is out of range, must be positive"
+    );
+    assert_eq!(
+        error("ZPOPMIN a 1.5"),
         "ERR value is out of range, must be positive"
     );
     assert_eq!(error("ZPOPMIN a 1 2"), "ERR syntax error");

@@ -115,7 +115,8 @@ fn string_keys<'a>(op: &'a StringOp, key: &mut impl FnMut(&'a Bytes)) {
         | StringOp::Append { key: k, .. }
         | StringOp::SetRange { key: k, .. }
         | StringOp::IncrBy { key: k, .. }
-        | StringOp::IncrByFloat { key: k, .. } => key(k),
+        | StringOp::IncrByFloat { key: k, .. }
+        | StringOp::IncrByFloatText { key: k, .. } => key(k),
         StringOp::MSet { pairs, .. } => pairs.iter().for_each(|(k, _)| key(k)),
     }
 }
@@ -126,7 +127,8 @@ fn hash_keys<'a>(op: &'a HashOp, key: &mut impl FnMut(&'a Bytes)) {
         | HashOp::SetNx { key: k, .. }
         | HashOp::Del { key: k, .. }
         | HashOp::IncrBy { key: k, .. }
-        | HashOp::IncrByFloat { key: k, .. } => key(k),
+        | HashOp::IncrByFloat { key: k, .. }
+        | HashOp::IncrByFloatText { key: k, .. } => key(k),
     }
 }
 

@@ -736,7 +736,42 @@ fn samples() -> Vec<Op> {
             items,
         }),
     });
+    // Ops added after the fixture was first written go last, so every earlier byte of
+    // the fixture stays as it was (only the leading count changes).
+    all.extend(appended_ops().into_iter().map(|kind| Op {
+        db: Namespace(3),
+        kind,
+    }));
     all
+}
+
+/// Ops added since the first fixture, oldest first.
+fn appended_ops() -> Vec<OpKind> {
+    vec![
+        StringOp::IncrByFloatText {
+            key: b("n"),
+            increment: b("0.1"),
+        }
+        .into(),
+        HashOp::IncrByFloatText {
+            key: b("h"),
+            field: b("f"),
+            increment: b("-1.5e3"),
+        }
+        .into(),
+        // Queries added since then travel as reads of a transaction.
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: vec![TxnItem::Read(Query {
+                db: Namespace(4),
+                kind: ZSetQuery::FailAfterInputs {
+                    keys: bs(&["a", "b"]),
+                    error: EngineError::Other("ERR weight value is not a float".into()),
+                }
+                .into(),
+            })],
+        }),
+    ]
 }
 
 fn fixture() -> std::path::PathBuf {

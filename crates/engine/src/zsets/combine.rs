@@ -88,6 +88,12 @@ fn source<'a>(ks: &'a Keyspace, key: &[u8], now_ms: u64) -> Result<Source<'a>, E
     }
 }
 
+/// WRONGTYPE when an input key holds neither a set nor a sorted set.
+pub fn check_inputs(ks: &Keyspace, now_ms: u64, keys: &[Bytes]) -> Result<(), EngineError> {
+    keys.iter()
+        .try_for_each(|key| source(ks, key, now_ms).map(|_| ()))
+}
+
 /// The inputs with their weights; for union and intersection ordered by size, as
 /// Redis does, so sums add up in the same order and give the same bits.
 fn sources<'a>(

@@ -130,6 +130,10 @@ pub(super) fn run(q: &ZSetQuery, ks: &mut Keyspace, ctx: &ReadCtx) -> Result<Rep
         ZSetQuery::InterCard { keys, limit } => Ok(Reply::Int(combine::inter_card(
             ks, now, keys, *limit,
         )? as i64)),
+        ZSetQuery::FailAfterInputs { keys, error } => {
+            combine::check_inputs(ks, now, keys)?;
+            Err(error.clone())
+        }
     }
 }
 

@@ -29,8 +29,8 @@ fn add_one(z: &mut ZSetValue, score: f64, member: Bytes, flags: AddFlags) -> Add
         if flags.xx {
             return Added::Skipped;
         }
-        // A new member takes the increment as is (keeping the sign of -0).
-        z.insert(member, score);
+        // The reply keeps the sign of -0; the stored score does not (see `stored`).
+        z.insert(member, stored(score));
         return Added::New(score);
     };
     if flags.nx {
@@ -46,8 +46,16 @@ fn add_one(z: &mut ZSetValue, score: f64, member: Bytes, flags: AddFlags) -> Add
     if score == current {
         return Added::Unchanged(score);
     }
-    z.insert(member, score);
+    z.insert(member, stored(score));
     Added::Updated(score)
+}
+
+/// The score a sorted set keeps: -0 becomes 0. Redis stores small sorted sets as
+/// listpacks, which keep scores as text that reads back as 0, so a client of its
+/// default configuration never reads -0 back from a stored set (only from replies
+/// computed on the fly, such as ZUNION's). okapi has one layout and always does this.
+pub(super) fn stored(score: f64) -> f64 {
+    if score == 0.0 { 0.0 } else { score }
 }
 
 pub(super) fn add(
@@ -199,7 +207,15 @@ pub(super) fn range_store(
 
 /// Stores a computed set under `dst` (replacing any value and TTL), or deletes `dst`
 /// when the set is empty; replies with its size.
-pub(super) fn store(ks: &mut Keyspace, ctx: &ApplyCtx, dst: Bytes, result: ZSetValue) -> Reply {
+pub(super) fn store(ks: &mut Keyspace, ctx: &ApplyCtx, dst: Bytes, mut result: ZSetValue) -> Reply {
+    let negative_zeros: Vec<Bytes> = result
+        .iter()
+        .filter(|e| e.score == 0.0 && e.score.is_sign_negative())
+        .map(|e| e.member.clone())
+        .collect();
+    for member in negative_zeros {
+        result.insert(member, 0.0);
+    }
     let len = result.len();
     if len == 0 {
         ks.remove(&dst, ctx);

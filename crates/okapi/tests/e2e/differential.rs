@@ -37,11 +37,12 @@ fn compare(families: &[Family]) {
             )
             .expect("both servers answer");
             eprintln!(
-                "{:<8} RESP{}: {} commands compared, {} mismatches",
+                "{:<8} RESP{}: {} commands compared, {} mismatches, {} intentional differences",
                 family.name(),
                 protocol,
                 report.compared,
-                report.mismatches.len()
+                report.mismatches.len(),
+                report.intentional.len()
             );
             assert_eq!(
                 report.compared, count,
@@ -49,6 +50,9 @@ fn compare(families: &[Family]) {
             );
             for m in report.mismatches.iter().take(20) {
                 eprintln!("  {m}");
+            }
+            for (m, why) in report.intentional.iter().take(3) {
+                eprintln!("  intentional ({}): {m}", why.reason);
             }
             if !report.mismatches.is_empty() {
                 failures.push(format!("{} RESP{}", family.name(), protocol));
@@ -61,17 +65,10 @@ fn compare(families: &[Family]) {
     );
 }
 
-/// Families whose replies match Redis's exactly; CI keeps them that way.
+/// Every family, in both protocols: replies match Redis's exactly, apart from the
+/// documented intentional differences (`differential::INTENTIONAL`), which are counted
+/// and printed but do not fail the run.
 #[test]
-fn matching_families_stay_identical_to_redis() {
-    compare(&[Family::Sets]);
-}
-
-/// Every family, mismatches printed. Not yet clean (INCRBYFLOAT precision, OBJECT
-/// REFCOUNT, argument-vs-type check order in ZINTERSTORE and LPOS): run with
-/// `cargo nextest run -p okapi differential --run-ignored all --no-capture`.
-#[test]
-#[ignore = "exploratory: known differences listed in the issue note"]
-fn every_family_against_redis() {
+fn every_family_matches_redis() {
     compare(&Family::ALL);
 }

@@ -147,6 +147,8 @@ fn counters_follow_redis_errors() {
         bulk("10.5")
     );
     assert_eq!(ok(&mut c, &["HINCRBYFLOAT", "h", "f", "0.1"]), bulk("10.6"));
+    ok(&mut c, &["HINCRBYFLOAT", "h", "p", "0.1"]);
+    assert_eq!(ok(&mut c, &["HINCRBYFLOAT", "h", "p", "0.2"]), bulk("0.3"));
     assert_eq!(ok(&mut c, &["HINCRBYFLOAT", "h", "n", "1.5"]), bulk("-0.5"));
     assert_eq!(
         ok(&mut c, &["HINCRBYFLOAT", "h", "e", "5.0e3"]),

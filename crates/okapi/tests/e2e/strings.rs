@@ -87,6 +87,37 @@ fn counters_follow_redis_errors() {
         err(&mut c, &["INCRBYFLOAT", "s", "1"]),
         "ERR value is not a valid float"
     );
+    // long double arithmetic and %.17Lf, as Redis: not f64's 0.30000000000000004.
+    let float = |c: &mut redis::Connection, key: &str, by: &str| {
+        raw(c, &["INCRBYFLOAT", key, by]).expect("incrbyfloat")
+    };
+    float(&mut c, "p", "0.1");
+    assert_eq!(
+        float(&mut c, "p", "0.2"),
+        redis::Value::BulkString(b"0.3".to_vec())
+    );
+    let _: () = c.set("m", "-9223372036854775806").expect("set");
+    assert_eq!(
+        float(&mut c, "m", "0.5"),
+        redis::Value::BulkString(b"-9223372036854775805.5".to_vec())
+    );
+    assert_eq!(
+        float(&mut c, "x", "0x10"),
+        redis::Value::BulkString(b"16".to_vec())
+    );
+    // The stored value is checked before the increment, as Redis.
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "s", "nope"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "p", "1e5000"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(
+        err(&mut c, &["INCRBYFLOAT", "p", "inf"]),
+        "ERR increment would produce NaN or Infinity"
+    );
     let _: () = c.set("e", "").expect("set empty");
     assert_eq!(
         err(&mut c, &["INCR", "e"]),

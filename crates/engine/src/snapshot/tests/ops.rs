@@ -143,7 +143,7 @@ fn string_op() -> BoxedStrategy<OpKind> {
             .prop_map(|(key, offset, value)| StringOp::SetRange { key, offset, value }.into()),
         2 => (key_of("s"), -5i64..5).prop_map(|(key, delta)| StringOp::IncrBy { key, delta }.into()),
         1 => (key_of("s"), prop_oneof![Just(1.5), Just(-0.25), Just(3.0)])
-            .prop_map(|(key, delta)| StringOp::IncrByFloat { key, delta }.into()),
+            .prop_map(|(key, delta)| StringOp::IncrByFloatText { key, increment: Bytes::from(format!("{delta}")) }.into()),
     ]
     .boxed()
 }
@@ -183,7 +183,7 @@ fn hash_op() -> BoxedStrategy<OpKind> {
         1 => (key_of("h"), member(), val()).prop_map(|(key, field, value)| HashOp::SetNx { key, field, value }.into()),
         2 => (key_of("h"), members()).prop_map(|(key, fields)| HashOp::Del { key, fields }.into()),
         1 => (key_of("h"), member(), -3i64..3).prop_map(|(key, field, delta)| HashOp::IncrBy { key, field, delta }.into()),
-        1 => (key_of("h"), member()).prop_map(|(key, field)| HashOp::IncrByFloat { key, field, delta: 0.5 }.into()),
+        1 => (key_of("h"), member()).prop_map(|(key, field)| HashOp::IncrByFloatText { key, field, increment: Bytes::from_static(b"0.5") }.into()),
     ]
     .boxed()
 }
