@@ -136,6 +136,13 @@ pub enum ConnCmd {
     ReadMode(bool),
     /// DEBUG SLEEP seconds (tests and tools use it to simulate a busy server).
     DebugSleep(f64),
+    /// DEBUG DIGEST (`per_group: false`): one digest of the data this node serves, as
+    /// Redis's; DEBUG DIGEST-GROUPS (`true`): `[group, digest]` for every group replica
+    /// the node holds, leader or follower, to check that replicas agree.
+    Digest {
+        /// One digest per local group replica.
+        per_group: bool,
+    },
     /// CLUSTER subcommands.
     Cluster(ClusterCmd),
     /// ASKING (slot migration hint; lasts one command).

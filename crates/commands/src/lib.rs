@@ -7,7 +7,7 @@
 //! - [`action`] — what a parsed command asks for (`Action`, `ConnCmd`, `Blocking`)
 //! - [`args`] — argument cursor with Redis's error texts
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
-//! - one module per family: [`strings`], [`keys`], [`hashes`], [`lists`], [`sets`],
+//! - one module per family: [`strings`], [`bitmaps`], [`keys`], [`hashes`], [`lists`], [`sets`],
 //!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
 //!   [`blocks`]
 //! - [`introspection`] — `COMMAND` replies built from the table
@@ -15,6 +15,7 @@
 
 pub mod action;
 pub mod args;
+pub mod bitmaps;
 pub mod blocks;
 pub mod connection;
 pub mod docs;
@@ -43,6 +44,7 @@ pub use spec::{CommandSpec, Ctx, lookup, parse, resolve};
 /// Every family's table.
 pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     strings::COMMANDS,
+    bitmaps::COMMANDS,
     keys::COMMANDS,
     hashes::COMMANDS,
     lists::COMMANDS,

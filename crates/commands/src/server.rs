@@ -295,8 +295,10 @@ fn debug(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             }
             conn(ConnCmd::DebugSleep(secs))
         }
+        [sub] if is(sub, "DIGEST") => conn(ConnCmd::Digest { per_group: false }),
+        [sub] if is(sub, "DIGEST-GROUPS") => conn(ConnCmd::Digest { per_group: true }),
         _ => Err(CommandError::other(format!(
-            "ERR DEBUG {} is not supported by okapi (supported: SLEEP)",
+            "ERR DEBUG {} is not supported by okapi (supported: SLEEP, DIGEST, DIGEST-GROUPS)",
             String::from_utf8_lossy(&a[0])
         ))),
     }

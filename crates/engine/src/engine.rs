@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use okapi_types::{LogIndex, Namespace};
 
+use crate::bitmaps::{BitOp, BitQuery};
 use crate::blocks::{BlockOp, BlockQuery};
 use crate::error::EngineError;
 use crate::hashes::{HashOp, HashQuery};
@@ -95,6 +96,8 @@ pub enum OpKind {
     Block(BlockOp),
     /// MULTI/EXEC: checked and applied as one unit.
     Txn(Txn),
+    /// Bitmaps (bit operations on strings).
+    Bit(BitOp),
 }
 
 macro_rules! family_from {
@@ -123,6 +126,7 @@ family_from!(
     ZSet(ZSetOp, ZSetQuery),
     Table(TableOp, TableQuery),
     Block(BlockOp, BlockQuery),
+    Bit(BitOp, BitQuery),
 );
 
 /// A read, served from memory without the log.
@@ -153,6 +157,8 @@ pub enum QueryKind {
     Table(TableQuery),
     /// Blocks.
     Block(BlockQuery),
+    /// Bitmaps (bit reads of strings).
+    Bit(BitQuery),
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
@@ -317,6 +323,7 @@ impl Engine {
                     OpKind::ZSet(op) => op.apply(ks, ctx),
                     OpKind::Table(op) => op.apply(ks, ctx),
                     OpKind::Block(op) => op.apply(ks, ctx),
+                    OpKind::Bit(op) => op.apply(ks, ctx),
                     OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
                 },
             },
@@ -339,6 +346,7 @@ impl Engine {
             QueryKind::ZSet(q) => q.run(ks, ctx),
             QueryKind::Table(q) => q.run(ks, ctx),
             QueryKind::Block(q) => q.run(ks, ctx),
+            QueryKind::Bit(q) => q.run(ks, ctx),
         };
         result.into()
     }

@@ -11,13 +11,16 @@
 //! - [`dict`] — the hash table (incremental resize, resize-proof cursors)
 //! - [`value`] — value types and per-key metadata
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
-//!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`]
+//!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`], [`bitmaps`]
+//! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
 //! - [`glob`], [`rng`], [`reply`], [`error`]: helpers shared by the families
 
+pub mod bitmaps;
 pub mod blocks;
 pub mod dict;
+pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod glob;

@@ -22,7 +22,7 @@
 //! - `record`, `codec` — the chunk format (varints, one record per key)
 //! - [`restore`] — `Restore`: header + chunks → engine, with completeness checks
 
-mod codec;
+pub(crate) mod codec;
 mod guard;
 pub mod header;
 mod record;

@@ -5,6 +5,9 @@
 
 use okapi_types::{wire_enum, wire_struct};
 
+use crate::bitmaps::{
+    BitOp, BitOperation, BitQuery, BitRange, BitUnit, FieldKind, FieldOp, Overflow,
+};
 use crate::blocks::{BlockOp, BlockQuery, ReadPiece, WritePiece};
 use crate::engine::{Op, OpKind, Query, QueryKind, Txn, TxnItem, WatchCheck};
 use crate::error::EngineError;
@@ -31,6 +34,7 @@ wire_enum!(OpKind {
     7 => Table(op),
     8 => Block(op),
     9 => Txn(txn),
+    10 => Bit(op),
 });
 wire_struct!(Query { db, kind });
 wire_enum!(QueryKind {
@@ -42,6 +46,7 @@ wire_enum!(QueryKind {
     6 => ZSet(q),
     7 => Table(q),
     8 => Block(q),
+    9 => Bit(q),
 });
 wire_struct!(Txn { checks, items });
 wire_struct!(WatchCheck { db, key, stamp });
@@ -315,3 +320,48 @@ wire_enum!(EngineError {
 
 #[cfg(test)]
 mod tests;
+
+wire_enum!(BitUnit {
+    1 => Byte,
+    2 => Bit,
+});
+wire_enum!(BitRange {
+    1 => Whole,
+    2 => Span { start, end, unit },
+    3 => Empty,
+    4 => Invalid(error),
+});
+wire_enum!(BitOperation {
+    1 => And,
+    2 => Or,
+    3 => Xor,
+    4 => Not,
+});
+wire_enum!(Overflow {
+    1 => Wrap,
+    2 => Sat,
+    3 => Fail,
+});
+wire_enum!(FieldKind {
+    1 => Get,
+    2 => Set(value),
+    3 => IncrBy(by),
+});
+wire_struct!(FieldOp {
+    kind,
+    signed,
+    bits,
+    offset,
+    overflow
+});
+wire_enum!(BitOp {
+    1 => SetBit { key, offset, on },
+    2 => Combine { op, dst, keys },
+    3 => Field { key, ops },
+});
+wire_enum!(BitQuery {
+    1 => GetBit { key, offset },
+    2 => Count { key, range },
+    3 => Pos { key, bit, range },
+    4 => Field { key, ops },
+});

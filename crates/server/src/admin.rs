@@ -283,6 +283,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 held.release();
                 return Step::Sleep(Duration::from_secs_f64(secs));
             }
+            ConnCmd::Digest { per_group } => {
+                let layout = held.layout;
+                if per_group {
+                    Reply::Array(
+                        (0..layout.shards().len())
+                            .map(|i| {
+                                let digest = held.core(i).engine.digest();
+                                Reply::Array(vec![
+                                    Reply::Int(layout.shard(i).id().0 as i64),
+                                    Reply::Bulk(digest.to_string().into()),
+                                ])
+                            })
+                            .collect(),
+                    )
+                } else {
+                    let digest = layout
+                        .everywhere()
+                        .into_iter()
+                        .map(|i| held.core(i).engine.digest())
+                        .fold(okapi_engine::digest::Digest::default(), |a, b| a + b);
+                    // Redis sends a status line; a bulk string reads the same to clients.
+                    Reply::Bulk(digest.to_string().into())
+                }
+            }
         };
         self.emit(&reply);
         Step::Next

@@ -36,6 +36,20 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("incrby", "1.0.0", "O(1)", "key increment"),
     cmd("decrby", "1.0.0", "O(1)", "key decrement"),
     cmd("incrbyfloat", "2.6.0", "O(1)", "key increment:double"),
+    // bitmaps
+    cmd("setbit", "2.2.0", "O(1)", "key offset value:integer"),
+    cmd("getbit", "2.2.0", "O(1)", "key offset"),
+    cmd("bitcount", "2.6.0", "O(N)", "key [start end [unit=[BYTE | BIT]]]"),
+    cmd("bitpos", "2.8.7", "O(N)", "key bit:integer [start [end [unit=[BYTE | BIT]]]]"),
+    cmd("bitop", "2.6.0", "O(N)", "operation=<AND | OR | XOR | NOT> destkey:key key [key ...]"),
+    cmd("bitfield", "3.2.0", "O(1) for each subcommand specified",
+        "key [GET encoding offset:string | [OVERFLOW <WRAP | SAT | FAIL>] \
+         <SET encoding offset:string value:integer | INCRBY encoding offset:string \
+         increment> [GET encoding offset:string | [OVERFLOW <WRAP | SAT | FAIL>] \
+         <SET encoding offset:string value:integer | INCRBY encoding offset:string \
+         increment> ...]]"),
+    cmd("bitfield_ro", "6.0.0", "O(1) for each subcommand specified",
+        "key [GET encoding offset:string [GET encoding offset:string ...]]"),
     // keys
     cmd("del", "1.0.0", "O(N) where N is the number of keys, O(M) for a collection of M items",
         "key [key ...]"),

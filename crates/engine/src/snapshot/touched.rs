@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use okapi_types::Namespace;
 
+use crate::bitmaps::BitOp;
 use crate::blocks::BlockOp;
 use crate::engine::{Op, OpKind, TxnItem};
 use crate::hashes::HashOp;
@@ -52,6 +53,7 @@ impl Op {
             OpKind::ZSet(op) => zset_keys(op, &mut key),
             OpKind::Table(op) => table_keys(op, &mut key),
             OpKind::Block(op) => block_keys(op, &mut key),
+            OpKind::Bit(op) => bit_keys(op, &mut key),
             OpKind::Key(op) => key_op_touches(db, op, f),
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.
@@ -176,6 +178,13 @@ fn zset_keys<'a>(op: &'a ZSetOp, key: &mut impl FnMut(&'a Bytes)) {
             key(dst);
             combine.keys.iter().for_each(key);
         }
+    }
+}
+
+fn bit_keys<'a>(op: &'a BitOp, key: &mut impl FnMut(&'a Bytes)) {
+    match op {
+        BitOp::SetBit { key: k, .. } | BitOp::Field { key: k, .. } => key(k),
+        BitOp::Combine { dst, .. } => key(dst),
     }
 }
 

@@ -2,6 +2,7 @@
 //! Each module covers one area; all share one test binary (linking is slow).
 
 mod access;
+mod bitmaps;
 mod blocks;
 mod client;
 mod cluster;

@@ -7,6 +7,7 @@ mod basics;
 mod client;
 mod faults;
 mod membership;
+mod replicas;
 
 use okapi_testkit::TestCluster;
 

@@ -1,0 +1,176 @@
+//! Replicas agree: after a run of writes of every new family (bitmaps, long-double
+//! counters), each group's replicas hold the same data, compared by the digest every
+//! node reports for each group replica it holds (DEBUG DIGEST-GROUPS), also after a
+//! leader is killed, writes go on without it, and it restarts and catches up.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::{eventually, form};
+
+/// Group id → digest of this node's replica of it.
+fn group_digests(node: &okapi_testkit::TestNode) -> BTreeMap<i64, String> {
+    let Ok(mut c) = node.client() else {
+        return BTreeMap::new();
+    };
+    let rows: Vec<(i64, String)> = redis::cmd("DEBUG")
+        .arg("DIGEST-GROUPS")
+        .query(&mut c)
+        .unwrap_or_default();
+    rows.into_iter().collect()
+}
+
+/// Waits until every group's replicas on every node report one digest, and returns
+/// the digests by group.
+fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, String> {
+    let last = RefCell::new(Vec::new());
+    eventually(
+        Duration::from_secs(20),
+        || format!("replicas never agreed: {:?}", last.borrow()),
+        || {
+            let now: Vec<_> = cluster.nodes.iter().map(group_digests).collect();
+            let done =
+                now.iter().all(|d| d.len() == groups) && now.windows(2).all(|w| w[0] == w[1]);
+            *last.borrow_mut() = now;
+            done
+        },
+    );
+    last.into_inner().swap_remove(0)
+}
+
+/// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP and
+/// INCRBYFLOAT over keys spread across the groups. Returns the writes acknowledged.
+fn writes(
+    c: &mut redis::cluster::ClusterConnection,
+    round: u64,
+    bits: &mut BTreeMap<String, BTreeSet<u64>>,
+) -> usize {
+    let mut acked = 0;
+    for i in 0..120u64 {
+        let key = format!("bm:{}", i % 12);
+        let offset = (i * 37 + round * 101) % 4000;
+        let _: i64 = redis::cmd("SETBIT")
+            .arg(&key)
+            .arg(offset)
+            .arg(1)
+            .query(c)
+            .expect("SETBIT");
+        bits.entry(key).or_default().insert(offset);
+        let _: Vec<Option<i64>> = redis::cmd("BITFIELD")
+            .arg(format!("bf:{}", i % 6))
+            .arg("OVERFLOW")
+            .arg("SAT")
+            .arg("INCRBY")
+            .arg("i8")
+            .arg(format!("#{}", i % 4))
+            .arg(50)
+            .query(c)
+            .expect("BITFIELD");
+        let _: String = redis::cmd("INCRBYFLOAT")
+            .arg(format!("f:{}", i % 5))
+            .arg("0.1")
+            .query(c)
+            .expect("INCRBYFLOAT");
+        acked += 3;
+    }
+    for tag in 0..4 {
+        let _: i64 = redis::cmd("BITOP")
+            .arg("XOR")
+            .arg(format!("{{t{tag}}}dst"))
+            .arg(format!("{{t{tag}}}dst"))
+            .arg(format!("{{t{tag}}}src"))
+            .query(c)
+            .expect("BITOP");
+        let _: i64 = redis::cmd("SETBIT")
+            .arg(format!("{{t{tag}}}src"))
+            .arg(round * 8 + tag)
+            .arg(1)
+            .query(c)
+            .expect("SETBIT");
+        acked += 2;
+    }
+    acked
+}
+
+/// Waits until every key the writes use answers a read through the cluster client:
+/// after a kill, until the dead node's groups have new leaders and the client knows.
+fn reachable(cluster: &okapi_testkit::TestCluster) -> redis::cluster::ClusterConnection {
+    let keys: Vec<String> = (0..12)
+        .map(|i| format!("bm:{i}"))
+        .chain((0..6).map(|i| format!("bf:{i}")))
+        .chain((0..5).map(|i| format!("f:{i}")))
+        .chain((0..4).flat_map(|t| [format!("{{t{t}}}dst"), format!("{{t{t}}}src")]))
+        .collect();
+    let last = RefCell::new(String::new());
+    let mut client = None;
+    eventually(
+        Duration::from_secs(20),
+        || format!("keys unreachable after the kill: {}", last.borrow()),
+        || {
+            let Ok(mut c) = cluster.client() else {
+                return false;
+            };
+            match keys
+                .iter()
+                .try_for_each(|k| redis::cmd("STRLEN").arg(k).query::<i64>(&mut c).map(|_| ()))
+            {
+                Ok(()) => {
+                    client = Some(c);
+                    true
+                }
+                Err(e) => {
+                    *last.borrow_mut() = e.to_string();
+                    false
+                }
+            }
+        },
+    );
+    client.expect("set when reachable")
+}
+
+#[test]
+fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
+    let groups = 3;
+    let mut cluster = form(3, &["--groups", "3"]);
+    let mut bits: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let empty = agreed(&cluster, groups);
+    assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
+
+    let mut c = cluster.client().expect("client");
+    assert_eq!(writes(&mut c, 0, &mut bits), 368);
+    let first = agreed(&cluster, groups);
+    assert!(
+        first.values().all(|d| d != &"0".repeat(40)),
+        "every group got data: {first:?}"
+    );
+
+    // Kill the node leading bm:0's group; the rest elect leaders and take writes.
+    let victim = cluster.leader_of("bm:0", 0).expect("leader");
+    cluster.nodes[victim].kill();
+    let mut c = reachable(&cluster);
+    assert_eq!(writes(&mut c, 1, &mut bits), 368);
+    // The dead node's replicas are missing from the comparison until it is back.
+    cluster.nodes[victim].restart().expect("restart");
+    cluster.wait_ok(Duration::from_secs(20)).expect("ok");
+    let second = agreed(&cluster, groups);
+    assert_ne!(first, second, "the second round changed every group");
+
+    // The agreed state is the one the writes made.
+    let mut c = cluster.client().expect("client");
+    for (key, offsets) in &bits {
+        let count: i64 = redis::cmd("BITCOUNT")
+            .arg(key)
+            .query(&mut c)
+            .expect("BITCOUNT");
+        assert_eq!(count as usize, offsets.len(), "{key}");
+    }
+    // Each f:i took 0.1 24 times a round, in long double as Redis: 4.8 exactly.
+    for i in 0..5 {
+        let v: String = redis::cmd("GET")
+            .arg(format!("f:{i}"))
+            .query(&mut c)
+            .expect("GET");
+        assert_eq!(v, "4.8", "f:{i}");
+    }
+}
