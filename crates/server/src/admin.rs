@@ -193,12 +193,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::PubSubChannels(pattern) => {
                 Reply::bulks(shared.pubsub.channels(pattern.as_deref()))
             }
-            ConnCmd::PubSubNumSub(channels) => Reply::Map(
+            // A flat [channel, count, ...] array in RESP3 too, as Redis 7.0 replies (a
+            // map breaks clients that parse Redis's shape, redis-py among them).
+            ConnCmd::PubSubNumSub(channels) => Reply::Array(
                 shared
                     .pubsub
                     .numsub(&channels)
                     .into_iter()
-                    .map(|(c, n)| (Reply::Bulk(c), Reply::Int(n as i64)))
+                    .flat_map(|(c, n)| [Reply::Bulk(c), Reply::Int(n as i64)])
                     .collect(),
             ),
             ConnCmd::PubSubNumPat => Reply::Int(shared.pubsub.numpat() as i64),

@@ -21,6 +21,7 @@ mod log_sink;
 mod nbd;
 mod protocol;
 mod pubsub;
+mod readme;
 mod server;
 mod sets;
 mod shard_groups;

@@ -58,6 +58,12 @@ fn subscribe_publish_and_patterns_resp2() {
             Value::Int(0)
         ]
     );
+    // RESP3 gets the same flat array, not a map, as from Redis.
+    let mut resp3 = n.client_resp3().expect("resp3");
+    assert_eq!(
+        raw(&mut resp3, &["PUBSUB", "NUMSUB", "news"]).expect("numsub"),
+        Value::Array(vec![Value::BulkString(b"news".to_vec()), Value::Int(1)])
+    );
     assert_eq!(
         raw(&mut publisher, &["PUBSUB", "NUMPAT"]).expect("numpat"),
         Value::Int(1)
