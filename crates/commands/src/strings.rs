@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use okapi_engine::OpKind;
 use okapi_engine::QueryKind;
-use okapi_engine::strings::{SetCond, SetExpire, StringOp, StringQuery};
+use okapi_engine::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 
 use crate::action::Action;
 use crate::args::{Args, int, is};
@@ -160,6 +160,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         getrange,
     ),
     command(
+        "lcs",
+        -3,
+        READONLY,
+        keys(1, 2, 1),
+        &["@read", "@string", "@slow"],
+        G,
+        "Finds the longest common substring.",
+        lcs,
+    ),
+    command(
         "substr",
         4,
         READONLY,
@@ -237,6 +247,46 @@ fn op(ctx: &Ctx, op: StringOp) -> Result<Action, CommandError> {
 
 fn query(ctx: &Ctx, q: StringQuery) -> Result<Action, CommandError> {
     Ok(read(ctx, QueryKind::Str(q)))
+}
+
+/// `key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`; the options' errors are
+/// reported after the keys' types, as Redis does.
+fn lcs(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let parse = || -> Result<LcsOptions, CommandError> {
+        let (mut len, mut idx, mut min_match_len, mut with_match_len) = (false, false, 0, false);
+        let mut j = 2;
+        while j < a.len() {
+            let opt = &a[j];
+            if is(opt, "IDX") {
+                idx = true;
+            } else if is(opt, "LEN") {
+                len = true;
+            } else if is(opt, "WITHMATCHLEN") {
+                with_match_len = true;
+            } else if is(opt, "MINMATCHLEN") && j + 1 < a.len() {
+                min_match_len = int(&a[j + 1])?.max(0) as u64;
+                j += 1;
+            } else {
+                return Err(CommandError::Syntax);
+            }
+            j += 1;
+        }
+        Ok(LcsOptions::Valid {
+            len,
+            idx,
+            min_match_len,
+            with_match_len,
+        })
+    };
+    let options = parse().unwrap_or_else(|e| LcsOptions::Invalid(e.into_engine()));
+    query(
+        ctx,
+        StringQuery::Lcs {
+            a: a[0].clone(),
+            b: a[1].clone(),
+            options,
+        },
+    )
 }
 
 fn get(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {

@@ -118,6 +118,10 @@ pub enum StringOp {
     },
 }
 
+mod lcs;
+
+pub use lcs::LcsOptions;
+
 /// String reads.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StringQuery {
@@ -144,6 +148,15 @@ pub enum StringQuery {
         start: i64,
         /// Last byte, inclusive.
         end: i64,
+    },
+    /// LCS.
+    Lcs {
+        /// First key.
+        a: Bytes,
+        /// Second key.
+        b: Bytes,
+        /// Options.
+        options: LcsOptions,
     },
 }
 
@@ -396,6 +409,20 @@ impl StringQuery {
                     Some((from, to)) => bytes.slice(from..=to),
                     None => Bytes::new(),
                 }))
+            }
+            StringQuery::Lcs { a, b, options } => {
+                let not_strings = || {
+                    EngineError::Other("ERR The specified keys must contain string values".into())
+                };
+                let a = ks
+                    .read_as::<StrValue>(a, ctx.now_ms)
+                    .map_err(|_| not_strings())?;
+                let a = a.map(StrValue::to_bytes).unwrap_or_default();
+                let b = ks
+                    .read_as::<StrValue>(b, ctx.now_ms)
+                    .map_err(|_| not_strings())?;
+                let b = b.map(StrValue::to_bytes).unwrap_or_default();
+                lcs::lcs(&a, &b, options)
             }
         }
     }

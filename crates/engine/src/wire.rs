@@ -16,7 +16,7 @@ use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
 use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
-use crate::strings::{SetCond, SetExpire, StringOp, StringQuery};
+use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
     AddFlags, Aggregate, Combine, LexBound, LexRange, PopEnd, PopShape, RangeBy, RangeSpec,
@@ -86,6 +86,11 @@ wire_enum!(StringQuery {
     2 => MGet { keys },
     3 => StrLen { key },
     4 => GetRange { key, start, end },
+    5 => Lcs { a, b, options },
+});
+wire_enum!(LcsOptions {
+    1 => Valid { len, idx, min_match_len, with_match_len },
+    2 => Invalid(error),
 });
 
 wire_struct!(ExpireCond { nx, xx, gt, lt });

@@ -31,6 +31,8 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("substr", "1.0.0", "O(N) where N is the length of the returned string",
         "key start end"),
     cmd("setrange", "2.2.0", "O(1), plus copying the new value", "key offset value"),
+    cmd("lcs", "7.0.0", "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        "key1:key key2:key [LEN] [IDX] [MINMATCHLEN min-match-len:integer] [WITHMATCHLEN]"),
     cmd("incr", "1.0.0", "O(1)", "key"),
     cmd("decr", "1.0.0", "O(1)", "key"),
     cmd("incrby", "1.0.0", "O(1)", "key increment"),
