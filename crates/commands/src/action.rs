@@ -136,6 +136,8 @@ pub enum ConnCmd {
     ReadMode(bool),
     /// DEBUG SLEEP seconds (tests and tools use it to simulate a busy server).
     DebugSleep(f64),
+    /// MEMORY STATS.
+    MemoryStats,
     /// DEBUG DIGEST (`per_group: false`): one digest of the data this node serves, as
     /// Redis's; DEBUG DIGEST-GROUPS (`true`): `[group, digest]` for every group replica
     /// the node holds, leader or follower, to check that replicas agree.

@@ -2,6 +2,7 @@
 //! READONLY/READWRITE.
 
 use bytes::Bytes;
+use okapi_engine::Reply;
 
 use crate::action::{Action, ConnCmd};
 use crate::args::{float, int, is};
@@ -104,6 +105,20 @@ pub const COMMANDS: &[CommandSpec] = &[
         G,
         "Returns the Unix timestamp of the last successful save to disk.",
         lastsave,
+    ),
+    command(
+        "memory",
+        -2,
+        READONLY,
+        Keys::Range {
+            first: 2,
+            last: 2,
+            step: 1,
+        },
+        &["@slow"],
+        G,
+        "A container for memory diagnostics commands.",
+        memory,
     ),
     command(
         "debug",
@@ -301,6 +316,62 @@ fn debug(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             "ERR DEBUG {} is not supported by okapi (supported: SLEEP, DIGEST, DIGEST-GROUPS)",
             String::from_utf8_lossy(&a[0])
         ))),
+    }
+}
+
+fn memory(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let sub = &a[0];
+    if is(sub, "USAGE") && a.len() >= 2 {
+        // `MEMORY USAGE key [SAMPLES count]`; Redis's default is 5 samples.
+        let samples = match &a[2..] {
+            [] => 5,
+            [word, n] if is(word, "SAMPLES") => int(n)?.max(0) as u64,
+            _ => return Err(CommandError::Syntax),
+        };
+        return Ok(crate::read(
+            ctx,
+            okapi_engine::QueryKind::Key(okapi_engine::keys::KeyQuery::MemoryUsage {
+                key: a[1].clone(),
+                samples,
+            }),
+        ));
+    }
+    let text = |t: &str| Ok(Action::Reply(Reply::Text(t.to_owned())));
+    match a {
+        [s] if is(s, "STATS") => conn(ConnCmd::MemoryStats),
+        [s] if is(s, "DOCTOR") => text(
+            "okapi's memory doctor: nothing to diagnose here. Memory is mimalloc, counted \
+             live (INFO memory: used_memory, used_memory_rss, used_memory_peak); values are \
+             never shared or fragmented by a copy-on-write fork, and transparent huge pages \
+             are off (disable-thp).",
+        ),
+        [s] if is(s, "MALLOC-STATS") => text("Stats not supported for the current allocator"),
+        [s] if is(s, "PURGE") => Ok(Action::Reply(Reply::Ok)),
+        [s] if is(s, "HELP") => Ok(Action::Reply(Reply::Array(
+            [
+                "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DOCTOR",
+                "    Return memory problems reports.",
+                "MALLOC-STATS",
+                "    Return internal statistics report from the memory allocator.",
+                "PURGE",
+                "    Attempt to purge dirty pages for reclamation by the allocator.",
+                "STATS",
+                "    Return information about the memory usage of the server.",
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|l| Reply::Status(l))
+            .collect(),
+        ))),
+        _ => Err(CommandError::UnknownSubcommand {
+            command: "MEMORY".into(),
+            sub: String::from_utf8_lossy(sub).into_owned(),
+        }),
     }
 }
 

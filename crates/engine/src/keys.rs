@@ -162,6 +162,13 @@ pub enum KeyQuery {
         /// Key.
         key: Bytes,
     },
+    /// MEMORY USAGE: an estimate of the bytes the key and its value take.
+    MemoryUsage {
+        /// Key.
+        key: Bytes,
+        /// Elements of a collection to measure (0: all); the rest are assumed alike.
+        samples: u64,
+    },
     /// META: per-key metadata (okapi).
     Meta {
         /// Key.
@@ -393,6 +400,11 @@ impl KeyQuery {
                         .to_owned(),
                 )),
             },
+            KeyQuery::MemoryUsage { key, samples } => {
+                Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
+                    Reply::Int(e.memory_usage(key.len(), *samples) as i64)
+                }))
+            }
             KeyQuery::Meta { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
                 let field = |name: &str, value: Reply| (Reply::bulk(name.as_bytes()), value);
                 let ttl = if e.expire_at == 0 {

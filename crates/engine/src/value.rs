@@ -142,6 +142,15 @@ impl StrValue {
         }
     }
 
+    /// Heap bytes the value holds outside its table node.
+    pub fn heap_size(&self) -> usize {
+        match &self.0 {
+            Repr::Int(_) | Repr::Inline { .. } => 0,
+            Repr::Heap(v) => v.capacity(),
+            Repr::Shared(b) => b.len(),
+        }
+    }
+
     /// Length in bytes of the value as text.
     pub fn len(&self) -> usize {
         match &self.0 {
@@ -271,7 +280,60 @@ pub struct Entry {
     pub version: u64,
 }
 
+/// Estimated bytes per element of a collection beyond its payload: the table slot or
+/// tree node and the `Bytes` handles (two for a pair), with allocator rounding.
+const PER_ELEMENT: [usize; 5] = [
+    64, // hash field: chained dict node with two Bytes
+    40, // list item: a Bytes in a VecDeque
+    48, // set member: chained dict node with one Bytes
+    96, // sorted-set entry: dict node plus order-tree node
+    80, // table field: B-tree slot with two Bytes
+];
+
+/// The table node every key takes (see `engine::Key`: keys up to 22 bytes are inside).
+const NODE_BYTES: usize = 128;
+const INLINE_KEY: usize = 22;
+
 impl Entry {
+    /// MEMORY USAGE: the key's node, a long key's bytes and the value's heap bytes. For
+    /// a collection, `samples` elements (0: all) are measured and the rest assumed
+    /// alike, as Redis samples.
+    pub fn memory_usage(&self, key_len: usize, samples: u64) -> usize {
+        let key = if key_len > INLINE_KEY { key_len } else { 0 };
+        let estimate = |len: usize, per: usize, sizes: &mut dyn Iterator<Item = usize>| {
+            let take = if samples == 0 {
+                len
+            } else {
+                len.min(samples as usize)
+            };
+            let measured: usize = sizes.take(take).sum();
+            let payload = (measured * len).checked_div(take).unwrap_or(0);
+            payload + per * len
+        };
+        let value = match &self.value {
+            Value::Str(s) => s.heap_size(),
+            Value::Hash(h) => estimate(
+                h.len(),
+                PER_ELEMENT[0],
+                &mut h.iter().map(|(f, v)| f.len() + v.len()),
+            ),
+            Value::List(l) => estimate(l.len(), PER_ELEMENT[1], &mut l.iter().map(Bytes::len)),
+            Value::Set(s) => estimate(s.len(), PER_ELEMENT[2], &mut s.keys().map(Bytes::len)),
+            Value::ZSet(z) => estimate(
+                z.len(),
+                PER_ELEMENT[3],
+                &mut z.iter().map(|e| e.member.len() + 8),
+            ),
+            Value::Table(t) => estimate(
+                t.len(),
+                PER_ELEMENT[4],
+                &mut t.iter().map(|(f, v)| f.len() + v.len()),
+            ),
+            Value::Block(b) => b.page_bytes() as usize,
+        };
+        NODE_BYTES + key + value
+    }
+
     /// True once the TTL has passed (Redis: expired when now > expire time).
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expire_at != 0 && now_ms > self.expire_at

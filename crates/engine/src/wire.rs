@@ -125,6 +125,7 @@ wire_enum!(KeyQuery {
     11 => ObjectRefCount { key },
     12 => ObjectFreq { key },
     13 => Meta { key },
+    14 => MemoryUsage { key, samples },
 });
 
 wire_enum!(HashOp {

@@ -285,6 +285,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 held.release();
                 return Step::Sleep(Duration::from_secs_f64(secs));
             }
+            ConnCmd::MemoryStats => {
+                held.release();
+                let used = shared.used_memory();
+                let peak = shared.memory_peak.load(Ordering::Relaxed).max(used);
+                let rss = crate::info::rss_bytes();
+                let keys = shared.shards.key_count();
+                let field = |name: &str, v: Reply| (Reply::bulk(name.as_bytes()), v);
+                let int = |n: u64| Reply::Int(n as i64);
+                Reply::Map(vec![
+                    field("peak.allocated", int(peak)),
+                    field("total.allocated", int(used)),
+                    field("keys.count", int(keys)),
+                    field(
+                        "keys.bytes-per-key",
+                        int(used.checked_div(keys).unwrap_or(0)),
+                    ),
+                    field("dataset.bytes", int(used)),
+                    field("allocator.allocated", int(used)),
+                    field("allocator.resident", int(rss)),
+                    field(
+                        "fragmentation",
+                        Reply::Double(if used == 0 {
+                            0.0
+                        } else {
+                            rss as f64 / used as f64
+                        }),
+                    ),
+                ])
+            }
             ConnCmd::Digest { per_group } => {
                 let layout = held.layout;
                 if per_group {

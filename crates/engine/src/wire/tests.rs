@@ -8,6 +8,9 @@ use bytes::Bytes;
 use okapi_types::Namespace;
 use okapi_types::wire::Wire;
 
+use crate::bitmaps::{
+    BitOp, BitOperation, BitQuery, BitRange, BitUnit, FieldKind, FieldOp, Overflow,
+};
 use crate::blocks::{BlockOp, BlockQuery, ReadPiece, WritePiece};
 use crate::engine::{Op, OpKind, Query, QueryKind, Txn, TxnItem, WatchCheck};
 use crate::error::EngineError;
@@ -16,7 +19,7 @@ use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
 use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
-use crate::strings::{SetCond, SetExpire, StringOp, StringQuery};
+use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
     AddFlags, Aggregate, Combine, LexBound, LexRange, PopEnd, PopShape, RangeBy, RangeSpec,
@@ -770,6 +773,103 @@ fn appended_ops() -> Vec<OpKind> {
                 }
                 .into(),
             })],
+        }),
+        // Bitmaps.
+        BitOp::SetBit {
+            key: b("bm"),
+            offset: 4_294_967_295,
+            on: true,
+        }
+        .into(),
+        BitOp::Combine {
+            op: BitOperation::Xor,
+            dst: b("d"),
+            keys: bs(&["a", "b"]),
+        }
+        .into(),
+        BitOp::Field {
+            key: b("f"),
+            ops: vec![
+                FieldOp {
+                    kind: FieldKind::IncrBy(-3),
+                    signed: true,
+                    bits: 5,
+                    offset: 17,
+                    overflow: Overflow::Sat,
+                },
+                FieldOp {
+                    kind: FieldKind::Set(200),
+                    signed: false,
+                    bits: 8,
+                    offset: 0,
+                    overflow: Overflow::Fail,
+                },
+            ],
+        }
+        .into(),
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: [
+                QueryKind::from(BitQuery::GetBit {
+                    key: b("bm"),
+                    offset: 7,
+                }),
+                BitQuery::Count {
+                    key: b("bm"),
+                    range: BitRange::Span {
+                        start: -3,
+                        end: Some(9),
+                        unit: BitUnit::Bit,
+                    },
+                }
+                .into(),
+                BitQuery::Pos {
+                    key: b("bm"),
+                    bit: false,
+                    range: BitRange::Invalid(EngineError::Syntax),
+                }
+                .into(),
+                BitQuery::Count {
+                    key: b("bm"),
+                    range: BitRange::Empty,
+                }
+                .into(),
+                BitQuery::Field {
+                    key: b("f"),
+                    ops: vec![FieldOp {
+                        kind: FieldKind::Get,
+                        signed: false,
+                        bits: 63,
+                        offset: 1,
+                        overflow: Overflow::Wrap,
+                    }],
+                }
+                .into(),
+                StringQuery::Lcs {
+                    a: b("a"),
+                    b: b("b"),
+                    options: LcsOptions::Valid {
+                        len: false,
+                        idx: true,
+                        min_match_len: 4,
+                        with_match_len: true,
+                    },
+                }
+                .into(),
+                KeyQuery::MemoryUsage {
+                    key: b("h"),
+                    samples: 5,
+                }
+                .into(),
+            ]
+            .into_iter()
+            .map(|kind| {
+                TxnItem::Read(Query {
+                    db: Namespace(5),
+                    kind,
+                })
+            })
+            .collect(),
         }),
     ]
 }

@@ -90,3 +90,67 @@ fn redis_benchmark_runs_against_okapi() {
     let size: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
     assert!(size > 0, "the benchmark wrote keys");
 }
+
+/// `redis-cli --memkeys` sizes keys with MEMORY USAGE: it reports real sizes, the
+/// biggest key of each type, and MEMORY USAGE grows with the value.
+#[test]
+fn redis_cli_memkeys_reports_sizes_from_memory_usage() {
+    let n = node();
+    let mut c = n.client().expect("connect");
+    let _: () = redis::cmd("SET")
+        .arg("small")
+        .arg("x")
+        .query(&mut c)
+        .expect("SET");
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg("y".repeat(10_000))
+        .query(&mut c)
+        .expect("SET");
+    for i in 0..1000 {
+        let _: () = redis::cmd("HSET")
+            .arg("h")
+            .arg(format!("field:{i}"))
+            .arg("value")
+            .query(&mut c)
+            .expect("HSET");
+    }
+    let usage = |c: &mut redis::Connection, key: &str, extra: &[&str]| -> Option<i64> {
+        redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg(extra)
+            .query(c)
+            .expect("MEMORY USAGE")
+    };
+    let small = usage(&mut c, "small", &[]).expect("exists");
+    let big = usage(&mut c, "big", &[]).expect("exists");
+    let hash = usage(&mut c, "h", &["SAMPLES", "0"]).expect("exists");
+    assert!(small > 0 && big >= small + 10_000, "{small} {big}");
+    assert!(hash > 1000 * 14, "every field counted: {hash}");
+    assert_eq!(usage(&mut c, "missing", &[]), None);
+    let stats: redis::Value = redis::cmd("MEMORY")
+        .arg("STATS")
+        .query(&mut c)
+        .expect("STATS");
+    assert!(format!("{stats:?}").contains("keys.count"), "{stats:?}");
+
+    let out = tool("redis-cli")
+        .arg("-p")
+        .arg(n.port.to_string())
+        .arg("--memkeys")
+        .output()
+        .expect("redis-cli runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Biggest string found so far '\"big\"' with {big} bytes"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("Biggest hash   found so far '\"h\"'"),
+        "{text}"
+    );
+}

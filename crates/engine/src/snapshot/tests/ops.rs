@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
+use crate::bitmaps::{BitOp, BitOperation};
 use crate::hashes::{HashOp, HashQuery};
 use crate::keys::{ExpireCond, KeyOp, KeyQuery};
 use crate::lists::{End, ListOp, ListQuery};
@@ -144,6 +145,10 @@ fn string_op() -> BoxedStrategy<OpKind> {
         2 => (key_of("s"), -5i64..5).prop_map(|(key, delta)| StringOp::IncrBy { key, delta }.into()),
         1 => (key_of("s"), prop_oneof![Just(1.5), Just(-0.25), Just(3.0)])
             .prop_map(|(key, delta)| StringOp::IncrByFloatText { key, increment: Bytes::from(format!("{delta}")) }.into()),
+        1 => (key_of("s"), 0u64..100, any::<bool>())
+            .prop_map(|(key, offset, on)| BitOp::SetBit { key, offset, on }.into()),
+        1 => (key_of("s"), proptest::collection::vec(key_of("s"), 1..3))
+            .prop_map(|(dst, keys)| BitOp::Combine { op: BitOperation::Or, dst, keys }.into()),
     ]
     .boxed()
 }
