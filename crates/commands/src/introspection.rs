@@ -152,6 +152,48 @@ fn arg_reply(arg: &Arg) -> Reply {
     Reply::Map(map)
 }
 
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every
+/// command and subcommand (`container|sub`), as Redis lists them.
+fn list(rest: &[Bytes]) -> Result<Reply, CommandError> {
+    let mut names: Vec<String> = spec::all().map(|s| s.name.to_owned()).collect();
+    names.extend(
+        crate::docs::rows()
+            .filter(|d| d.name.contains('|'))
+            .map(|d| d.name.to_owned()),
+    );
+    names.sort();
+    let keep: Box<dyn Fn(&str) -> bool> = match rest {
+        [] => Box::new(|_| true),
+        [filterby, kind, arg] if is(filterby, "FILTERBY") => {
+            if is(kind, "MODULE") {
+                // okapi loads no modules.
+                Box::new(|_| false)
+            } else if is(kind, "ACLCAT") {
+                let category = format!("@{}", String::from_utf8_lossy(arg).to_ascii_lowercase());
+                Box::new(move |name: &str| {
+                    spec::lookup(name.as_bytes())
+                        .is_some_and(|s| s.acl.iter().any(|c| c.eq_ignore_ascii_case(&category)))
+                })
+            } else if is(kind, "PATTERN") {
+                let pattern = arg.clone();
+                Box::new(move |name: &str| {
+                    okapi_engine::glob::glob_match(&pattern, name.as_bytes(), true)
+                })
+            } else {
+                return Err(CommandError::Syntax);
+            }
+        }
+        _ => return Err(CommandError::Syntax),
+    };
+    Ok(Reply::Array(
+        names
+            .into_iter()
+            .filter(|n| keep(n))
+            .map(|n| Reply::Bulk(n.into()))
+            .collect(),
+    ))
+}
+
 /// COMMAND and its subcommands.
 pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let sorted = || {
@@ -168,7 +210,7 @@ pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let reply = if is(sub, "COUNT") && rest.is_empty() {
         Reply::Int(spec::all().count() as i64)
     } else if is(sub, "LIST") {
-        Reply::Array(sorted().into_iter().map(|s| status(s.name)).collect())
+        list(rest)?
     } else if is(sub, "INFO") {
         if rest.is_empty() {
             Reply::Array(sorted().into_iter().map(info_entry).collect())
@@ -224,7 +266,7 @@ pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 "DOCS [<command-name> ...]",
                 "GETKEYS <full-command>",
                 "INFO [<command-name> ...]",
-                "LIST",
+                "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
             ]
             .iter()
             .map(|l| Reply::Status(l))

@@ -107,6 +107,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         lastsave,
     ),
     command(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        Keys::None,
+        &["@admin", "@fast", "@dangerous"],
+        G,
+        "Returns the replication role.",
+        role,
+    ),
+    command(
         "memory",
         -2,
         READONLY,
@@ -317,6 +327,17 @@ fn debug(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             String::from_utf8_lossy(&a[0])
         ))),
     }
+}
+
+/// ROLE: okapi has no Redis-style replicas (every write is replicated through its
+/// shard group's log instead), so a node answers as a master with no replicas, as a
+/// Redis Cluster master with its replication offset at 0 would.
+fn role(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    Ok(Action::Reply(Reply::Array(vec![
+        Reply::bulk(b"master"),
+        Reply::Int(0),
+        Reply::Array(Vec::new()),
+    ])))
 }
 
 fn memory(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {

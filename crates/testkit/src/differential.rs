@@ -585,6 +585,12 @@ impl Family {
                 "BITFIELD k",
                 "BITFIELD_RO k GET t o GET t o",
                 "BITFIELD_RO k SET t o i",
+                "COMMAND LIST FILTERBY ACLCAT bitmap",
+                "COMMAND LIST FILTERBY PATTERN bit*",
+                "COMMAND LIST FILTERBY PATTERN object|*",
+                "COMMAND LIST FILTERBY MODULE v",
+                "COMMAND LIST FILTERBY v v",
+                "ROLE",
                 "SET k v",
                 "GET k",
                 "APPEND k v",
@@ -662,7 +668,7 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
 /// Replies whose element order Redis leaves unspecified (hash-table order): compared
 /// as multisets. Everything else is compared exactly.
 const UNORDERED: &[&str] = &[
-    "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HGETALL", "HKEYS", "HVALS", "KEYS",
+    "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HGETALL", "HKEYS", "HVALS", "KEYS", "COMMAND",
 ];
 
 /// A documented, intentional difference from Redis 7.0. Mismatches of the commands it
