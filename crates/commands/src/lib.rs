@@ -7,7 +7,7 @@
 //! - [`action`] — what a parsed command asks for (`Action`, `ConnCmd`, `Blocking`)
 //! - [`args`] — argument cursor with Redis's error texts
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
-//! - one module per family: [`strings`], [`bitmaps`], [`keys`], [`hashes`], [`lists`], [`sets`],
+//! - one module per family: [`strings`], [`bitmaps`], [`hyperloglog`], [`keys`], [`hashes`], [`lists`], [`sets`],
 //!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
 //!   [`blocks`]
 //! - [`introspection`] — `COMMAND` replies built from the table
@@ -21,6 +21,7 @@ pub mod connection;
 pub mod docs;
 pub mod error;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
@@ -45,6 +46,7 @@ pub use spec::{CommandSpec, Ctx, lookup, parse, resolve};
 pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     strings::COMMANDS,
     bitmaps::COMMANDS,
+    hyperloglog::COMMANDS,
     keys::COMMANDS,
     hashes::COMMANDS,
     lists::COMMANDS,

@@ -8,6 +8,7 @@ use crate::bitmaps::{BitOp, BitQuery};
 use crate::blocks::{BlockOp, BlockQuery};
 use crate::error::EngineError;
 use crate::hashes::{HashOp, HashQuery};
+use crate::hyperloglog::{HllOp, HllQuery};
 use crate::keys::{KeyOp, KeyQuery};
 use crate::keyspace::{Keyspace, KeyspaceStats, WatchStamp};
 use crate::lists::{ListOp, ListQuery};
@@ -98,6 +99,8 @@ pub enum OpKind {
     Txn(Txn),
     /// Bitmaps (bit operations on strings).
     Bit(BitOp),
+    /// HyperLogLogs.
+    Hll(HllOp),
 }
 
 macro_rules! family_from {
@@ -127,6 +130,7 @@ family_from!(
     Table(TableOp, TableQuery),
     Block(BlockOp, BlockQuery),
     Bit(BitOp, BitQuery),
+    Hll(HllOp, HllQuery),
 );
 
 /// A read, served from memory without the log.
@@ -159,6 +163,8 @@ pub enum QueryKind {
     Block(BlockQuery),
     /// Bitmaps (bit reads of strings).
     Bit(BitQuery),
+    /// HyperLogLogs.
+    Hll(HllQuery),
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
@@ -324,6 +330,7 @@ impl Engine {
                     OpKind::Table(op) => op.apply(ks, ctx),
                     OpKind::Block(op) => op.apply(ks, ctx),
                     OpKind::Bit(op) => op.apply(ks, ctx),
+                    OpKind::Hll(op) => op.apply(ks, ctx),
                     OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
                 },
             },
@@ -347,6 +354,7 @@ impl Engine {
             QueryKind::Table(q) => q.run(ks, ctx),
             QueryKind::Block(q) => q.run(ks, ctx),
             QueryKind::Bit(q) => q.run(ks, ctx),
+            QueryKind::Hll(q) => q.run(ks, ctx),
         };
         result.into()
     }

@@ -11,7 +11,8 @@
 //! - [`dict`] — the hash table (incremental resize, resize-proof cursors)
 //! - [`value`] — value types and per-key metadata
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
-//!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`], [`bitmaps`]
+//!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`], [`bitmaps`],
+//!   [`hyperloglog`]
 //! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod glob;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod key;
 pub mod keys;
 pub mod keyspace;

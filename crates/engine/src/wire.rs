@@ -12,6 +12,7 @@ use crate::blocks::{BlockOp, BlockQuery, ReadPiece, WritePiece};
 use crate::engine::{Op, OpKind, Query, QueryKind, Txn, TxnItem, WatchCheck};
 use crate::error::EngineError;
 use crate::hashes::{HashOp, HashQuery};
+use crate::hyperloglog::{HllOp, HllQuery};
 use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
 use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
@@ -35,6 +36,7 @@ wire_enum!(OpKind {
     8 => Block(op),
     9 => Txn(txn),
     10 => Bit(op),
+    11 => Hll(op),
 });
 wire_struct!(Query { db, kind });
 wire_enum!(QueryKind {
@@ -47,6 +49,7 @@ wire_enum!(QueryKind {
     7 => Table(q),
     8 => Block(q),
     9 => Bit(q),
+    10 => Hll(q),
 });
 wire_struct!(Txn { checks, items });
 wire_struct!(WatchCheck { db, key, stamp });
@@ -370,4 +373,12 @@ wire_enum!(BitQuery {
     2 => Count { key, range },
     3 => Pos { key, bit, range },
     4 => Field { key, ops },
+});
+wire_enum!(HllOp {
+    1 => Add { key, elements },
+    2 => Count { key },
+    3 => Merge { dst, keys },
+});
+wire_enum!(HllQuery {
+    1 => CountUnion { keys },
 });

@@ -379,11 +379,13 @@ pub enum Family {
     ZSets,
     /// Bitmaps (bit operations on strings).
     Bitmaps,
+    /// HyperLogLogs (values compared byte for byte with GET).
+    HyperLogLogs,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Strings,
         Family::Keys,
         Family::Hashes,
@@ -391,6 +393,7 @@ impl Family {
         Family::Sets,
         Family::ZSets,
         Family::Bitmaps,
+        Family::HyperLogLogs,
     ];
 
     /// The family's name, for reports.
@@ -403,6 +406,7 @@ impl Family {
             Family::Sets => "sets",
             Family::ZSets => "zsets",
             Family::Bitmaps => "bitmaps",
+            Family::HyperLogLogs => "hll",
         }
     }
 
@@ -598,6 +602,23 @@ impl Family {
                 "RPUSH k v",
                 "DEL k",
             ],
+            Family::HyperLogLogs => &[
+                "PFADD k v v v v*",
+                "PFADD k v",
+                "PFADD k",
+                "PFADD k n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n n",
+                "PFCOUNT k",
+                "PFCOUNT k k k*",
+                "PFMERGE k k k*",
+                "PFMERGE k",
+                "GET k",
+                "STRLEN k",
+                "SET k v",
+                "APPEND k v",
+                "RPUSH k v",
+                "DEL k",
+                "PFCOUNT",
+            ],
             Family::ZSets => &[
                 "ZADD k f m",
                 "ZADD k f m f m",
@@ -656,6 +677,7 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
                 "v" | "m" if i > 0 => rng.pick(VALUES).into(),
                 "i" if i > 0 => rng.pick(INTS).into(),
                 "o" if i > 0 => rng.pick(BIT_OFFSETS).into(),
+                "n" if i > 0 => rng.below(1_000_000).to_string().into(),
                 "t" if i > 0 => rng.pick(FIELD_TYPES).into(),
                 "f" if i > 0 => rng.pick(FLOATS).into(),
                 literal => literal.into(),

@@ -38,6 +38,13 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("incrby", "1.0.0", "O(1)", "key increment"),
     cmd("decrby", "1.0.0", "O(1)", "key decrement"),
     cmd("incrbyfloat", "2.6.0", "O(1)", "key increment:double"),
+    // hyperloglog
+    cmd("pfadd", "2.8.9", "O(1) to add every element.", "key [element [element ...]]"),
+    cmd("pfcount", "2.8.9", "O(1) with a very small average constant time when called with a \
+         single key. O(N) with N being the number of keys, and much bigger constant times, \
+         when called with multiple keys.", "key [key ...]"),
+    cmd("pfmerge", "2.8.9", "O(N) to merge N HyperLogLogs, but with high constant times.",
+        "destkey:key [sourcekey:key [sourcekey:key ...]]"),
     // bitmaps
     cmd("setbit", "2.2.0", "O(1)", "key offset value:integer"),
     cmd("getbit", "2.2.0", "O(1)", "key offset"),

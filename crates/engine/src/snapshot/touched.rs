@@ -13,6 +13,7 @@ use crate::bitmaps::BitOp;
 use crate::blocks::BlockOp;
 use crate::engine::{Op, OpKind, TxnItem};
 use crate::hashes::HashOp;
+use crate::hyperloglog::HllOp;
 use crate::keys::KeyOp;
 use crate::lists::ListOp;
 use crate::sets::SetOp;
@@ -54,6 +55,10 @@ impl Op {
             OpKind::Table(op) => table_keys(op, &mut key),
             OpKind::Block(op) => block_keys(op, &mut key),
             OpKind::Bit(op) => bit_keys(op, &mut key),
+            OpKind::Hll(op) => match op {
+                HllOp::Add { key: k, .. } | HllOp::Count { key: k } => key(k),
+                HllOp::Merge { dst, .. } => key(dst),
+            },
             OpKind::Key(op) => key_op_touches(db, op, f),
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.

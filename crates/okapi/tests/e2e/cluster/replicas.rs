@@ -1,5 +1,5 @@
 //! Replicas agree: after a run of writes of every new family (bitmaps, long-double
-//! counters), each group's replicas hold the same data, compared by the digest every
+//! counters, HyperLogLogs), each group's replicas hold the same data, compared by the digest every
 //! node reports for each group replica it holds (DEBUG DIGEST-GROUPS), also after a
 //! leader is killed, writes go on without it, and it restarts and catches up.
 
@@ -72,7 +72,13 @@ fn writes(
             .arg("0.1")
             .query(c)
             .expect("INCRBYFLOAT");
-        acked += 3;
+        let _: i64 = redis::cmd("PFADD")
+            .arg(format!("hll:{}", i % 4))
+            .arg(format!("e{}", i + round * 1000))
+            .arg(format!("x{}", i * 7 + round))
+            .query(c)
+            .expect("PFADD");
+        acked += 4;
     }
     for tag in 0..4 {
         let _: i64 = redis::cmd("BITOP")
@@ -90,6 +96,14 @@ fn writes(
             .expect("SETBIT");
         acked += 2;
     }
+    // PFCOUNT writes the cached cardinality into the value: replicas must agree on it.
+    for h in 0..4 {
+        let _: i64 = redis::cmd("PFCOUNT")
+            .arg(format!("hll:{h}"))
+            .query(c)
+            .expect("PFCOUNT");
+        acked += 1;
+    }
     acked
 }
 
@@ -100,6 +114,7 @@ fn reachable(cluster: &okapi_testkit::TestCluster) -> redis::cluster::ClusterCon
         .map(|i| format!("bm:{i}"))
         .chain((0..6).map(|i| format!("bf:{i}")))
         .chain((0..5).map(|i| format!("f:{i}")))
+        .chain((0..4).map(|i| format!("hll:{i}")))
         .chain((0..4).flat_map(|t| [format!("{{t{t}}}dst"), format!("{{t{t}}}src")]))
         .collect();
     let last = RefCell::new(String::new());
@@ -138,7 +153,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 368);
+    assert_eq!(writes(&mut c, 0, &mut bits), 492);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -149,7 +164,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 368);
+    assert_eq!(writes(&mut c, 1, &mut bits), 492);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
@@ -173,4 +188,13 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
             .expect("GET");
         assert_eq!(v, "4.8", "f:{i}");
     }
+    // 480 distinct elements went into the four HLLs (two per PFADD, two rounds).
+    let count: i64 = redis::cmd("PFCOUNT")
+        .arg("hll:0")
+        .query(&mut c)
+        .expect("PFCOUNT");
+    assert!(
+        (110..=130).contains(&count),
+        "hll:0 holds 120 distinct elements: {count}"
+    );
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Bitmap hot paths, okapi against redis-server in one run: redis-benchmark sends
-`SETBIT bm:<rand> <offset> 1` (1,000 keys of 2 KB) and `BITCOUNT bm:<rand>` to each
+"""The new families' hot paths, okapi against redis-server in one run: redis-benchmark
+sends `SETBIT bm:<rand> <offset> 1` (1,000 keys of 2 KB), `BITCOUNT bm:<rand>`,
+`PFADD hll:<rand%100> <rand>` (dense HLLs) and `PFCOUNT hll:<rand%100>` to each
 server, 50 clients, P1 and P16, alternating servers and taking the median of --repeat
 runs.
 
@@ -9,7 +10,7 @@ Two pairings, as a user would meet them:
   appendfsync everysec;
 - defaults: okapi as it starts (WAL, everysec) against Redis's defaults (no AOF).
 
-Usage: bench/bitmaps.py [--repeat N] [--requests N] [--okapi BIN]
+Usage: bench/families.py [--repeat N] [--requests N] [--okapi BIN]
 Needs: redis-server and redis-benchmark, a release build of okapi.
 """
 
@@ -30,6 +31,8 @@ KEYS = 1000
 # the offsets are fixed and spread over a 2 KB string; the keys are random.
 SETBIT = ["SETBIT", "bm:__rand_int__", "16000", "1"]
 BITCOUNT = ["BITCOUNT", "bm:__rand_int__"]
+PFADD = ["PFADD", "hll:__rand_int__", "__rand_int__"]
+PFCOUNT = ["PFCOUNT", "hll:__rand_int__"]
 
 
 def bench(port, command, requests, pipeline):
@@ -42,15 +45,20 @@ def bench(port, command, requests, pipeline):
 
 
 def fill(port):
-    """Gives every key its full length, so BITCOUNT counts 2 KB strings."""
+    """Gives every bitmap its full length, so BITCOUNT counts 2 KB strings, and makes
+    every HLL dense (2,000 elements each) so PFADD and PFCOUNT work on 12 KB values."""
     commands = "".join(f"SETBIT bm:{i:012d} 16383 1\n" for i in range(KEYS))
+    for i in range(KEYS):
+        elements = " ".join(f"e{j}" for j in range(i * 2000, i * 2000 + 2000))
+        commands += f"PFADD hll:{i:012d} {elements}\n"
     subprocess.run(["redis-cli", "-p", str(port)], input=commands, capture_output=True,
                    text=True, check=True)
 
 
 def run(servers, requests, repeat):
     rows = []
-    for name, command in [("SETBIT", SETBIT), ("BITCOUNT", BITCOUNT)]:
+    for name, command in [("SETBIT", SETBIT), ("BITCOUNT", BITCOUNT), ("PFADD", PFADD),
+                          ("PFCOUNT", PFCOUNT)]:
         for pipeline in (1, 16):
             samples = {"redis": [], "okapi": []}
             for i in range(repeat):
