@@ -70,6 +70,34 @@ fn read(ks: &Keyspace, key: &[u8], now_ms: u64) -> Result<Option<Hll>, EngineErr
     }
 }
 
+/// The HLL at `key` taken out of its value without copying (12 KB when dense): put it
+/// back with [`put`]. `Ok(None)` when missing.
+fn take(ks: &mut Keyspace, ctx: &ApplyCtx, key: &[u8]) -> Result<Option<Hll>, EngineError> {
+    match ks.write_as::<StrValue>(key, ctx)? {
+        None => Ok(None),
+        Some(s) if !s.with_bytes(Hll::is_hll) => Err(not_hll()),
+        Some(s) => Ok(Some(Hll::from_vec(Vec::from(s.take_mut())))),
+    }
+}
+
+/// Puts back an HLL [`take`] took out (or stores a new one), keeping the key's TTL.
+fn put(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, hll: Hll, changed: bool) {
+    // A Bytes made from a Vec is unique, so it becomes a BytesMut without a copy.
+    let buf = Bytes::from(hll.into_vec())
+        .try_into_mut()
+        .unwrap_or_else(|b| BytesMut::from(&b[..]));
+    let value = StrValue::from_mut(buf);
+    match ks.write_as::<StrValue>(&key, ctx) {
+        Ok(Some(current)) => {
+            *current = value;
+            ks.finish_write::<StrValue>(&key, ctx, changed);
+        }
+        _ => {
+            ks.insert(key, Value::Str(value), ctx);
+        }
+    }
+}
+
 /// Stores `hll` under `key`, keeping the key's TTL when it exists.
 fn store(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, hll: &Hll) {
     let value = StrValue::from_mut(BytesMut::from(hll.bytes()));
@@ -88,30 +116,46 @@ impl HllOp {
     pub(crate) fn apply(self, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<Reply, EngineError> {
         match self {
             HllOp::Add { key, elements } => {
-                let (mut hll, mut updated) = match read(ks, &key, ctx.now_ms)? {
+                let (mut hll, mut updated) = match take(ks, ctx, &key)? {
                     Some(hll) => (hll, false),
                     None => (Hll::new(), true),
                 };
+                let mut result = Ok(());
                 for element in &elements {
-                    updated |= hll.add(element).ok_or_else(corrupt)?;
+                    match hll.add(element) {
+                        Some(grew) => updated |= grew,
+                        None => {
+                            result = Err(corrupt());
+                            break;
+                        }
+                    }
                 }
-                if updated {
+                if updated && result.is_ok() {
                     hll.invalidate_cache();
-                    store(ks, ctx, key, &hll);
                 }
-                Ok(Reply::Int(i64::from(updated)))
+                // Back in place whatever happened: it was taken out of the value.
+                put(ks, ctx, key, hll, updated);
+                result.map(|()| Reply::Int(i64::from(updated)))
             }
             HllOp::Count { key } => {
-                let Some(mut hll) = read(ks, &key, ctx.now_ms)? else {
+                // A fresh cache answers without touching the value.
+                match ks.peek_as::<StrValue>(&key, ctx.now_ms)? {
+                    None => return Ok(Reply::Int(0)),
+                    Some(s) => match s.with_bytes(|b| (Hll::is_hll(b), Hll::cached_in(b))) {
+                        (false, _) => return Err(not_hll()),
+                        (true, Some(card)) => return Ok(Reply::Int(card as i64)),
+                        (true, None) => {}
+                    },
+                }
+                let Some(mut hll) = take(ks, ctx, &key)? else {
                     return Ok(Reply::Int(0));
                 };
-                if let Some(card) = hll.cached() {
-                    return Ok(Reply::Int(card as i64));
+                let card = hll.count();
+                if let Some(card) = card {
+                    hll.set_cache(card);
                 }
-                let card = hll.count().ok_or_else(corrupt)?;
-                hll.set_cache(card);
-                store(ks, ctx, key, &hll);
-                Ok(Reply::Int(card as i64))
+                put(ks, ctx, key, hll, card.is_some());
+                card.map(|c| Reply::Int(c as i64)).ok_or_else(corrupt)
             }
             HllOp::Merge { dst, keys } => {
                 let mut max = vec![0u8; REGISTERS];

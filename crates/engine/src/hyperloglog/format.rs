@@ -172,13 +172,31 @@ impl Hll {
 
     /// A string holding an HLL (`isHLLObjectOrReply`), else `None`.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < HEADER || &bytes[..4] != b"HYLL" || bytes[4] > ENC_SPARSE {
-            return None;
-        }
-        if bytes[4] == ENC_DENSE && bytes.len() != DENSE_SIZE {
-            return None;
-        }
-        Some(Hll(bytes.to_vec()))
+        Self::is_hll(bytes).then(|| Hll(bytes.to_vec()))
+    }
+
+    /// Whether `bytes` is an HLL value (`isHLLObjectOrReply`'s checks).
+    pub fn is_hll(bytes: &[u8]) -> bool {
+        bytes.len() >= HEADER
+            && &bytes[..4] == b"HYLL"
+            && bytes[4] <= ENC_SPARSE
+            && (bytes[4] != ENC_DENSE || bytes.len() == DENSE_SIZE)
+    }
+
+    /// Takes over a buffer [`Hll::is_hll`] accepted, without copying it.
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        Hll(bytes)
+    }
+
+    /// The value's buffer, given back without copying.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// The cached cardinality of the HLL in `bytes`, unless stale.
+    pub fn cached_in(bytes: &[u8]) -> Option<u64> {
+        let card = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
+        (card >> 63 == 0).then_some(card)
     }
 
     /// The whole value.
@@ -193,8 +211,7 @@ impl Hll {
 
     /// The cached cardinality, unless it is stale.
     pub fn cached(&self) -> Option<u64> {
-        let card = u64::from_le_bytes(self.0[8..16].try_into().ok()?);
-        (card >> 63 == 0).then_some(card)
+        Self::cached_in(&self.0)
     }
 
     /// Stores a freshly computed cardinality.
