@@ -14,6 +14,7 @@ pub use field::{FieldKind, FieldOp, Overflow};
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
 use crate::reply::Reply;
+use crate::strings::store_string;
 use crate::value::{StrValue, Value};
 use crate::{ApplyCtx, ReadCtx};
 
@@ -153,7 +154,6 @@ impl BitOp {
                     ks.remove(&dst, ctx);
                 } else {
                     // A new value: replaces whatever `dst` held, TTL included.
-                    ks.remove(&dst, ctx);
                     ks.insert(dst, Value::Str(StrValue::from_mut(result)), ctx);
                 }
                 Ok(Reply::Int(len as i64))
@@ -381,11 +381,5 @@ fn grow_for(
 
 /// Stores the buffer [`grow_for`] took out back under `key` (keeping its TTL).
 fn finish(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, buf: BytesMut, changed: bool) {
-    let value = StrValue::from_mut(buf);
-    if let Ok(Some(current)) = ks.write_as::<StrValue>(&key, ctx) {
-        *current = value;
-        ks.finish_write::<StrValue>(&key, ctx, changed);
-    } else {
-        ks.insert(key, Value::Str(value), ctx);
-    }
+    store_string(ks, ctx, key, StrValue::from_mut(buf), changed);
 }

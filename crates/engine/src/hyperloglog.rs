@@ -13,7 +13,8 @@ use bytes::{Bytes, BytesMut};
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
 use crate::reply::Reply;
-use crate::value::{StrValue, Value};
+use crate::strings::store_string;
+use crate::value::StrValue;
 use crate::{ApplyCtx, ReadCtx};
 
 pub use format::{Hll, REGISTERS};
@@ -61,13 +62,24 @@ fn corrupt() -> EngineError {
     EngineError::Other("INVALIDOBJ Corrupted HLL object detected".into())
 }
 
-/// The HLL held at `key`: `Ok(None)` when missing, an error when it is not one.
-fn read(ks: &Keyspace, key: &[u8], now_ms: u64) -> Result<Option<Hll>, EngineError> {
-    match ks.peek_as::<StrValue>(key, now_ms) {
-        Err(e) => Err(e),
-        Ok(None) => Ok(None),
-        Ok(Some(s)) => s.with_bytes(Hll::from_bytes).map(Some).ok_or_else(not_hll),
-    }
+/// Merges the HLL at `key` into `max` where it lies, without copying it: whether it is
+/// dense, `None` when the key is missing, an error when it holds no valid HLL.
+fn merge_from(
+    ks: &Keyspace,
+    key: &[u8],
+    now_ms: u64,
+    max: &mut [u8],
+) -> Result<Option<bool>, EngineError> {
+    let Some(s) = ks.peek_as::<StrValue>(key, now_ms)? else {
+        return Ok(None);
+    };
+    s.with_bytes(|b| {
+        if !Hll::is_hll(b) {
+            return Err(not_hll());
+        }
+        format::merge_bytes(b, max).ok_or_else(corrupt)?;
+        Ok(Some(b[4] == 0))
+    })
 }
 
 /// The HLL at `key` taken out of its value without copying (12 KB when dense): put it
@@ -86,30 +98,7 @@ fn put(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, hll: Hll, changed: bool) {
     let buf = Bytes::from(hll.into_vec())
         .try_into_mut()
         .unwrap_or_else(|b| BytesMut::from(&b[..]));
-    let value = StrValue::from_mut(buf);
-    match ks.write_as::<StrValue>(&key, ctx) {
-        Ok(Some(current)) => {
-            *current = value;
-            ks.finish_write::<StrValue>(&key, ctx, changed);
-        }
-        _ => {
-            ks.insert(key, Value::Str(value), ctx);
-        }
-    }
-}
-
-/// Stores `hll` under `key`, keeping the key's TTL when it exists.
-fn store(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, hll: &Hll) {
-    let value = StrValue::from_mut(BytesMut::from(hll.bytes()));
-    match ks.write_as::<StrValue>(&key, ctx) {
-        Ok(Some(current)) => {
-            *current = value;
-            ks.finish_write::<StrValue>(&key, ctx, true);
-        }
-        _ => {
-            ks.insert(key, Value::Str(value), ctx);
-        }
-    }
+    store_string(ks, ctx, key, StrValue::from_mut(buf), changed);
 }
 
 impl HllOp {
@@ -160,24 +149,28 @@ impl HllOp {
             HllOp::Merge { dst, keys } => {
                 let mut max = vec![0u8; REGISTERS];
                 let mut dense = false;
+                // The destination is an input too, and is checked first, as in Redis.
                 for key in std::iter::once(&dst).chain(&keys) {
-                    if let Some(hll) = read(ks, key, ctx.now_ms)? {
-                        dense |= hll.is_dense();
-                        hll.merge_into(&mut max).ok_or_else(corrupt)?;
-                    }
+                    dense |= merge_from(ks, key, ctx.now_ms, &mut max)?.unwrap_or(false);
                 }
-                let mut target = read(ks, &dst, ctx.now_ms)?.unwrap_or_else(Hll::new);
-                if dense {
-                    target.to_dense().ok_or_else(corrupt)?;
+                // Every input was valid, so the destination's registers and opcodes
+                // were too: writing them cannot fail half way.
+                let mut target = take(ks, ctx, &dst)?.unwrap_or_else(Hll::new);
+                let mut result = Ok(Reply::Ok);
+                if dense && target.to_dense().is_none() {
+                    result = Err(corrupt());
                 }
                 for (index, &count) in max.iter().enumerate() {
-                    if count != 0 {
-                        target.set(index, count).ok_or_else(corrupt)?;
+                    if result.is_ok() && count != 0 && target.set(index, count).is_none() {
+                        result = Err(corrupt());
                     }
                 }
-                target.invalidate_cache();
-                store(ks, ctx, dst, &target);
-                Ok(Reply::Ok)
+                if result.is_ok() {
+                    target.invalidate_cache();
+                }
+                // Back in place either way: `take` took it out of the value.
+                put(ks, ctx, dst, target, result.is_ok());
+                result
             }
         }
     }
@@ -189,9 +182,7 @@ impl HllQuery {
             HllQuery::CountUnion { keys } => {
                 let mut max = vec![0u8; REGISTERS];
                 for key in keys {
-                    if let Some(hll) = read(ks, key, ctx.now_ms)? {
-                        hll.merge_into(&mut max).ok_or_else(corrupt)?;
-                    }
+                    merge_from(ks, key, ctx.now_ms, &mut max)?;
                 }
                 Ok(Reply::Int(format::estimate(&format::histogram(&max)) as i64))
             }

@@ -271,7 +271,7 @@ impl StringOp {
                     Some(value) => string_as_i64(value).ok_or(EngineError::NotInteger)?,
                 };
                 let next = base.checked_add(delta).ok_or(EngineError::Overflow)?;
-                store_number(ks, ctx, key, StrValue::int(next));
+                store_string(ks, ctx, key, StrValue::int(next), true);
                 Ok(Reply::Int(next))
             }
             StringOp::IncrByFloat { key, delta } => {
@@ -287,7 +287,7 @@ impl StringOp {
                     return Err(EngineError::NanOrInfinity);
                 }
                 let text = Bytes::from(format_f64_human(next));
-                store_number(ks, ctx, key, StrValue::from_bytes(text.clone()));
+                store_string(ks, ctx, key, StrValue::from_bytes(text.clone()), true);
                 Ok(Reply::Bulk(text))
             }
             StringOp::IncrByFloatText { key, increment } => {
@@ -305,18 +305,25 @@ impl StringOp {
                     .checked_add(increment)
                     .ok_or(EngineError::NanOrInfinity)?;
                 let text = Bytes::from(next.to_human());
-                store_number(ks, ctx, key, StrValue::from_bytes(text.clone()));
+                store_string(ks, ctx, key, StrValue::from_bytes(text.clone()), true);
                 Ok(Reply::Bulk(text))
             }
         }
     }
 }
 
-/// Stores a counter's new value, keeping the key's TTL when it exists.
-fn store_number(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, value: StrValue) {
+/// Stores a string's new value, keeping the key's TTL when it exists (counters,
+/// bitmaps, HyperLogLogs); `changed` says whether a version bump is due.
+pub(crate) fn store_string(
+    ks: &mut Keyspace,
+    ctx: &ApplyCtx,
+    key: Bytes,
+    value: StrValue,
+    changed: bool,
+) {
     if let Ok(Some(current)) = ks.write_as::<StrValue>(&key, ctx) {
         *current = value;
-        ks.finish_write::<StrValue>(&key, ctx, true);
+        ks.finish_write::<StrValue>(&key, ctx, changed);
     } else {
         ks.insert(key, Value::Str(value), ctx);
     }

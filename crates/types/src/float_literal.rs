@@ -14,8 +14,9 @@ pub(crate) enum Literal {
     /// `mantissa * radix^exponent`, radix 10 for decimal and 2 for hex literals.
     Finite {
         negative: bool,
-        /// Whether any digit is nonzero (known even when the mantissa was not built).
-        nonzero: bool,
+        /// Digits from the first nonzero one on (0: the value is zero), known even when
+        /// the mantissa was not built: a decimal mantissa's length in digits.
+        significant: usize,
         /// The digits as an integer; left zero for a decimal read with `exact` off.
         mantissa: BigUint,
         exponent: i64,
@@ -58,7 +59,7 @@ impl Literal {
         let mut digits = 0usize;
         let mut fraction_digits = 0i64;
         let mut seen_point = false;
-        let mut nonzero = false;
+        let mut significant = 0usize;
         let mut i = 0;
         // Digits are folded in chunks so long mantissas stay cheap.
         let mut chunk = 0u32;
@@ -70,7 +71,9 @@ impl Literal {
                 seen_point = true;
             } else if let Some(d) = (c as char).to_digit(radix) {
                 digits += 1;
-                nonzero |= d != 0;
+                if significant > 0 || d != 0 {
+                    significant += 1;
+                }
                 if seen_point {
                     fraction_digits += 1;
                 }
@@ -123,7 +126,7 @@ impl Literal {
         let scale = if radix == 16 { 4 } else { 1 };
         Some(Self::Finite {
             negative,
-            nonzero,
+            significant,
             mantissa,
             exponent: exponent - fraction_digits * scale,
             hex: radix == 16,
@@ -204,7 +207,15 @@ impl Format {
     }
 
     /// Rounds a finite literal's exact value (its sign aside).
-    pub(crate) fn round_literal(self, mantissa: &BigUint, exponent: i64, hex: bool) -> Rounded {
+    /// `significant` is a decimal mantissa's length in digits (see [`Literal`]); hex
+    /// literals do not use it.
+    pub(crate) fn round_literal(
+        self,
+        mantissa: &BigUint,
+        exponent: i64,
+        hex: bool,
+        significant: usize,
+    ) -> Rounded {
         if mantissa.is_zero() {
             return Rounded::Value { m: 0, e: 0 };
         }
@@ -219,8 +230,7 @@ impl Format {
             return self.round(mantissa, exponent, false);
         }
         // Decimal magnitude bounds, so huge exponents never build huge powers of ten.
-        let digits = mantissa.to_decimal().len() as i64;
-        let magnitude = exponent + digits;
+        let magnitude = exponent + significant as i64;
         let log10_2 = std::f64::consts::LOG10_2;
         let high = ((self.emax + i64::from(self.bits)) as f64 * log10_2) as i64 + 2;
         let low = (self.emin as f64 * log10_2) as i64 - 2;

@@ -44,8 +44,8 @@ impl LongDouble {
                 mantissa,
                 exponent,
                 hex,
-                ..
-            } => match EXTENDED.round_literal(&mantissa, exponent, hex) {
+                significant,
+            } => match EXTENDED.round_literal(&mantissa, exponent, hex, significant) {
                 Rounded::Value { m, e } => Some(Self::Finite { negative, m, e }),
                 Rounded::Overflow | Rounded::Underflow => None,
             },

@@ -64,13 +64,13 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
         }),
         Literal::Finite {
             negative,
-            nonzero,
+            significant,
             mantissa,
             exponent,
             hex,
         } => {
             let magnitude = if hex {
-                match DOUBLE.round_literal(&mantissa, exponent, true) {
+                match DOUBLE.round_literal(&mantissa, exponent, true, 0) {
                     Rounded::Value { m, e } => double_from_parts(m, e),
                     Rounded::Overflow | Rounded::Underflow => return None,
                 }
@@ -79,7 +79,7 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
                 // above, and its grammar is a subset of what `str::parse` reads.
                 let text = std::str::from_utf8(bytes).ok()?;
                 let value: f64 = text.parse().ok()?;
-                if value.is_infinite() || (value == 0.0 && nonzero) {
+                if value.is_infinite() || (value == 0.0 && significant > 0) {
                     return None;
                 }
                 value.abs()
@@ -113,7 +113,7 @@ pub fn parse_f64_bound(bytes: &[u8]) -> Option<f64> {
             ..
         } => Some(signed(
             negative,
-            match DOUBLE.round_literal(&mantissa, exponent, true) {
+            match DOUBLE.round_literal(&mantissa, exponent, true, 0) {
                 Rounded::Value { m, e } => double_from_parts(m, e),
                 Rounded::Overflow => f64::INFINITY,
                 Rounded::Underflow => 0.0,

@@ -328,51 +328,16 @@ impl Hll {
         let mut dense = vec![0u8; DENSE_SIZE];
         dense[..HEADER].copy_from_slice(&self.0[..HEADER]);
         dense[4] = ENC_DENSE;
-        let mut index = 0;
-        let mut at = HEADER;
-        while at < self.0.len() {
-            let (is_val, value, span, oplen) = opcode(&self.0, at)?;
-            if index + span > REGISTERS {
-                return None;
-            }
-            if is_val {
-                (index..index + span).for_each(|i| dense_set(&mut dense[HEADER..], i, value));
-            }
-            index += span;
-            at += oplen;
-        }
-        if index != REGISTERS {
-            return None;
-        }
+        sparse_runs(&self.0, |start, len, value| {
+            (start..start + len).for_each(|i| dense_set(&mut dense[HEADER..], i, value));
+        })?;
         self.0 = dense;
         Some(())
     }
 
     /// `max[i] = max(max[i], register i)`; `None` for a corrupt value.
     pub fn merge_into(&self, max: &mut [u8]) -> Option<()> {
-        if self.is_dense() {
-            let regs = &self.0[HEADER..];
-            for (i, m) in max.iter_mut().enumerate() {
-                *m = (*m).max(dense_get(regs, i));
-            }
-            return Some(());
-        }
-        let mut index = 0;
-        let mut at = HEADER;
-        while at < self.0.len() {
-            let (is_val, value, span, oplen) = opcode(&self.0, at)?;
-            if index + span > REGISTERS {
-                return None;
-            }
-            if is_val {
-                max[index..index + span]
-                    .iter_mut()
-                    .for_each(|m| *m = (*m).max(value));
-            }
-            index += span;
-            at += oplen;
-        }
-        (index == REGISTERS).then_some(())
+        merge_bytes(&self.0, max)
     }
 
     /// The cardinality estimate; `None` for a corrupt value.
@@ -381,6 +346,42 @@ impl Hll {
         self.merge_into(&mut registers)?;
         Some(estimate(&histogram(&registers)))
     }
+}
+
+/// Calls `f(start, len, value)` for every VAL run of a sparse HLL's opcodes; `None`
+/// when they do not cover exactly the 16384 registers.
+fn sparse_runs(bytes: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Option<()> {
+    let mut index = 0;
+    let mut at = HEADER;
+    while at < bytes.len() {
+        let (is_val, value, span, oplen) = opcode(bytes, at)?;
+        if index + span > REGISTERS {
+            return None;
+        }
+        if is_val {
+            f(index, span, value);
+        }
+        index += span;
+        at += oplen;
+    }
+    (index == REGISTERS).then_some(())
+}
+
+/// `max[i] = max(max[i], register i)` for the HLL value `bytes` (checked with
+/// [`Hll::is_hll`]), read in place; `None` for corrupt opcodes.
+pub fn merge_bytes(bytes: &[u8], max: &mut [u8]) -> Option<()> {
+    if bytes[4] == ENC_DENSE {
+        let regs = &bytes[HEADER..];
+        for (i, m) in max.iter_mut().enumerate() {
+            *m = (*m).max(dense_get(regs, i));
+        }
+        return Some(());
+    }
+    sparse_runs(bytes, |start, len, value| {
+        max[start..start + len]
+            .iter_mut()
+            .for_each(|m| *m = (*m).max(value));
+    })
 }
 
 impl Default for Hll {

@@ -111,3 +111,73 @@ fn every_add_leaves_a_well_formed_value() {
     }
     assert!(hll.is_dense());
 }
+
+#[test]
+fn values_that_are_not_hlls_get_redis_s_errors() {
+    use crate::strings::{SetCond, SetExpire, StringOp};
+    let mut n = Fixture::fresh();
+    let set = |n: &mut Fixture, key: &str, value: Vec<u8>| {
+        n.op(StringOp::Set {
+            key: b(key),
+            value: Bytes::from(value),
+            cond: SetCond::Always,
+            get: false,
+            expire: SetExpire::Clear,
+        })
+    };
+    let error = |reply: Reply| match reply {
+        Reply::Error(e) => e.to_string(),
+        other => panic!("not an error: {other:?}"),
+    };
+    set(&mut n, "s", b"not an hll".to_vec());
+    assert_eq!(
+        error(n.op(HllOp::Add {
+            key: b("s"),
+            elements: vec![b("a")]
+        })),
+        "WRONGTYPE Key is not a valid HyperLogLog string value."
+    );
+    n.op(crate::lists::ListOp::Push {
+        key: b("l"),
+        end: crate::lists::End::Left,
+        elements: vec![b("x")],
+        existing_only: false,
+    });
+    assert_eq!(
+        error(n.op(HllOp::Count { key: b("l") })),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    // A sparse HLL whose opcodes stop short of 16384 registers (an XZERO of 100), its
+    // cache stale (a fresh cache is answered without reading the registers, as Redis).
+    let mut short = Hll::new().bytes()[..16].to_vec();
+    short[15] = 0x80;
+    short.extend_from_slice(&[0x40, 99]);
+    set(&mut n, "c", short.clone());
+    assert_eq!(
+        error(n.op(HllOp::Count { key: b("c") })),
+        "INVALIDOBJ Corrupted HLL object detected"
+    );
+    assert_eq!(
+        error(n.query(HllQuery::CountUnion {
+            keys: vec![b("c"), b("missing")]
+        })),
+        "INVALIDOBJ Corrupted HLL object detected"
+    );
+    assert_eq!(
+        error(n.op(HllOp::Merge {
+            dst: b("d"),
+            keys: vec![b("c")]
+        })),
+        "INVALIDOBJ Corrupted HLL object detected"
+    );
+    assert_eq!(
+        n.query(StringQuery::Get { key: b("d") }),
+        Reply::Nil,
+        "nothing stored"
+    );
+    // A failed PFCOUNT leaves the value as it was.
+    assert_eq!(
+        n.query(StringQuery::Get { key: b("c") }),
+        Reply::Bulk(Bytes::from(short))
+    );
+}

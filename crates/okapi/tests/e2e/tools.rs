@@ -129,6 +129,22 @@ fn redis_cli_memkeys_reports_sizes_from_memory_usage() {
     assert!(small > 0 && big >= small + 10_000, "{small} {big}");
     assert!(hash > 1000 * 14, "every field counted: {hash}");
     assert_eq!(usage(&mut c, "missing", &[]), None);
+    for (args, want) in [
+        (
+            &["MEMORY", "USAGE", "big", "SAMPLES", "x"][..],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["MEMORY", "USAGE", "big", "COUNT", "1"],
+            "ERR syntax error",
+        ),
+        (
+            &["MEMORY", "NOPE"],
+            "ERR unknown subcommand 'NOPE'. Try MEMORY HELP.",
+        ),
+    ] {
+        assert_eq!(crate::common::err(&mut c, args), want, "{args:?}");
+    }
     let stats: redis::Value = redis::cmd("MEMORY")
         .arg("STATS")
         .query(&mut c)
