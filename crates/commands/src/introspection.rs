@@ -25,6 +25,9 @@ pub fn info_entry(spec: &CommandSpec) -> Reply {
         Keys::None => (0, 0, 0),
         Keys::Range { first, last, step } => (first, last, step),
         Keys::Custom(_) => (0, 0, 0),
+        Keys::Movable {
+            first, last, step, ..
+        } => (first, last, step),
     };
     let acl = spec.acl.iter().map(|c| Reply::Status(c)).collect();
     Reply::Array(vec![

@@ -7,7 +7,7 @@
 //! - [`action`] — what a parsed command asks for (`Action`, `ConnCmd`, `Blocking`)
 //! - [`args`] — argument cursor with Redis's error texts
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
-//! - one module per family: [`strings`], [`bitmaps`], [`hyperloglog`], [`keys`], [`hashes`], [`lists`], [`sets`],
+//! - one module per family: [`strings`], [`bitmaps`], [`hyperloglog`], [`keys`], [`sort`], [`hashes`], [`lists`], [`sets`],
 //!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
 //!   [`blocks`]
 //! - [`introspection`] — `COMMAND` replies built from the table
@@ -30,6 +30,7 @@ pub mod pubsub;
 pub mod reply;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod spec;
 pub mod strings;
 pub mod tables;
@@ -48,6 +49,7 @@ pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     bitmaps::COMMANDS,
     hyperloglog::COMMANDS,
     keys::COMMANDS,
+    sort::COMMANDS,
     hashes::COMMANDS,
     lists::COMMANDS,
     sets::COMMANDS,

@@ -614,6 +614,7 @@ mod tests {
             now_ms: 0,
             random: 0,
             databases: 16,
+            sharded: false,
         }
     }
 

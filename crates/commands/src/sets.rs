@@ -424,6 +424,7 @@ mod tests {
             now_ms: 0,
             random: 42,
             databases: 16,
+            sharded: false,
         }
     }
 

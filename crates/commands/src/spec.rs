@@ -72,6 +72,10 @@ pub struct Ctx {
     pub random: u64,
     /// Number of namespaces.
     pub databases: u32,
+    /// The node's keyspace is split over several shards (cluster mode, or shard
+    /// groups): commands that reach keys not named in their arguments must keep them
+    /// in their key's slot.
+    pub sharded: bool,
 }
 
 /// Turns arguments (command name excluded) into an action.
@@ -94,6 +98,18 @@ pub enum Keys {
     },
     /// Positions found by a function of the arguments (name included).
     Custom(fn(&[Bytes]) -> Vec<usize>),
+    /// Positions found by `find`, while `COMMAND` reports the fixed part as a range
+    /// (SORT: key 1 always, a STORE destination anywhere).
+    Movable {
+        /// `COMMAND`'s first key position.
+        first: i32,
+        /// `COMMAND`'s last key position.
+        last: i32,
+        /// `COMMAND`'s step.
+        step: i32,
+        /// The real positions.
+        find: fn(&[Bytes]) -> Vec<usize>,
+    },
 }
 
 /// One command.
@@ -162,7 +178,9 @@ impl CommandSpec {
                     step: step.max(1),
                 }
             }
-            Keys::Custom(find) => KeyIndexes::Listed(find(argv).into_iter()),
+            Keys::Custom(find) | Keys::Movable { find, .. } => {
+                KeyIndexes::Listed(find(argv).into_iter())
+            }
         }
     }
 }

@@ -56,4 +56,7 @@ pub enum EngineError {
     /// Snapshot data that cannot be restored: truncated, corrupt, or of an unknown format.
     #[error("ERR corrupt snapshot: {0}")]
     CorruptSnapshot(String),
+    /// SORT without ALPHA met a key that is not a number.
+    #[error("ERR One or more scores can't be converted into double")]
+    SortScore,
 }

@@ -8,6 +8,7 @@ use crate::error::EngineError;
 use crate::glob::glob_match;
 use crate::keyspace::Keyspace;
 use crate::reply::Reply;
+use crate::sort::SortSpec;
 use crate::value::Value;
 use crate::{ApplyCtx, Engine, ReadCtx};
 
@@ -72,6 +73,15 @@ pub enum KeyOp {
         key: Bytes,
         /// Destination namespace.
         dst_db: Namespace,
+    },
+    /// SORT … STORE dst: the sorted elements of `key` as a list under `dst`.
+    SortStore {
+        /// Key sorted.
+        key: Bytes,
+        /// Options.
+        spec: SortSpec,
+        /// Destination.
+        dst: Bytes,
     },
     /// FLUSHDB.
     FlushDb,
@@ -168,6 +178,13 @@ pub enum KeyQuery {
         key: Bytes,
         /// Elements of a collection to measure (0: all); the rest are assumed alike.
         samples: u64,
+    },
+    /// SORT / SORT_RO without STORE.
+    Sort {
+        /// Key sorted.
+        key: Bytes,
+        /// Options.
+        spec: SortSpec,
     },
     /// META: per-key metadata (okapi).
     Meta {
@@ -293,6 +310,9 @@ impl KeyOp {
                 }
                 Ok(Reply::Int(1))
             }
+            KeyOp::SortStore { key, spec, dst } => {
+                crate::sort::store(engine.space_mut(db)?, &key, &spec, dst, ctx)
+            }
             KeyOp::FlushDb => {
                 let table = engine.space_mut(db)?.take_all(ctx);
                 engine.retire(db, table);
@@ -405,6 +425,7 @@ impl KeyQuery {
                     Reply::Int(e.memory_usage(key.len(), *samples) as i64)
                 }))
             }
+            KeyQuery::Sort { key, spec } => crate::sort::query(ks, key, spec, now),
             KeyQuery::Meta { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
                 let field = |name: &str, value: Reply| (Reply::bulk(name.as_bytes()), value);
                 let ttl = if e.expire_at == 0 {

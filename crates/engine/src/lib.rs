@@ -13,6 +13,7 @@
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
 //!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`], [`bitmaps`],
 //!   [`hyperloglog`]
+//! - [`sort`] — SORT / SORT_RO over lists, sets and sorted sets
 //! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
@@ -35,6 +36,7 @@ pub mod reply;
 pub mod rng;
 pub mod sets;
 pub mod snapshot;
+pub mod sort;
 pub mod strings;
 pub mod tables;
 #[cfg(test)]

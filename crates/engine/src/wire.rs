@@ -17,6 +17,7 @@ use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
 use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
+use crate::sort::{SortBy, SortSpec};
 use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
@@ -107,6 +108,7 @@ wire_enum!(KeyOp {
     7 => FlushDb,
     8 => FlushAll,
     9 => ExpireDue { keys },
+    10 => SortStore { key, spec, dst },
 });
 wire_enum!(TtlForm {
     1 => Seconds,
@@ -129,6 +131,19 @@ wire_enum!(KeyQuery {
     12 => ObjectFreq { key },
     13 => Meta { key },
     14 => MemoryUsage { key, samples },
+    15 => Sort { key, spec },
+});
+wire_enum!(SortBy {
+    1 => Element,
+    2 => Pattern(pattern),
+    3 => NoSort,
+});
+wire_struct!(SortSpec {
+    by,
+    limit,
+    get,
+    desc,
+    alpha
 });
 
 wire_enum!(HashOp {
@@ -325,6 +340,7 @@ wire_enum!(EngineError {
     15 => Other(text),
     16 => SnapshotInProgress,
     17 => CorruptSnapshot(text),
+    18 => SortScore,
 });
 
 #[cfg(test)]

@@ -234,12 +234,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         Step::AwaitWrites(rx, writes.shapes, held.layout.shards()[shard].clone())
     }
 
-    fn ctx(&mut self, now: u64, databases: u32) -> Ctx {
+    fn ctx(&mut self, now: u64, databases: u32, sharded: bool) -> Ctx {
         Ctx {
             db: self.session.db,
             now_ms: now,
             random: self.rng.next_u64(),
             databases,
+            sharded,
         }
     }
 
@@ -338,7 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.info.multi.store(queue.len() as i64, Ordering::Relaxed);
             return (Action::Reply(Reply::Status("QUEUED")), here);
         }
-        let ctx = self.ctx(now, self.databases);
+        let ctx = self.ctx(now, self.databases, !layout.is_single());
         let action = match (spec.parse)(&ctx, &argv[1..]) {
             Ok(action) => action,
             Err(e) => return (Action::Reply(error_reply(&e)), here),
@@ -610,6 +611,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 now_ms: now,
                 random: self.rng.next_u64(),
                 databases,
+                sharded: !layout.is_single(),
             };
             let parsed = okapi_commands::parse(&ctx, &argv);
             let slot = match parsed {

@@ -201,6 +201,9 @@ impl RedisServer {
                 "",
             ])
             .args(["--appendonly", "no", "--daemonize", "no", "--dir"])
+            // SORT … ALPHA compares with strcoll: the C locale makes that byte order,
+            // which okapi uses.
+            .env("LC_ALL", "C")
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -381,11 +384,13 @@ pub enum Family {
     Bitmaps,
     /// HyperLogLogs (values compared byte for byte with GET).
     HyperLogLogs,
+    /// SORT and SORT_RO over lists, sets and sorted sets, with BY/GET patterns.
+    Sort,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Strings,
         Family::Keys,
         Family::Hashes,
@@ -394,6 +399,7 @@ impl Family {
         Family::ZSets,
         Family::Bitmaps,
         Family::HyperLogLogs,
+        Family::Sort,
     ];
 
     /// The family's name, for reports.
@@ -407,11 +413,13 @@ impl Family {
             Family::ZSets => "zsets",
             Family::Bitmaps => "bitmaps",
             Family::HyperLogLogs => "hll",
+            Family::Sort => "sort",
         }
     }
 
     /// Commands (name, then argument kinds) the family draws from. Kinds: `k` a key,
-    /// `v` a value, `i` an integer, `f` a float, `m` a member/field (a value), a
+    /// `v` a value, `i` an integer, `f` a float, `m` a member/field (a value), `q` a
+    /// key to SORT, `W`/`H` the string/hash key a SORT pattern forms from a value, a
     /// literal otherwise; a trailing `*` repeats the kind before it 0–3 times.
     fn templates(self) -> &'static [&'static str] {
         match self {
@@ -619,6 +627,54 @@ impl Family {
                 "DEL k",
                 "PFCOUNT",
             ],
+            // Redis leaves some SORT orders unspecified, so they are not generated: a
+            // set's elements under `BY nosort` (hash order) and ties under `BY … ALPHA`
+            // of a set or sorted set (its input order is hash order; a list's is kept).
+            Family::Sort => &[
+                "RPUSH l1 v v v*",
+                "SADD s1 m m m*",
+                // Scores that parse (`F`): Redis 7.0's SORT reads `errno` without
+                // clearing it, so a ZADD that failed with ERANGE (1e400) makes its next
+                // numeric SORTs fail too. okapi does not copy that bug.
+                "ZADD z1 F m F m F m",
+                "SET W v",
+                "SET W v",
+                "HSET H fa v fb v",
+                "SET k1 v",
+                "DEL l1 s1 z1",
+                "SORT q",
+                "SORT q DESC",
+                "SORT q ALPHA",
+                "SORT q ALPHA DESC",
+                "SORT q LIMIT i i",
+                "SORT q ALPHA LIMIT i i DESC",
+                "SORT q BY w_*",
+                "SORT q BY w_* DESC LIMIT i i",
+                "SORT q BY h_*->fa",
+                "SORT q BY w_* GET # GET h_*->fb GET w_* GET nostar GET h_*->",
+                "SORT q ALPHA GET h_*->fa GET #",
+                "SORT l1 BY w_* ALPHA",
+                "SORT l1 BY h_*->fa ALPHA DESC",
+                "SORT l1 BY nosort",
+                "SORT l1 BY nosort DESC LIMIT i i",
+                "SORT z1 BY nosort LIMIT i i",
+                "SORT z1 BY nosort DESC GET w_*",
+                "SORT q STORE dst",
+                "SORT q ALPHA STORE dst",
+                "SORT s1 BY nosort STORE dst",
+                "SORT q BY w_* GET # GET h_*->fa STORE dst LIMIT i i",
+                "LRANGE dst 0 -1",
+                "TYPE dst",
+                "SORT_RO q ALPHA",
+                "SORT_RO q BY w_* LIMIT i i",
+                "SORT_RO q STORE dst",
+                "SORT q LIMIT i",
+                "SORT q v",
+                "SORT q BY",
+                "SORT q GET",
+                "SORT q STORE",
+                "SORT",
+            ],
             Family::ZSets => &[
                 "ZADD k f m",
                 "ZADD k f m f m",
@@ -666,8 +722,9 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
     let mut argv: Vec<Vec<u8>> = Vec::new();
     let words: Vec<&str> = template.split(' ').collect();
     for (i, word) in words.iter().enumerate() {
+        // Only a one-letter kind repeats: `w_*` is a SORT pattern.
         let (kind, repeat) = match word.strip_suffix('*') {
-            Some(kind) if i > 0 => (kind, true),
+            Some(kind) if i > 0 && kind.len() == 1 => (kind, true),
             _ => (*word, false),
         };
         let times = if repeat { rng.below(4) } else { 1 };
@@ -680,6 +737,12 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
                 "n" if i > 0 => rng.below(1_000_000).to_string().into(),
                 "t" if i > 0 => rng.pick(FIELD_TYPES).into(),
                 "f" if i > 0 => rng.pick(FLOATS).into(),
+                "F" if i > 0 => rng
+                    .pick(&["0", "1", "-1", "2.5", "-0.5", "1e2", "inf", "-inf"])
+                    .into(),
+                "q" if i > 0 => rng.pick(&["l1", "s1", "z1", "k1", "nokey"]).into(),
+                "W" if i > 0 => format!("w_{}", rng.pick(VALUES)).into(),
+                "H" if i > 0 => format!("h_{}", rng.pick(VALUES)).into(),
                 literal => literal.into(),
             });
         }

@@ -123,6 +123,27 @@ pub fn parse_f64_bound(bytes: &[u8]) -> Option<f64> {
     }
 }
 
+/// C's `strtod` as Redis reads a SORT key: like [`parse_f64_bound`] (a C string,
+/// leading whitespace skipped, an empty text is 0), but a result out of range —
+/// overflowing, or below the smallest normal double (`ERANGE`) — is refused.
+pub fn parse_f64_strict(bytes: &[u8]) -> Option<f64> {
+    let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    let value = parse_f64_bound(text)?;
+    let literal = text
+        .iter()
+        .position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .and_then(|start| Literal::parse(&text[start..], false));
+    let out_of_range = match literal {
+        // The empty text.
+        None => false,
+        Some(Literal::Infinite { .. }) => false,
+        Some(Literal::Finite { significant, .. }) => {
+            value.is_infinite() || (significant > 0 && value.abs() < f64::MIN_POSITIVE)
+        }
+    };
+    (!out_of_range).then_some(value)
+}
+
 /// `m * 2^e` for a significand and exponent already rounded to binary64.
 fn double_from_parts(m: u64, e: i64) -> f64 {
     if m == 0 {
@@ -251,6 +272,39 @@ mod tests {
         assert_eq!(format_f64(f64::INFINITY), "inf");
         assert_eq!(format_f64(123456789.0), "123456789");
         assert_eq!(format_f64(100001.0 / 262144.0), "0.38147354125976562");
+    }
+
+    #[test]
+    fn sort_keys_read_as_strtod_with_erange_refused() {
+        assert_eq!(parse_f64_strict(b""), Some(0.0));
+        assert_eq!(parse_f64_strict(b" 2"), Some(2.0));
+        assert_eq!(parse_f64_strict(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64_strict(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64_strict(b"0.000"), Some(0.0));
+        assert_eq!(parse_f64_strict(b"3\0garbage"), Some(3.0));
+        assert_eq!(
+            parse_f64_strict(b"2.2250738585072014e-308"),
+            Some(f64::MIN_POSITIVE)
+        );
+        // ERANGE: overflow, underflow to zero and subnormal results, as glibc.
+        for bad in [
+            &b"1e400"[..],
+            b"1e-400",
+            b"1e-310",
+            b"4.9406564584124654e-324",
+            b"0x1p-1074",
+            b"  ",
+            b"2 ",
+            b"nan",
+            b"a",
+        ] {
+            assert_eq!(
+                parse_f64_strict(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -83,6 +83,16 @@ pub(super) const COMMANDS: &[Doc] = &[
         "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
     cmd("randomkey", "1.0.0", "O(1)", ""),
     cmd("dbsize", "1.0.0", "O(1)", ""),
+    cmd("sort", "1.0.0", "O(N+M*log(M)) where N is the number of elements in the list or set to \
+         sort, and M the number of returned elements. When the elements are not sorted, \
+         complexity is O(N).",
+        "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] \
+         order=[ASC | DESC] [ALPHA] [STORE destination]"),
+    cmd("sort_ro", "7.0.0", "O(N+M*log(M)) where N is the number of elements in the list or set \
+         to sort, and M the number of returned elements. When the elements are not sorted, \
+         complexity is O(N).",
+        "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] \
+         order=[ASC | DESC] [ALPHA]"),
     cmd("flushdb", "1.0.0", "O(N) where N is the number of keys in the database",
         "flush-type=[ASYNC | SYNC]"),
     cmd("flushall", "1.0.0", "O(N) where N is the number of keys in all databases",

@@ -270,6 +270,7 @@ fn docs_reply(names: &[&str]) -> Reply {
         now_ms: 0,
         random: 0,
         databases: 16,
+        sharded: false,
     };
     let args: Vec<Bytes> = std::iter::once("DOCS")
         .chain(names.iter().copied())

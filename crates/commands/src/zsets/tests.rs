@@ -20,6 +20,7 @@ fn ctx() -> Ctx {
         now_ms: 0,
         random: 0,
         databases: 16,
+        sharded: false,
     }
 }
 

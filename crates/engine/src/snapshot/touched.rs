@@ -94,6 +94,8 @@ fn key_op_touches<'a>(db: Namespace, op: &'a KeyOp, f: &mut impl FnMut(Touched<'
             f(Touched::Key(db, key));
             f(Touched::Key(*dst_db, key));
         }
+        // The sorted key and the pattern keys are only read.
+        KeyOp::SortStore { dst, .. } => f(Touched::Key(db, dst)),
         KeyOp::FlushDb => f(Touched::All(db)),
         KeyOp::FlushAll => f(Touched::Everything),
     }

@@ -19,6 +19,7 @@ use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
 use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
+use crate::sort::{SortBy, SortSpec};
 use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
@@ -697,6 +698,7 @@ fn errors() -> Vec<EngineError> {
         EngineError::Other("ERR other".into()),
         EngineError::SnapshotInProgress,
         EngineError::CorruptSnapshot("bad".into()),
+        EngineError::SortScore,
     ]
 }
 
@@ -871,6 +873,48 @@ fn appended_ops() -> Vec<OpKind> {
             })
             .collect(),
         }),
+        // SORT.
+        KeyOp::SortStore {
+            key: b("s"),
+            spec: SortSpec {
+                by: SortBy::NoSort,
+                limit: None,
+                get: Vec::new(),
+                desc: false,
+                alpha: true,
+            },
+            dst: b("d"),
+        }
+        .into(),
+        KeyOp::SortStore {
+            key: b("s"),
+            spec: SortSpec {
+                by: SortBy::Element,
+                limit: Some((0, 10)),
+                get: bs(&["x_*"]),
+                desc: false,
+                alpha: false,
+            },
+            dst: b("d"),
+        }
+        .into(),
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: vec![TxnItem::Read(Query {
+                db: Namespace(6),
+                kind: KeyQuery::Sort {
+                    key: b("l"),
+                    spec: SortSpec {
+                        by: SortBy::Pattern(b("w_*")),
+                        limit: Some((-1, i64::MAX)),
+                        get: bs(&["#", "h_*->f"]),
+                        desc: true,
+                        alpha: false,
+                    },
+                }
+                .into(),
+            })],
+        }),
     ]
 }
 
@@ -898,7 +942,7 @@ fn ops_have_a_stable_encoding() {
 #[test]
 fn errors_have_a_stable_encoding() {
     let tags: Vec<u8> = errors().iter().map(|e| e.to_bytes()[0]).collect();
-    assert_eq!(tags, (1..=17).collect::<Vec<u8>>());
+    assert_eq!(tags, (1..=18).collect::<Vec<u8>>());
     for e in errors() {
         assert_eq!(EngineError::from_bytes(e.to_bytes()).expect("decodes"), e);
     }

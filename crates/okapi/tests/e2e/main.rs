@@ -25,6 +25,7 @@ mod readme;
 mod server;
 mod sets;
 mod shard_groups;
+mod sort;
 mod startup;
 mod strings;
 mod tables;

@@ -10,6 +10,7 @@ use crate::hashes::{HashOp, HashQuery};
 use crate::keys::{ExpireCond, KeyOp, KeyQuery};
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
+use crate::sort::{SortBy, SortSpec};
 use crate::strings::{SetCond, SetExpire, StringOp, StringQuery};
 use crate::zsets::{
     AddFlags, Aggregate, Combine, PopEnd, PopShape, RangeBy, RangeSpec, SetOpKind, ZSetOp,
@@ -177,6 +178,16 @@ fn key_op() -> BoxedStrategy<OpKind> {
             KeyOp::Move { key, dst_db: okapi_types::Namespace(dst_db) }.into()
         }),
         1 => keys().prop_map(|keys| KeyOp::ExpireDue { keys }.into()),
+        1 => (key(), key(), any::<bool>()).prop_map(|(key, dst, alpha)| {
+            let spec = SortSpec {
+                by: if alpha { SortBy::NoSort } else { SortBy::Pattern(Bytes::from_static(b"s*")) },
+                limit: None,
+                get: vec![Bytes::from_static(b"#")],
+                desc: false,
+                alpha,
+            };
+            KeyOp::SortStore { key, spec, dst }.into()
+        }),
     ]
     .boxed()
 }

@@ -39,8 +39,9 @@ fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, 
     last.into_inner().swap_remove(0)
 }
 
-/// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP and
-/// INCRBYFLOAT over keys spread across the groups. Returns the writes acknowledged.
+/// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP,
+/// INCRBYFLOAT, PFADD, PFCOUNT and SORT … STORE over keys spread across the groups.
+/// Returns the writes acknowledged.
 fn writes(
     c: &mut redis::cluster::ClusterConnection,
     round: u64,
@@ -94,7 +95,46 @@ fn writes(
             .arg(1)
             .query(c)
             .expect("SETBIT");
-        acked += 2;
+        // A set sorted BY a pattern, and one stored unsorted: replicas hash the set
+        // with different seeds, so only a stored order independent of hash order
+        // (Redis sorts it by bytes) keeps them equal.
+        for m in 0..5 {
+            let member = format!("m{}", round * 5 + m);
+            let _: i64 = redis::cmd("SADD")
+                .arg(format!("{{t{tag}}}set"))
+                .arg(&member)
+                .query(c)
+                .expect("SADD");
+            let _: () = redis::cmd("SET")
+                .arg(format!("{{t{tag}}}w_{member}"))
+                .arg((m * 7 + tag) % 5)
+                .query(c)
+                .expect("SET");
+            acked += 2;
+        }
+        let sorted: i64 = redis::cmd("SORT")
+            .arg(format!("{{t{tag}}}set"))
+            .arg("BY")
+            .arg(format!("{{t{tag}}}w_*"))
+            .arg("GET")
+            .arg("#")
+            .arg("GET")
+            .arg(format!("{{t{tag}}}w_*"))
+            .arg("STORE")
+            .arg(format!("{{t{tag}}}by_weight"))
+            .query(c)
+            .expect("SORT BY STORE");
+        assert_eq!(sorted as u64, 10 * (round + 1));
+        let plain: i64 = redis::cmd("SORT")
+            .arg(format!("{{t{tag}}}set"))
+            .arg("BY")
+            .arg("nosort")
+            .arg("STORE")
+            .arg(format!("{{t{tag}}}plain"))
+            .query(c)
+            .expect("SORT nosort STORE");
+        assert_eq!(plain as u64, 5 * (round + 1));
+        acked += 4;
     }
     // PFCOUNT writes the cached cardinality into the value: replicas must agree on it.
     for h in 0..4 {
@@ -153,7 +193,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 492);
+    assert_eq!(writes(&mut c, 0, &mut bits), 540);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -164,7 +204,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 492);
+    assert_eq!(writes(&mut c, 1, &mut bits), 540);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
@@ -187,6 +227,18 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
             .query(&mut c)
             .expect("GET");
         assert_eq!(v, "4.8", "f:{i}");
+    }
+    // SORT … BY nosort STORE of a set stored its members in byte order.
+    for tag in 0..4 {
+        let plain: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("{{t{tag}}}plain"))
+            .arg(0)
+            .arg(-1)
+            .query(&mut c)
+            .expect("LRANGE");
+        let mut members: Vec<String> = (0..10).map(|m| format!("m{m}")).collect();
+        members.sort();
+        assert_eq!(plain, members, "{{t{tag}}}plain");
     }
     // 480 distinct elements went into the four HLLs (two per PFADD, two rounds).
     let count: i64 = redis::cmd("PFCOUNT")
