@@ -8,7 +8,7 @@
 //! - [`args`] — argument cursor with Redis's error texts
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
 //! - one module per family: [`strings`], [`bitmaps`], [`hyperloglog`], [`keys`], [`sort`], [`hashes`], [`lists`], [`sets`],
-//!   [`zsets`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
+//!   [`zsets`], [`geo`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
 //!   [`blocks`]
 //! - [`introspection`] — `COMMAND` replies built from the table
 //! - [`docs`] — `COMMAND DOCS` data: since, complexity and argument syntax per command
@@ -20,6 +20,7 @@ pub mod blocks;
 pub mod connection;
 pub mod docs;
 pub mod error;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspection;
@@ -54,6 +55,7 @@ pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     lists::COMMANDS,
     sets::COMMANDS,
     zsets::COMMANDS,
+    geo::COMMANDS,
     connection::COMMANDS,
     server::COMMANDS,
     txn::COMMANDS,

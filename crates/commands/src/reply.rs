@@ -53,6 +53,13 @@ pub fn write(out: &mut Output, reply: &Reply, protocol: Protocol) {
             }
         },
         Reply::Double(value) => enc::double(out, *value, protocol),
+        Reply::HumanDouble(value) => enc::double_text(
+            out,
+            okapi_types::long_double::LongDouble::from_f64(*value)
+                .to_human()
+                .as_bytes(),
+            protocol,
+        ),
         Reply::Text(text) => enc::verbatim(out, b"txt", text.as_bytes(), protocol),
         Reply::Error(e) => enc::error(out, e.to_string().as_bytes()),
     }

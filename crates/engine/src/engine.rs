@@ -1,6 +1,7 @@
 //! The engine: all namespaces of a node (or of a shard group), the one place where
 //! state changes (`apply`) and the read entry point (`query`).
 
+use crate::geo::{GeoOp, GeoQuery};
 use bytes::Bytes;
 use okapi_types::{LogIndex, Namespace};
 
@@ -101,6 +102,8 @@ pub enum OpKind {
     Bit(BitOp),
     /// HyperLogLogs.
     Hll(HllOp),
+    /// Geo searches that store their result.
+    Geo(GeoOp),
 }
 
 macro_rules! family_from {
@@ -131,6 +134,7 @@ family_from!(
     Block(BlockOp, BlockQuery),
     Bit(BitOp, BitQuery),
     Hll(HllOp, HllQuery),
+    Geo(GeoOp, GeoQuery),
 );
 
 /// A read, served from memory without the log.
@@ -165,6 +169,8 @@ pub enum QueryKind {
     Bit(BitQuery),
     /// HyperLogLogs.
     Hll(HllQuery),
+    /// Geo reads.
+    Geo(GeoQuery),
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
@@ -331,6 +337,7 @@ impl Engine {
                     OpKind::Block(op) => op.apply(ks, ctx),
                     OpKind::Bit(op) => op.apply(ks, ctx),
                     OpKind::Hll(op) => op.apply(ks, ctx),
+                    OpKind::Geo(op) => op.apply(ks, ctx),
                     OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
                 },
             },
@@ -355,6 +362,7 @@ impl Engine {
             QueryKind::Block(q) => q.run(ks, ctx),
             QueryKind::Bit(q) => q.run(ks, ctx),
             QueryKind::Hll(q) => q.run(ks, ctx),
+            QueryKind::Geo(q) => q.run(ks, ctx.now_ms),
         };
         result.into()
     }

@@ -59,4 +59,7 @@ pub enum EngineError {
     /// SORT without ALPHA met a key that is not a number.
     #[error("ERR One or more scores can't be converted into double")]
     SortScore,
+    /// A geo search from a member the sorted set does not hold.
+    #[error("ERR could not decode requested zset member")]
+    GeoMember,
 }

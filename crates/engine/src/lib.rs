@@ -13,6 +13,7 @@
 //! - one module per command family: [`strings`], [`keys`], [`hashes`], [`lists`],
 //!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`], [`bitmaps`],
 //!   [`hyperloglog`]
+//! - [`geo`] — positions in sorted sets (geohash scores), distances and area searches
 //! - [`sort`] — SORT / SORT_RO over lists, sets and sorted sets
 //! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
@@ -25,6 +26,7 @@ pub mod dict;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod geo;
 pub mod glob;
 pub mod hashes;
 pub mod hyperloglog;

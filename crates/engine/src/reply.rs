@@ -34,6 +34,9 @@ pub enum Reply {
     Pairs(Vec<(Reply, Reply)>),
     /// A float: a double in RESP3, a bulk string in RESP2.
     Double(f64),
+    /// A float printed as Redis's `addReplyHumanLongDouble` prints it (`%.17Lf`, the
+    /// trailing zeros cut): geo coordinates. A double in RESP3, a bulk in RESP2.
+    HumanDouble(f64),
     /// Text for humans (INFO ...): verbatim in RESP3, bulk in RESP2.
     Text(String),
     /// A command error; the connection goes on.
@@ -117,6 +120,8 @@ mod wire {
         Double(f64),
         Text(String),
         Error(EngineError),
+        // Variants are numbered in declaration order: new ones go last.
+        HumanDouble(f64),
     }
 
     fn pairs_in(pairs: Vec<(super::Reply, super::Reply)>) -> Vec<(Reply, Reply)> {
@@ -151,6 +156,7 @@ mod wire {
                 super::Reply::Double(d) => Reply::Double(d),
                 super::Reply::Text(t) => Reply::Text(t),
                 super::Reply::Error(e) => Reply::Error(e),
+                super::Reply::HumanDouble(d) => Reply::HumanDouble(d),
             }
         }
     }
@@ -171,6 +177,7 @@ mod wire {
                 Reply::Double(d) => super::Reply::Double(d),
                 Reply::Text(t) => super::Reply::Text(t),
                 Reply::Error(e) => super::Reply::Error(e),
+                Reply::HumanDouble(d) => super::Reply::HumanDouble(d),
             }
         }
     }

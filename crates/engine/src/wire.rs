@@ -11,6 +11,8 @@ use crate::bitmaps::{
 use crate::blocks::{BlockOp, BlockQuery, ReadPiece, WritePiece};
 use crate::engine::{Op, OpKind, Query, QueryKind, Txn, TxnItem, WatchCheck};
 use crate::error::EngineError;
+use crate::geo::hash::Shape;
+use crate::geo::{GeoCenter, GeoOp, GeoQuery, GeoSearch, GeoSort};
 use crate::hashes::{HashOp, HashQuery};
 use crate::hyperloglog::{HllOp, HllQuery};
 use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
@@ -38,6 +40,7 @@ wire_enum!(OpKind {
     9 => Txn(txn),
     10 => Bit(op),
     11 => Hll(op),
+    12 => Geo(op),
 });
 wire_struct!(Query { db, kind });
 wire_enum!(QueryKind {
@@ -51,6 +54,7 @@ wire_enum!(QueryKind {
     8 => Block(q),
     9 => Bit(q),
     10 => Hll(q),
+    11 => Geo(q),
 });
 wire_struct!(Txn { checks, items });
 wire_struct!(WatchCheck { db, key, stamp });
@@ -341,6 +345,7 @@ wire_enum!(EngineError {
     16 => SnapshotInProgress,
     17 => CorruptSnapshot(text),
     18 => SortScore,
+    19 => GeoMember,
 });
 
 #[cfg(test)]
@@ -397,4 +402,40 @@ wire_enum!(HllOp {
 });
 wire_enum!(HllQuery {
     1 => CountUnion { keys },
+});
+
+wire_enum!(GeoCenter {
+    1 => LonLat(lon, lat),
+    2 => Member(member),
+});
+wire_enum!(GeoSort {
+    1 => Unsorted,
+    2 => Asc,
+    3 => Desc,
+});
+wire_enum!(Shape {
+    1 => Radius(radius),
+    2 => Box { width, height },
+});
+wire_struct!(GeoSearch {
+    center,
+    shape,
+    unit,
+    sort,
+    count,
+    any,
+    with_dist,
+    with_hash,
+    with_coord,
+    error_if_found,
+    error
+});
+wire_enum!(GeoQuery {
+    1 => Pos { key, members },
+    2 => Hash { key, members },
+    3 => Dist { key, a, b, unit },
+    4 => Search { key, search },
+});
+wire_enum!(GeoOp {
+    1 => SearchStore { dst, key, search, store_dist },
 });

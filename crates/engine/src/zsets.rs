@@ -21,6 +21,7 @@ use crate::{ApplyCtx, ReadCtx};
 
 pub use combine::{Aggregate, Combine, SetOpKind};
 pub use range::{LexBound, LexRange, RangeBy, RangeSpec, ScoreRange};
+pub(crate) use write::store as store_computed;
 
 /// ZADD options. Incompatible combinations are refused by the parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

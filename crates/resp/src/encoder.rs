@@ -117,6 +117,14 @@ pub fn double(out: &mut BytesMut, value: f64, protocol: Protocol) {
     }
 }
 
+/// A float already printed: a double (`,`) in RESP3, a bulk string in RESP2.
+pub fn double_text(out: &mut BytesMut, text: &[u8], protocol: Protocol) {
+    match protocol {
+        Protocol::Resp2 => bulk(out, text),
+        Protocol::Resp3 => line(out, b',', text),
+    }
+}
+
 /// `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
 pub fn boolean(out: &mut BytesMut, value: bool, protocol: Protocol) {
     match protocol {

@@ -386,11 +386,13 @@ pub enum Family {
     HyperLogLogs,
     /// SORT and SORT_RO over lists, sets and sorted sets, with BY/GET patterns.
     Sort,
+    /// Geo indexes: GEOADD, positions, distances and area searches.
+    Geo,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Strings,
         Family::Keys,
         Family::Hashes,
@@ -400,6 +402,7 @@ impl Family {
         Family::Bitmaps,
         Family::HyperLogLogs,
         Family::Sort,
+        Family::Geo,
     ];
 
     /// The family's name, for reports.
@@ -414,13 +417,16 @@ impl Family {
             Family::Bitmaps => "bitmaps",
             Family::HyperLogLogs => "hll",
             Family::Sort => "sort",
+            Family::Geo => "geo",
         }
     }
 
     /// Commands (name, then argument kinds) the family draws from. Kinds: `k` a key,
     /// `v` a value, `i` an integer, `f` a float, `m` a member/field (a value), `q` a
-    /// key to SORT, `W`/`H` the string/hash key a SORT pattern forms from a value, a
-    /// literal otherwise; a trailing `*` repeats the kind before it 0–3 times.
+    /// key to SORT, `W`/`H` the string/hash key a SORT pattern forms from a value,
+    /// `L`/`A` a longitude/latitude (mostly random in one region, sometimes an edge or
+    /// junk), `R` a radius, `U` a unit, a literal otherwise; a trailing `*` repeats the
+    /// kind before it 0–3 times.
     fn templates(self) -> &'static [&'static str] {
         match self {
             Family::Strings => &[
@@ -675,6 +681,59 @@ impl Family {
                 "SORT q STORE",
                 "SORT",
             ],
+            Family::Geo => &[
+                "GEOADD g1 L A m",
+                "GEOADD g1 L A m L A m L A m",
+                "GEOADD g1 NX CH L A m",
+                "GEOADD g1 XX L A m",
+                "GEOADD g1 CH XX L A m L A m",
+                "GEOADD g1 NX XX L A m",
+                "GEOADD g1 L A",
+                "GEOADD g1 GT L A m",
+                "GEOADD g2 L A m",
+                "GEOPOS g1 m m*",
+                "GEOPOS g1",
+                "GEOHASH g1 m m*",
+                "GEODIST g1 m m",
+                "GEODIST g1 m m U",
+                "GEODIST g1 m m U v",
+                "GEORADIUS g1 L A R U",
+                "GEORADIUS g1 L A R U WITHDIST WITHCOORD WITHHASH ASC",
+                "GEORADIUS g1 L A R U WITHDIST COUNT i",
+                "GEORADIUS g1 L A R U COUNT i ANY",
+                "GEORADIUS g1 L A R U ANY",
+                "GEORADIUS g1 L A R U DESC COUNT i WITHCOORD",
+                "GEORADIUS g1 L A R U STORE g3",
+                "GEORADIUS g1 L A R U STOREDIST g3 DESC",
+                "GEORADIUS g1 L A R U STORE g3 WITHDIST",
+                "GEORADIUS g1 L A R U v",
+                "GEORADIUS_RO g1 L A R U WITHHASH",
+                "GEORADIUS_RO g1 L A R U STORE g3",
+                "GEORADIUSBYMEMBER g1 m R U WITHDIST",
+                "GEORADIUSBYMEMBER g1 m R U COUNT i DESC",
+                "GEORADIUSBYMEMBER g1 m R U STORE g3",
+                "GEORADIUSBYMEMBER_RO g1 m R U WITHCOORD ASC",
+                "GEOSEARCH g1 FROMMEMBER m BYRADIUS R U",
+                "GEOSEARCH g1 FROMMEMBER m BYRADIUS R U WITHDIST ASC",
+                "GEOSEARCH g1 FROMLONLAT L A BYRADIUS R U WITHCOORD WITHHASH",
+                "GEOSEARCH g1 FROMLONLAT L A BYBOX R R U",
+                "GEOSEARCH g1 FROMLONLAT L A BYBOX R R U WITHDIST DESC COUNT i",
+                "GEOSEARCH g1 FROMMEMBER m BYBOX R R U COUNT i ANY",
+                "GEOSEARCH g1 BYRADIUS R U FROMLONLAT L A ASC",
+                "GEOSEARCH g1 FROMLONLAT L A FROMMEMBER m BYRADIUS R U",
+                "GEOSEARCH g1 FROMLONLAT L A BYRADIUS R U BYBOX R R U",
+                "GEOSEARCH g1 FROMLONLAT L A COUNT i ASC",
+                "GEOSEARCH g1 BYRADIUS R U WITHDIST v",
+                "GEOSEARCH g1 FROMLONLAT L A BYRADIUS R U STORE g3",
+                "GEOSEARCHSTORE g3 g1 FROMLONLAT L A BYRADIUS R U",
+                "GEOSEARCHSTORE g3 g1 FROMMEMBER m BYBOX R R U STOREDIST COUNT i",
+                "GEOSEARCHSTORE g3 g1 FROMLONLAT L A BYRADIUS R U WITHDIST",
+                "ZRANGE g3 0 -1 WITHSCORES",
+                "ZADD g1 f m",
+                "ZREM g1 m",
+                "SET g2 v",
+                "DEL g1 g3",
+            ],
             Family::ZSets => &[
                 "ZADD k f m",
                 "ZADD k f m f m",
@@ -740,6 +799,22 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
                 "F" if i > 0 => rng
                     .pick(&["0", "1", "-1", "2.5", "-0.5", "1e2", "inf", "-inf"])
                     .into(),
+                "L" if i > 0 => {
+                    coordinate(rng, 12.0, 4.0, &["-180", "180", "181", "x", "0", "-0.5"]).into()
+                }
+                "A" if i > 0 => coordinate(
+                    rng,
+                    36.0,
+                    4.0,
+                    &["85.05112878", "-85.05112878", "86", "y", "0", "89"],
+                )
+                .into(),
+                "R" if i > 0 => rng
+                    .pick(&[
+                        "0", "1", "50", "100", "200", "500", "5000", "20000", "-1", "x", "2.5",
+                    ])
+                    .into(),
+                "U" if i > 0 => rng.pick(&["m", "km", "mi", "ft", "KM", "parsec"]).into(),
                 "q" if i > 0 => rng.pick(&["l1", "s1", "z1", "k1", "nokey"]).into(),
                 "W" if i > 0 => format!("w_{}", rng.pick(VALUES)).into(),
                 "H" if i > 0 => format!("h_{}", rng.pick(VALUES)).into(),
@@ -748,6 +823,16 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
         }
     }
     argv
+}
+
+/// A longitude or latitude: most in `[from, from + span)` with six decimals (so
+/// positions are close and distinct), some from `edges`.
+fn coordinate(rng: &mut Rng, from: f64, span: f64, edges: &[&str]) -> String {
+    if rng.chance(15) {
+        return rng.pick(edges).to_owned();
+    }
+    let micro = rng.below((span * 1e6) as usize) as f64;
+    format!("{:.6}", from + micro / 1e6)
 }
 
 /// Replies whose element order Redis leaves unspecified (hash-table order): compared

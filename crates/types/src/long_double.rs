@@ -61,6 +61,25 @@ impl LongDouble {
         }
     }
 
+    /// The exact value of a double (NaN, which never reaches here, reads as +inf).
+    pub fn from_f64(value: f64) -> Self {
+        if !value.is_finite() {
+            return Self::Infinite {
+                negative: value < 0.0,
+            };
+        }
+        let bits = value.to_bits();
+        let negative = bits >> 63 == 1;
+        let exponent = ((bits >> 52) & 0x7ff) as i64;
+        let fraction = bits & ((1 << 52) - 1);
+        let (m, e) = if exponent == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | (1 << 52), exponent - 1075)
+        };
+        Self::Finite { negative, m, e }
+    }
+
     /// Whether the value is finite.
     pub fn is_finite(&self) -> bool {
         matches!(self, Self::Finite { .. })

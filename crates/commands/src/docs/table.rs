@@ -59,6 +59,48 @@ pub(super) const COMMANDS: &[Doc] = &[
          increment> ...]]"),
     cmd("bitfield_ro", "6.0.0", "O(1) for each subcommand specified",
         "key [GET encoding offset:string [GET encoding offset:string ...]]"),
+    // geo
+    cmd("geoadd", "3.2.0", "O(log(N)) for each item added, where N is the number of elements \
+         in the sorted set.",
+        "key condition=[NX | XX] [CH] longitude:double latitude:double member \
+         [longitude:double latitude:double member ...]"),
+    cmd("geodist", "3.2.0", "O(1)", "key member1 member2 unit=[M | KM | FT | MI]"),
+    cmd("geohash", "3.2.0", "O(1) for each member requested.", "key [member [member ...]]"),
+    cmd("geopos", "3.2.0", "O(1) for each member requested.", "key [member [member ...]]"),
+    cmd("georadius", "3.2.0", "O(N+log(M)) where N is the number of elements inside the bounding \
+         box of the circular area delimited by center and radius and M is the number of items \
+         inside the index.",
+        "key longitude:double latitude:double radius:double unit=<M | KM | FT | MI> [WITHCOORD] \
+         [WITHDIST] [WITHHASH] [COUNT count [ANY]] order=[ASC | DESC] [STORE key | STOREDIST key]"),
+    cmd("georadius_ro", "3.2.10", "O(N+log(M)) where N is the number of elements inside the \
+         bounding box of the circular area delimited by center and radius and M is the number of \
+         items inside the index.",
+        "key longitude:double latitude:double radius:double unit=<M | KM | FT | MI> [WITHCOORD] \
+         [WITHDIST] [WITHHASH] [COUNT count [ANY]] order=[ASC | DESC]"),
+    cmd("georadiusbymember", "3.2.0", "O(N+log(M)) where N is the number of elements inside the \
+         bounding box of the circular area delimited by center and radius and M is the number of \
+         items inside the index.",
+        "key member radius:double unit=<M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] \
+         [COUNT count [ANY]] order=[ASC | DESC] [STORE key | STOREDIST key]"),
+    cmd("georadiusbymember_ro", "3.2.10", "O(N+log(M)) where N is the number of elements inside \
+         the bounding box of the circular area delimited by center and radius and M is the number \
+         of items inside the index.",
+        "key member radius:double unit=<M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] \
+         [COUNT count [ANY]] order=[ASC | DESC]"),
+    cmd("geosearch", "6.2.0", "O(N+log(M)) where N is the number of elements in the grid-aligned \
+         bounding box area around the shape provided as the filter and M is the number of items \
+         inside the shape",
+        "key from=<FROMMEMBER member | FROMLONLAT longitude:double latitude:double> \
+         by=<BYRADIUS radius:double unit=<M | KM | FT | MI> | BYBOX width:double height:double \
+         unit=<M | KM | FT | MI>> order=[ASC | DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] \
+         [WITHHASH]"),
+    cmd("geosearchstore", "6.2.0", "O(N+log(M)) where N is the number of elements in the \
+         grid-aligned bounding box area around the shape provided as the filter and M is the \
+         number of items inside the shape",
+        "destination source from=<FROMMEMBER member | FROMLONLAT longitude:double \
+         latitude:double> by=<BYRADIUS radius:double unit=<M | KM | FT | MI> | BYBOX width:double \
+         height:double unit=<M | KM | FT | MI>> order=[ASC | DESC] [COUNT count [ANY]] \
+         [STOREDIST]"),
     // keys
     cmd("del", "1.0.0", "O(N) where N is the number of keys, O(M) for a collection of M items",
         "key [key ...]"),

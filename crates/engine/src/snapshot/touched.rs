@@ -12,6 +12,7 @@ use okapi_types::Namespace;
 use crate::bitmaps::BitOp;
 use crate::blocks::BlockOp;
 use crate::engine::{Op, OpKind, TxnItem};
+use crate::geo::GeoOp;
 use crate::hashes::HashOp;
 use crate::hyperloglog::HllOp;
 use crate::keys::KeyOp;
@@ -59,6 +60,8 @@ impl Op {
                 HllOp::Add { key: k, .. } | HllOp::Count { key: k } => key(k),
                 HllOp::Merge { dst, .. } => key(dst),
             },
+            // The source is only read.
+            OpKind::Geo(GeoOp::SearchStore { dst, .. }) => key(dst),
             OpKind::Key(op) => key_op_touches(db, op, f),
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.

@@ -14,6 +14,8 @@ use crate::bitmaps::{
 use crate::blocks::{BlockOp, BlockQuery, ReadPiece, WritePiece};
 use crate::engine::{Op, OpKind, Query, QueryKind, Txn, TxnItem, WatchCheck};
 use crate::error::EngineError;
+use crate::geo::hash::Shape;
+use crate::geo::{GeoCenter, GeoOp, GeoQuery, GeoSearch, GeoSort};
 use crate::hashes::{HashOp, HashQuery};
 use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
 use crate::keyspace::WatchStamp;
@@ -699,6 +701,7 @@ fn errors() -> Vec<EngineError> {
         EngineError::SnapshotInProgress,
         EngineError::CorruptSnapshot("bad".into()),
         EngineError::SortScore,
+        EngineError::GeoMember,
     ]
 }
 
@@ -915,7 +918,72 @@ fn appended_ops() -> Vec<OpKind> {
                 .into(),
             })],
         }),
+        // Geo.
+        GeoOp::SearchStore {
+            dst: b("d"),
+            key: b("g"),
+            search: Box::new(geo_search()),
+            store_dist: true,
+        }
+        .into(),
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: [
+                GeoQuery::Pos {
+                    key: b("g"),
+                    members: bs(&["a", "b"]),
+                },
+                GeoQuery::Hash {
+                    key: b("g"),
+                    members: bs(&["a"]),
+                },
+                GeoQuery::Dist {
+                    key: b("g"),
+                    a: b("a"),
+                    b: b("b"),
+                    unit: 1609.34,
+                },
+                GeoQuery::Search {
+                    key: b("g"),
+                    search: Box::new(GeoSearch {
+                        center: Some(GeoCenter::LonLat(13.5, -37.25)),
+                        shape: Some(Shape::Box {
+                            width: 10.0,
+                            height: 2.5,
+                        }),
+                        sort: GeoSort::Desc,
+                        error_if_found: Some(EngineError::Other("ERR need numeric radius".into())),
+                        error: None,
+                        ..geo_search()
+                    }),
+                },
+            ]
+            .into_iter()
+            .map(|q| {
+                TxnItem::Read(Query {
+                    db: Namespace(7),
+                    kind: q.into(),
+                })
+            })
+            .collect(),
+        }),
     ]
+}
+
+fn geo_search() -> GeoSearch {
+    GeoSearch {
+        center: Some(GeoCenter::Member(b("a"))),
+        shape: Some(Shape::Radius(200.0)),
+        unit: 1000.0,
+        sort: GeoSort::Asc,
+        count: 5,
+        any: true,
+        with_dist: true,
+        with_hash: false,
+        with_coord: true,
+        error_if_found: None,
+        error: Some(EngineError::GeoMember),
+    }
 }
 
 fn fixture() -> std::path::PathBuf {
@@ -942,7 +1010,7 @@ fn ops_have_a_stable_encoding() {
 #[test]
 fn errors_have_a_stable_encoding() {
     let tags: Vec<u8> = errors().iter().map(|e| e.to_bytes()[0]).collect();
-    assert_eq!(tags, (1..=18).collect::<Vec<u8>>());
+    assert_eq!(tags, (1..=19).collect::<Vec<u8>>());
     for e in errors() {
         assert_eq!(EngineError::from_bytes(e.to_bytes()).expect("decodes"), e);
     }

@@ -207,7 +207,7 @@ pub(super) fn range_store(
 
 /// Stores a computed set under `dst` (replacing any value and TTL), or deletes `dst`
 /// when the set is empty; replies with its size.
-pub(super) fn store(ks: &mut Keyspace, ctx: &ApplyCtx, dst: Bytes, mut result: ZSetValue) -> Reply {
+pub(crate) fn store(ks: &mut Keyspace, ctx: &ApplyCtx, dst: Bytes, mut result: ZSetValue) -> Reply {
     let negative_zeros: Vec<Bytes> = result
         .iter()
         .filter(|e| e.score == 0.0 && e.score.is_sign_negative())

@@ -13,6 +13,7 @@ mod differential;
 mod docs;
 mod durability;
 mod formats;
+mod geo;
 mod hashes;
 mod http;
 mod keys;

@@ -6,6 +6,8 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use crate::bitmaps::{BitOp, BitOperation};
+use crate::geo::hash::Shape;
+use crate::geo::{GeoCenter, GeoOp, GeoSearch, GeoSort};
 use crate::hashes::{HashOp, HashQuery};
 use crate::keys::{ExpireCond, KeyOp, KeyQuery};
 use crate::lists::{End, ListOp, ListQuery};
@@ -287,6 +289,23 @@ fn zset_op() -> BoxedStrategy<OpKind> {
         2 => (key_of("z"), keys_of("z"), kind, aggregate).prop_map(|(dst, keys, kind, aggregate)| {
             let combine = Combine { kind, keys, weights: Vec::new(), aggregate };
             ZSetOp::CombineStore { dst, combine }.into()
+        }),
+        // Scores are small integers here: every position is near (-180, -85).
+        1 => (key_of("z"), key_of("z"), any::<bool>()).prop_map(|(dst, key, store_dist)| {
+            let search = GeoSearch {
+                center: Some(GeoCenter::LonLat(-179.9, -85.0)),
+                shape: Some(Shape::Radius(100.0)),
+                unit: 1000.0,
+                sort: GeoSort::Unsorted,
+                count: 0,
+                any: false,
+                with_dist: false,
+                with_hash: false,
+                with_coord: false,
+                error_if_found: None,
+                error: None,
+            };
+            GeoOp::SearchStore { dst, key, search: Box::new(search), store_dist }.into()
         }),
     ]
     .boxed()

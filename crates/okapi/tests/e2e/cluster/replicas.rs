@@ -40,7 +40,7 @@ fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, 
 }
 
 /// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP,
-/// INCRBYFLOAT, PFADD, PFCOUNT and SORT … STORE over keys spread across the groups.
+/// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD and GEOSEARCHSTORE over keys spread across the groups.
 /// Returns the writes acknowledged.
 fn writes(
     c: &mut redis::cluster::ClusterConnection,
@@ -110,8 +110,30 @@ fn writes(
                 .arg((m * 7 + tag) % 5)
                 .query(c)
                 .expect("SET");
-            acked += 2;
+            let _: i64 = redis::cmd("GEOADD")
+                .arg(format!("{{t{tag}}}geo"))
+                .arg(13.0 + (round * 5 + m) as f64 * 0.1)
+                .arg(37.0 + tag as f64 * 0.1)
+                .arg(&member)
+                .query(c)
+                .expect("GEOADD");
+            acked += 3;
         }
+        let near: i64 = redis::cmd("GEOSEARCHSTORE")
+            .arg(format!("{{t{tag}}}near"))
+            .arg(format!("{{t{tag}}}geo"))
+            .arg(&[
+                "FROMLONLAT",
+                "13",
+                "37",
+                "BYRADIUS",
+                "500",
+                "km",
+                "STOREDIST",
+            ])
+            .query(c)
+            .expect("GEOSEARCHSTORE");
+        assert_eq!(near as u64, 5 * (round + 1), "every point is within 500 km");
         let sorted: i64 = redis::cmd("SORT")
             .arg(format!("{{t{tag}}}set"))
             .arg("BY")
@@ -134,7 +156,7 @@ fn writes(
             .query(c)
             .expect("SORT nosort STORE");
         assert_eq!(plain as u64, 5 * (round + 1));
-        acked += 4;
+        acked += 5;
     }
     // PFCOUNT writes the cached cardinality into the value: replicas must agree on it.
     for h in 0..4 {
@@ -193,7 +215,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 540);
+    assert_eq!(writes(&mut c, 0, &mut bits), 564);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -204,7 +226,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 540);
+    assert_eq!(writes(&mut c, 1, &mut bits), 564);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
@@ -239,6 +261,17 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
         let mut members: Vec<String> = (0..10).map(|m| format!("m{m}")).collect();
         members.sort();
         assert_eq!(plain, members, "{{t{tag}}}plain");
+    }
+    // GEOSEARCHSTORE scored the points by distance: nearest first, the same on all.
+    for tag in 0..4 {
+        let near: Vec<String> = redis::cmd("ZRANGE")
+            .arg(format!("{{t{tag}}}near"))
+            .arg(0)
+            .arg(-1)
+            .query(&mut c)
+            .expect("ZRANGE");
+        let by_longitude: Vec<String> = (0..10).map(|m| format!("m{m}")).collect();
+        assert_eq!(near, by_longitude, "{{t{tag}}}near");
     }
     // 480 distinct elements went into the four HLLs (two per PFADD, two rounds).
     let count: i64 = redis::cmd("PFCOUNT")
