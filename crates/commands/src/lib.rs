@@ -8,7 +8,7 @@
 //! - [`args`] — argument cursor with Redis's error texts
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
 //! - one module per family: [`strings`], [`bitmaps`], [`hyperloglog`], [`keys`], [`sort`], [`hashes`], [`lists`], [`sets`],
-//!   [`zsets`], [`geo`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
+//!   [`zsets`], [`geo`], [`streams`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
 //!   [`blocks`]
 //! - [`introspection`] — `COMMAND` replies built from the table
 //! - [`docs`] — `COMMAND DOCS` data: since, complexity and argument syntax per command
@@ -33,6 +33,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod spec;
+pub mod streams;
 pub mod strings;
 pub mod tables;
 pub mod txn;
@@ -56,6 +57,7 @@ pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     sets::COMMANDS,
     zsets::COMMANDS,
     geo::COMMANDS,
+    streams::COMMANDS,
     connection::COMMANDS,
     server::COMMANDS,
     txn::COMMANDS,

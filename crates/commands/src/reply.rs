@@ -52,6 +52,23 @@ pub fn write(out: &mut Output, reply: &Reply, protocol: Protocol) {
                 }
             }
         },
+        Reply::Keyed(pairs) => match protocol {
+            Protocol::Resp2 => {
+                enc::array_header(out, pairs.len());
+                for (k, v) in pairs {
+                    enc::array_header(out, 2);
+                    write(out, k, protocol);
+                    write(out, v, protocol);
+                }
+            }
+            Protocol::Resp3 => {
+                enc::map_header(out, pairs.len(), protocol);
+                for (k, v) in pairs {
+                    write(out, k, protocol);
+                    write(out, v, protocol);
+                }
+            }
+        },
         Reply::Double(value) => enc::double(out, *value, protocol),
         Reply::HumanDouble(value) => enc::double_text(
             out,

@@ -2,6 +2,7 @@
 //! state changes (`apply`) and the read entry point (`query`).
 
 use crate::geo::{GeoOp, GeoQuery};
+use crate::streams::{StreamOp, StreamQuery};
 use bytes::Bytes;
 use okapi_types::{LogIndex, Namespace};
 
@@ -104,6 +105,8 @@ pub enum OpKind {
     Hll(HllOp),
     /// Geo searches that store their result.
     Geo(GeoOp),
+    /// Streams.
+    Stream(StreamOp),
 }
 
 macro_rules! family_from {
@@ -135,6 +138,7 @@ family_from!(
     Bit(BitOp, BitQuery),
     Hll(HllOp, HllQuery),
     Geo(GeoOp, GeoQuery),
+    Stream(StreamOp, StreamQuery),
 );
 
 /// A read, served from memory without the log.
@@ -171,6 +175,8 @@ pub enum QueryKind {
     Hll(HllQuery),
     /// Geo reads.
     Geo(GeoQuery),
+    /// Stream reads.
+    Stream(StreamQuery),
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
@@ -338,6 +344,7 @@ impl Engine {
                     OpKind::Bit(op) => op.apply(ks, ctx),
                     OpKind::Hll(op) => op.apply(ks, ctx),
                     OpKind::Geo(op) => op.apply(ks, ctx),
+                    OpKind::Stream(op) => op.apply(ks, ctx),
                     OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
                 },
             },
@@ -363,6 +370,7 @@ impl Engine {
             QueryKind::Bit(q) => q.run(ks, ctx),
             QueryKind::Hll(q) => q.run(ks, ctx),
             QueryKind::Geo(q) => q.run(ks, ctx.now_ms),
+            QueryKind::Stream(q) => q.run(ks, ctx),
         };
         result.into()
     }

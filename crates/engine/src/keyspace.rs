@@ -118,6 +118,14 @@ kind!(
     |_: &BlockValue| false,
     false
 );
+// A stream stays when its last entry goes (its last ID must survive), as in Redis.
+kind!(
+    Box<crate::stream::StreamValue>,
+    Stream,
+    |_| Box::default(),
+    |_: &Self| false,
+    true
+);
 kind!(
     Box<ZSetValue>,
     ZSet,

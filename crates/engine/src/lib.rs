@@ -14,6 +14,7 @@
 //!   [`sets`], [`zsets`] (with the [`zset`] value), [`tables`], [`blocks`], [`bitmaps`],
 //!   [`hyperloglog`]
 //! - [`geo`] — positions in sorted sets (geohash scores), distances and area searches
+//! - [`streams`] — stream ops and reads, over the [`stream`] value
 //! - [`sort`] — SORT / SORT_RO over lists, sets and sorted sets
 //! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
@@ -39,6 +40,8 @@ pub mod rng;
 pub mod sets;
 pub mod snapshot;
 pub mod sort;
+pub mod stream;
+pub mod streams;
 pub mod strings;
 pub mod tables;
 #[cfg(test)]

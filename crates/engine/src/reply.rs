@@ -34,6 +34,9 @@ pub enum Reply {
     Pairs(Vec<(Reply, Reply)>),
     /// A float: a double in RESP3, a bulk string in RESP2.
     Double(f64),
+    /// Key/value pairs as XREAD answers them: a map in RESP3, an array of two-element
+    /// arrays in RESP2.
+    Keyed(Vec<(Reply, Reply)>),
     /// A float printed as Redis's `addReplyHumanLongDouble` prints it (`%.17Lf`, the
     /// trailing zeros cut): geo coordinates. A double in RESP3, a bulk in RESP2.
     HumanDouble(f64),
@@ -122,6 +125,7 @@ mod wire {
         Error(EngineError),
         // Variants are numbered in declaration order: new ones go last.
         HumanDouble(f64),
+        Keyed(Vec<(Reply, Reply)>),
     }
 
     fn pairs_in(pairs: Vec<(super::Reply, super::Reply)>) -> Vec<(Reply, Reply)> {
@@ -157,6 +161,7 @@ mod wire {
                 super::Reply::Text(t) => Reply::Text(t),
                 super::Reply::Error(e) => Reply::Error(e),
                 super::Reply::HumanDouble(d) => Reply::HumanDouble(d),
+                super::Reply::Keyed(p) => Reply::Keyed(pairs_in(p)),
             }
         }
     }
@@ -178,6 +183,7 @@ mod wire {
                 Reply::Text(t) => super::Reply::Text(t),
                 Reply::Error(e) => super::Reply::Error(e),
                 Reply::HumanDouble(d) => super::Reply::HumanDouble(d),
+                Reply::Keyed(p) => super::Reply::Keyed(pairs_out(p)),
             }
         }
     }

@@ -221,6 +221,8 @@ pub enum Value {
     Table(Box<TableValue>),
     /// A block (okapi's sparse, copy-on-write byte array read and written at offsets).
     Block(BlockValue),
+    /// A stream (boxed, as hashes).
+    Stream(Box<crate::stream::StreamValue>),
 }
 
 impl Value {
@@ -234,6 +236,7 @@ impl Value {
             Value::ZSet(_) => "zset",
             Value::Table(_) => "table",
             Value::Block(_) => "block",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -246,6 +249,7 @@ impl Value {
             Value::ZSet(_) => "skiplist",
             Value::Table(_) => "btree",
             Value::Block(_) => "pages",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -259,6 +263,7 @@ impl Value {
             Value::ZSet(z) => z.payload_size(),
             Value::Table(t) => t.iter().map(|(f, v)| f.len() + v.len()).sum(),
             Value::Block(b) => b.page_bytes() as usize,
+            Value::Stream(s) => s.payload_size(),
         }
     }
 }
@@ -282,12 +287,13 @@ pub struct Entry {
 
 /// Estimated bytes per element of a collection beyond its payload: the table slot or
 /// tree node and the `Bytes` handles (two for a pair), with allocator rounding.
-const PER_ELEMENT: [usize; 5] = [
+const PER_ELEMENT: [usize; 6] = [
     64, // hash field: chained dict node with two Bytes
     40, // list item: a Bytes in a VecDeque
     48, // set member: chained dict node with one Bytes
     96, // sorted-set entry: dict node plus order-tree node
     80, // table field: B-tree slot with two Bytes
+    72, // stream entry: B-tree slot with its ID and a boxed slice of Bytes
 ];
 
 /// The table node every key takes (see `engine::Key`: keys up to 22 bytes are inside).
@@ -330,6 +336,13 @@ impl Entry {
                 &mut t.iter().map(|(f, v)| f.len() + v.len()),
             ),
             Value::Block(b) => b.page_bytes() as usize,
+            Value::Stream(s) => estimate(
+                s.len(),
+                PER_ELEMENT[5],
+                &mut s
+                    .iter()
+                    .map(|(_, f)| f.iter().map(|b| b.len() + 16).sum::<usize>()),
+            ),
         };
         NODE_BYTES + key + value
     }

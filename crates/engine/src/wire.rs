@@ -20,6 +20,8 @@ use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
 use crate::sort::{SortBy, SortSpec};
+use crate::stream::{StreamId, TrimBound};
+use crate::streams::{IdSpec, ReadFrom, StreamOp, StreamQuery, Trim};
 use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
@@ -41,6 +43,7 @@ wire_enum!(OpKind {
     10 => Bit(op),
     11 => Hll(op),
     12 => Geo(op),
+    13 => Stream(op),
 });
 wire_struct!(Query { db, kind });
 wire_enum!(QueryKind {
@@ -55,6 +58,7 @@ wire_enum!(QueryKind {
     9 => Bit(q),
     10 => Hll(q),
     11 => Geo(q),
+    12 => Stream(q),
 });
 wire_struct!(Txn { checks, items });
 wire_struct!(WatchCheck { db, key, stamp });
@@ -438,4 +442,37 @@ wire_enum!(GeoQuery {
 });
 wire_enum!(GeoOp {
     1 => SearchStore { dst, key, search, store_dist },
+});
+
+wire_struct!(StreamId { ms, seq });
+wire_enum!(TrimBound {
+    1 => MaxLen(max),
+    2 => MinId(id),
+});
+wire_struct!(Trim {
+    bound,
+    approx,
+    limit
+});
+wire_enum!(IdSpec {
+    1 => Auto,
+    2 => AutoSeq(ms),
+    3 => Explicit(id),
+});
+wire_enum!(ReadFrom {
+    1 => After(id),
+    2 => Last,
+    3 => Invalid(error),
+});
+wire_enum!(StreamOp {
+    1 => Add { key, id, fields, nomkstream, trim },
+    2 => Trim { key, trim },
+    3 => Del { key, ids },
+    4 => SetId { key, id, entries_added, max_deleted },
+});
+wire_enum!(StreamQuery {
+    1 => Range { key, start, end, count, rev },
+    2 => Len { key },
+    3 => Read { streams, count, wait },
+    4 => DelInvalid { key, error },
 });

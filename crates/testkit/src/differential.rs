@@ -388,11 +388,13 @@ pub enum Family {
     Sort,
     /// Geo indexes: GEOADD, positions, distances and area searches.
     Geo,
+    /// Streams with explicit IDs (`*` IDs come from each server's clock).
+    Streams,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Strings,
         Family::Keys,
         Family::Hashes,
@@ -403,6 +405,7 @@ impl Family {
         Family::HyperLogLogs,
         Family::Sort,
         Family::Geo,
+        Family::Streams,
     ];
 
     /// The family's name, for reports.
@@ -418,13 +421,14 @@ impl Family {
             Family::HyperLogLogs => "hll",
             Family::Sort => "sort",
             Family::Geo => "geo",
+            Family::Streams => "streams",
         }
     }
 
     /// Commands (name, then argument kinds) the family draws from. Kinds: `k` a key,
     /// `v` a value, `i` an integer, `f` a float, `m` a member/field (a value), `q` a
     /// key to SORT, `W`/`H` the string/hash key a SORT pattern forms from a value,
-    /// `L`/`A` a longitude/latitude (mostly random in one region, sometimes an edge or
+    /// `X` a stream ID (mostly growing, some junk), `L`/`A` a longitude/latitude (mostly random in one region, sometimes an edge or
     /// junk), `R` a radius, `U` a unit, a literal otherwise; a trailing `*` repeats the
     /// kind before it 0–3 times.
     fn templates(self) -> &'static [&'static str] {
@@ -734,6 +738,48 @@ impl Family {
                 "SET g2 v",
                 "DEL g1 g3",
             ],
+            Family::Streams => &[
+                "XADD x1 X f v",
+                "XADD x1 X f v f v",
+                "XADD x1 X f v",
+                "XADD x1 MAXLEN i X f v",
+                "XADD x1 MAXLEN ~ i X f v",
+                "XADD x1 MINID = X X f v",
+                "XADD x1 MAXLEN ~ i LIMIT i X f v",
+                "XADD x1 NOMKSTREAM X f v",
+                "XADD x2 NOMKSTREAM X f v",
+                "XADD x2 X f v",
+                "XADD x1 X f",
+                "XADD x1 LIMIT i X f v",
+                "XLEN x1",
+                "XRANGE x1 - +",
+                "XRANGE x1 X X",
+                "XRANGE x1 X + COUNT i",
+                "XRANGE x1 (X +",
+                "XREVRANGE x1 + - COUNT i",
+                "XREVRANGE x1 X (X",
+                "XRANGE x1 - + v",
+                "XDEL x1 X X*",
+                "XTRIM x1 MAXLEN i",
+                "XTRIM x1 MAXLEN ~ i",
+                "XTRIM x1 MINID X",
+                "XTRIM x1 MINID ~ X LIMIT i",
+                "XTRIM x1 v i",
+                "XTRIM x1 LIMIT i MAXLEN i",
+                "XSETID x1 X",
+                "XSETID x1 X ENTRIESADDED i MAXDELETEDID X",
+                "XSETID x3 X",
+                "XREAD STREAMS x1 X",
+                "XREAD COUNT i STREAMS x1 x2 X X",
+                "XREAD STREAMS x1 x2 $ X",
+                "XREAD STREAMS x1 x2 X",
+                "XREAD GROUP g c STREAMS x1 X",
+                "XREAD BLOCK x STREAMS x1 X",
+                "XREAD BLOCK -5 STREAMS x1 X",
+                "TYPE x1",
+                "SET x2 v",
+                "DEL x1 x2",
+            ],
             Family::ZSets => &[
                 "ZADD k f m",
                 "ZADD k f m f m",
@@ -799,6 +845,7 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
                 "F" if i > 0 => rng
                     .pick(&["0", "1", "-1", "2.5", "-0.5", "1e2", "inf", "-inf"])
                     .into(),
+                "X" if i > 0 => stream_id(rng),
                 "L" if i > 0 => {
                     coordinate(rng, 12.0, 4.0, &["-180", "180", "181", "x", "0", "-0.5"]).into()
                 }
@@ -823,6 +870,32 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
         }
     }
     argv
+}
+
+/// A stream ID: mostly `ms-seq` or `ms` over a small range (so XADDs often grow the
+/// stream and sometimes fall behind it), some edges and junk.
+fn stream_id(rng: &mut Rng) -> Vec<u8> {
+    if rng.chance(10) {
+        return rng
+            .pick(&[
+                "0-0",
+                "0",
+                "-",
+                "+",
+                "18446744073709551615-18446744073709551615",
+                "x",
+                "5-",
+                " 7",
+                "3-*",
+            ])
+            .into();
+    }
+    let ms = rng.below(400);
+    if rng.chance(30) {
+        ms.to_string().into()
+    } else {
+        format!("{ms}-{}", rng.below(3)).into()
+    }
 }
 
 /// A longitude or latitude: most in `[from, from + span)` with six decimals (so

@@ -2,7 +2,7 @@
 //! tree of tokens, values and groups, which [`super::syntax`] turns into arguments.
 //!
 //! The grammar is the one redis.io prints:
-//! - `UPPER` words are tokens typed literally (`NX`, `LIB-NAME`); other words name
+//! - `UPPER` words, `=` and `~` are tokens typed literally (`NX`, `LIB-NAME`); other words name
 //!   values (`key`, `unix-time-seconds`, `ip:port`).
 //! - `[ ... ]` is optional, `< ... >` only groups; `a | b` inside either is a choice.
 //! - `x [x ...]` (any run of items, repeated in a trailing optional group) and `x...`
@@ -117,6 +117,8 @@ fn lex(line: &str) -> Result<Vec<Lexeme<'_>>, SyntaxError> {
                     return error("a stray character", rest);
                 }
                 match word.strip_suffix('=') {
+                    // `=` alone is a token (XADD's `MAXLEN [= | ~] threshold`).
+                    Some("") => out.push(Lexeme::Word(word)),
                     Some(label) if !label.is_empty() && rest[end..].starts_with(['[', '<']) => {
                         out.push(Lexeme::Label(label));
                     }
@@ -210,8 +212,10 @@ impl<'a> Parser<'_, 'a> {
 }
 
 fn word_node(word: &str) -> Node<'_> {
-    let is_token = word.chars().any(|c| c.is_ascii_uppercase())
-        && !word.chars().any(|c| c.is_ascii_lowercase());
+    let is_token = (word.chars().any(|c| c.is_ascii_uppercase())
+        && !word.chars().any(|c| c.is_ascii_lowercase()))
+        || word == "="
+        || word == "~";
     if is_token {
         return Node::Token(word);
     }

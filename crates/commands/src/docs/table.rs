@@ -101,6 +101,24 @@ pub(super) const COMMANDS: &[Doc] = &[
          latitude:double> by=<BYRADIUS radius:double unit=<M | KM | FT | MI> | BYBOX width:double \
          height:double unit=<M | KM | FT | MI>> order=[ASC | DESC] [COUNT count [ANY]] \
          [STOREDIST]"),
+    // streams
+    cmd("xadd", "5.0.0", "O(1) when adding a new entry, O(N) when trimming where N being the \
+         number of entries evicted.",
+        "key [NOMKSTREAM] [<MAXLEN | MINID> [= | ~] threshold [LIMIT count]] <* | id> field value \
+         [field value ...]"),
+    cmd("xtrim", "5.0.0", "O(N), with N being the number of evicted entries.",
+        "key <MAXLEN | MINID> [= | ~] threshold [LIMIT count]"),
+    cmd("xdel", "5.0.0", "O(1) for each single item to delete in the stream", "key id [id ...]"),
+    cmd("xsetid", "5.0.0", "O(1)",
+        "key last-id [ENTRIESADDED entries-added:integer] [MAXDELETEDID max-deleted-id]"),
+    cmd("xrange", "5.0.0", "O(N) with N being the number of elements being returned.",
+        "key start:string end:string [COUNT count]"),
+    cmd("xrevrange", "5.0.0", "O(N) with N being the number of elements returned.",
+        "key end:string start:string [COUNT count]"),
+    cmd("xlen", "5.0.0", "O(1)", "key"),
+    cmd("xread", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements \
+         being returned.",
+        "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]"),
     // keys
     cmd("del", "1.0.0", "O(N) where N is the number of keys, O(M) for a collection of M items",
         "key [key ...]"),

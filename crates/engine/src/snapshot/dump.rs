@@ -31,6 +31,8 @@ pub(crate) enum DumpValue {
     },
     /// Fields and values, in order.
     Table(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A stream, compared through its Debug form (entries, nodes and metadata).
+    Stream(String),
     /// Length and stored pages (index, bytes), in order.
     Block {
         len: u64,
@@ -97,6 +99,7 @@ fn dump_entry(entry: &Entry) -> DumpEntry {
         Value::Table(t) => {
             DumpValue::Table(t.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
         }
+        Value::Stream(s) => DumpValue::Stream(format!("{s:?}")),
         Value::Block(b) => DumpValue::Block {
             len: b.len(),
             pages: b

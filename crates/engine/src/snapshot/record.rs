@@ -13,6 +13,9 @@
 //!           | ZSET     seed count (member:bytes score:f64 LE bits)*  (ascending)
 //!           | TABLE    count (field:bytes value:bytes)*   (ascending fields)
 //!           | BLOCK    length:varint pages:varint     (the pages follow in PAGES records)
+//!           | STREAM   last_id max_deleted_id entries_added:varint count
+//!                    (id nfields:varint field:bytes*)* nodes (start:id taken:varint live:varint)*
+//!                    (an id is ms:varint seq:varint; entries ascending)
 //! PAGES body := db:varint key:bytes count:varint (index:varint page)*
 //! page     := 0 bytes[PAGE_SIZE]                 (a new page; numbered from 0 in stream order)
 //!           | 1 number:varint                    (a page sent earlier: shared between blocks)
@@ -53,6 +56,7 @@ const ZSET: u8 = 6;
 const TABLE: u8 = 7;
 const BLOCK: u8 = 8;
 const PAGES: u8 = 9;
+const STREAM: u8 = 10;
 
 const PAGE_NEW: u8 = 0;
 const PAGE_SENT: u8 = 1;
@@ -69,6 +73,7 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
         Value::ZSet(_) => ZSET,
         Value::Table(_) => TABLE,
         Value::Block(_) => BLOCK,
+        Value::Stream(_) => STREAM,
     };
     out.push(tag);
     put_varint(out, u64::from(db));
@@ -117,6 +122,28 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
         Value::Block(b) => {
             put_varint(out, b.len());
             put_varint(out, b.pages_used() as u64);
+        }
+        Value::Stream(s) => {
+            for id in [s.last_id, s.max_deleted_id] {
+                put_varint(out, id.ms);
+                put_varint(out, id.seq);
+            }
+            put_varint(out, s.entries_added);
+            put_varint(out, s.len() as u64);
+            for (id, fields) in s.iter() {
+                put_varint(out, id.ms);
+                put_varint(out, id.seq);
+                put_varint(out, fields.len() as u64);
+                fields.iter().for_each(|f| put_bytes(out, f));
+            }
+            let nodes: Vec<_> = s.nodes().collect();
+            put_varint(out, nodes.len() as u64);
+            for (start, taken, live) in nodes {
+                put_varint(out, start.ms);
+                put_varint(out, start.seq);
+                put_varint(out, taken);
+                put_varint(out, live);
+            }
         }
     }
 }
@@ -271,6 +298,7 @@ pub(crate) fn decode<'a>(
             }
             Value::Table(Box::new(table))
         }
+        STREAM => Value::Stream(Box::new(decode_stream(r)?)),
         BLOCK => {
             let len = r.varint()?;
             if len > MAX_BLOCK_LEN {
@@ -338,4 +366,43 @@ fn decode_zset(r: &mut Reader<'_>, space_seed: u64) -> Result<ZSetValue, EngineE
         }
     }
     Ok(zset)
+}
+
+fn decode_stream(r: &mut Reader<'_>) -> Result<crate::stream::StreamValue, EngineError> {
+    use crate::stream::{StreamId, StreamValue};
+    let id = |r: &mut Reader<'_>| -> Result<StreamId, EngineError> {
+        Ok(StreamId {
+            ms: r.varint()?,
+            seq: r.varint()?,
+        })
+    };
+    let last_id = id(r)?;
+    let max_deleted_id = id(r)?;
+    let entries_added = r.varint()?;
+    let count = r.count()?;
+    let mut entries = Vec::with_capacity(count);
+    let mut previous: Option<StreamId> = None;
+    for _ in 0..count {
+        let entry_id = id(r)?;
+        if previous.is_some_and(|p| p >= entry_id) || entry_id > last_id {
+            return Err(corrupt("stream entries out of order"));
+        }
+        previous = Some(entry_id);
+        let n = r.count()?;
+        if n == 0 || !n.is_multiple_of(2) {
+            return Err(corrupt("stream entry without field/value pairs"));
+        }
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            fields.push(Bytes::copy_from_slice(r.bytes()?));
+        }
+        entries.push((entry_id, fields.into_boxed_slice()));
+    }
+    let node_count = r.count()?;
+    let mut nodes = Vec::with_capacity(node_count);
+    for _ in 0..node_count {
+        nodes.push((id(r)?, r.varint()?, r.varint()?));
+    }
+    StreamValue::restored(entries, nodes, last_id, max_deleted_id, entries_added)
+        .ok_or_else(|| corrupt("stream nodes do not match its entries"))
 }

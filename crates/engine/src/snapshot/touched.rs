@@ -18,6 +18,7 @@ use crate::hyperloglog::HllOp;
 use crate::keys::KeyOp;
 use crate::lists::ListOp;
 use crate::sets::SetOp;
+use crate::streams::StreamOp;
 use crate::strings::StringOp;
 use crate::tables::TableOp;
 use crate::zsets::ZSetOp;
@@ -62,6 +63,12 @@ impl Op {
             },
             // The source is only read.
             OpKind::Geo(GeoOp::SearchStore { dst, .. }) => key(dst),
+            OpKind::Stream(
+                StreamOp::Add { key: k, .. }
+                | StreamOp::Trim { key: k, .. }
+                | StreamOp::Del { key: k, .. }
+                | StreamOp::SetId { key: k, .. },
+            ) => key(k),
             OpKind::Key(op) => key_op_touches(db, op, f),
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.

@@ -22,6 +22,8 @@ use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
 use crate::sort::{SortBy, SortSpec};
+use crate::stream::{StreamId, TrimBound};
+use crate::streams::{IdSpec, ReadFrom, StreamOp, StreamQuery, Trim};
 use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
@@ -966,6 +968,92 @@ fn appended_ops() -> Vec<OpKind> {
                 })
             })
             .collect(),
+        }),
+        // Streams.
+        StreamOp::Add {
+            key: b("x"),
+            id: IdSpec::Auto,
+            fields: bs(&["f", "v"]),
+            nomkstream: false,
+            trim: Some(Trim {
+                bound: TrimBound::MaxLen(100),
+                approx: true,
+                limit: 10_000,
+            }),
+        }
+        .into(),
+        StreamOp::Add {
+            key: b("x"),
+            id: IdSpec::AutoSeq(7),
+            fields: bs(&["f", "v", "g", "w"]),
+            nomkstream: true,
+            trim: None,
+        }
+        .into(),
+        StreamOp::Trim {
+            key: b("x"),
+            trim: Trim {
+                bound: TrimBound::MinId(StreamId { ms: 5, seq: 1 }),
+                approx: false,
+                limit: 0,
+            },
+        }
+        .into(),
+        StreamOp::Del {
+            key: b("x"),
+            ids: vec![StreamId { ms: 1, seq: 2 }, StreamId::MAX],
+        }
+        .into(),
+        StreamOp::SetId {
+            key: b("x"),
+            id: StreamId { ms: 9, seq: 0 },
+            entries_added: Some(3),
+            max_deleted: Some(StreamId { ms: 2, seq: 0 }),
+        }
+        .into(),
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: [
+                StreamQuery::Range {
+                    key: b("x"),
+                    start: StreamId::MIN,
+                    end: StreamId {
+                        ms: 3,
+                        seq: u64::MAX,
+                    },
+                    count: Some(2),
+                    rev: true,
+                },
+                StreamQuery::Len { key: b("x") },
+                StreamQuery::Read {
+                    streams: vec![
+                        (b("x"), ReadFrom::After(StreamId { ms: 1, seq: 0 })),
+                        (b("y"), ReadFrom::Last),
+                        (b("z"), ReadFrom::Invalid(EngineError::NotInteger)),
+                    ],
+                    count: 10,
+                    wait: false,
+                },
+                StreamQuery::DelInvalid {
+                    key: b("x"),
+                    error: EngineError::Syntax,
+                },
+            ]
+            .into_iter()
+            .map(|q| {
+                TxnItem::Read(Query {
+                    db: Namespace(8),
+                    kind: q.into(),
+                })
+            })
+            .collect(),
+        }),
+        OpKind::Stream(StreamOp::Add {
+            key: b("x"),
+            id: IdSpec::Explicit(StreamId { ms: 10, seq: 1 }),
+            fields: bs(&["a", "b"]),
+            nomkstream: false,
+            trim: None,
         }),
     ]
 }

@@ -13,6 +13,8 @@ use crate::keys::{ExpireCond, KeyOp, KeyQuery};
 use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
 use crate::sort::{SortBy, SortSpec};
+use crate::stream::{StreamId, TrimBound};
+use crate::streams::{IdSpec, StreamOp, Trim};
 use crate::strings::{SetCond, SetExpire, StringOp, StringQuery};
 use crate::zsets::{
     AddFlags, Aggregate, Combine, PopEnd, PopShape, RangeBy, RangeSpec, SetOpKind, ZSetOp,
@@ -311,6 +313,26 @@ fn zset_op() -> BoxedStrategy<OpKind> {
     .boxed()
 }
 
+fn stream_op() -> BoxedStrategy<OpKind> {
+    let id = |ms: u64, seq: u64| StreamId { ms, seq };
+    prop_oneof![
+        6 => (key_of("x"), proptest::collection::vec(val(), 1..3), any::<bool>())
+            .prop_map(|(key, values, auto)| {
+                let fields = values.into_iter().flat_map(|v| [Bytes::from_static(b"f"), v]).collect();
+                let id = if auto { IdSpec::Auto } else { IdSpec::AutoSeq(5_000) };
+                StreamOp::Add { key, id, fields, nomkstream: false, trim: None }.into()
+            }),
+        1 => (key_of("x"), 0u64..5, any::<bool>()).prop_map(move |(key, n, approx)| {
+            let bound = if n == 4 { TrimBound::MinId(id(1_000, 3)) } else { TrimBound::MaxLen(n) };
+            StreamOp::Trim { key, trim: Trim { bound, approx, limit: 0 } }.into()
+        }),
+        1 => (key_of("x"), 0u64..6).prop_map(move |(key, seq)| {
+            StreamOp::Del { key, ids: vec![id(1_000, seq), id(5_000, seq)] }.into()
+        }),
+    ]
+    .boxed()
+}
+
 /// Any write, FLUSHDB and FLUSHALL rarely.
 pub(super) fn op() -> BoxedStrategy<OpKind> {
     prop_oneof![
@@ -320,6 +342,7 @@ pub(super) fn op() -> BoxedStrategy<OpKind> {
         4 => list_op(),
         4 => set_op(),
         4 => zset_op(),
+        2 => stream_op(),
         1 => Just(KeyOp::FlushDb.into()),
         1 => Just(KeyOp::FlushAll.into()),
     ]

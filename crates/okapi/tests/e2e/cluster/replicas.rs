@@ -40,7 +40,7 @@ fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, 
 }
 
 /// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP,
-/// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD and GEOSEARCHSTORE over keys spread across the groups.
+/// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD, GEOSEARCHSTORE and XADD over keys spread across the groups.
 /// Returns the writes acknowledged.
 fn writes(
     c: &mut redis::cluster::ClusterConnection,
@@ -79,7 +79,15 @@ fn writes(
             .arg(format!("x{}", i * 7 + round))
             .query(c)
             .expect("PFADD");
-        acked += 4;
+        // Stream IDs come from the leader's clock; `~` trims whole nodes: replicas
+        // must agree on both.
+        let _: String = redis::cmd("XADD")
+            .arg(format!("xs:{}", i % 3))
+            .arg(&["MAXLEN", "~", "150", "*", "i"])
+            .arg(i)
+            .query(c)
+            .expect("XADD");
+        acked += 5;
     }
     for tag in 0..4 {
         let _: i64 = redis::cmd("BITOP")
@@ -215,7 +223,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 564);
+    assert_eq!(writes(&mut c, 0, &mut bits), 684);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -226,7 +234,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 564);
+    assert_eq!(writes(&mut c, 1, &mut bits), 684);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
@@ -272,6 +280,14 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
             .expect("ZRANGE");
         let by_longitude: Vec<String> = (0..10).map(|m| format!("m{m}")).collect();
         assert_eq!(near, by_longitude, "{{t{tag}}}near");
+    }
+    // 40 XADDs per stream and round, never trimmed below 150.
+    for s in 0..3 {
+        let len: i64 = redis::cmd("XLEN")
+            .arg(format!("xs:{s}"))
+            .query(&mut c)
+            .expect("XLEN");
+        assert_eq!(len, 80, "xs:{s}");
     }
     // 480 distinct elements went into the four HLLs (two per PFADD, two rounds).
     let count: i64 = redis::cmd("PFCOUNT")
