@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use okapi_engine::keys::{KeyOp, KeyQuery};
-use okapi_engine::sort::{SortBy, SortSpec};
+use okapi_engine::sort::{SortBy, SortSpec, c_str};
 use okapi_engine::{OpKind, QueryKind};
 use okapi_types::key_slot;
 
@@ -158,11 +158,6 @@ fn parse(ctx: &Ctx, args: &[Bytes], readonly: bool) -> Result<Action, CommandErr
         Some(dst) => write(ctx, OpKind::Key(KeyOp::SortStore { key, spec, dst })),
         None => read(ctx, QueryKind::Key(KeyQuery::Sort { key, spec })),
     })
-}
-
-/// The bytes a C string function sees: everything before the first NUL.
-fn c_str(bytes: &[u8]) -> &[u8] {
-    bytes.split(|&b| b == 0).next().unwrap_or_default()
 }
 
 /// True when every key `pattern` can form hashes to `key`'s slot (`patternHashSlot`):

@@ -117,25 +117,7 @@ fn key_bytes(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry) {
         }
         Value::Stream(s) => {
             out.push(8);
-            for id in [s.last_id, s.max_deleted_id] {
-                put_varint(out, id.ms);
-                put_varint(out, id.seq);
-            }
-            put_varint(out, s.entries_added);
-            put_varint(out, s.len() as u64);
-            for (id, fields) in s.iter() {
-                put_varint(out, id.ms);
-                put_varint(out, id.seq);
-                put_varint(out, fields.len() as u64);
-                fields.iter().for_each(|f| put_bytes(out, f));
-            }
-            // Node boundaries decide what a later `~` trim drops: replicas must agree.
-            for (start, taken, live) in s.nodes() {
-                put_varint(out, start.ms);
-                put_varint(out, start.seq);
-                put_varint(out, taken);
-                put_varint(out, live);
-            }
+            crate::snapshot::record::put_stream(out, s);
         }
         Value::Block(b) => {
             out.push(7);

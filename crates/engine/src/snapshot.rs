@@ -25,7 +25,7 @@
 pub(crate) mod codec;
 mod guard;
 pub mod header;
-mod record;
+pub(crate) mod record;
 pub mod restore;
 pub mod touched;
 

@@ -250,7 +250,7 @@ fn compare(a: &Item, b: &Item, alpha: bool, by_pattern: bool, storing: bool) -> 
 }
 
 /// The bytes a C string function sees: everything before the first NUL.
-fn c_str(bytes: &[u8]) -> &[u8] {
+pub fn c_str(bytes: &[u8]) -> &[u8] {
     bytes.split(|&b| b == 0).next().unwrap_or_default()
 }
 

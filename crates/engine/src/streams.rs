@@ -154,10 +154,10 @@ impl StreamOp {
                 nomkstream,
                 trim,
             } => {
-                if ks.write_as::<Stream>(&key, ctx)?.is_none() && nomkstream {
+                let existed = ks.write_as::<Stream>(&key, ctx)?.is_some();
+                if !existed && nomkstream {
                     return Ok(Reply::Nil);
                 }
-                let existed = ks.write_as::<Stream>(&key, ctx)?.is_some();
                 let stream = ks.write_or_create::<Stream>(&key, ctx)?;
                 let result = add(stream, id, fields, ctx.now_ms);
                 match result {

@@ -123,28 +123,7 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
             put_varint(out, b.len());
             put_varint(out, b.pages_used() as u64);
         }
-        Value::Stream(s) => {
-            for id in [s.last_id, s.max_deleted_id] {
-                put_varint(out, id.ms);
-                put_varint(out, id.seq);
-            }
-            put_varint(out, s.entries_added);
-            put_varint(out, s.len() as u64);
-            for (id, fields) in s.iter() {
-                put_varint(out, id.ms);
-                put_varint(out, id.seq);
-                put_varint(out, fields.len() as u64);
-                fields.iter().for_each(|f| put_bytes(out, f));
-            }
-            let nodes: Vec<_> = s.nodes().collect();
-            put_varint(out, nodes.len() as u64);
-            for (start, taken, live) in nodes {
-                put_varint(out, start.ms);
-                put_varint(out, start.seq);
-                put_varint(out, taken);
-                put_varint(out, live);
-            }
-        }
+        Value::Stream(s) => put_stream(out, s),
     }
 }
 
@@ -366,6 +345,30 @@ fn decode_zset(r: &mut Reader<'_>, space_seed: u64) -> Result<ZSetValue, EngineE
         }
     }
     Ok(zset)
+}
+
+/// A stream's STREAM payload; the digest hashes the same bytes (node boundaries
+/// included: they decide what a later `~` trim drops, so replicas must agree on them).
+pub(crate) fn put_stream(out: &mut Vec<u8>, s: &crate::stream::StreamValue) {
+    for id in [s.last_id, s.max_deleted_id] {
+        put_varint(out, id.ms);
+        put_varint(out, id.seq);
+    }
+    put_varint(out, s.entries_added);
+    put_varint(out, s.len() as u64);
+    for (id, fields) in s.iter() {
+        put_varint(out, id.ms);
+        put_varint(out, id.seq);
+        put_varint(out, fields.len() as u64);
+        fields.iter().for_each(|f| put_bytes(out, f));
+    }
+    put_varint(out, s.nodes().count() as u64);
+    for (start, taken, live) in s.nodes() {
+        put_varint(out, start.ms);
+        put_varint(out, start.seq);
+        put_varint(out, taken);
+        put_varint(out, live);
+    }
 }
 
 fn decode_stream(r: &mut Reader<'_>) -> Result<crate::stream::StreamValue, EngineError> {
