@@ -2,7 +2,7 @@
 //! the log); connection and server commands are carried out by the server crate.
 
 use bytes::Bytes;
-use okapi_engine::{Op, Query, Reply};
+use okapi_engine::{Op, Query, Reply, Wait};
 use okapi_types::Namespace;
 
 /// A parsed command.
@@ -12,15 +12,15 @@ pub enum Action {
     Read(Query),
     /// Submit to the log; the reply comes from applying it.
     Write(Op),
-    /// Try `op` now; if it finds nothing, wait for one of `keys` to receive data.
-    Block(Blocking),
+    /// Try the attempt now; if it finds nothing, wait for one of `keys` to receive data.
+    Block(Box<Blocking>),
     /// A connection or server command.
     Conn(ConnCmd),
     /// The reply is already known (COMMAND, TIME-free static answers ...).
     Reply(Reply),
 }
 
-/// A blocking command (BLPOP, BLMOVE, BZPOPMIN ...).
+/// A blocking command (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, XREADGROUP BLOCK ...).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Blocking {
     /// Namespace of the keys.
@@ -29,8 +29,20 @@ pub struct Blocking {
     pub keys: Vec<Bytes>,
     /// How long to wait; `None` waits forever.
     pub timeout_ms: Option<u64>,
-    /// The non-blocking attempt; a nil reply means "nothing yet".
-    pub op: Op,
+    /// The non-blocking attempt (all there is inside MULTI); a nil reply means
+    /// "nothing yet".
+    pub attempt: Attempt,
+    /// What the client waits for when the attempt finds nothing.
+    pub wait: Wait,
+}
+
+/// A blocking command's first, non-blocking attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// A write through the log (pops, XREADGROUP).
+    Write(Op),
+    /// A read from memory (XREAD).
+    Read(Query),
 }
 
 /// Commands carried out by the server: connection state, pub/sub, introspection.

@@ -40,7 +40,7 @@ pub mod txn;
 pub mod zsets;
 
 pub use action::{
-    Action, Blocking, ClientCmd, ClusterCmd, ConnCmd, KillFilter, MapChangeCmd, ReplyMode,
+    Action, Attempt, Blocking, ClientCmd, ClusterCmd, ConnCmd, KillFilter, MapChangeCmd, ReplyMode,
 };
 pub use error::CommandError;
 pub use spec::{CommandSpec, Ctx, lookup, parse, resolve};
@@ -58,6 +58,7 @@ pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     zsets::COMMANDS,
     geo::COMMANDS,
     streams::COMMANDS,
+    streams::GROUP_COMMANDS,
     connection::COMMANDS,
     server::COMMANDS,
     txn::COMMANDS,

@@ -7,7 +7,7 @@ use okapi_engine::lists::{End, ListOp, ListQuery};
 use okapi_engine::{Op, OpKind, QueryKind};
 use okapi_types::num::parse_i64;
 
-use crate::action::{Action, Blocking};
+use crate::action::{Action, Attempt, Blocking};
 use crate::args::{Args, int, is, timeout_secs};
 use crate::error::CommandError;
 use crate::spec::flags::*;
@@ -268,15 +268,19 @@ fn block(
             unique.push(key.clone());
         }
     }
-    Ok(Action::Block(Blocking {
+    Ok(Action::Block(Box::new(Blocking {
         db: ctx.db,
         keys: unique,
         timeout_ms,
-        op: Op {
+        attempt: Attempt::Write(Op {
+            db: ctx.db,
+            kind: OpKind::List(op.clone()),
+        }),
+        wait: okapi_engine::Wait::Data(Op {
             db: ctx.db,
             kind: OpKind::List(op),
-        },
-    }))
+        }),
+    })))
 }
 
 /// LEFT or RIGHT.
@@ -771,13 +775,15 @@ mod tests {
         };
         assert_eq!(blocking.keys, [b("a"), b("b")]);
         assert_eq!(blocking.timeout_ms, Some(500));
-        assert_eq!(
-            blocking.op.kind,
-            OpKind::List(ListOp::PopFirst {
+        let pop = Op {
+            db: Namespace(0),
+            kind: OpKind::List(ListOp::PopFirst {
                 keys: vec![b("a"), b("b"), b("a")],
                 end: End::Left,
-            })
-        );
+            }),
+        };
+        assert_eq!(blocking.attempt, crate::Attempt::Write(pop.clone()));
+        assert_eq!(blocking.wait, okapi_engine::Wait::Data(pop));
         let Ok(Action::Block(blocking)) = parse("BLMOVE s d RIGHT LEFT 0") else {
             panic!("blmove parses");
         };

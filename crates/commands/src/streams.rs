@@ -1,7 +1,10 @@
-//! Stream commands: XADD, XTRIM, XDEL, XSETID, XRANGE, XREVRANGE, XLEN and XREAD, with
-//! Redis 7.0's ID grammar and errors. Consumer groups and blocking XREAD are not
-//! implemented yet: `XREAD BLOCK` answers at once when there is data and otherwise
-//! says it cannot wait, never pretending to have waited.
+//! Stream commands: XADD, XTRIM, XDEL, XSETID, XRANGE, XREVRANGE, XLEN and XREAD
+//! (blocking too), with Redis 7.0's ID grammar and errors; the consumer-group commands
+//! and XINFO are in [`groups`].
+
+mod groups;
+
+pub use groups::COMMANDS as GROUP_COMMANDS;
 
 use bytes::Bytes;
 use okapi_engine::stream::{StreamId, TrimBound};
@@ -9,7 +12,7 @@ use okapi_engine::streams::{IdSpec, ReadFrom, StreamOp, StreamQuery, Trim};
 use okapi_engine::{OpKind, QueryKind};
 use okapi_types::num::parse_i64;
 
-use crate::action::Action;
+use crate::action::{Action, Attempt, Blocking};
 use crate::args::is;
 use crate::error::CommandError;
 use crate::spec::flags::*;
@@ -482,7 +485,7 @@ fn xread_keys(argv: &[Bytes]) -> Vec<usize> {
 
 fn xread(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let mut count = 0u64;
-    let mut block = false;
+    let mut block = None;
     let mut streams = None;
     let mut i = 0;
     while i < a.len() {
@@ -495,7 +498,7 @@ fn xread(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             if ms < 0 {
                 return Err(CommandError::NegativeTimeout);
             }
-            block = true;
+            block = Some(ms as u64);
             i += 2;
         } else if is(o, "COUNT") && more > 0 {
             count = parse_i64(&a[i + 1]).ok_or(CommandError::NotInteger)?.max(0) as u64;
@@ -544,15 +547,46 @@ fn xread(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             };
             (key.clone(), from)
         })
-        .collect();
-    Ok(read(
-        ctx,
-        QueryKind::Stream(StreamQuery::Read {
-            streams,
-            count,
-            wait: block,
+        .collect::<Vec<_>>();
+    let query = QueryKind::Stream(StreamQuery::Read {
+        streams: streams.clone(),
+        count,
+        wait: block.is_some(),
+    });
+    let Some(ms) = block else {
+        return Ok(read(ctx, query));
+    };
+    Ok(Action::Block(Box::new(Blocking {
+        db: ctx.db,
+        keys: unique_keys(names),
+        timeout_ms: (ms > 0).then_some(ms),
+        attempt: Attempt::Read(okapi_engine::Query {
+            db: ctx.db,
+            kind: query,
         }),
-    ))
+        wait: okapi_engine::Wait::Entries {
+            db: ctx.db,
+            streams,
+            count: blocked_count(count),
+        },
+    })))
+}
+
+/// Redis serves a blocked reader at most 1000 entries per stream unless COUNT says
+/// otherwise.
+fn blocked_count(count: u64) -> u64 {
+    if count == 0 { 1000 } else { count }
+}
+
+/// Each key once, in order (a key named twice is waited on once).
+fn unique_keys(keys: &[Bytes]) -> Vec<Bytes> {
+    let mut unique: Vec<Bytes> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !unique.contains(key) {
+            unique.push(key.clone());
+        }
+    }
+    unique
 }
 
 #[cfg(test)]

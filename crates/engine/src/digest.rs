@@ -118,6 +118,7 @@ fn key_bytes(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry) {
         Value::Stream(s) => {
             out.push(8);
             crate::snapshot::record::put_stream(out, s);
+            crate::snapshot::record::put_groups(out, s);
         }
         Value::Block(b) => {
             out.push(7);

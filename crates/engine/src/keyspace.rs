@@ -320,9 +320,11 @@ impl Keyspace {
     /// keeps its creation time. Returns the new entry.
     pub fn insert(&mut self, key: impl AsRef<[u8]>, value: Value, ctx: &ApplyCtx) -> &mut Entry {
         let key = key.as_ref();
-        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
+        let mut wakes = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
         let created = match self.write(key, ctx) {
             Some(old) => {
+                // A stream replaced by anything: its XREADGROUP waiters must hear.
+                wakes |= matches!(old.value, Value::Stream(_));
                 let created = old.created_ms;
                 if old.expire_at != 0 {
                     let at = old.expire_at;
@@ -353,6 +355,10 @@ impl Keyspace {
         if entry.expire_at != 0 {
             let hash = self.dict.hash_of(key);
             self.expires.remove(&(entry.expire_at, hash));
+        }
+        if matches!(entry.value, Value::Stream(_)) {
+            // XREADGROUP clients blocked on a deleted stream are told it is gone.
+            self.signal(key);
         }
         Some(entry)
     }

@@ -47,6 +47,7 @@ pub mod tables;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod value;
+pub mod wait;
 pub mod wire;
 pub mod zset;
 pub mod zsets;
@@ -59,3 +60,4 @@ pub use key::Key;
 pub use keyspace::WatchStamp;
 pub use reply::Reply;
 pub use snapshot::{Restore, SnapshotHeader, SnapshotStats, SpaceHeader, Touched};
+pub use wait::{Serve, Wait};

@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+pub mod group;
+
+pub use group::Group;
+
 /// Entries per node (Redis's `stream-node-max-entries` default).
 pub const NODE_MAX_ENTRIES: u64 = 100;
 
@@ -89,6 +93,8 @@ pub struct StreamValue {
     pub max_deleted_id: StreamId,
     /// Entries ever added.
     pub entries_added: u64,
+    /// Consumer groups by name.
+    pub groups: BTreeMap<Bytes, Group>,
 }
 
 impl StreamValue {
@@ -107,7 +113,16 @@ impl StreamValue {
         self.entries
             .values()
             .map(|f| f.iter().map(Bytes::len).sum::<usize>())
-            .sum()
+            .sum::<usize>()
+            + self
+                .groups
+                .iter()
+                .map(|(name, g)| {
+                    name.len()
+                        + g.consumers.keys().map(Bytes::len).sum::<usize>()
+                        + g.pel.len() * 48
+                })
+                .sum::<usize>()
     }
 
     /// Entries in ID order.
@@ -271,6 +286,7 @@ impl StreamValue {
             last_id,
             max_deleted_id,
             entries_added,
+            groups: BTreeMap::new(),
         };
         let mut live_total = 0;
         for (start, taken, live) in nodes {

@@ -1,6 +1,12 @@
-//! Stream ops and reads: XADD, XTRIM, XDEL, XSETID, XRANGE/XREVRANGE, XLEN, XREAD.
-//! IDs of `*` are made from the op's leader-stamped time, so every replica assigns
-//! the same IDs.
+//! Stream ops and reads: XADD, XTRIM, XDEL, XSETID, XRANGE/XREVRANGE, XLEN, XREAD,
+//! and the consumer-group commands in [`groups`]. IDs of `*` and every delivery or
+//! claim time are the op's leader-stamped time, so every replica reaches the same
+//! state.
+
+mod groups;
+mod info;
+
+pub use groups::{Claim, ClaimTime, GroupFrom, GroupStart, PendingRange, ReadGroup};
 
 use bytes::Bytes;
 
@@ -47,6 +53,7 @@ pub enum ReadFrom {
 
 /// Stream writes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub enum StreamOp {
     /// XADD.
     Add {
@@ -86,6 +93,87 @@ pub enum StreamOp {
         /// MAXDELETEDID.
         max_deleted: Option<StreamId>,
     },
+    /// XGROUP CREATE.
+    GroupCreate {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+        /// Where the group starts.
+        start: GroupStart,
+        /// MKSTREAM.
+        mkstream: bool,
+        /// ENTRIESREAD (-1: unknown).
+        entries_read: i64,
+    },
+    /// XGROUP SETID.
+    GroupSetId {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+        /// The new last delivered ID.
+        start: GroupStart,
+        /// ENTRIESREAD (-1: unknown).
+        entries_read: i64,
+    },
+    /// XGROUP DESTROY.
+    GroupDestroy {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+    },
+    /// XGROUP CREATECONSUMER.
+    ConsumerCreate {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+        /// Consumer name.
+        consumer: Bytes,
+    },
+    /// XGROUP DELCONSUMER.
+    ConsumerDelete {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+        /// Consumer name.
+        consumer: Bytes,
+    },
+    /// XREADGROUP.
+    ReadGroup(Box<ReadGroup>),
+    /// XACK.
+    Ack {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+        /// IDs to acknowledge.
+        ids: Vec<StreamId>,
+        /// An ID that does not parse: reported once the key and group are found.
+        error: Option<EngineError>,
+    },
+    /// XCLAIM.
+    Claim(Box<Claim>),
+    /// XAUTOCLAIM.
+    AutoClaim {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+        /// Consumer that takes the entries.
+        consumer: Bytes,
+        /// Only entries idle this long (ms).
+        min_idle: i64,
+        /// First PEL ID to look at.
+        start: StreamId,
+        /// Most entries to claim.
+        count: u64,
+        /// JUSTID.
+        justid: bool,
+    },
 }
 
 /// Stream reads.
@@ -115,8 +203,8 @@ pub enum StreamQuery {
         streams: Vec<(Bytes, ReadFrom)>,
         /// COUNT per stream (0: all).
         count: u64,
-        /// BLOCK was given: with nothing to return this is an error, since okapi
-        /// cannot wait on streams yet (it never pretends to have waited).
+        /// BLOCK was given (the server waits when nothing is served; see
+        /// [`crate::Wait`]).
         wait: bool,
     },
     /// XDEL with an ID that does not parse: Redis looks the key up first, so a
@@ -127,6 +215,36 @@ pub enum StreamQuery {
         /// The ID error.
         error: EngineError,
     },
+    /// XPENDING.
+    Pending {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+        /// The extended form's arguments (`None`: the summary).
+        range: Option<PendingRange>,
+    },
+    /// XINFO STREAM [FULL [COUNT n]].
+    InfoStream {
+        /// Key.
+        key: Bytes,
+        /// FULL with its COUNT (0: everything).
+        full: Option<u64>,
+        /// An option error, reported after the key is found (as Redis).
+        error: Option<EngineError>,
+    },
+    /// XINFO GROUPS.
+    InfoGroups {
+        /// Key.
+        key: Bytes,
+    },
+    /// XINFO CONSUMERS.
+    InfoConsumers {
+        /// Key.
+        key: Bytes,
+        /// Group name.
+        group: Bytes,
+    },
 }
 
 const ADD_NOT_ABOVE: &str =
@@ -134,6 +252,13 @@ const ADD_NOT_ABOVE: &str =
 
 fn err(text: &str) -> EngineError {
     EngineError::Other(text.to_owned())
+}
+
+/// A name inside an error text as Redis's `%s` prints it: up to the first NUL, with
+/// line breaks turned into spaces so the reply stays one line.
+fn c_text(name: &[u8]) -> String {
+    let name = name.split(|&b| b == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(name).replace(['\r', '\n'], " ")
 }
 
 /// An entry as Redis replies it: `[id, [field, value, ...]]`.
@@ -224,6 +349,7 @@ impl StreamOp {
                 ks.finish_write::<Stream>(&key, ctx, true);
                 Ok(Reply::Ok)
             }
+            other => groups::apply(other, ks, ctx),
         }
     }
 }
@@ -309,11 +435,7 @@ impl StreamQuery {
                 ks.read_as::<Stream>(key, now)?
                     .map_or(0, |s| s.len() as i64),
             )),
-            StreamQuery::Read {
-                streams,
-                count,
-                wait,
-            } => {
+            StreamQuery::Read { streams, count, .. } => {
                 let mut starts = Vec::with_capacity(streams.len());
                 for (key, from) in streams {
                     let stream = ks.peek_as::<Stream>(key, now)?;
@@ -349,16 +471,18 @@ impl StreamQuery {
                     served.push((Reply::Bulk(key.clone()), Reply::Array(entries)));
                 }
                 if served.is_empty() {
-                    if *wait {
-                        return Err(err(
-                            "ERR XREAD BLOCK cannot wait in this version of okapi: nothing is \
-                             available yet; read again without BLOCK",
-                        ));
-                    }
                     return Ok(Reply::NilArray);
                 }
                 Ok(Reply::Keyed(served))
             }
+            StreamQuery::Pending { key, group, range } => {
+                groups::pending(ks, now, key, group, range.as_ref())
+            }
+            StreamQuery::InfoStream { key, full, error } => {
+                info::stream(ks, now, key, *full, error.as_ref())
+            }
+            StreamQuery::InfoGroups { key } => info::groups(ks, now, key),
+            StreamQuery::InfoConsumers { key, group } => info::consumers(ks, now, key, group),
         }
     }
 }

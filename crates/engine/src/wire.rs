@@ -21,7 +21,10 @@ use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
 use crate::sort::{SortBy, SortSpec};
 use crate::stream::{StreamId, TrimBound};
-use crate::streams::{IdSpec, ReadFrom, StreamOp, StreamQuery, Trim};
+use crate::streams::{
+    Claim, ClaimTime, GroupFrom, GroupStart, IdSpec, PendingRange, ReadFrom, ReadGroup, StreamOp,
+    StreamQuery, Trim,
+};
 use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
@@ -469,10 +472,66 @@ wire_enum!(StreamOp {
     2 => Trim { key, trim },
     3 => Del { key, ids },
     4 => SetId { key, id, entries_added, max_deleted },
+    5 => GroupCreate { key, group, start, mkstream, entries_read },
+    6 => GroupSetId { key, group, start, entries_read },
+    7 => GroupDestroy { key, group },
+    8 => ConsumerCreate { key, group, consumer },
+    9 => ConsumerDelete { key, group, consumer },
+    10 => ReadGroup(op),
+    11 => Ack { key, group, ids, error },
+    12 => Claim(claim),
+    13 => AutoClaim { key, group, consumer, min_idle, start, count, justid },
+});
+wire_enum!(GroupStart {
+    1 => Last,
+    2 => Id(id),
+    3 => Invalid(error),
+});
+wire_enum!(GroupFrom {
+    1 => New,
+    2 => History(id),
+    3 => Invalid(error),
+});
+wire_struct!(ReadGroup {
+    group,
+    consumer,
+    streams,
+    count,
+    noack,
+    woken
+});
+wire_enum!(ClaimTime {
+    1 => Now,
+    2 => Idle(ms),
+    3 => At(ms),
+});
+wire_struct!(Claim {
+    key,
+    group,
+    consumer,
+    min_idle,
+    ids,
+    time,
+    retry_count,
+    force,
+    justid,
+    last_id,
+    error
+});
+wire_struct!(PendingRange {
+    min_idle,
+    start,
+    end,
+    count,
+    consumer
 });
 wire_enum!(StreamQuery {
     1 => Range { key, start, end, count, rev },
     2 => Len { key },
     3 => Read { streams, count, wait },
     4 => DelInvalid { key, error },
+    5 => Pending { key, group, range },
+    6 => InfoStream { key, full, error },
+    7 => InfoGroups { key },
+    8 => InfoConsumers { key, group },
 });

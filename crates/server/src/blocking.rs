@@ -1,13 +1,14 @@
-//! Clients blocked in BLPOP-style commands. Waiters queue per key in arrival order;
-//! when an applied write feeds a key, apply wakes [`serve_loop`], which serves the
-//! waiters in order under the engine lock by appending their pops to the log. Apply
-//! itself never appends: it runs on every replica and on replay, and must depend on
-//! nothing but the log.
+//! Clients blocked in BLPOP-style commands and in XREAD / XREADGROUP BLOCK. Waiters
+//! queue per key in arrival order; when an applied write feeds a key, apply wakes
+//! [`serve_loop`], which serves the waiters in order under the engine lock: the
+//! engine says how ([`Engine::serve_wait`]) — pops and group reads are appended to the
+//! log, XREAD is answered from memory. Apply itself never appends: it runs on every
+//! replica and on replay, and must depend on nothing but the log.
 
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use okapi_engine::{Engine, Op, Reply};
+use okapi_engine::{Engine, Reply, Serve, Wait};
 use okapi_types::Namespace;
 use tokio::sync::oneshot;
 
@@ -28,8 +29,32 @@ pub enum Wake {
 struct Waiter {
     db: Namespace,
     keys: Vec<Bytes>,
-    op: Op,
+    wait: Wait,
     wake: oneshot::Sender<Wake>,
+}
+
+/// A pending reply that is already known.
+pub fn ready_reply(reply: Reply) -> Pending {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(Ok(vec![reply]));
+    rx
+}
+
+/// What a client about to block does instead, if one of its keys can serve it now
+/// (data may have arrived between its attempt and its registration).
+pub fn serve_now(
+    engine: &mut Engine,
+    log: &dyn ReplicatedLog,
+    keys: &[Bytes],
+    wait: &Wait,
+    now_ms: u64,
+) -> Option<Pending> {
+    keys.iter()
+        .find_map(|key| match engine.serve_wait(wait, key, now_ms) {
+            Serve::Append(op) => Some(log.append(vec![op], now_ms)),
+            Serve::Reply(reply) => Some(ready_reply(reply)),
+            Serve::NotYet => None,
+        })
 }
 
 /// Blocked clients, by client id and by key.
@@ -55,22 +80,21 @@ impl BlockRegistry {
         self.waiters.is_empty()
     }
 
-    /// True if any of `keys` exists: a client about to block must try again instead,
-    /// since data may have arrived between its attempt and its registration.
+    /// True if any of `keys` exists (a pop's attempt finds nothing otherwise).
     pub fn any_exists(engine: &Engine, db: Namespace, keys: &[Bytes], now_ms: u64) -> bool {
         engine
             .space(db)
             .is_some_and(|ks| keys.iter().any(|k| ks.peek(k, now_ms).is_some()))
     }
 
-    /// Blocks client `id` on `keys` until `op` can run.
+    /// Blocks client `id` on `keys` until `wait` can be served.
     pub fn block(
         &mut self,
         engine: &mut Engine,
         id: u64,
         db: Namespace,
         keys: Vec<Bytes>,
-        op: Op,
+        wait: Wait,
     ) -> oneshot::Receiver<Wake> {
         let (tx, rx) = oneshot::channel();
         for key in &keys {
@@ -85,7 +109,7 @@ impl BlockRegistry {
             Waiter {
                 db,
                 keys,
-                op,
+                wait,
                 wake: tx,
             },
         );
@@ -135,15 +159,19 @@ impl BlockRegistry {
                 return;
             }
             for (db, key) in ready {
-                while let Some(&id) = self
-                    .queues
-                    .get(&(db, key.clone()))
-                    .and_then(VecDeque::front)
-                {
-                    let Some(op) = self.waiters.get(&id).map(|w| w.op.clone()) else {
-                        break;
+                let queued: Vec<u64> = match self.queues.get(&(db, key.clone())) {
+                    Some(queue) => queue.iter().copied().collect(),
+                    None => continue,
+                };
+                for id in queued {
+                    let Some(waiter) = self.waiters.get(&id) else {
+                        continue;
                     };
-                    let rx = log.append(vec![op], now_ms);
+                    let rx = match engine.serve_wait(&waiter.wait, &key, now_ms) {
+                        Serve::Append(op) => log.append(vec![op], now_ms),
+                        Serve::Reply(reply) => ready_reply(reply),
+                        Serve::NotYet => continue,
+                    };
                     if let Some(waiter) = self.take(engine, id) {
                         let _ = waiter.wake.send(Wake::Pending(rx));
                     }

@@ -43,7 +43,7 @@ pub(crate) enum Step {
     AwaitWrites(Pending, Vec<ReplyShape>, Arc<Shard>),
     /// Wait for a blocking command's attempt on a shard; block there if it found
     /// nothing.
-    AwaitBlockAttempt(Blocking, Arc<Shard>, Pending),
+    AwaitBlockAttempt(Box<Blocking>, Arc<Shard>, Pending),
     /// Wait for a keyspace-wide write appended to every shard; the reply is the first
     /// shard's (or the first error).
     AwaitEverywhere(Vec<Pending>),
@@ -372,7 +372,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// goes away.
     async fn wait_blocked(
         &mut self,
-        blocking: Blocking,
+        blocking: Box<Blocking>,
         shard: &Shard,
         mut wake: oneshot::Receiver<Wake>,
     ) -> Flow {
@@ -455,7 +455,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// lock, that nothing arrived in between; if something did, it tries again).
     async fn finish_block_attempt(
         &mut self,
-        blocking: Blocking,
+        blocking: Box<Blocking>,
         shard: &Shard,
         rx: Pending,
     ) -> Flow {
@@ -493,22 +493,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let mut core = shard.lock();
         let core = &mut *core;
         let now = now_ms();
-        if !crate::blocking::BlockRegistry::any_exists(
-            &core.engine,
-            blocking.db,
+        if let Some(next) = crate::blocking::serve_now(
+            &mut core.engine,
+            shard.log(),
             &blocking.keys,
+            &blocking.wait,
             now,
         ) {
-            let wake = core.blocked.block(
-                &mut core.engine,
-                self.info.id,
-                blocking.db,
-                blocking.keys.clone(),
-                blocking.op.clone(),
-            );
-            return BlockOrRetry::Blocked(wake);
+            return BlockOrRetry::Retry(next);
         }
-        BlockOrRetry::Retry(shard.log().append(vec![blocking.op.clone()], now))
+        let wake = core.blocked.block(
+            &mut core.engine,
+            self.info.id,
+            blocking.db,
+            blocking.keys.clone(),
+            blocking.wait.clone(),
+        );
+        BlockOrRetry::Blocked(wake)
     }
 
     /// Removes this client from `shard`'s blocked registry; true if it was still there.

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use okapi_commands::spec::{Ctx, flags};
-use okapi_commands::{Action, Blocking, ConnCmd};
+use okapi_commands::{Action, Attempt, Blocking, ConnCmd};
 use okapi_engine::{Op, ReadCtx, Reply};
 use okapi_resp::Protocol;
 use okapi_types::Namespace;
@@ -537,26 +537,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         &mut self,
         held: &mut Held<'_>,
         shard: usize,
-        blocking: Blocking,
+        blocking: Box<Blocking>,
         now: u64,
     ) -> Step {
+        let mut blocking = blocking;
         let core = held.core(shard);
-        let rx = if crate::blocking::BlockRegistry::any_exists(
-            &core.engine,
-            blocking.db,
-            &blocking.keys,
-            now,
-        ) {
-            held.layout
-                .shard(shard)
-                .log()
-                .append(vec![blocking.op.clone()], now)
-        } else {
-            // Nothing to pop: the client blocks without writing an entry (it re-checks
-            // under the lock before it registers, in case data arrived meanwhile).
+        let nothing_yet = || {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let _ = tx.send(Ok(vec![Reply::Nil]));
             rx
+        };
+        let rx = match &blocking.attempt {
+            // Nothing to pop: the client blocks without writing an entry (it re-checks
+            // under the lock before it registers, in case data arrived meanwhile).
+            Attempt::Write(_)
+                if matches!(blocking.wait, okapi_engine::Wait::Data(_))
+                    && !crate::blocking::BlockRegistry::any_exists(
+                        &core.engine,
+                        blocking.db,
+                        &blocking.keys,
+                        now,
+                    ) =>
+            {
+                nothing_yet()
+            }
+            Attempt::Write(op) => held.layout.shard(shard).log().append(vec![op.clone()], now),
+            Attempt::Read(query) => {
+                let ctx = okapi_engine::ReadCtx {
+                    now_ms: now,
+                    random: self.rng.next_u64(),
+                };
+                let reply = core.engine.query(query, &ctx);
+                if crate::blocking::is_empty_reply(&reply) {
+                    // `$` means the last ID as of now, under this same lock.
+                    core.engine.pin_wait(&mut blocking.wait, now);
+                    nothing_yet()
+                } else {
+                    crate::blocking::ready_reply(reply)
+                }
+            }
         };
         held.release();
         let shard = held.layout.shards()[shard].clone();
@@ -630,8 +649,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
                 Ok((_, Action::Block(blocking))) => {
                     // Inside MULTI a blocking command never blocks.
-                    has_write = true;
-                    items.push(okapi_engine::TxnItem::Write(blocking.op));
+                    match blocking.attempt {
+                        Attempt::Write(op) => {
+                            has_write = true;
+                            items.push(okapi_engine::TxnItem::Write(op));
+                        }
+                        Attempt::Read(query) => items.push(okapi_engine::TxnItem::Read(query)),
+                    }
                     None
                 }
                 Ok((_, Action::Reply(reply))) => Some(reply),

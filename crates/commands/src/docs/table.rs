@@ -119,6 +119,29 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("xread", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements \
          being returned.",
         "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]"),
+    cmd("xgroup", "5.0.0", "Depends on subcommand.", ""),
+    cmd("xreadgroup", "5.0.0", "For each stream mentioned: O(M) with M being the number of \
+         elements returned. If M is constant (e.g. always asking for the first 10 elements \
+         with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, \
+         XADD will pay the O(N) time in order to serve the N clients blocked on the stream \
+         getting new data.",
+        "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key \
+         [key ...] id [id ...]"),
+    cmd("xack", "5.0.0", "O(1) for each message ID processed.", "key group id [id ...]"),
+    cmd("xpending", "5.0.0", "O(N) with N being the number of elements returned, so asking \
+         for a small fixed number of entries per call is O(1). O(M), where M is the total \
+         number of entries scanned when used with the IDLE filter. When the command returns \
+         just the summary and the list of consumers is small, it runs in O(1) time; \
+         otherwise, an additional O(N) time for iterating every consumer.",
+        "key group [[IDLE min-idle-time:integer] start end count:integer [consumer]]"),
+    cmd("xclaim", "5.0.0", "O(log N) with N being the number of messages in the PEL of \
+         the consumer group.",
+        "key group consumer min-idle-time id [id ...] [IDLE ms:integer] \
+         [TIME unix-time-milliseconds:integer] [RETRYCOUNT count:integer] [FORCE] [JUSTID] \
+         [LASTID lastid]"),
+    cmd("xautoclaim", "6.2.0", "O(1) if COUNT is small.",
+        "key group consumer min-idle-time start [COUNT count:integer] [JUSTID]"),
+    cmd("xinfo", "5.0.0", "Depends on subcommand.", ""),
     // keys
     cmd("del", "1.0.0", "O(N) where N is the number of keys, O(M) for a collection of M items",
         "key [key ...]"),
@@ -381,6 +404,25 @@ pub(super) const COMMANDS: &[Doc] = &[
 /// names them (redis-cli splits the name at the `|`).
 #[rustfmt::skip]
 pub(super) const SUBCOMMANDS: &[Doc] = &[
+    sub("xgroup|create", "5.0.0", "O(1)", "Creates a consumer group.",
+        "key group id-selector=<id | $> [MKSTREAM] [ENTRIESREAD entries-read:integer]"),
+    sub("xgroup|createconsumer", "6.2.0", "O(1)", "Creates a consumer in a consumer group.",
+        "key group consumer"),
+    sub("xgroup|delconsumer", "5.0.0", "O(1)", "Deletes a consumer from a consumer group.",
+        "key group consumer"),
+    sub("xgroup|destroy", "5.0.0",
+        "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+        "Destroys a consumer group.", "key group"),
+    sub("xgroup|help", "5.0.0", "O(1)", "Returns helpful text about the subcommands.", ""),
+    sub("xgroup|setid", "5.0.0", "O(1)", "Sets the last-delivered ID of a consumer group.",
+        "key group id-selector=<id | $> [ENTRIESREAD entries-read:integer]"),
+    sub("xinfo|consumers", "5.0.0", "O(1)",
+        "Returns a list of the consumers in a consumer group.", "key group"),
+    sub("xinfo|groups", "5.0.0", "O(1)", "Returns a list of the consumer groups of a stream.",
+        "key"),
+    sub("xinfo|help", "5.0.0", "O(1)", "Returns helpful text about the subcommands.", ""),
+    sub("xinfo|stream", "5.0.0", "O(1)", "Returns information about a stream.",
+        "key [FULL [COUNT count:integer]]"),
     sub("client|getname", "2.6.9", "O(1)", "Returns the name of the connection.", ""),
     sub("client|help", "5.0.0", "O(1)", "Returns helpful text about the subcommands.", ""),
     sub("client|id", "5.0.0", "O(1)", "Returns the unique ID of the connection.", ""),

@@ -6,7 +6,7 @@ use okapi_engine::zsets::{Aggregate, Combine, PopEnd, PopShape, SetOpKind, ZSetO
 use okapi_engine::{Op, OpKind};
 
 use super::{op, query};
-use crate::action::{Action, Blocking};
+use crate::action::{Action, Attempt, Blocking};
 use crate::args::{float, int, is, timeout_secs};
 use crate::error::CommandError;
 use crate::spec::Ctx;
@@ -255,15 +255,19 @@ pub(super) fn zmpop(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 }
 
 fn block(ctx: &Ctx, keys: Vec<Bytes>, timeout_ms: Option<u64>, pop: ZSetOp) -> Action {
-    Action::Block(Blocking {
+    Action::Block(Box::new(Blocking {
         db: ctx.db,
         keys,
         timeout_ms,
-        op: Op {
+        attempt: Attempt::Write(Op {
+            db: ctx.db,
+            kind: OpKind::ZSet(pop.clone()),
+        }),
+        wait: okapi_engine::Wait::Data(Op {
             db: ctx.db,
             kind: OpKind::ZSet(pop),
-        },
-    })
+        }),
+    }))
 }
 
 fn bzpop(ctx: &Ctx, a: &[Bytes], end: PopEnd) -> Result<Action, CommandError> {

@@ -16,6 +16,10 @@
 //!           | STREAM   last_id max_deleted_id entries_added:varint count
 //!                    (id nfields:varint field:bytes*)* nodes (start:id taken:varint live:varint)*
 //!                    (an id is ms:varint seq:varint; entries ascending)
+//!           | STREAM_GROUPS  the STREAM payload, then count (name:bytes last_id
+//!                    entries_read:zigzag consumers:count (name:bytes seen_ms:varint)*
+//!                    pending:count (id delivery_ms:varint deliveries:varint
+//!                    owner:varint)*)*   (names ascending; owner indexes the consumers)
 //! PAGES body := db:varint key:bytes count:varint (index:varint page)*
 //! page     := 0 bytes[PAGE_SIZE]                 (a new page; numbered from 0 in stream order)
 //!           | 1 number:varint                    (a page sent earlier: shared between blocks)
@@ -57,6 +61,7 @@ const TABLE: u8 = 7;
 const BLOCK: u8 = 8;
 const PAGES: u8 = 9;
 const STREAM: u8 = 10;
+const STREAM_GROUPS: u8 = 11;
 
 const PAGE_NEW: u8 = 0;
 const PAGE_SENT: u8 = 1;
@@ -73,7 +78,8 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
         Value::ZSet(_) => ZSET,
         Value::Table(_) => TABLE,
         Value::Block(_) => BLOCK,
-        Value::Stream(_) => STREAM,
+        Value::Stream(s) if s.groups.is_empty() => STREAM,
+        Value::Stream(_) => STREAM_GROUPS,
     };
     out.push(tag);
     put_varint(out, u64::from(db));
@@ -123,7 +129,12 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
             put_varint(out, b.len());
             put_varint(out, b.pages_used() as u64);
         }
-        Value::Stream(s) => put_stream(out, s),
+        Value::Stream(s) => {
+            put_stream(out, s);
+            if !s.groups.is_empty() {
+                put_groups(out, s);
+            }
+        }
     }
 }
 
@@ -278,6 +289,11 @@ pub(crate) fn decode<'a>(
             Value::Table(Box::new(table))
         }
         STREAM => Value::Stream(Box::new(decode_stream(r)?)),
+        STREAM_GROUPS => {
+            let mut stream = decode_stream(r)?;
+            decode_groups(r, &mut stream)?;
+            Value::Stream(Box::new(stream))
+        }
         BLOCK => {
             let len = r.varint()?;
             if len > MAX_BLOCK_LEN {
@@ -369,6 +385,98 @@ pub(crate) fn put_stream(out: &mut Vec<u8>, s: &crate::stream::StreamValue) {
         put_varint(out, taken);
         put_varint(out, live);
     }
+}
+
+/// A stream's consumer groups (the STREAM_GROUPS tail); the digest hashes them too.
+pub(crate) fn put_groups(out: &mut Vec<u8>, s: &crate::stream::StreamValue) {
+    let put_id = |out: &mut Vec<u8>, id: &crate::stream::StreamId| {
+        put_varint(out, id.ms);
+        put_varint(out, id.seq);
+    };
+    put_varint(out, s.groups.len() as u64);
+    for (name, g) in &s.groups {
+        put_bytes(out, name);
+        put_id(out, &g.last_id);
+        put_signed(out, g.entries_read);
+        put_varint(out, g.consumers.len() as u64);
+        let mut index = HashMap::with_capacity(g.consumers.len());
+        for (i, (consumer, c)) in g.consumers.iter().enumerate() {
+            put_bytes(out, consumer);
+            put_varint(out, c.seen_ms);
+            index.insert(consumer.clone(), i as u64);
+        }
+        put_varint(out, g.pel.len() as u64);
+        for (id, nack) in &g.pel {
+            put_id(out, id);
+            put_varint(out, nack.delivery_ms);
+            put_varint(out, nack.delivery_count);
+            put_varint(out, index.get(&nack.consumer).copied().unwrap_or(u64::MAX));
+        }
+    }
+}
+
+fn decode_groups(
+    r: &mut Reader<'_>,
+    stream: &mut crate::stream::StreamValue,
+) -> Result<(), EngineError> {
+    use crate::stream::StreamId;
+    use crate::stream::group::{Consumer, Group, Pending};
+    let id = |r: &mut Reader<'_>| -> Result<StreamId, EngineError> {
+        Ok(StreamId {
+            ms: r.varint()?,
+            seq: r.varint()?,
+        })
+    };
+    let count = nonempty(r.count()?)?;
+    for _ in 0..count {
+        let name = Bytes::copy_from_slice(r.bytes()?);
+        let last_id = id(r)?;
+        let entries_read = r.signed()?;
+        let mut group = Group::new(last_id, entries_read);
+        let consumers = r.count()?;
+        let mut names = Vec::with_capacity(consumers);
+        for _ in 0..consumers {
+            let consumer = Bytes::copy_from_slice(r.bytes()?);
+            let seen_ms = r.varint()?;
+            if names.last().is_some_and(|last: &Bytes| *last >= consumer) {
+                return Err(corrupt("stream consumers out of order"));
+            }
+            names.push(consumer.clone());
+            group.consumers.insert(
+                consumer,
+                Consumer {
+                    seen_ms,
+                    pel: Default::default(),
+                },
+            );
+        }
+        let pending = r.count()?;
+        for _ in 0..pending {
+            let entry = id(r)?;
+            let delivery_ms = r.varint()?;
+            let delivery_count = r.varint()?;
+            let owner = usize::try_from(r.varint()?)
+                .ok()
+                .and_then(|i| names.get(i))
+                .ok_or_else(|| corrupt("pending entry without a consumer"))?
+                .clone();
+            if let Some(c) = group.consumers.get_mut(&owner) {
+                c.pel.insert(entry);
+            }
+            let nack = Pending {
+                delivery_ms,
+                delivery_count,
+                consumer: owner,
+            };
+            if group.pel.insert(entry, nack).is_some() {
+                return Err(corrupt("duplicate pending entry"));
+            }
+        }
+        if stream.groups.insert(name, group).is_some() {
+            return Err(corrupt("duplicate consumer group"));
+        }
+    }
+    Ok(())
 }
 
 fn decode_stream(r: &mut Reader<'_>) -> Result<crate::stream::StreamValue, EngineError> {

@@ -15,6 +15,8 @@ use crate::engine::{Txn, TxnItem, WatchCheck};
 use crate::keys::{KeyOp, KeyQuery};
 use crate::lists::{End, ListOp};
 use crate::sets::{SetAlgebra, SetOp};
+use crate::stream::StreamId;
+use crate::streams::{GroupFrom, GroupStart, IdSpec, ReadGroup, StreamOp};
 use crate::strings::{StringOp, StringQuery};
 use crate::testing::b;
 use crate::zsets::{Aggregate, Combine, SetOpKind, ZSetOp};
@@ -274,7 +276,52 @@ fn sample_engine() -> Engine {
             },
         ),
     ];
-    for (i, o) in ops.into_iter().enumerate() {
+    // A stream with a deleted entry, a group, two consumers and a pending entry, so
+    // the corruption tests below reach the stream and group decoders too.
+    let stream = [
+        StreamOp::Add {
+            key: b("s"),
+            id: IdSpec::Explicit(StreamId { ms: 1, seq: 1 }),
+            fields: vec![b("f"), b("v")],
+            nomkstream: false,
+            trim: None,
+        },
+        StreamOp::Add {
+            key: b("s"),
+            id: IdSpec::Explicit(StreamId { ms: 2, seq: 1 }),
+            fields: vec![b("f"), b("w")],
+            nomkstream: false,
+            trim: None,
+        },
+        StreamOp::GroupCreate {
+            key: b("s"),
+            group: b("g"),
+            start: GroupStart::Id(StreamId::MIN),
+            mkstream: false,
+            entries_read: -1,
+        },
+        StreamOp::ReadGroup(Box::new(ReadGroup {
+            group: b("g"),
+            consumer: b("c1"),
+            streams: vec![(b("s"), GroupFrom::New)],
+            count: 1,
+            noack: false,
+            woken: false,
+        })),
+        StreamOp::ConsumerCreate {
+            key: b("s"),
+            group: b("g"),
+            consumer: b("c2"),
+        },
+        StreamOp::Del {
+            key: b("s"),
+            ids: vec![StreamId { ms: 2, seq: 1 }],
+        },
+    ];
+    let ops = ops
+        .into_iter()
+        .chain(stream.into_iter().map(|s| op(0, OpKind::Stream(s))));
+    for (i, o) in ops.enumerate() {
         engine.apply(o, &ctx(i as u64 + 1));
     }
     engine

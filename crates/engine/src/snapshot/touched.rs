@@ -67,8 +67,17 @@ impl Op {
                 StreamOp::Add { key: k, .. }
                 | StreamOp::Trim { key: k, .. }
                 | StreamOp::Del { key: k, .. }
-                | StreamOp::SetId { key: k, .. },
+                | StreamOp::SetId { key: k, .. }
+                | StreamOp::GroupCreate { key: k, .. }
+                | StreamOp::GroupSetId { key: k, .. }
+                | StreamOp::GroupDestroy { key: k, .. }
+                | StreamOp::ConsumerCreate { key: k, .. }
+                | StreamOp::ConsumerDelete { key: k, .. }
+                | StreamOp::Ack { key: k, .. }
+                | StreamOp::AutoClaim { key: k, .. },
             ) => key(k),
+            OpKind::Stream(StreamOp::Claim(claim)) => key(&claim.key),
+            OpKind::Stream(StreamOp::ReadGroup(rg)) => rg.streams.iter().for_each(|(k, _)| key(k)),
             OpKind::Key(op) => key_op_touches(db, op, f),
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.

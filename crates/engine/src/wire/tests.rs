@@ -23,7 +23,10 @@ use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
 use crate::sort::{SortBy, SortSpec};
 use crate::stream::{StreamId, TrimBound};
-use crate::streams::{IdSpec, ReadFrom, StreamOp, StreamQuery, Trim};
+use crate::streams::{
+    Claim, ClaimTime, GroupFrom, GroupStart, IdSpec, PendingRange, ReadFrom, ReadGroup, StreamOp,
+    StreamQuery, Trim,
+};
 use crate::strings::{LcsOptions, SetCond, SetExpire, StringOp, StringQuery};
 use crate::tables::{FieldRange, RangeEnd, TableOp, TableQuery};
 use crate::zsets::{
@@ -1054,6 +1057,125 @@ fn appended_ops() -> Vec<OpKind> {
             fields: bs(&["a", "b"]),
             nomkstream: false,
             trim: None,
+        }),
+        // Consumer groups.
+        StreamOp::GroupCreate {
+            key: b("x"),
+            group: b("g"),
+            start: GroupStart::Last,
+            mkstream: true,
+            entries_read: -1,
+        }
+        .into(),
+        StreamOp::GroupSetId {
+            key: b("x"),
+            group: b("g"),
+            start: GroupStart::Id(StreamId { ms: 4, seq: 2 }),
+            entries_read: 12,
+        }
+        .into(),
+        StreamOp::GroupCreate {
+            key: b("x"),
+            group: b("h"),
+            start: GroupStart::Invalid(EngineError::Syntax),
+            mkstream: false,
+            entries_read: 0,
+        }
+        .into(),
+        StreamOp::GroupDestroy {
+            key: b("x"),
+            group: b("h"),
+        }
+        .into(),
+        StreamOp::ConsumerCreate {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+        }
+        .into(),
+        StreamOp::ConsumerDelete {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+        }
+        .into(),
+        StreamOp::ReadGroup(Box::new(ReadGroup {
+            group: b("g"),
+            consumer: b("c"),
+            streams: vec![
+                (b("x"), GroupFrom::New),
+                (b("y"), GroupFrom::History(StreamId { ms: 1, seq: 1 })),
+                (b("z"), GroupFrom::Invalid(EngineError::NotInteger)),
+            ],
+            count: 5,
+            noack: true,
+            woken: false,
+        }))
+        .into(),
+        StreamOp::Ack {
+            key: b("x"),
+            group: b("g"),
+            ids: vec![StreamId { ms: 1, seq: 0 }],
+            error: Some(EngineError::Syntax),
+        }
+        .into(),
+        StreamOp::Claim(Box::new(Claim {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("d"),
+            min_idle: 1000,
+            ids: vec![StreamId { ms: 2, seq: 0 }],
+            time: ClaimTime::Idle(50),
+            retry_count: 3,
+            force: true,
+            justid: false,
+            last_id: StreamId { ms: 9, seq: 9 },
+            error: None,
+        }))
+        .into(),
+        StreamOp::AutoClaim {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("d"),
+            min_idle: 0,
+            start: StreamId::MIN,
+            count: 100,
+            justid: true,
+        }
+        .into(),
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: [
+                StreamQuery::Pending {
+                    key: b("x"),
+                    group: b("g"),
+                    range: Some(PendingRange {
+                        min_idle: 10,
+                        start: StreamId::MIN,
+                        end: StreamId::MAX,
+                        count: 10,
+                        consumer: Some(b("c")),
+                    }),
+                },
+                StreamQuery::InfoStream {
+                    key: b("x"),
+                    full: Some(10),
+                    error: None,
+                },
+                StreamQuery::InfoGroups { key: b("x") },
+                StreamQuery::InfoConsumers {
+                    key: b("x"),
+                    group: b("g"),
+                },
+            ]
+            .into_iter()
+            .map(|q| {
+                TxnItem::Read(Query {
+                    db: Namespace(9),
+                    kind: q.into(),
+                })
+            })
+            .collect(),
         }),
     ]
 }

@@ -37,6 +37,47 @@ pub fn err(con: &mut redis::Connection, args: &[&str]) -> String {
     }
 }
 
+/// Waits until the server reports `count` blocked clients.
+pub fn wait_blocked(con: &mut redis::Connection, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let wanted = format!("blocked_clients:{count}\r\n");
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query(con)
+            .expect("info clients");
+        if info.contains(&wanted) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {count} blocked clients: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Runs `args` on a new connection in a thread; the handle yields the reply.
+pub fn spawn(
+    n: &TestNode,
+    args: &[&str],
+) -> std::thread::JoinHandle<redis::RedisResult<redis::Value>> {
+    let mut con = n.client().expect("connect");
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        raw(&mut con, &args)
+    })
+}
+
+/// The reply of a command run by [`spawn`].
+pub fn joined(handle: std::thread::JoinHandle<redis::RedisResult<redis::Value>>) -> redis::Value {
+    handle
+        .join()
+        .expect("blocked thread")
+        .expect("blocked command")
+}
+
 /// A raw RESP connection for protocol-level tests: sends bytes, decodes frames with
 /// okapi's own decoder.
 pub struct Raw {

@@ -4,13 +4,13 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Duration;
 
 use okapi_testkit::TestNode;
 use redis::Value;
 
-use crate::common::{err, node, raw};
+use crate::common::{err, joined, node, raw, spawn, wait_blocked};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
@@ -90,43 +90,6 @@ impl RawCon {
             .expect("read timeout");
         silent
     }
-}
-
-/// Waits until the server reports `count` blocked clients.
-fn wait_blocked(con: &mut redis::Connection, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let wanted = format!("blocked_clients:{count}\r\n");
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("clients")
-            .query(con)
-            .expect("info clients");
-        if info.contains(&wanted) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never saw {count} blocked clients: {info}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Runs `args` on a new connection in a thread; the handle yields the reply.
-fn spawn(n: &TestNode, args: &[&str]) -> JoinHandle<redis::RedisResult<Value>> {
-    let mut con = n.client().expect("connect");
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    thread::spawn(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        raw(&mut con, &args)
-    })
-}
-
-fn joined(handle: JoinHandle<redis::RedisResult<Value>>) -> Value {
-    handle
-        .join()
-        .expect("blocked thread")
-        .expect("blocked command")
 }
 
 fn client_id(con: &mut redis::Connection) -> String {

@@ -28,6 +28,7 @@ mod sets;
 mod shard_groups;
 mod sort;
 mod startup;
+mod stream_groups;
 mod streams;
 mod strings;
 mod tables;

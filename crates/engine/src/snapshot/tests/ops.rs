@@ -14,7 +14,7 @@ use crate::lists::{End, ListOp, ListQuery};
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
 use crate::sort::{SortBy, SortSpec};
 use crate::stream::{StreamId, TrimBound};
-use crate::streams::{IdSpec, StreamOp, Trim};
+use crate::streams::{Claim, ClaimTime, GroupFrom, GroupStart, IdSpec, ReadGroup, StreamOp, Trim};
 use crate::strings::{SetCond, SetExpire, StringOp, StringQuery};
 use crate::zsets::{
     AddFlags, Aggregate, Combine, PopEnd, PopShape, RangeBy, RangeSpec, SetOpKind, ZSetOp,
@@ -329,8 +329,49 @@ fn stream_op() -> BoxedStrategy<OpKind> {
         1 => (key_of("x"), 0u64..6).prop_map(move |(key, seq)| {
             StreamOp::Del { key, ids: vec![id(1_000, seq), id(5_000, seq)] }.into()
         }),
+        // Consumer groups: two groups, three consumers, reads, acks and claims.
+        2 => (key_of("x"), group(), any::<bool>()).prop_map(|(key, group, mkstream)| {
+            StreamOp::GroupCreate { key, group, start: GroupStart::Id(StreamId::MIN), mkstream, entries_read: -1 }.into()
+        }),
+        3 => (keys_of("x"), group(), consumer(), 0u64..3, any::<bool>(), any::<bool>())
+            .prop_map(|(keys, group, consumer, count, noack, history)| {
+                let from = if history { GroupFrom::History(StreamId::MIN) } else { GroupFrom::New };
+                let streams = keys.into_iter().map(|k| (k, from.clone())).collect();
+                StreamOp::ReadGroup(Box::new(ReadGroup { group, consumer, streams, count, noack, woken: false })).into()
+            }),
+        1 => (key_of("x"), group(), 0u64..6).prop_map(move |(key, group, seq)| {
+            StreamOp::Ack { key, group, ids: vec![id(1_000, seq), id(5_000, seq)], error: None }.into()
+        }),
+        1 => (key_of("x"), group(), consumer(), 0u64..6, any::<bool>()).prop_map(move |(key, group, consumer, seq, force)| {
+            StreamOp::Claim(Box::new(Claim {
+                key, group, consumer, min_idle: 0, ids: vec![id(1_000, seq), id(5_000, seq)],
+                time: ClaimTime::Idle(5), retry_count: -1, force, justid: false,
+                last_id: StreamId::MIN, error: None,
+            })).into()
+        }),
+        1 => (key_of("x"), group(), consumer(), 1u64..4).prop_map(|(key, group, consumer, count)| {
+            StreamOp::AutoClaim { key, group, consumer, min_idle: 0, start: StreamId::MIN, count, justid: false }.into()
+        }),
+        1 => (key_of("x"), group(), consumer()).prop_map(|(key, group, consumer)| {
+            StreamOp::ConsumerDelete { key, group, consumer }.into()
+        }),
     ]
     .boxed()
+}
+
+fn group() -> impl Strategy<Value = Bytes> {
+    prop_oneof![
+        Just(Bytes::from_static(b"g1")),
+        Just(Bytes::from_static(b"g2"))
+    ]
+}
+
+fn consumer() -> impl Strategy<Value = Bytes> {
+    prop_oneof![
+        Just(Bytes::from_static(b"c1")),
+        Just(Bytes::from_static(b"c2")),
+        Just(Bytes::from_static(b"c3")),
+    ]
 }
 
 /// Any write, FLUSHDB and FLUSHALL rarely.
