@@ -40,7 +40,9 @@ fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, 
 }
 
 /// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP,
-/// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD, GEOSEARCHSTORE and XADD over keys spread across the groups.
+/// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD, GEOSEARCHSTORE, XADD and the
+/// consumer-group writes (XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM) over keys spread
+/// across the groups.
 /// Returns the writes acknowledged.
 fn writes(
     c: &mut redis::cluster::ClusterConnection,
@@ -174,6 +176,49 @@ fn writes(
             .expect("PFCOUNT");
         acked += 1;
     }
+    // Consumer groups: one group per round, reads by two consumers, acks and claims.
+    // Delivery times come from the leader's clock: replicas must hold the same PELs.
+    type Served = Vec<(String, Vec<(String, Vec<String>)>)>;
+    for s in 0..3 {
+        let key = format!("xs:{s}");
+        let group = format!("g{round}");
+        let _: () = redis::cmd("XGROUP")
+            .arg(&["CREATE", &key, &group, "0"])
+            .query(c)
+            .expect("XGROUP CREATE");
+        let mut delivered = Vec::new();
+        for consumer in ["c1", "c2"] {
+            let served: Served = redis::cmd("XREADGROUP")
+                .arg(&[
+                    "GROUP", &group, consumer, "COUNT", "20", "STREAMS", &key, ">",
+                ])
+                .query(c)
+                .expect("XREADGROUP");
+            let entries = &served[0].1;
+            assert_eq!(entries.len(), 20, "{key} {group} {consumer}");
+            delivered.extend(entries.iter().map(|(id, _)| id.clone()));
+        }
+        let acked_now: i64 = redis::cmd("XACK")
+            .arg(&key)
+            .arg(&group)
+            .arg(&delivered[..10])
+            .query(c)
+            .expect("XACK");
+        assert_eq!(acked_now, 10);
+        let claimed: Vec<String> = redis::cmd("XCLAIM")
+            .arg(&[&key, &group, "c3", "0"])
+            .arg(&delivered[10..15])
+            .arg("JUSTID")
+            .query(c)
+            .expect("XCLAIM");
+        assert_eq!(claimed, delivered[10..15].to_vec());
+        let auto: (String, Vec<String>, Vec<String>) = redis::cmd("XAUTOCLAIM")
+            .arg(&[&key, &group, "c4", "0", "0", "COUNT", "5", "JUSTID"])
+            .query(c)
+            .expect("XAUTOCLAIM");
+        assert_eq!(auto.1.len(), 5);
+        acked += 6;
+    }
     acked
 }
 
@@ -223,7 +268,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 684);
+    assert_eq!(writes(&mut c, 0, &mut bits), 702);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -234,7 +279,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 684);
+    assert_eq!(writes(&mut c, 1, &mut bits), 702);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
@@ -288,6 +333,15 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
             .query(&mut c)
             .expect("XLEN");
         assert_eq!(len, 80, "xs:{s}");
+        // Per round's group: 40 delivered, 10 acknowledged, the rest pending.
+        for round in 0..2 {
+            let pending: (i64, String, String, Vec<(String, String)>) = redis::cmd("XPENDING")
+                .arg(format!("xs:{s}"))
+                .arg(format!("g{round}"))
+                .query(&mut c)
+                .expect("XPENDING");
+            assert_eq!(pending.0, 30, "xs:{s} g{round}");
+        }
     }
     // 480 distinct elements went into the four HLLs (two per PFADD, two rounds).
     let count: i64 = redis::cmd("PFCOUNT")
