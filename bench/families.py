@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """The new families' hot paths, okapi against redis-server in one run: redis-benchmark
 sends `SETBIT bm:<rand> <offset> 1` (1,000 keys of 2 KB), `BITCOUNT bm:<rand>`,
-`PFADD hll:<rand%100> <rand>` (dense HLLs) and `PFCOUNT hll:<rand%100>` to each
-server, 50 clients, P1 and P16, alternating servers and taking the median of --repeat
-runs.
+`PFADD hll:<rand%100> <rand>` (dense HLLs), `PFCOUNT hll:<rand%100>`,
+`XADD xs:<rand> MAXLEN ~ 1000 * f v` and `XREAD COUNT 10 STREAMS xs:<rand> 0` (streams
+of 100 entries) to each server, 50 clients, P1 and P16, alternating servers and taking
+the median of --repeat runs.
 
 Two pairings, as a user would meet them:
 - durable: okapi's WAL with appendfsync everysec against Redis with appendonly yes and
   appendfsync everysec;
 - defaults: okapi as it starts (WAL, everysec) against Redis's defaults (no AOF).
 
-Usage: bench/families.py [--repeat N] [--requests N] [--okapi BIN]
+Usage: bench/families.py [--repeat N] [--requests N] [--okapi BIN] [--only NAME,...]
 Needs: redis-server and redis-benchmark, a release build of okapi.
 """
 
@@ -33,6 +34,10 @@ SETBIT = ["SETBIT", "bm:__rand_int__", "16000", "1"]
 BITCOUNT = ["BITCOUNT", "bm:__rand_int__"]
 PFADD = ["PFADD", "hll:__rand_int__", "__rand_int__"]
 PFCOUNT = ["PFCOUNT", "hll:__rand_int__"]
+XADD = ["XADD", "xs:__rand_int__", "MAXLEN", "~", "1000", "*", "f", "v"]
+XREAD = ["XREAD", "COUNT", "10", "STREAMS", "xs:__rand_int__", "0"]
+TESTS = [("SETBIT", SETBIT), ("BITCOUNT", BITCOUNT), ("PFADD", PFADD), ("PFCOUNT", PFCOUNT),
+         ("XADD", XADD), ("XREAD", XREAD)]
 
 
 def bench(port, command, requests, pipeline):
@@ -51,14 +56,17 @@ def fill(port):
     for i in range(KEYS):
         elements = " ".join(f"e{j}" for j in range(i * 2000, i * 2000 + 2000))
         commands += f"PFADD hll:{i:012d} {elements}\n"
+    for i in range(KEYS):
+        commands += "".join(f"XADD xs:{i:012d} * f value{j}\n" for j in range(100))
     subprocess.run(["redis-cli", "-p", str(port)], input=commands, capture_output=True,
                    text=True, check=True)
 
 
-def run(servers, requests, repeat):
+def run(servers, requests, repeat, only):
     rows = []
-    for name, command in [("SETBIT", SETBIT), ("BITCOUNT", BITCOUNT), ("PFADD", PFADD),
-                          ("PFCOUNT", PFCOUNT)]:
+    for name, command in TESTS:
+        if only and name not in only:
+            continue
         for pipeline in (1, 16):
             samples = {"redis": [], "okapi": []}
             for i in range(repeat):
@@ -81,6 +89,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--okapi", help="the okapi binary (default: target/release/okapi)")
+    parser.add_argument("--only", help="comma-separated tests to run (default: all), e.g. XADD,XREAD")
     args = parser.parse_args()
     if args.okapi:
         compare.OKAPI = args.okapi
@@ -92,7 +101,8 @@ def main():
             try:
                 for server in servers.values():
                     fill(server[1])
-                rows = run(servers, args.requests, args.repeat)
+                rows = run(servers, args.requests, args.repeat,
+                           set(args.only.split(",")) if args.only else None)
             finally:
                 compare.stop(servers)
         print(f"\n{pairing}")

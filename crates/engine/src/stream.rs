@@ -70,6 +70,22 @@ impl StreamId {
     pub fn text(&self) -> String {
         format!("{}-{}", self.ms, self.seq)
     }
+
+    /// `ms-seq` as a reply's bulk string, without the formatting machinery (replies
+    /// carry an ID per entry).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut buf = [0u8; 41];
+        let mut ms = itoa::Buffer::new();
+        let mut seq = itoa::Buffer::new();
+        let (ms, seq) = (
+            ms.format(self.ms).as_bytes(),
+            seq.format(self.seq).as_bytes(),
+        );
+        buf[..ms.len()].copy_from_slice(ms);
+        buf[ms.len()] = b'-';
+        buf[ms.len() + 1..ms.len() + 1 + seq.len()].copy_from_slice(seq);
+        Bytes::copy_from_slice(&buf[..ms.len() + 1 + seq.len()])
+    }
 }
 
 /// One entry: field/value pairs, flat.

@@ -15,6 +15,7 @@ use crate::error::EngineError;
 use crate::keyspace::Keyspace;
 use crate::reply::Reply;
 use crate::stream::{StreamId, StreamValue, TrimBound};
+use crate::value::detach;
 
 type Stream = Box<StreamValue>;
 
@@ -264,7 +265,7 @@ fn c_text(name: &[u8]) -> String {
 /// An entry as Redis replies it: `[id, [field, value, ...]]`.
 fn entry_reply(id: &StreamId, fields: &[Bytes]) -> Reply {
     Reply::Array(vec![
-        Reply::Bulk(Bytes::from(id.text())),
+        Reply::Bulk(id.to_bytes()),
         Reply::Array(fields.iter().cloned().map(Reply::Bulk).collect()),
     ])
 }
@@ -291,7 +292,7 @@ impl StreamOp {
                             stream.trim(t.bound, t.approx, t.limit);
                         }
                         ks.finish_write::<Stream>(&key, ctx, true);
-                        Ok(Reply::Bulk(Bytes::from(added.text())))
+                        Ok(Reply::Bulk(added.to_bytes()))
                     }
                     Err(e) => {
                         if !existed {
@@ -393,7 +394,9 @@ fn add(
     if new <= last {
         return Err(err(ADD_NOT_ABOVE));
     }
-    stream.push(new, fields.into_boxed_slice());
+    // Fields arrive as slices of the request buffer: own them.
+    let fields: Box<[Bytes]> = fields.into_iter().map(detach).collect();
+    stream.push(new, fields);
     Ok(new)
 }
 

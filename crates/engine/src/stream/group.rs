@@ -58,7 +58,12 @@ impl Group {
     /// The consumer `name`, created (seen at `now_ms`) if absent; its seen time is
     /// refreshed as `streamLookupConsumer` refreshes it.
     pub fn touch_consumer(&mut self, name: &Bytes, now_ms: u64) -> &mut Consumer {
-        let consumer = self.consumers.entry(name.clone()).or_default();
+        if !self.consumers.contains_key(name) {
+            // Names arrive as slices of the request buffer: own them.
+            self.consumers
+                .insert(crate::value::detach(name.clone()), Consumer::default());
+        }
+        let consumer = self.consumers.get_mut(name).expect("just inserted");
         consumer.seen_ms = now_ms;
         consumer
     }
@@ -77,6 +82,11 @@ impl Group {
     /// Gives pending `id` to `consumer` (which must exist), with a new delivery time
     /// and count; creates the PEL entry when absent.
     pub fn assign(&mut self, id: StreamId, consumer: &Bytes, delivery_ms: u64, count: u64) {
+        // The consumer's own copy of its name, not the request's.
+        let consumer = &self
+            .consumers
+            .get_key_value(consumer)
+            .map_or_else(|| consumer.clone(), |(name, _)| name.clone());
         match self.pel.get_mut(&id) {
             Some(nack) => {
                 if nack.consumer != *consumer {

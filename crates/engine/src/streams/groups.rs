@@ -156,7 +156,9 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
             if stream.groups.contains_key(&group) {
                 return Err(err("BUSYGROUP Consumer Group name already exists"));
             }
-            stream.groups.insert(group, Group::new(id, entries_read));
+            stream
+                .groups
+                .insert(crate::value::detach(group), Group::new(id, entries_read));
             ks.finish_write::<Stream>(&key, ctx, true);
             Ok(Reply::Ok)
         }
@@ -404,7 +406,7 @@ fn history(
                 }
                 entry_reply(id, fields)
             }
-            None => Reply::Array(vec![Reply::Bulk(Bytes::from(id.text())), Reply::NilArray]),
+            None => Reply::Array(vec![Reply::Bulk(id.to_bytes()), Reply::NilArray]),
         })
         .collect()
 }
@@ -415,11 +417,11 @@ fn idle(now: u64, delivery_ms: u64) -> i64 {
 
 fn entry_or_id(stream: &StreamValue, id: StreamId, justid: bool) -> Reply {
     if justid {
-        return Reply::Bulk(Bytes::from(id.text()));
+        return Reply::Bulk(id.to_bytes());
     }
     match stream.range(id, id).next() {
         Some((id, fields)) => entry_reply(id, fields),
-        None => Reply::Bulk(Bytes::from(id.text())),
+        None => Reply::Bulk(id.to_bytes()),
     }
 }
 
@@ -527,7 +529,7 @@ fn autoclaim(
         next += 1;
         if stream.range(id, id).next().is_none() {
             group.ack(id);
-            deleted.push(Reply::Bulk(Bytes::from(id.text())));
+            deleted.push(Reply::Bulk(id.to_bytes()));
             count -= 1;
             continue;
         }
@@ -553,7 +555,7 @@ fn autoclaim(
         visit.get(next).copied().unwrap_or(StreamId::MIN)
     };
     Reply::Array(vec![
-        Reply::Bulk(Bytes::from(cursor.text())),
+        Reply::Bulk(cursor.to_bytes()),
         Reply::Array(claimed),
         Reply::Array(deleted),
     ])
@@ -573,7 +575,7 @@ pub(super) fn pending(
     let Some(g) = stream.groups.get(group) else {
         return Err(no_key_or_group(key, group));
     };
-    let id_reply = |id: &StreamId| Reply::Bulk(Bytes::from(id.text()));
+    let id_reply = |id: &StreamId| Reply::Bulk(id.to_bytes());
     let Some(range) = range else {
         let (Some((first, _)), Some((last, _))) = (g.pel.first_key_value(), g.pel.last_key_value())
         else {

@@ -14,7 +14,7 @@ fn name(text: &'static str) -> Reply {
 }
 
 fn id_reply(id: StreamId) -> Reply {
-    Reply::Bulk(Bytes::from(id.text()))
+    Reply::Bulk(id.to_bytes())
 }
 
 fn entries_read(g: &Group) -> Reply {
