@@ -69,7 +69,19 @@ const PAGE_SENT: u8 = 1;
 /// Appends the record of `key` holding `entry` in namespace `db`, whose seed is
 /// `space_seed`.
 pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, space_seed: u64) {
-    let tag = match &entry.value {
+    out.push(value_tag(&entry.value));
+    put_varint(out, u64::from(db));
+    put_bytes(out, key);
+    put_varint(out, entry.expire_at);
+    put_varint(out, entry.created_ms);
+    put_signed(out, entry.updated_ms.wrapping_sub(entry.created_ms) as i64);
+    put_varint(out, entry.version);
+    encode_value(out, &entry.value, space_seed);
+}
+
+/// The record tag of `value`.
+pub(crate) fn value_tag(value: &Value) -> u8 {
+    match value {
         Value::Str(s) if s.as_int().is_some() => STR_INT,
         Value::Str(_) => STR,
         Value::Hash(_) => HASH,
@@ -80,15 +92,13 @@ pub(crate) fn encode(out: &mut Vec<u8>, db: u32, key: &[u8], entry: &Entry, spac
         Value::Block(_) => BLOCK,
         Value::Stream(s) if s.groups.is_empty() => STREAM,
         Value::Stream(_) => STREAM_GROUPS,
-    };
-    out.push(tag);
-    put_varint(out, u64::from(db));
-    put_bytes(out, key);
-    put_varint(out, entry.expire_at);
-    put_varint(out, entry.created_ms);
-    put_signed(out, entry.updated_ms.wrapping_sub(entry.created_ms) as i64);
-    put_varint(out, entry.version);
-    match &entry.value {
+    }
+}
+
+/// A value's payload (what follows the key fields of its record); a block's pages are
+/// not in it.
+pub(crate) fn encode_value(out: &mut Vec<u8>, value: &Value, space_seed: u64) {
+    match value {
         Value::Str(s) => match s.as_int() {
             Some(n) => put_signed(out, n),
             None => s.with_bytes(|b| put_bytes(out, b)),
@@ -244,6 +254,31 @@ pub(crate) fn decode<'a>(
     let created_ms = r.varint()?;
     let updated_ms = created_ms.wrapping_add(r.signed()? as u64);
     let version = r.varint()?;
+    let (value, pages) = decode_value(tag, r, space_seed)?;
+    let entry = Entry {
+        value,
+        expire_at,
+        created_ms,
+        updated_ms,
+        // Never read on this node yet: the same as a key written at `updated_ms`.
+        read_ms: updated_ms,
+        version,
+    };
+    Ok(Record::Key {
+        db,
+        key,
+        entry,
+        pages,
+    })
+}
+
+/// Decodes a value's payload after its tag: the value, and for a block the number of
+/// pages that follow in PAGES records.
+pub(crate) fn decode_value(
+    tag: u8,
+    r: &mut Reader<'_>,
+    space_seed: u64,
+) -> Result<(Value, u64), EngineError> {
     // Pages a block record announces (they come in PAGES records).
     let mut pages = 0;
     let value = match tag {
@@ -307,21 +342,7 @@ pub(crate) fn decode<'a>(
         }
         _ => return Err(corrupt("unknown record type")),
     };
-    let entry = Entry {
-        value,
-        expire_at,
-        created_ms,
-        updated_ms,
-        // Never read on this node yet: the same as a key written at `updated_ms`.
-        read_ms: updated_ms,
-        version,
-    };
-    Ok(Record::Key {
-        db,
-        key,
-        entry,
-        pages,
-    })
+    Ok((value, pages))
 }
 
 /// Containers are removed when they drain, so an empty one means corrupt data.
