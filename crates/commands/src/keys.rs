@@ -271,6 +271,26 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Moves a key to another database.",
         move_,
     ),
+    command(
+        "dump",
+        2,
+        READONLY,
+        keys(1, 1, 1),
+        RK,
+        G,
+        "Returns a serialized representation of the value stored at a key.",
+        dump,
+    ),
+    command(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        keys(1, 1, 1),
+        &["@keyspace", "@write", "@slow", "@dangerous"],
+        G,
+        "Creates a key from the serialized representation of a value.",
+        restore,
+    ),
 ];
 
 fn op(ctx: &Ctx, op: KeyOp) -> Result<Action, CommandError> {
@@ -597,6 +617,73 @@ fn copy(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             dst: a[1].clone(),
             dst_db,
             replace,
+        },
+    )
+}
+
+fn dump(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    Ok(read(
+        ctx,
+        QueryKind::Key(KeyQuery::Dump { key: a[0].clone() }),
+    ))
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]:
+/// options first, then (at apply) BUSYKEY, the TTL, the payload — Redis's order.
+/// FREQ is checked and then has no effect, as in Redis without an LFU policy.
+fn restore(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle_secs, mut freq) = (None, None);
+    let mut j = 3;
+    while j < a.len() {
+        let more = a.len() - j - 1;
+        if is(&a[j], "REPLACE") {
+            replace = true;
+        } else if is(&a[j], "ABSTTL") {
+            absttl = true;
+        } else if is(&a[j], "IDLETIME") && more >= 1 && freq.is_none() {
+            let n = okapi_types::num::parse_i64(&a[j + 1]).ok_or(CommandError::NotInteger)?;
+            if n < 0 {
+                return Err(CommandError::other(
+                    "ERR Invalid IDLETIME value, must be >= 0",
+                ));
+            }
+            idle_secs = Some(n as u64);
+            j += 1;
+        } else if is(&a[j], "FREQ") && more >= 1 && idle_secs.is_none() {
+            let n = okapi_types::num::parse_i64(&a[j + 1]).ok_or(CommandError::NotInteger)?;
+            if !(0..=255).contains(&n) {
+                return Err(CommandError::other(
+                    "ERR Invalid FREQ value, must be >= 0 and <= 255",
+                ));
+            }
+            freq = Some(n);
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        j += 1;
+    }
+    let (ttl, error) = match okapi_types::num::parse_i64(&a[1]) {
+        None => (0, Some(okapi_engine::EngineError::NotInteger)),
+        Some(t) if t < 0 => (
+            0,
+            Some(okapi_engine::EngineError::Other(
+                "ERR Invalid TTL value, must be >= 0".into(),
+            )),
+        ),
+        Some(t) => (t, None),
+    };
+    op(
+        ctx,
+        KeyOp::Restore {
+            key: a[0].clone(),
+            payload: a[2].clone(),
+            ttl,
+            absttl,
+            replace,
+            idle_secs,
+            error,
         },
     )
 }

@@ -92,6 +92,23 @@ pub enum KeyOp {
         /// Candidate keys.
         keys: Vec<Bytes>,
     },
+    /// RESTORE.
+    Restore {
+        /// Key.
+        key: Bytes,
+        /// The DUMP payload.
+        payload: Bytes,
+        /// TTL in ms (relative, or a Unix time with `absttl`; 0: none).
+        ttl: i64,
+        /// ABSTTL.
+        absttl: bool,
+        /// REPLACE.
+        replace: bool,
+        /// IDLETIME seconds.
+        idle_secs: Option<u64>,
+        /// A TTL error, reported after the BUSYKEY check (as Redis).
+        error: Option<EngineError>,
+    },
 }
 
 /// Which clock TTL-style reads report.
@@ -188,6 +205,11 @@ pub enum KeyQuery {
     },
     /// META: per-key metadata (okapi).
     Meta {
+        /// Key.
+        key: Bytes,
+    },
+    /// DUMP.
+    Dump {
         /// Key.
         key: Bytes,
     },
@@ -310,6 +332,56 @@ impl KeyOp {
                 }
                 Ok(Reply::Int(1))
             }
+            KeyOp::Restore {
+                key,
+                payload,
+                ttl,
+                absttl,
+                replace,
+                idle_secs,
+                error,
+            } => {
+                let ks = engine.space_mut(db)?;
+                let exists = ks.write(&key, ctx).is_some();
+                if exists && !replace {
+                    return Err(EngineError::Other(
+                        "BUSYKEY Target key name already exists.".into(),
+                    ));
+                }
+                if let Some(e) = error {
+                    return Err(e);
+                }
+                let value = crate::dump::load(&payload, ks.seed())?;
+                let at = match ttl {
+                    0 => 0,
+                    t if absttl => t.max(0) as u64,
+                    t => ctx.now_ms.saturating_add(t as u64),
+                };
+                if at != 0 && at <= ctx.now_ms {
+                    // Already expired: nothing is created, a replaced key goes.
+                    if exists {
+                        ks.remove(&key, ctx);
+                    }
+                    return Ok(Reply::Ok);
+                }
+                if exists {
+                    ks.remove(&key, ctx);
+                }
+                ks.insert(key.clone(), value, ctx);
+                if at != 0 {
+                    ks.set_expire(&key, at, ctx);
+                }
+                if let Some(idle) = idle_secs {
+                    // Last, since every write counts as an access; OBJECT IDLETIME
+                    // counts from the later of the last read and the last write.
+                    if let Some(entry) = ks.write(&key, ctx) {
+                        let at = ctx.now_ms.saturating_sub(idle.saturating_mul(1000));
+                        entry.read_ms = at;
+                        entry.updated_ms = at;
+                    }
+                }
+                Ok(Reply::Ok)
+            }
             KeyOp::SortStore { key, spec, dst } => {
                 crate::sort::store(engine.space_mut(db)?, &key, &spec, dst, ctx)
             }
@@ -426,6 +498,13 @@ impl KeyQuery {
                 }))
             }
             KeyQuery::Sort { key, spec } => crate::sort::query(ks, key, spec, now),
+            KeyQuery::Dump { key } => {
+                let seed = ks.seed();
+                match ks.read(key, now) {
+                    Some(entry) => Ok(Reply::Bulk(crate::dump::dump(&entry.value, seed)?)),
+                    None => Ok(Reply::Nil),
+                }
+            }
             KeyQuery::Meta { key } => Ok(ks.peek(key, now).map_or(Reply::Nil, |e| {
                 let field = |name: &str, value: Reply| (Reply::bulk(name.as_bytes()), value);
                 let ttl = if e.expire_at == 0 {

@@ -25,6 +25,7 @@ pub mod bitmaps;
 pub mod blocks;
 pub mod dict;
 pub mod digest;
+pub mod dump;
 pub mod engine;
 pub mod error;
 pub mod geo;

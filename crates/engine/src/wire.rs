@@ -120,6 +120,7 @@ wire_enum!(KeyOp {
     8 => FlushAll,
     9 => ExpireDue { keys },
     10 => SortStore { key, spec, dst },
+    11 => Restore { key, payload, ttl, absttl, replace, idle_secs, error },
 });
 wire_enum!(TtlForm {
     1 => Seconds,
@@ -143,6 +144,7 @@ wire_enum!(KeyQuery {
     13 => Meta { key },
     14 => MemoryUsage { key, samples },
     15 => Sort { key, spec },
+    16 => Dump { key },
 });
 wire_enum!(SortBy {
     1 => Element,

@@ -186,6 +186,14 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("copy", "6.2.0", "O(N) where N is the number of items copied, O(1) for strings",
         "source destination [DB destination-db] [REPLACE]"),
     cmd("move", "1.0.0", "O(1)", "key db"),
+    cmd("dump", "2.6.0", "O(1) to access the key and additional O(N*M) to serialize it, \
+         where N is the number of Redis objects composing the value and M their average size.",
+        "key"),
+    cmd("restore", "2.6.0", "O(1) to create the new key and additional O(N*M) to reconstruct \
+         the serialized value, where N is the number of Redis objects composing the value and \
+         M their average size.",
+        "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds:integer] \
+         [FREQ frequency:integer]"),
     // hashes
     cmd("hset", "2.0.0", "O(N) where N is the number of pairs",
         "key field value [field value ...]"),

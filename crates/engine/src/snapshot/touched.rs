@@ -97,7 +97,9 @@ fn key_op_touches<'a>(db: Namespace, op: &'a KeyOp, f: &mut impl FnMut(Touched<'
         KeyOp::Del { keys } | KeyOp::ExpireDue { keys } => {
             keys.iter().for_each(|k| f(Touched::Key(db, k)));
         }
-        KeyOp::Expire { key, .. } | KeyOp::Persist { key } => f(Touched::Key(db, key)),
+        KeyOp::Expire { key, .. } | KeyOp::Persist { key } | KeyOp::Restore { key, .. } => {
+            f(Touched::Key(db, key))
+        }
         KeyOp::Rename { src, dst, .. } => {
             f(Touched::Key(db, src));
             f(Touched::Key(db, dst));

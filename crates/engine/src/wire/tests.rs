@@ -1177,6 +1177,24 @@ fn appended_ops() -> Vec<OpKind> {
             })
             .collect(),
         }),
+        // DUMP / RESTORE.
+        KeyOp::Restore {
+            key: b("r"),
+            payload: b("payload"),
+            ttl: 5000,
+            absttl: false,
+            replace: true,
+            idle_secs: Some(3),
+            error: Some(EngineError::NotInteger),
+        }
+        .into(),
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: vec![TxnItem::Read(Query {
+                db: Namespace(10),
+                kind: KeyQuery::Dump { key: b("r") }.into(),
+            })],
+        }),
     ]
 }
 

@@ -11,6 +11,7 @@ mod config;
 mod datadir;
 mod differential;
 mod docs;
+mod dump;
 mod durability;
 mod formats;
 mod geo;

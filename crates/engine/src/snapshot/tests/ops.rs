@@ -182,6 +182,16 @@ fn key_op() -> BoxedStrategy<OpKind> {
             KeyOp::Move { key, dst_db: okapi_types::Namespace(dst_db) }.into()
         }),
         1 => keys().prop_map(|keys| KeyOp::ExpireDue { keys }.into()),
+        // A set restored from a payload: each replica decodes it into its own seed.
+        1 => (key(), any::<bool>(), 0i64..3).prop_map(|(key, replace, ttl)| {
+            let mut set = crate::dict::Dict::with_seed(1);
+            for m in ["a", "b", "c"] {
+                set.insert(Bytes::from_static(m.as_bytes()), ());
+            }
+            let value = crate::value::Value::Set(Box::new(set));
+            let payload = crate::dump::dump(&value, 1).expect("a set dumps");
+            KeyOp::Restore { key, payload, ttl: ttl * 100_000, absttl: false, replace, idle_secs: None, error: None }.into()
+        }),
         1 => (key(), key(), any::<bool>()).prop_map(|(key, dst, alpha)| {
             let spec = SortSpec {
                 by: if alpha { SortBy::NoSort } else { SortBy::Pattern(Bytes::from_static(b"s*")) },

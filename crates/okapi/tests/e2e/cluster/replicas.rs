@@ -40,8 +40,8 @@ fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, 
 }
 
 /// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP,
-/// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD, GEOSEARCHSTORE, XADD and the
-/// consumer-group writes (XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM) over keys spread
+/// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD, GEOSEARCHSTORE, XADD, DUMP/RESTORE and
+/// the consumer-group writes (XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM) over keys spread
 /// across the groups.
 /// Returns the writes acknowledged.
 fn writes(
@@ -166,7 +166,19 @@ fn writes(
             .query(c)
             .expect("SORT nosort STORE");
         assert_eq!(plain as u64, 5 * (round + 1));
-        acked += 5;
+        // RESTORE decodes the payload on every replica, into its own hash seed.
+        let payload: Vec<u8> = redis::cmd("DUMP")
+            .arg(format!("{{t{tag}}}set"))
+            .query(c)
+            .expect("DUMP");
+        let _: () = redis::cmd("RESTORE")
+            .arg(format!("{{t{tag}}}copy"))
+            .arg(0)
+            .arg(payload)
+            .arg("REPLACE")
+            .query(c)
+            .expect("RESTORE");
+        acked += 6;
     }
     // PFCOUNT writes the cached cardinality into the value: replicas must agree on it.
     for h in 0..4 {
@@ -268,7 +280,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 702);
+    assert_eq!(writes(&mut c, 0, &mut bits), 706);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -279,7 +291,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 702);
+    assert_eq!(writes(&mut c, 1, &mut bits), 706);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
@@ -303,8 +315,14 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
             .expect("GET");
         assert_eq!(v, "4.8", "f:{i}");
     }
-    // SORT … BY nosort STORE of a set stored its members in byte order.
+    // SORT … BY nosort STORE of a set stored its members in byte order; the RESTOREd
+    // copy of the set holds its members.
     for tag in 0..4 {
+        let copied: i64 = redis::cmd("SCARD")
+            .arg(format!("{{t{tag}}}copy"))
+            .query(&mut c)
+            .expect("SCARD");
+        assert_eq!(copied, 10, "{{t{tag}}}copy");
         let plain: Vec<String> = redis::cmd("LRANGE")
             .arg(format!("{{t{tag}}}plain"))
             .arg(0)
