@@ -272,6 +272,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         move_,
     ),
     command(
+        "swapdb",
+        3,
+        WRITE | FAST,
+        crate::spec::Keys::None,
+        &["@keyspace", "@write", "@fast", "@dangerous"],
+        G,
+        "Swaps two Redis databases.",
+        swapdb,
+    ),
+    command(
         "dump",
         2,
         READONLY,
@@ -619,6 +629,27 @@ fn copy(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             replace,
         },
     )
+}
+
+/// SWAPDB index1 index2: a C int each, then the range check, as Redis.
+fn swapdb(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let index = |arg: &[u8], which: &str| {
+        int(arg)
+            .ok()
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or_else(|| CommandError::other(format!("ERR invalid {which} DB index")))
+    };
+    let (first, second) = (index(&a[0], "first")?, index(&a[1], "second")?);
+    let range = 0..i64::from(ctx.databases);
+    if !range.contains(&first) || !range.contains(&second) {
+        return Err(okapi_engine::EngineError::DbIndexOutOfRange.into());
+    }
+    Ok(Action::Write(okapi_engine::Op {
+        db: Namespace(first as u32),
+        kind: OpKind::Key(KeyOp::SwapDb {
+            other: Namespace(second as u32),
+        }),
+    }))
 }
 
 fn dump(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {

@@ -136,6 +136,19 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         dict
     }
 
+    /// A copy with the same seed, so the same hash order (and cursors) as this one.
+    pub fn duplicate(&self) -> Self
+    where
+        K: Clone + std::hash::Hash + Eq,
+        V: Clone,
+    {
+        let mut copy = Dict::with_capacity(self.seed(), self.len());
+        for (k, v) in self.iter() {
+            copy.insert(k.clone(), v.clone());
+        }
+        copy
+    }
+
     /// The seed this dict hashes with.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -415,6 +428,25 @@ impl<K: Hash + Eq, V> Dict<K, V> {
     /// order, whatever the table size or resize progress.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         iter::Ordered::new(&self.main, self.next.as_ref())
+    }
+
+    /// Empties the dict, handing over every entry (in no particular order).
+    pub fn take_entries(&mut self) -> Vec<(K, V)> {
+        let mut out = Vec::with_capacity(self.len());
+        let main = std::mem::replace(&mut self.main, Table::empty());
+        let next = self.next.take();
+        self.migrated = 0;
+        for mut table in std::iter::once(main).chain(next) {
+            for bucket in std::mem::take(&mut table.buckets) {
+                let mut cursor = bucket;
+                while let Some(node) = cursor {
+                    let node = *node;
+                    cursor = node.next;
+                    out.push((node.key, node.value));
+                }
+            }
+        }
+        out
     }
 
     /// Every key.

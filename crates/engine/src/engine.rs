@@ -404,6 +404,34 @@ impl Engine {
         self.space(db).map(|ks| ks.watch_stamp(key, now_ms))
     }
 
+    /// SWAPDB of namespaces `a` and `b` (see [`Keyspace::swap_keys`]).
+    pub(crate) fn swap_keys(
+        &mut self,
+        a: Namespace,
+        b: Namespace,
+        ctx: &ApplyCtx,
+    ) -> Result<(), EngineError> {
+        let (a, b) = (a.0 as usize, b.0 as usize);
+        if a >= self.spaces.len() || b >= self.spaces.len() {
+            return Err(EngineError::DbIndexOutOfRange);
+        }
+        if a == b {
+            return Ok(());
+        }
+        let (low, high) = (a.min(b), a.max(b));
+        if self.snapshot.is_some() {
+            // A snapshot walking either namespace keeps walking what it held when
+            // the snapshot began: a copy of each table (blocks share their pages).
+            for i in [low, high] {
+                let table = self.spaces[i].dict().duplicate();
+                self.retire(Namespace(i as u32), table);
+            }
+        }
+        let (left, right) = self.spaces.split_at_mut(high);
+        left[low].swap_keys(&mut right[0], ctx);
+        Ok(())
+    }
+
     /// Registers a client blocked on `key`, so writes that feed it are reported.
     pub fn add_blocked(&mut self, db: Namespace, key: Bytes) {
         if let Ok(ks) = self.space_mut(db) {

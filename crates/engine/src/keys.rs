@@ -109,6 +109,11 @@ pub enum KeyOp {
         /// A TTL error, reported after the BUSYKEY check (as Redis).
         error: Option<EngineError>,
     },
+    /// SWAPDB: the op's namespace and `other` exchange their keys.
+    SwapDb {
+        /// The other namespace.
+        other: Namespace,
+    },
 }
 
 /// Which clock TTL-style reads report.
@@ -380,6 +385,10 @@ impl KeyOp {
                         entry.updated_ms = at;
                     }
                 }
+                Ok(Reply::Ok)
+            }
+            KeyOp::SwapDb { other } => {
+                engine.swap_keys(db, other, ctx)?;
                 Ok(Reply::Ok)
             }
             KeyOp::SortStore { key, spec, dst } => {

@@ -169,6 +169,45 @@ impl Keyspace {
         self.seed
     }
 
+    /// SWAPDB: exchanges the keys (with their TTLs) of two keyspaces. Each namespace
+    /// keeps its hash seed, so the keys are rehashed into it: picks such as RANDOMKEY
+    /// and SPOP follow the table's layout, and a replica restored from a snapshot
+    /// (which rebuilds every table with its namespace's seed) must pick as one that
+    /// swapped. That makes SWAPDB O(N) here where Redis's is O(1). What belongs to the
+    /// namespace also stays: its blocked clients (served if their keys now hold data)
+    /// and its statistics. Every WATCH on either side sees a change.
+    pub fn swap_keys(&mut self, other: &mut Keyspace, ctx: &ApplyCtx) {
+        let mine = self.dict.take_entries();
+        let theirs = other.dict.take_entries();
+        self.expires.clear();
+        other.expires.clear();
+        self.dict = Dict::with_capacity(self.seed, theirs.len());
+        other.dict = Dict::with_capacity(other.seed, mine.len());
+        for (ks, entries) in [(&mut *self, theirs), (&mut *other, mine)] {
+            for (key, entry) in entries {
+                let expire_at = entry.expire_at;
+                let hash = ks.dict.hash_of(key.as_ref());
+                ks.dict.insert(key, entry);
+                if expire_at != 0 {
+                    ks.expires.insert((expire_at, hash));
+                }
+            }
+        }
+        for ks in [&mut *self, &mut *other] {
+            ks.last_removal = ctx.index;
+            let now = ctx.now_ms;
+            let fed: Vec<Bytes> = ks
+                .blocked
+                .keys()
+                .filter(|k| ks.dict.get(k.as_ref()).is_some_and(|e| !e.is_expired(now)))
+                .cloned()
+                .collect();
+            for key in fed {
+                ks.signal(&key);
+            }
+        }
+    }
+
     /// Looks `key` up and discards the answer, to bring its table slot and node into
     /// the cache ahead of an apply (see [`crate::Engine::warm`]).
     pub fn warm(&self, key: &[u8]) {

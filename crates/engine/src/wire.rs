@@ -121,6 +121,7 @@ wire_enum!(KeyOp {
     9 => ExpireDue { keys },
     10 => SortStore { key, spec, dst },
     11 => Restore { key, payload, ttl, absttl, replace, idle_secs, error },
+    12 => SwapDb { other },
 });
 wire_enum!(TtlForm {
     1 => Seconds,

@@ -186,6 +186,8 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("copy", "6.2.0", "O(N) where N is the number of items copied, O(1) for strings",
         "source destination [DB destination-db] [REPLACE]"),
     cmd("move", "1.0.0", "O(1)", "key db"),
+    cmd("swapdb", "4.0.0", "O(N) where N is the count of clients watching or blocking on \
+         keys from both databases.", "index1:integer index2:integer"),
     cmd("dump", "2.6.0", "O(1) to access the key and additional O(N*M) to serialize it, \
          where N is the number of Redis objects composing the value and M their average size.",
         "key"),

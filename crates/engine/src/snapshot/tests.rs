@@ -399,6 +399,52 @@ fn flush_during_the_walk_hands_the_old_table_to_the_snapshot() {
 }
 
 #[test]
+fn swapdb_during_the_walk_keeps_the_state_the_snapshot_began_with() {
+    let mut engine = Engine::new(2, 3);
+    for (db, prefix) in [(0, "zero"), (1, "one")] {
+        let pairs = (0..300)
+            .map(|i| {
+                (
+                    Bytes::from(format!("{prefix}{i}")),
+                    Bytes::from(format!("{i}")),
+                )
+            })
+            .collect();
+        engine.apply(
+            op(db, StringOp::MSet { pairs, nx: false }),
+            &ctx(1 + db as u64),
+        );
+    }
+    let before = dump(&engine);
+    let header = engine.snapshot_begin().expect("starts");
+    let mut chunks = vec![engine.snapshot_next(200).expect("first chunk")];
+    engine.apply(
+        op(
+            0,
+            KeyOp::SwapDb {
+                other: Namespace(1),
+            },
+        ),
+        &ctx(3),
+    );
+    engine.apply(
+        op(
+            0,
+            StringOp::IncrBy {
+                key: b("one7"),
+                delta: 1,
+            },
+        ),
+        &ctx(4),
+    );
+    chunks.extend(std::iter::from_fn(|| engine.snapshot_next(500)));
+    assert_eq!(dump(&restore(&header, &chunks).expect("restores")), before);
+    // And the live engine did swap.
+    let after = dump(&engine);
+    assert_ne!(after, before);
+}
+
+#[test]
 fn abort_drops_the_snapshot_and_allows_a_new_one() {
     let mut engine = sample_engine();
     engine.snapshot_begin().expect("starts");

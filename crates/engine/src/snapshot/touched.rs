@@ -118,6 +118,10 @@ fn key_op_touches<'a>(db: Namespace, op: &'a KeyOp, f: &mut impl FnMut(Touched<'
         // The sorted key and the pattern keys are only read.
         KeyOp::SortStore { dst, .. } => f(Touched::Key(db, dst)),
         KeyOp::FlushDb => f(Touched::All(db)),
+        KeyOp::SwapDb { other } => {
+            f(Touched::All(db));
+            f(Touched::All(*other));
+        }
         KeyOp::FlushAll => f(Touched::Everything),
     }
 }

@@ -1195,6 +1195,10 @@ fn appended_ops() -> Vec<OpKind> {
                 kind: KeyQuery::Dump { key: b("r") }.into(),
             })],
         }),
+        KeyOp::SwapDb {
+            other: Namespace(3),
+        }
+        .into(),
     ]
 }
 

@@ -388,3 +388,84 @@ fn object_and_meta_report_key_metadata() {
         "a write bumps the version"
     );
 }
+
+#[test]
+fn swapdb_exchanges_keys_wakes_waiters_and_survives_a_restart() {
+    use crate::common::wait_blocked;
+    let mut n = node();
+    let mut c = n.client().expect("connect");
+    let _: () = c.set("a", "zero").expect("SET");
+    let _: () = c.set_ex("ttl", "x", 100).expect("SETEX");
+    let _: i64 = c.rpush("q", "item").expect("RPUSH");
+    // A client in db 1 waits on `q`, which only db 0 holds.
+    let mut waiter_con = n.client().expect("connect");
+    let _: () = redis::cmd("SELECT")
+        .arg(1)
+        .query(&mut waiter_con)
+        .expect("SELECT");
+    let waiter = std::thread::spawn(move || {
+        redis::cmd("BLPOP")
+            .arg(&["q", "0"])
+            .query::<Value>(&mut waiter_con)
+            .expect("BLPOP")
+    });
+    wait_blocked(&mut c, 1);
+    // WATCH in db 0 sees the swap as a change.
+    let mut watcher = n.client().expect("connect");
+    let _: () = redis::cmd("WATCH")
+        .arg("a")
+        .query(&mut watcher)
+        .expect("WATCH");
+    assert_eq!(
+        raw(&mut c, &["SWAPDB", "0", "1"]).expect("SWAPDB"),
+        Value::Okay
+    );
+    assert_eq!(
+        waiter.join().expect("waiter"),
+        Value::Array(vec![
+            Value::BulkString(b"q".to_vec()),
+            Value::BulkString(b"item".to_vec())
+        ])
+    );
+    let exec: Value = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg(&["a", "late"])
+        .query(&mut watcher)
+        .expect("EXEC");
+    assert_eq!(
+        exec,
+        Value::Nil,
+        "the watched key changed under the transaction"
+    );
+    assert_eq!(
+        raw(&mut c, &["EXISTS", "a", "ttl"]).expect("EXISTS"),
+        Value::Int(0)
+    );
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("SELECT");
+    let a: String = c.get("a").expect("GET");
+    assert_eq!(a, "zero");
+    let ttl: i64 = c.ttl("ttl").expect("TTL");
+    assert!(
+        (1..=100).contains(&ttl),
+        "the TTL moved with its key: {ttl}"
+    );
+    for (args, want) in [
+        (&["SWAPDB", "0", "x"][..], "ERR invalid second DB index"),
+        (&["SWAPDB", "1.5", "0"], "ERR invalid first DB index"),
+        (&["SWAPDB", "0", "99"], "ERR DB index is out of range"),
+        (&["SWAPDB", "-1", "0"], "ERR DB index is out of range"),
+    ] {
+        assert_eq!(err(&mut c, args), want, "{args:?}");
+    }
+    assert_eq!(
+        raw(&mut c, &["SWAPDB", "3", "3"]).expect("SWAPDB"),
+        Value::Okay
+    );
+    drop(c);
+    n.restart().expect("restart");
+    let mut c = n.client().expect("connect");
+    let _: () = redis::cmd("SELECT").arg(1).query(&mut c).expect("SELECT");
+    let a: String = c.get("a").expect("GET after restart");
+    assert_eq!(a, "zero", "the swap replays from the log");
+}

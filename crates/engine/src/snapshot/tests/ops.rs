@@ -182,6 +182,7 @@ fn key_op() -> BoxedStrategy<OpKind> {
             KeyOp::Move { key, dst_db: okapi_types::Namespace(dst_db) }.into()
         }),
         1 => keys().prop_map(|keys| KeyOp::ExpireDue { keys }.into()),
+        1 => db().prop_map(|other| KeyOp::SwapDb { other: okapi_types::Namespace(other) }.into()),
         // A set restored from a payload: each replica decodes it into its own seed.
         1 => (key(), any::<bool>(), 0i64..3).prop_map(|(key, replace, ttl)| {
             let mut set = crate::dict::Dict::with_seed(1);
