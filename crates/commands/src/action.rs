@@ -255,6 +255,16 @@ pub enum ClientCmd {
     },
     /// CLIENT REPLY ON|OFF|SKIP.
     Reply(ReplyMode),
+    /// CLIENT PAUSE timeout [WRITE|ALL]: `timeout_ms` 0 pauses nothing (Redis's end
+    /// time of 0 is already past).
+    Pause {
+        /// How long, ms.
+        timeout_ms: u64,
+        /// WRITE (true) or ALL.
+        writes_only: bool,
+    },
+    /// CLIENT UNPAUSE.
+    Unpause,
 }
 
 /// CLIENT REPLY modes.

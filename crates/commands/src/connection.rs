@@ -214,6 +214,29 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 value: value.clone(),
             })
         }
+        (b"pause", [timeout, mode @ ..]) if mode.len() <= 1 => {
+            let writes_only = match mode {
+                [] => false,
+                [m] if is(m, "WRITE") => true,
+                [m] if is(m, "ALL") => false,
+                _ => {
+                    return Err(CommandError::other(
+                        "ERR CLIENT PAUSE mode must be WRITE or ALL",
+                    ));
+                }
+            };
+            let ms = okapi_types::num::parse_i64(timeout).ok_or_else(|| {
+                CommandError::other("ERR timeout is not an integer or out of range")
+            })?;
+            if ms < 0 {
+                return Err(CommandError::NegativeTimeout);
+            }
+            client_cmd(ClientCmd::Pause {
+                timeout_ms: ms as u64,
+                writes_only,
+            })
+        }
+        (b"unpause", []) => client_cmd(ClientCmd::Unpause),
         (b"no-evict" | b"no-touch", [mode]) if is(mode, "ON") || is(mode, "OFF") => {
             client_cmd(ClientCmd::Flag)
         }
@@ -317,11 +340,13 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 "KILL <ip:port> | <option> <value> [<option> <value> ...]",
                 "LIST [TYPE <type>] [ID <id> [<id> ...]]",
                 "NO-EVICT (ON|OFF)",
+                "PAUSE <timeout> [WRITE|ALL]",
                 "NO-TOUCH (ON|OFF)",
                 "REPLY (ON|OFF|SKIP)",
                 "SETINFO <LIB-NAME|LIB-VER> <value>",
                 "SETNAME <name>",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "UNPAUSE",
                 "HELP",
             ]
             .iter()
@@ -330,7 +355,7 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         ))),
         (
             b"id" | b"getname" | b"info" | b"setname" | b"setinfo" | b"no-evict" | b"no-touch"
-            | b"reply" | b"unblock" | b"kill" | b"help",
+            | b"reply" | b"unblock" | b"kill" | b"help" | b"pause" | b"unpause",
             _,
         ) => Err(arity()),
         _ => Err(CommandError::UnknownSubcommand {

@@ -632,6 +632,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Reply::Ok
             }
             ClientCmd::Flag => Reply::Ok,
+            ClientCmd::Pause {
+                timeout_ms,
+                writes_only,
+            } => {
+                if timeout_ms > 0 {
+                    let mode = if writes_only {
+                        crate::pause::PauseMode::Write
+                    } else {
+                        crate::pause::PauseMode::All
+                    };
+                    let until = tokio::time::Instant::now()
+                        + std::time::Duration::from_millis(timeout_ms.min(u64::MAX / 4_000_000));
+                    shared.pause.pause(until, mode);
+                }
+                Reply::Ok
+            }
+            ClientCmd::Unpause => {
+                shared.pause.unpause();
+                Reply::Ok
+            }
             ClientCmd::Unblock { id, error } => {
                 held.release();
                 Reply::flag(held.layout.shards().iter().any(|shard| {

@@ -25,7 +25,9 @@ pub async fn run(shared: Arc<Shared>) {
         shared.used_memory();
         // Until the dataset is loaded there is no log to expire through, and the
         // engine may hold half a dataset.
-        if !shared.loading.is_loading() {
+        // Nothing expires while clients are paused (as in Redis): a failover tool
+        // pausing writes expects the dataset to hold still.
+        if !shared.loading.is_loading() && !shared.pause.active() {
             for shard in shared.shards.all() {
                 if shard.log().leads() {
                     expire_round(&shard, now);

@@ -51,6 +51,9 @@ pub(crate) enum Step {
     AwaitExec(Pending, Vec<Option<Reply>>),
     /// DEBUG SLEEP.
     Sleep(Duration),
+    /// CLIENT PAUSE holds the next request (it went back to the batch): wait for
+    /// the pause to end (`true`: a pause of writes holds it).
+    Paused(bool),
     /// Wait for a reply computed elsewhere (SAVE's snapshot, a cluster map change).
     AwaitReply(crate::durability::BoxFuture<Reply>),
     /// WAIT: until `replicas` other replicas of `shard` hold the log up to `index`,
@@ -354,6 +357,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         tokio::time::sleep(Duration::from_millis(2)).await;
                     };
                     self.emit(&Reply::Int(count as i64));
+                }
+                Step::Paused(write) => {
+                    if self.flush().await.is_err() {
+                        return Flow::Close;
+                    }
+                    let shared = self.shared.clone();
+                    // Shown as blocked (flag `b`), as Redis shows a postponed client.
+                    self.info.blocked.store(true, Ordering::Relaxed);
+                    let killed = tokio::select! {
+                        () = shared.pause.wait(write) => false,
+                        _ = self.info.kill.notified() => true,
+                    };
+                    self.info.blocked.store(false, Ordering::Relaxed);
+                    if killed {
+                        return Flow::Close;
+                    }
+                    now = now_ms();
+                    continue;
                 }
                 Step::Sleep(duration) => {
                     if self.flush().await.is_err() {

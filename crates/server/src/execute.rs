@@ -184,7 +184,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             let (action, target) = match self.stash.take() {
                 Some(stashed) => stashed,
                 None => match batch.pop_front() {
-                    Some(argv) => self.prepare(&layout, argv, now),
+                    Some(argv) => {
+                        if let Some(write) = self.held_by_pause(&shared, &argv) {
+                            // It runs once the pause ends, after the writes before it.
+                            batch.push_front(argv);
+                            if !writes.ops.is_empty() {
+                                return self.append_writes(
+                                    &mut held,
+                                    writes_on,
+                                    std::mem::take(&mut writes),
+                                    now,
+                                );
+                            }
+                            return Step::Paused(write);
+                        }
+                        self.prepare(&layout, argv, now)
+                    }
                     None => break,
                 },
             };
@@ -217,6 +232,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             return Step::Next;
         }
         self.append_writes(&mut held, writes_on, writes, now)
+    }
+
+    /// Whether CLIENT PAUSE holds `argv` back now, and if so whether as a write (a
+    /// WRITE pause holds writes, PUBLISH, and an EXEC with a write queued, as Redis's
+    /// `may_replicate` rule).
+    fn held_by_pause(&self, shared: &Shared, argv: &[Bytes]) -> Option<bool> {
+        if shared.pause.holds(false).is_some() {
+            return Some(false);
+        }
+        shared.pause.holds(true)?;
+        let writes = |argv: &[Bytes]| {
+            okapi_commands::resolve(argv).is_ok_and(|spec| {
+                spec.has(flags::WRITE) || matches!(spec.name, "publish" | "spublish")
+            })
+        };
+        let write = writes(argv)
+            || (argv[0].eq_ignore_ascii_case(b"exec")
+                && self
+                    .session
+                    .multi
+                    .as_ref()
+                    .is_some_and(|queue| queue.iter().any(|q| writes(q))));
+        write.then_some(true)
     }
 
     /// Appends writes to shard `shard` (under its lock, so they stay ordered with the

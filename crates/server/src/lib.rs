@@ -37,6 +37,7 @@ pub mod listener;
 pub mod loading;
 pub mod log;
 pub mod logging;
+pub mod pause;
 pub mod pubsub;
 pub mod service;
 pub mod session;

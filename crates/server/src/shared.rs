@@ -53,6 +53,8 @@ pub struct Shared {
     pub cluster: std::sync::OnceLock<std::sync::Arc<dyn crate::cluster::ClusterControl>>,
     /// Set by `SHUTDOWN NOSAVE`: stop without the shutdown snapshot.
     pub skip_shutdown_snapshot: std::sync::atomic::AtomicBool,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::ClientPause,
 }
 
 impl Shared {
@@ -83,6 +85,7 @@ impl Shared {
             loading: crate::loading::Loading::default(),
             cluster: std::sync::OnceLock::new(),
             skip_shutdown_snapshot: std::sync::atomic::AtomicBool::new(false),
+            pause: crate::pause::ClientPause::default(),
         })
     }
 

@@ -189,3 +189,85 @@ fn cli_puts_and_gets_files_with_holes() {
     assert!(!no_file.status.success());
     assert!(String::from_utf8_lossy(&no_file.stderr).contains("uploading /nonexistent/file"));
 }
+
+/// Waits until CLIENT LIST shows `count` clients flagged `b` (blocked or held by a
+/// pause).
+fn wait_flagged_blocked(con: &mut redis::Connection, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(con)
+            .expect("CLIENT LIST");
+        let flagged = list
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .any(|f| f.starts_with("flags=") && f.contains('b'))
+            })
+            .count();
+        if flagged == count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {count} held: {list}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn client_pause_holds_writes_or_everything_until_unpause_or_timeout() {
+    let n = crate::common::node();
+    let mut c = n.client().expect("connect");
+    let mut admin = n.client().expect("connect");
+    assert_eq!(
+        crate::common::raw(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]).expect("PAUSE"),
+        redis::Value::Okay
+    );
+    // Reads run; a write waits, visibly held, until CLIENT UNPAUSE.
+    let got: Option<String> = redis::cmd("GET").arg("k").query(&mut c).expect("GET");
+    assert_eq!(got, None);
+    let writer = crate::common::spawn(&n, &["SET", "k", "v"]);
+    wait_flagged_blocked(&mut admin, 1);
+    let still: Option<String> = redis::cmd("GET").arg("k").query(&mut c).expect("GET");
+    assert_eq!(still, None, "the write is held");
+    assert_eq!(
+        crate::common::raw(&mut admin, &["CLIENT", "UNPAUSE"]).expect("UNPAUSE"),
+        redis::Value::Okay
+    );
+    assert_eq!(crate::common::joined(writer), redis::Value::Okay);
+    let now: String = redis::cmd("GET").arg("k").query(&mut c).expect("GET");
+    assert_eq!(now, "v");
+
+    // ALL holds reads too, and ends by itself.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        crate::common::raw(&mut admin, &["CLIENT", "PAUSE", "300"]).expect("PAUSE"),
+        redis::Value::Okay
+    );
+    let got: String = redis::cmd("GET").arg("k").query(&mut c).expect("GET");
+    assert_eq!(got, "v");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "the read waited for the pause to end"
+    );
+    for (args, want) in [
+        (
+            &["CLIENT", "PAUSE", "x"][..],
+            "ERR timeout is not an integer or out of range",
+        ),
+        (&["CLIENT", "PAUSE", "-1"], "ERR timeout is negative"),
+        (
+            &["CLIENT", "PAUSE", "10", "FOO"],
+            "ERR CLIENT PAUSE mode must be WRITE or ALL",
+        ),
+        (
+            &["CLIENT", "PAUSE"],
+            "ERR wrong number of arguments for 'client|pause' command",
+        ),
+    ] {
+        assert_eq!(crate::common::err(&mut c, args), want, "{args:?}");
+    }
+}
