@@ -161,6 +161,8 @@ pub enum ConnCmd {
     Cluster(ClusterCmd),
     /// ASKING (slot migration hint; lasts one command).
     Asking,
+    /// MONITOR: from now on, every command other clients run is streamed here.
+    Monitor,
 }
 
 /// CLUSTER subcommands.

@@ -131,6 +131,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         memory,
     ),
     command(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        AS,
+        G,
+        "Listens for all requests received by the server in real-time.",
+        monitor,
+    ),
+    command(
         "debug",
         -2,
         ADMIN | NOSCRIPT | LOADING | STALE,
@@ -394,6 +404,10 @@ fn memory(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             sub: String::from_utf8_lossy(sub).into_owned(),
         }),
     }
+}
+
+fn monitor(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {
+    Ok(Action::Conn(ConnCmd::Monitor))
 }
 
 fn readonly(_ctx: &Ctx, _a: &[Bytes]) -> Result<Action, CommandError> {

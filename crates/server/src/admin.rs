@@ -250,6 +250,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             ConnCmd::ShutdownAbort => error_reply(&"ERR No shutdown in progress."),
             ConnCmd::LastSave => Reply::Int(last_save(shared) as i64),
+            ConnCmd::Monitor => {
+                let sub = self.subscriber(shared);
+                shared.pubsub.monitor(self.info.id, &sub);
+                self.info.monitor.store(true, Ordering::Relaxed);
+                Reply::Ok
+            }
             ConnCmd::Save => match shared.durability.get() {
                 Some(durability) => {
                     held.release();

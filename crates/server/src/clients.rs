@@ -37,6 +37,8 @@ pub struct ClientInfo {
     pub multi: AtomicI64,
     /// Blocked in a blocking command.
     pub blocked: AtomicBool,
+    /// Ran MONITOR (flag `O` in CLIENT LIST).
+    pub monitor: AtomicBool,
     /// Protocol version (2 or 3).
     pub resp: AtomicU8,
     /// Bytes of unprocessed input.
@@ -125,6 +127,9 @@ impl ClientInfo {
         if self.blocked.load(Ordering::Relaxed) {
             flags.push('b');
         }
+        if self.monitor.load(Ordering::Relaxed) {
+            flags.push('O');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -176,6 +181,7 @@ impl ClientRegistry {
             psub: AtomicUsize::new(0),
             multi: AtomicI64::new(-1),
             blocked: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
             resp: AtomicU8::new(2),
             qbuf: AtomicUsize::new(0),
             pubsub_queued: Arc::new(AtomicUsize::new(0)),

@@ -590,6 +590,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 okapi_resp::encoder::bulk(out, &channel);
                 okapi_resp::encoder::bulk(out, &payload);
             }
+            Message::Monitor(line) => {
+                out.extend_from_slice(b"+");
+                out.extend_from_slice(&line);
+                out.extend_from_slice(b"\r\n");
+            }
         }
     }
 
@@ -638,6 +643,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         for shard in self.shared.shards.all() {
             self.unblock_self(&shard);
         }
+        self.shared.pubsub.unmonitor(id);
         self.shared.clients.unregister(id);
     }
 }

@@ -257,6 +257,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         write.then_some(true)
     }
 
+    /// Sends `argv` to the MONITOR clients, as Redis prints it: time, namespace and
+    /// client address, then each argument quoted (AUTH and HELLO's credentials
+    /// redacted).
+    fn feed_monitors(&self, argv: &[Bytes]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut line = format!(
+            "{}.{:06} [{} {}]",
+            now.as_secs(),
+            now.subsec_micros(),
+            self.session.db.0,
+            self.info.addr
+        )
+        .into_bytes();
+        let auth = argv[0].eq_ignore_ascii_case(b"auth");
+        let hello = argv[0].eq_ignore_ascii_case(b"hello");
+        let mut redact = 0usize;
+        for (i, arg) in argv.iter().enumerate() {
+            line.push(b' ');
+            if (auth && i > 0) || redact > 0 {
+                redact = redact.saturating_sub(1);
+                line.extend_from_slice(b"\"(redacted)\"");
+                continue;
+            }
+            if hello && arg.eq_ignore_ascii_case(b"auth") {
+                redact = 2;
+            }
+            quote_arg(&mut line, arg);
+        }
+        self.shared
+            .pubsub
+            .feed_monitors(self.info.id, &Bytes::from(line));
+    }
+
     /// Appends writes to shard `shard` (under its lock, so they stay ordered with the
     /// reads before them) and returns the step that waits for their replies.
     fn append_writes(
@@ -376,6 +411,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             queue.push(argv);
             self.info.multi.store(queue.len() as i64, Ordering::Relaxed);
             return (Action::Reply(Reply::Status("QUEUED")), here);
+        }
+        if self.shared.pubsub.monitored() && !spec.has(flags::ADMIN) {
+            // As Redis feeds monitors from `call()`: queued commands when EXEC runs
+            // them, before the EXEC line itself.
+            if spec.name == "exec"
+                && let Some(queue) = &self.session.multi
+            {
+                for queued in queue {
+                    self.feed_monitors(queued);
+                }
+            }
+            self.feed_monitors(&argv);
         }
         let ctx = self.ctx(now, self.databases, !layout.is_single());
         let action = match (spec.parse)(&ctx, &argv[1..]) {
@@ -782,6 +829,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::Wait { .. } => Reply::Int(0),
             ConnCmd::LastSave => Reply::Int(crate::admin::last_save(shared) as i64),
             ConnCmd::ReadMode(_) => Reply::Ok,
+            ConnCmd::Monitor => error_reply(&"ERR MONITOR isn't allowed for DENY BLOCKING client"),
             _ => error_reply(&"ERR Command not allowed inside a transaction"),
         }
     }
@@ -802,4 +850,26 @@ pub(crate) fn merge_exec(slots: Vec<Option<Reply>>, engine_replies: Vec<Reply>) 
 /// An error reply from anything displayable (the text carries the prefix).
 pub(crate) fn error_reply(e: &impl std::fmt::Display) -> Reply {
     Reply::Error(okapi_engine::EngineError::Other(e.to_string()))
+}
+
+/// `sdscatrepr`: a quoted argument with C escapes for quotes, backslashes, control
+/// characters and bytes outside printable ASCII.
+fn quote_arg(out: &mut Vec<u8>, arg: &[u8]) {
+    out.push(b'"');
+    for &b in arg {
+        match b {
+            b'\\' | b'"' => {
+                out.push(b'\\');
+                out.push(b);
+            }
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
 }

@@ -30,6 +30,8 @@ pub enum Message {
         /// Payload.
         payload: Bytes,
     },
+    /// A line for a MONITOR client: one command another client ran.
+    Monitor(Bytes),
 }
 
 impl Message {
@@ -42,6 +44,7 @@ impl Message {
                 channel,
                 payload,
             } => pattern.len() + channel.len() + payload.len() + 32,
+            Message::Monitor(line) => line.len() + 16,
         }
     }
 }
@@ -75,12 +78,15 @@ impl Subscriber {
 struct Inner {
     channels: HashMap<Bytes, HashMap<u64, Subscriber>>,
     patterns: HashMap<Bytes, HashMap<u64, Subscriber>>,
+    monitors: HashMap<u64, Subscriber>,
 }
 
-/// The pub/sub hub of a node.
+/// The pub/sub hub of a node (MONITOR clients too: they are fed the same way).
 #[derive(Debug, Default)]
 pub struct PubSub {
     inner: Mutex<Inner>,
+    /// MONITOR clients, for the executor's fast path.
+    monitor_count: std::sync::atomic::AtomicUsize,
 }
 
 impl PubSub {
@@ -132,6 +138,39 @@ impl PubSub {
             inner.patterns.remove(pattern);
         }
         removed
+    }
+
+    /// Makes client `id` a MONITOR client.
+    pub fn monitor(&self, id: u64, sub: &Subscriber) {
+        let mut inner = self.lock();
+        inner.monitors.insert(id, sub.clone());
+        self.monitor_count
+            .store(inner.monitors.len(), Ordering::Relaxed);
+    }
+
+    /// Drops client `id` from the MONITOR clients.
+    pub fn unmonitor(&self, id: u64) {
+        let mut inner = self.lock();
+        if inner.monitors.remove(&id).is_some() {
+            self.monitor_count
+                .store(inner.monitors.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// True when some client runs MONITOR.
+    pub fn monitored(&self) -> bool {
+        self.monitor_count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Sends `line` to every MONITOR client but `from` (Redis does not echo a
+    /// monitor's own commands back to it).
+    pub fn feed_monitors(&self, from: u64, line: &Bytes) {
+        let inner = self.lock();
+        for (id, sub) in &inner.monitors {
+            if *id != from {
+                sub.deliver(Message::Monitor(line.clone()));
+            }
+        }
     }
 
     /// Delivers `payload` to every subscriber of `channel` and of matching patterns;

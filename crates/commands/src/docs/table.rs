@@ -363,6 +363,7 @@ pub(super) const COMMANDS: &[Doc] = &[
     cmd("bgsave", "1.0.0", "O(N) where N is the total number of keys in all databases", "[SCHEDULE]"),
     // okapi's DEBUG has SLEEP only, so it documents that rather than a container.
     cmd("debug", "1.0.0", "O(1)", "SLEEP seconds:double"),
+    cmd("monitor", "1.0.0", "O(1) per command shown", ""),
     cmd("readonly", "3.0.0", "O(1)", ""),
     cmd("readwrite", "3.0.0", "O(1)", ""),
     cmd("asking", "3.0.0", "O(1)", ""),

@@ -271,3 +271,67 @@ fn client_pause_holds_writes_or_everything_until_unpause_or_timeout() {
         assert_eq!(crate::common::err(&mut c, args), want, "{args:?}");
     }
 }
+
+#[test]
+fn monitor_streams_other_clients_commands_as_redis_prints_them() {
+    let n = crate::common::node();
+    let mut monitor = crate::common::Raw::connect(&n);
+    assert_eq!(monitor.call(&["MONITOR"]), crate::common::simple("OK"));
+    let mut c = n.client().expect("connect");
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("a \"b\"\n\x01")
+        .query(&mut c)
+        .expect("SET");
+    let _ = crate::common::raw(&mut c, &["AUTH", "secret"]);
+    let _: Vec<String> = redis::cmd("CONFIG")
+        .arg(&["GET", "port"])
+        .query(&mut c)
+        .expect("CONFIG");
+    let _: redis::Value = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("n")
+        .query(&mut c)
+        .expect("EXEC");
+    let mut lines = Vec::new();
+    while lines.len() < 5 {
+        match monitor.read().expect("a monitor line") {
+            // The redis crate announces itself with CLIENT SETINFO on connect.
+            okapi_resp::Frame::Simple(line) if line.windows(9).any(|w| w == b"\"SETINFO\"") => {}
+            okapi_resp::Frame::Simple(line) => {
+                lines.push(String::from_utf8_lossy(&line).into_owned())
+            }
+            other => panic!("not a monitor line: {other:?}"),
+        }
+    }
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|line| {
+            let (stamp, rest) = line.split_once(' ').expect("a time stamp");
+            let (secs, micros) = stamp.split_once('.').expect("seconds.micros");
+            assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{line}");
+            let rest = rest
+                .strip_prefix("[0 127.0.0.1:")
+                .expect("namespace and address");
+            rest.split_once("] ").expect("the command").1
+        })
+        .collect();
+    // CONFIG (an admin command) is not shown, AUTH's password is, redacted; the
+    // transaction's commands come when EXEC runs them, before EXEC.
+    assert_eq!(
+        commands,
+        [
+            r#""SET" "k" "a \"b\"\n\x01""#,
+            r#""AUTH" "(redacted)""#,
+            r#""MULTI""#,
+            r#""INCR" "n""#,
+            r#""EXEC""#,
+        ]
+    );
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut c)
+        .expect("CLIENT LIST");
+    assert!(list.contains("flags=O"), "{list}");
+}
