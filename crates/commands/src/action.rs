@@ -163,6 +163,12 @@ pub enum ConnCmd {
     Asking,
     /// MONITOR: from now on, every command other clients run is streamed here.
     Monitor,
+    /// SLOWLOG GET [count] (`None`: all).
+    SlowLogGet(Option<usize>),
+    /// SLOWLOG LEN.
+    SlowLogLen,
+    /// SLOWLOG RESET.
+    SlowLogReset,
 }
 
 /// CLUSTER subcommands.

@@ -131,6 +131,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         memory,
     ),
     command(
+        "slowlog",
+        -2,
+        ADMIN | LOADING | STALE,
+        Keys::None,
+        AS,
+        G,
+        "A container for slow log commands.",
+        slowlog,
+    ),
+    command(
         "monitor",
         1,
         ADMIN | NOSCRIPT | LOADING | STALE,
@@ -402,6 +412,60 @@ fn memory(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         _ => Err(CommandError::UnknownSubcommand {
             command: "MEMORY".into(),
             sub: String::from_utf8_lossy(sub).into_owned(),
+        }),
+    }
+}
+
+fn slowlog(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let sub = a[0].to_ascii_lowercase();
+    let arity = |name: &str| CommandError::WrongArity(format!("slowlog|{name}"));
+    let syntax = || {
+        CommandError::other(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
+            String::from_utf8_lossy(&a[0])
+        ))
+    };
+    match (sub.as_slice(), &a[1..]) {
+        (b"get", []) => conn(ConnCmd::SlowLogGet(Some(10))),
+        (b"get", [count]) => {
+            let bad = || CommandError::other("ERR count should be greater than or equal to -1");
+            let n = okapi_types::num::parse_i64(count).ok_or_else(bad)?;
+            match n {
+                -1 => conn(ConnCmd::SlowLogGet(None)),
+                n if n < -1 => Err(bad()),
+                n => conn(ConnCmd::SlowLogGet(Some(
+                    usize::try_from(n).unwrap_or(usize::MAX),
+                ))),
+            }
+        }
+        (b"get", _) => Err(syntax()),
+        (b"len", []) => conn(ConnCmd::SlowLogLen),
+        (b"reset", []) => conn(ConnCmd::SlowLogReset),
+        (b"help", []) => Ok(Action::Reply(Reply::Array(
+            [
+                "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET [<count>]",
+                "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+                "    Entries are made of:",
+                "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+                "    client name",
+                "LEN",
+                "    Return the length of the slowlog.",
+                "RESET",
+                "    Reset the slowlog.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Reply::Status(l))
+            .collect(),
+        ))),
+        (b"len", _) => Err(arity("len")),
+        (b"reset", _) => Err(arity("reset")),
+        (b"help", _) => Err(arity("help")),
+        _ => Err(CommandError::UnknownSubcommand {
+            command: "SLOWLOG".into(),
+            sub: String::from_utf8_lossy(&a[0]).into_owned(),
         }),
     }
 }

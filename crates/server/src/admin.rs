@@ -250,6 +250,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             ConnCmd::ShutdownAbort => error_reply(&"ERR No shutdown in progress."),
             ConnCmd::LastSave => Reply::Int(last_save(shared) as i64),
+            ConnCmd::SlowLogGet(count) => shared.slowlog.get(count),
+            ConnCmd::SlowLogLen => Reply::Int(shared.slowlog.len() as i64),
+            ConnCmd::SlowLogReset => {
+                shared.slowlog.reset();
+                Reply::Ok
+            }
             ConnCmd::Monitor => {
                 let sub = self.subscriber(shared);
                 shared.pubsub.monitor(self.info.id, &sub);

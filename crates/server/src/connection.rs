@@ -40,7 +40,12 @@ pub(crate) enum Step {
     Close,
     /// Wait for the replies of appended writes (to this shard) before going on: one
     /// reply per shape, made of the replies of as many ops as the shape says.
-    AwaitWrites(Pending, Vec<ReplyShape>, Arc<Shard>),
+    AwaitWrites(
+        Pending,
+        Vec<ReplyShape>,
+        Arc<Shard>,
+        Vec<Option<crate::execute::Slow>>,
+    ),
     /// Wait for a blocking command's attempt on a shard; block there if it found
     /// nothing.
     AwaitBlockAttempt(Box<Blocking>, Arc<Shard>, Pending),
@@ -124,7 +129,13 @@ pub(crate) struct Connection<S> {
     /// Last command run, published to CLIENT LIST once per batch.
     pub(crate) last_cmd: &'static str,
     /// A parsed request that waits for earlier writes to be applied.
-    pub(crate) stash: Option<(okapi_commands::Action, crate::execute::Target)>,
+    /// SLOWLOG's threshold (µs) and length, as of the requests being run.
+    pub(crate) slowlog_limits: (i64, usize),
+    pub(crate) stash: Option<(
+        okapi_commands::Action,
+        crate::execute::Target,
+        Option<crate::execute::Slow>,
+    )>,
     /// The shard of this connection's last acknowledged write (WAIT counts the
     /// replicas that hold it). Its index is read when WAIT comes: the log's last index
     /// then is at or past the write, so waiting for it is at least as strict, and the
@@ -157,6 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             over_memory: false,
             last_cmd: "NULL",
             stash: None,
+            slowlog_limits: (-1, 0),
             last_write: None,
         }
     }
@@ -229,6 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     async fn process(&mut self) -> Result<Flow, DecodeError> {
         let (limit, max_bulk, maxmemory) = {
             let settings = self.shared.settings();
+            self.slowlog_limits = (settings.slowlog_slower_than_us, settings.slowlog_max_len);
             (
                 settings.client_query_buffer_limit,
                 settings.proto_max_bulk_len,
@@ -284,11 +297,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             match step {
                 Step::Next => return Flow::Continue,
                 Step::Close => return Flow::Close,
-                Step::AwaitWrites(rx, shapes, shard) => match rx.await {
+                Step::AwaitWrites(rx, shapes, shard, slow) => match rx.await {
                     Ok(Ok(replies)) => {
                         self.last_write = Some(shard);
                         let mut replies = replies.into_iter();
-                        for shape in shapes {
+                        let shared = self.shared.clone();
+                        for (shape, slow) in shapes.into_iter().zip(slow) {
+                            if let Some(slow) = slow {
+                                self.record_slow(&shared, slow, std::time::Duration::ZERO);
+                            }
                             match shape {
                                 ReplyShape::One => {
                                     if let Some(reply) = replies.next() {

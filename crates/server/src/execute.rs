@@ -35,7 +35,12 @@ const MULTI_IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", 
 pub(crate) struct Writes {
     ops: Vec<Op>,
     shapes: Vec<ReplyShape>,
+    /// Per request, what SLOWLOG needs once its reply exists (requests of the batch).
+    slow: Vec<Option<Slow>>,
 }
+
+/// A request SLOWLOG may record: its arguments and when it was taken up.
+pub(crate) type Slow = (Vec<Bytes>, std::time::Instant);
 
 impl Writes {
     /// Adds a request's write. A block write carrying more than
@@ -44,11 +49,13 @@ impl Writes {
     fn push(&mut self, op: Op) {
         if let Some((parts, merge)) = okapi_engine::blocks::split_op(&op) {
             self.shapes.push(ReplyShape::Split(parts.len(), merge));
+            self.slow.push(None);
             self.ops.extend(parts);
             return;
         }
         self.ops.push(op);
         self.shapes.push(ReplyShape::One);
+        self.slow.push(None);
     }
 }
 
@@ -181,7 +188,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let mut writes = Writes::default();
         let mut writes_on = 0;
         loop {
-            let (action, target) = match self.stash.take() {
+            let (action, target, slow) = match self.stash.take() {
                 Some(stashed) => stashed,
                 None => match batch.pop_front() {
                     Some(argv) => {
@@ -198,7 +205,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             }
                             return Step::Paused(write);
                         }
-                        self.prepare(&layout, argv, now)
+                        let started = std::time::Instant::now();
+                        let (action, target) = self.prepare(&layout, &argv, now);
+                        (action, target, Some((argv, started)))
                     }
                     None => break,
                 },
@@ -209,12 +218,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 {
                     writes_on = shard;
                     writes.push(op);
+                    if let Some(last) = writes.slow.last_mut() {
+                        *last = slow;
+                    }
                     continue;
                 }
                 other => other,
             };
             if !writes.ops.is_empty() {
-                self.stash = Some((action, target));
+                self.stash = Some((action, target, slow));
                 return self.append_writes(&mut held, writes_on, std::mem::take(&mut writes), now);
             }
             let step = match target {
@@ -224,7 +236,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
             };
             match step {
-                Step::Next => {}
+                Step::Next => {
+                    if let Some(slow) = slow {
+                        self.record_slow(&shared, slow, std::time::Duration::ZERO);
+                    }
+                }
+                Step::Sleep(pause) => {
+                    // DEBUG SLEEP: its reply comes after the sleep, which counts.
+                    if let Some(slow) = slow {
+                        self.record_slow(&shared, slow, pause);
+                    }
+                    return Step::Sleep(pause);
+                }
                 other => return other,
             }
         }
@@ -232,6 +255,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             return Step::Next;
         }
         self.append_writes(&mut held, writes_on, writes, now)
+    }
+
+    /// Adds a finished request to SLOWLOG if it took long enough.
+    pub(crate) fn record_slow(
+        &self,
+        shared: &Shared,
+        (argv, started): Slow,
+        still_to_come: std::time::Duration,
+    ) {
+        let (threshold, max_len) = if argv[0].eq_ignore_ascii_case(b"config") {
+            // CONFIG SET may just have changed them: Redis judges it by the new ones.
+            let settings = shared.settings();
+            (settings.slowlog_slower_than_us, settings.slowlog_max_len)
+        } else {
+            self.slowlog_limits
+        };
+        if threshold < 0 {
+            return;
+        }
+        let micros = (started.elapsed() + still_to_come)
+            .as_micros()
+            .min(u128::from(u64::MAX)) as u64;
+        if micros < threshold as u64 {
+            return;
+        }
+        shared.slowlog.record(
+            threshold,
+            max_len,
+            micros,
+            &crate::redact::redact(&argv),
+            &self.info.addr,
+            self.info.name().unwrap_or_default(),
+        );
     }
 
     /// Whether CLIENT PAUSE holds `argv` back now, and if so whether as a write (a
@@ -272,20 +328,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.info.addr
         )
         .into_bytes();
-        let auth = argv[0].eq_ignore_ascii_case(b"auth");
-        let hello = argv[0].eq_ignore_ascii_case(b"hello");
-        let mut redact = 0usize;
-        for (i, arg) in argv.iter().enumerate() {
+        for arg in crate::redact::redact(argv) {
             line.push(b' ');
-            if (auth && i > 0) || redact > 0 {
-                redact = redact.saturating_sub(1);
-                line.extend_from_slice(b"\"(redacted)\"");
-                continue;
-            }
-            if hello && arg.eq_ignore_ascii_case(b"auth") {
-                redact = 2;
-            }
-            quote_arg(&mut line, arg);
+            quote_arg(&mut line, &arg);
         }
         self.shared
             .pubsub
@@ -304,7 +349,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         held.core(shard);
         let rx = held.layout.shard(shard).log().append(writes.ops, now);
         held.release();
-        Step::AwaitWrites(rx, writes.shapes, held.layout.shards()[shard].clone())
+        Step::AwaitWrites(
+            rx,
+            writes.shapes,
+            held.layout.shards()[shard].clone(),
+            writes.slow,
+        )
     }
 
     fn ctx(&mut self, now: u64, databases: u32, sharded: bool) -> Ctx {
@@ -320,9 +370,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Looks a request up, checks it may run here and now, routes it to a shard and
     /// parses it. Anything that already has its answer (an error, QUEUED) comes back as
     /// `Action::Reply`, so it waits its turn behind earlier writes.
-    fn prepare(&mut self, layout: &Layout, argv: Vec<Bytes>, now: u64) -> (Action, Target) {
+    fn prepare(&mut self, layout: &Layout, argv: &[Bytes], now: u64) -> (Action, Target) {
         let here = Target::Shard(0);
-        let spec = match okapi_commands::resolve(&argv) {
+        let spec = match okapi_commands::resolve(argv) {
             Ok(spec) => spec,
             Err(e) => {
                 if self.session.multi.is_some() {
@@ -356,7 +406,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 here,
             );
         }
-        let target = match route(layout, spec, &argv, self.session.readonly) {
+        let target = match route(layout, spec, argv, self.session.readonly) {
             Ok(target) => target,
             Err(reply) => {
                 if self.session.multi.is_some() {
@@ -398,7 +448,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 self.session.txn_group = Some(group);
             }
             if layout.cluster_view().is_some()
-                && let Some(first) = spec.key_indexes(&argv).next()
+                && let Some(first) = spec.key_indexes(argv).next()
             {
                 // As Redis Cluster: one slot per transaction, not only one group.
                 let slot = okapi_types::key_slot(&argv[first]).0;
@@ -408,7 +458,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
                 self.session.txn_slot = Some(slot);
             }
-            queue.push(argv);
+            queue.push(argv.to_vec());
             self.info.multi.store(queue.len() as i64, Ordering::Relaxed);
             return (Action::Reply(Reply::Status("QUEUED")), here);
         }
@@ -422,7 +472,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     self.feed_monitors(queued);
                 }
             }
-            self.feed_monitors(&argv);
+            self.feed_monitors(argv);
         }
         let ctx = self.ctx(now, self.databases, !layout.is_single());
         let action = match (spec.parse)(&ctx, &argv[1..]) {

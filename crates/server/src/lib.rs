@@ -39,11 +39,13 @@ pub mod log;
 pub mod logging;
 pub mod pause;
 pub mod pubsub;
+pub mod redact;
 pub mod service;
 pub mod session;
 pub mod settings;
 pub mod shard;
 pub mod shared;
+pub mod slowlog;
 pub mod stats;
 
 pub use durability::{BoxFuture, Durability};

@@ -42,6 +42,10 @@ pub struct Settings {
     pub requirepass: Option<Bytes>,
     /// Background task frequency (active expiry), per second.
     pub hz: u32,
+    /// SLOWLOG threshold in microseconds (negative: off, 0: every command).
+    pub slowlog_slower_than_us: i64,
+    /// SLOWLOG entries kept.
+    pub slowlog_max_len: usize,
     /// Data directory.
     pub dir: PathBuf,
     /// Memory limit in bytes (0: none).
@@ -110,6 +114,8 @@ impl Default for Settings {
             databases: okapi_types::limits::DEFAULT_DATABASES,
             requirepass: None,
             hz: 10,
+            slowlog_slower_than_us: 10_000,
+            slowlog_max_len: 128,
             dir: PathBuf::from("okapi-data"),
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_owned(),

@@ -55,6 +55,8 @@ pub struct Shared {
     pub skip_shutdown_snapshot: std::sync::atomic::AtomicBool,
     /// CLIENT PAUSE.
     pub pause: crate::pause::ClientPause,
+    /// SLOWLOG.
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 impl Shared {
@@ -86,6 +88,7 @@ impl Shared {
             cluster: std::sync::OnceLock::new(),
             skip_shutdown_snapshot: std::sync::atomic::AtomicBool::new(false),
             pause: crate::pause::ClientPause::default(),
+            slowlog: crate::slowlog::SlowLog::default(),
         })
     }
 

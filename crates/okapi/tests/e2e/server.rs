@@ -487,3 +487,86 @@ fn transparent_huge_pages_are_off_unless_told_otherwise() {
         okapi_testkit::TestNode::start(env!("CARGO_BIN_EXE_okapi"), &["--disable-thp", "maybe"]);
     assert!(refused.is_err(), "only yes or no");
 }
+
+#[test]
+fn slowlog_records_slow_commands_as_redis_does() {
+    use redis::Value;
+    let n = crate::common::node();
+    let mut c = n.client().expect("connect");
+    let cmd = |c: &mut redis::Connection, args: &[&str]| {
+        crate::common::raw(c, args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let len = |c: &mut redis::Connection| match cmd(c, &["SLOWLOG", "LEN"]) {
+        Value::Int(n) => n,
+        other => panic!("SLOWLOG LEN: {other:?}"),
+    };
+    cmd(
+        &mut c,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "100000"],
+    );
+    cmd(&mut c, &["SLOWLOG", "RESET"]);
+    cmd(&mut c, &["PING"]);
+    assert_eq!(len(&mut c), 0, "PING is fast");
+    cmd(&mut c, &["CLIENT", "SETNAME", "foobar"]);
+    cmd(&mut c, &["DEBUG", "SLEEP", "0.2"]);
+    assert_eq!(len(&mut c), 1);
+    let Value::Array(entries) = cmd(&mut c, &["SLOWLOG", "GET"]) else {
+        panic!("entries");
+    };
+    let Value::Array(e) = &entries[0] else {
+        panic!("an entry");
+    };
+    assert_eq!(e.len(), 6);
+    let Value::Int(micros) = e[2] else {
+        panic!("a duration");
+    };
+    assert!(micros > 100_000, "{micros}");
+    let words = |v: &Value| match v {
+        Value::Array(args) => args
+            .iter()
+            .map(|a| match a {
+                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(words(&e[3]), "DEBUG SLEEP 0.2");
+    assert_eq!(e[5], Value::BulkString(b"foobar".to_vec()));
+
+    // Everything at threshold 0, capped by slowlog-max-len; writes count their commit.
+    cmd(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    cmd(&mut c, &["CONFIG", "SET", "slowlog-max-len", "10"]);
+    for _ in 0..30 {
+        cmd(&mut c, &["SET", "k", "v"]);
+    }
+    assert_eq!(len(&mut c), 10);
+    let Value::Array(five) = cmd(&mut c, &["SLOWLOG", "GET", "5"]) else {
+        panic!("entries");
+    };
+    assert_eq!(five.len(), 5);
+    // Credentials never appear.
+    cmd(&mut c, &["SLOWLOG", "RESET"]);
+    let _ = crate::common::raw(&mut c, &["AUTH", "user", "secret"]);
+    cmd(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+    let Value::Array(entries) = cmd(&mut c, &["SLOWLOG", "GET", "-1"]) else {
+        panic!("entries");
+    };
+    let logged: Vec<String> = entries
+        .iter()
+        .map(|e| match e {
+            Value::Array(e) => words(&e[3]),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        logged,
+        // The CONFIG SET that switched the log off is judged by its new value.
+        ["AUTH (redacted) (redacted)", "SLOWLOG RESET"]
+    );
+    assert_eq!(
+        crate::common::err(&mut c, &["SLOWLOG", "GET", "-2"]),
+        "ERR count should be greater than or equal to -1"
+    );
+}

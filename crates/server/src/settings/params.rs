@@ -257,6 +257,28 @@ pub(super) const PARAMS: &[Param] = &[
         change: Change::Set(|s, v| parse_num(v).map(|n| s.hz = n.clamp(1, 500) as u32)),
     },
     Param {
+        name: "slowlog-log-slower-than",
+        get: |s| s.slowlog_slower_than_us.to_string(),
+        change: Change::Set(|s, v| {
+            v.parse()
+                .map(|n| s.slowlog_slower_than_us = n)
+                .map_err(|_| "argument couldn't be parsed into an integer".to_owned())
+        }),
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |s| s.slowlog_max_len.to_string(),
+        change: Change::Set(|s, v| {
+            parse_num(v).and_then(|n| {
+                usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= i64::MAX as usize)
+                    .map(|n| s.slowlog_max_len = n)
+                    .ok_or_else(|| "argument must be between 0 and 9223372036854775807".to_owned())
+            })
+        }),
+    },
+    Param {
         name: "maxmemory",
         get: |s| s.maxmemory.to_string(),
         change: Change::Set(|s, v| parse_memory(v).map(|n| s.maxmemory = n)),
