@@ -2,8 +2,10 @@
 """The new families' hot paths, okapi against redis-server in one run: redis-benchmark
 sends `SETBIT bm:<rand> <offset> 1` (1,000 keys of 2 KB), `BITCOUNT bm:<rand>`,
 `PFADD hll:<rand%100> <rand>` (dense HLLs), `PFCOUNT hll:<rand%100>`,
-`XADD xs:<rand> MAXLEN ~ 1000 * f v` and `XREAD COUNT 10 STREAMS xs:<rand> 0` (streams
-of 100 entries) to each server, 50 clients, P1 and P16, alternating servers and taking
+`XADD xs:<rand> MAXLEN ~ 1000 * f v`, `XREAD COUNT 10 STREAMS xs:<rand> 0` (streams
+of 100 entries), and EVALSHA of two small scripts loaded with SCRIPT LOAD: one reading
+(`return redis.call('GET', KEYS[1])` on 1,000 strings) and one writing
+(`return redis.call('INCR', KEYS[1])`) to each server, 50 clients, P1 and P16, alternating servers and taking
 the median of --repeat runs.
 
 Two pairings, as a user would meet them:
@@ -17,6 +19,7 @@ Needs: redis-server and redis-benchmark, a release build of okapi.
 
 import argparse
 import csv
+import hashlib
 import io
 import os
 import statistics
@@ -36,8 +39,14 @@ PFADD = ["PFADD", "hll:__rand_int__", "__rand_int__"]
 PFCOUNT = ["PFCOUNT", "hll:__rand_int__"]
 XADD = ["XADD", "xs:__rand_int__", "MAXLEN", "~", "1000", "*", "f", "v"]
 XREAD = ["XREAD", "COUNT", "10", "STREAMS", "xs:__rand_int__", "0"]
+READ_SCRIPT = "return redis.call('GET', KEYS[1])"
+WRITE_SCRIPT = "return redis.call('INCR', KEYS[1])"
+EVALSHA_GET = ["EVALSHA", hashlib.sha1(READ_SCRIPT.encode()).hexdigest(), "1", "str:__rand_int__"]
+EVALSHA_INCR = ["EVALSHA", hashlib.sha1(WRITE_SCRIPT.encode()).hexdigest(), "1",
+                "cnt:__rand_int__"]
 TESTS = [("SETBIT", SETBIT), ("BITCOUNT", BITCOUNT), ("PFADD", PFADD), ("PFCOUNT", PFCOUNT),
-         ("XADD", XADD), ("XREAD", XREAD)]
+         ("XADD", XADD), ("XREAD", XREAD), ("EVALSHA_GET", EVALSHA_GET),
+         ("EVALSHA_INCR", EVALSHA_INCR)]
 
 
 def bench(port, command, requests, pipeline):
@@ -58,6 +67,8 @@ def fill(port):
         commands += f"PFADD hll:{i:012d} {elements}\n"
     for i in range(KEYS):
         commands += "".join(f"XADD xs:{i:012d} * f value{j}\n" for j in range(100))
+    commands += "".join(f"SET str:{i:012d} value-{i}\n" for i in range(KEYS))
+    commands += f'SCRIPT LOAD "{READ_SCRIPT}"\nSCRIPT LOAD "{WRITE_SCRIPT}"\n'
     subprocess.run(["redis-cli", "-p", str(port)], input=commands, capture_output=True,
                    text=True, check=True)
 
@@ -106,10 +117,10 @@ def main():
             finally:
                 compare.stop(servers)
         print(f"\n{pairing}")
-        print(f"{'test':<13} {'redis/s':>11} {'okapi/s':>11} {'okapi/redis':>12} "
+        print(f"{'test':<17} {'redis/s':>11} {'okapi/s':>11} {'okapi/redis':>12} "
               f"{'redis p99':>10} {'okapi p99':>10}")
         for test, r, o, ratio, r99, o99 in rows:
-            print(f"{test:<13} {r:>11,.0f} {o:>11,.0f} {ratio:>11.2f}x {r99:>9.2f}ms {o99:>9.2f}ms")
+            print(f"{test:<17} {r:>11,.0f} {o:>11,.0f} {ratio:>11.2f}x {r99:>9.2f}ms {o99:>9.2f}ms")
 
 
 if __name__ == "__main__":

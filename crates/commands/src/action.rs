@@ -18,6 +18,35 @@ pub enum Action {
     Conn(ConnCmd),
     /// The reply is already known (COMMAND, TIME-free static answers ...).
     Reply(Reply),
+    /// EVAL and friends: the server finds the script, probes it, and appends it to
+    /// the log if it writes.
+    Script(Box<ScriptCall>),
+}
+
+/// A script to run (EVAL, EVALSHA, EVAL_RO, EVALSHA_RO).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptCall {
+    /// Namespace the script starts in.
+    pub db: Namespace,
+    /// The script, or its SHA1 for the cache to resolve.
+    pub body: ScriptBody,
+    /// `KEYS`.
+    pub keys: Vec<Bytes>,
+    /// `ARGV`.
+    pub args: Vec<Bytes>,
+    /// EVAL_RO / EVALSHA_RO: write commands are refused inside.
+    pub read_only: bool,
+    /// Randomness the script's run starts from.
+    pub seed: u64,
+}
+
+/// Where a script's body comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptBody {
+    /// EVAL: the body itself.
+    Source(Bytes),
+    /// EVALSHA: the SHA1 (lower-case hex) of a cached body.
+    Sha(Bytes),
 }
 
 /// A blocking command (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, XREADGROUP BLOCK ...).
@@ -138,6 +167,8 @@ pub enum ConnCmd {
     LastSave,
     /// SAVE: snapshot now and wait.
     Save,
+    /// SCRIPT subcommands.
+    Script(ScriptCmd),
     /// BGSAVE [SCHEDULE]: snapshot in the background; with SCHEDULE, after the one
     /// under way.
     BgSave {
@@ -303,4 +334,17 @@ pub struct KillFilter {
     pub skip_me: bool,
     /// Legacy form `CLIENT KILL ip:port`: reply OK or an error instead of a count.
     pub legacy: bool,
+}
+
+/// SCRIPT subcommands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptCmd {
+    /// SCRIPT LOAD body.
+    Load(Bytes),
+    /// SCRIPT EXISTS sha ...
+    Exists(Vec<Bytes>),
+    /// SCRIPT FLUSH [ASYNC|SYNC].
+    Flush,
+    /// SCRIPT KILL.
+    Kill,
 }

@@ -9,7 +9,7 @@
 //! - [`reply`] — engine `Reply` → RESP2/RESP3
 //! - one module per family: [`strings`], [`bitmaps`], [`hyperloglog`], [`keys`], [`sort`], [`hashes`], [`lists`], [`sets`],
 //!   [`zsets`], [`geo`], [`streams`], [`connection`], [`server`], [`txn`], [`pubsub`], [`meta`], [`tables`],
-//!   [`blocks`]
+//!   [`blocks`], [`scripting`]
 //! - [`introspection`] — `COMMAND` replies built from the table
 //! - [`docs`] — `COMMAND DOCS` data: since, complexity and argument syntax per command
 
@@ -29,6 +29,7 @@ pub mod lists;
 pub mod meta;
 pub mod pubsub;
 pub mod reply;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -41,6 +42,7 @@ pub mod zsets;
 
 pub use action::{
     Action, Attempt, Blocking, ClientCmd, ClusterCmd, ConnCmd, KillFilter, MapChangeCmd, ReplyMode,
+    ScriptBody, ScriptCall, ScriptCmd,
 };
 pub use error::CommandError;
 pub use spec::{CommandSpec, Ctx, lookup, parse, resolve};
@@ -58,6 +60,7 @@ pub(crate) const FAMILIES: &[&[spec::CommandSpec]] = &[
     zsets::COMMANDS,
     geo::COMMANDS,
     streams::COMMANDS,
+    scripting::COMMANDS,
     streams::GROUP_COMMANDS,
     connection::COMMANDS,
     server::COMMANDS,

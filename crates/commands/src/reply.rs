@@ -79,6 +79,8 @@ pub fn write(out: &mut Output, reply: &Reply, protocol: Protocol) {
         ),
         Reply::Text(text) => enc::verbatim(out, b"txt", text.as_bytes(), protocol),
         Reply::Error(e) => enc::error(out, e.to_string().as_bytes()),
+        Reply::StatusText(text) => enc::simple(out, text.as_bytes()),
+        Reply::Bool(value) => enc::boolean(out, *value, protocol),
     }
 }
 

@@ -107,6 +107,8 @@ pub enum OpKind {
     Geo(GeoOp),
     /// Streams.
     Stream(StreamOp),
+    /// A script, run at apply time by the installed [`crate::script::ScriptHost`].
+    Script(Box<crate::script::ScriptOp>),
 }
 
 macro_rules! family_from {
@@ -219,7 +221,13 @@ pub struct Engine {
     /// The latest leader time applied, Unix ms: apply time never goes backwards, even
     /// when a new leader's clock is behind the old one's.
     pub(crate) clock_ms: u64,
+    /// Bumped by every applied op; starts at a value no other engine of the process
+    /// started at, so a reader can tell "unchanged" from "replaced by a restore".
+    changes: u64,
 }
+
+/// Where the next engine's change counter starts (see [`Engine::changes`]).
+static CHANGES_BASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Engine {
     /// An engine with `databases` namespaces hashing with `seed`. Replicas of one
@@ -239,6 +247,7 @@ impl Engine {
             snapshot: None,
             last_snapshot: SnapshotStats::default(),
             clock_ms: 0,
+            changes: CHANGES_BASE.fetch_add(1 << 40, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -315,8 +324,15 @@ impl Engine {
         }
     }
 
+    /// A counter of the changes applied: equal values mean no op was applied in
+    /// between (and the engine was not replaced by a restore).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
     /// Applies one committed op. The only way state changes.
     pub fn apply(&mut self, op: Op, ctx: &ApplyCtx) -> Reply {
+        self.changes = self.changes.wrapping_add(1);
         // The only cost of snapshots while none runs: this branch.
         if let Some(guard) = self.snapshot.as_deref_mut() {
             guard.preserve(&self.spaces, &op);
@@ -331,6 +347,8 @@ impl Engine {
         let result = match op.kind {
             OpKind::Key(op) => op.apply(self, db, ctx),
             OpKind::Txn(txn) => Ok(self.apply_txn(txn, ctx)),
+            // Its writes go through `apply`, each seen by the snapshot guard.
+            OpKind::Script(script) => Ok(crate::script::apply(self, db, *script, ctx)),
             kind => match self.space_mut(db) {
                 Err(e) => Err(e),
                 Ok(ks) => match kind {
@@ -345,7 +363,9 @@ impl Engine {
                     OpKind::Hll(op) => op.apply(ks, ctx),
                     OpKind::Geo(op) => op.apply(ks, ctx),
                     OpKind::Stream(op) => op.apply(ks, ctx),
-                    OpKind::Key(_) | OpKind::Txn(_) => unreachable!("handled above"),
+                    OpKind::Key(_) | OpKind::Txn(_) | OpKind::Script(_) => {
+                        unreachable!("handled above")
+                    }
                 },
             },
         };

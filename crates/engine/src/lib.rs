@@ -16,6 +16,7 @@
 //! - [`geo`] — positions in sorted sets (geohash scores), distances and area searches
 //! - [`streams`] — stream ops and reads, over the [`stream`] value
 //! - [`sort`] — SORT / SORT_RO over lists, sets and sorted sets
+//! - [`script`] — scripts as log ops, run by an installed host
 //! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
@@ -38,6 +39,7 @@ pub mod keyspace;
 pub mod lists;
 pub mod reply;
 pub mod rng;
+pub mod script;
 pub mod sets;
 pub mod snapshot;
 pub mod sort;

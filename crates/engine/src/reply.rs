@@ -44,6 +44,11 @@ pub enum Reply {
     Text(String),
     /// A command error; the connection goes on.
     Error(EngineError),
+    /// A status line made at run time (a script's `{ok = ...}`), CR and LF already
+    /// replaced.
+    StatusText(String),
+    /// A boolean: `#t`/`#f` in RESP3, `:1` / nil in RESP2 (a RESP3 script's `true`).
+    Bool(bool),
 }
 
 impl Reply {
@@ -126,6 +131,8 @@ mod wire {
         // Variants are numbered in declaration order: new ones go last.
         HumanDouble(f64),
         Keyed(Vec<(Reply, Reply)>),
+        StatusText(String),
+        Bool(bool),
     }
 
     fn pairs_in(pairs: Vec<(super::Reply, super::Reply)>) -> Vec<(Reply, Reply)> {
@@ -162,6 +169,8 @@ mod wire {
                 super::Reply::Error(e) => Reply::Error(e),
                 super::Reply::HumanDouble(d) => Reply::HumanDouble(d),
                 super::Reply::Keyed(p) => Reply::Keyed(pairs_in(p)),
+                super::Reply::StatusText(t) => Reply::StatusText(t),
+                super::Reply::Bool(b) => Reply::Bool(b),
             }
         }
     }
@@ -184,6 +193,8 @@ mod wire {
                 Reply::Error(e) => super::Reply::Error(e),
                 Reply::HumanDouble(d) => super::Reply::HumanDouble(d),
                 Reply::Keyed(p) => super::Reply::Keyed(pairs_out(p)),
+                Reply::StatusText(t) => super::Reply::StatusText(t),
+                Reply::Bool(b) => super::Reply::Bool(b),
             }
         }
     }

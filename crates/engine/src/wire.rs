@@ -18,6 +18,7 @@ use crate::hyperloglog::{HllOp, HllQuery};
 use crate::keys::{ExpireCond, KeyOp, KeyQuery, TtlForm};
 use crate::keyspace::WatchStamp;
 use crate::lists::{End, ListOp, ListQuery};
+use crate::script::ScriptOp;
 use crate::sets::{SetAlgebra, SetOp, SetQuery};
 use crate::sort::{SortBy, SortSpec};
 use crate::stream::{StreamId, TrimBound};
@@ -47,6 +48,7 @@ wire_enum!(OpKind {
     11 => Hll(op),
     12 => Geo(op),
     13 => Stream(op),
+    14 => Script(op),
 });
 wire_struct!(Query { db, kind });
 wire_enum!(QueryKind {
@@ -64,6 +66,17 @@ wire_enum!(QueryKind {
     12 => Stream(q),
 });
 wire_struct!(Txn { checks, items });
+wire_struct!(ScriptOp {
+    sha,
+    source,
+    keys,
+    args,
+    seed,
+    now_us,
+    sharded,
+    slot,
+    max_instructions
+});
 wire_struct!(WatchCheck { db, key, stamp });
 wire_enum!(WatchStamp {
     1 => Present(version),

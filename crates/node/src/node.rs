@@ -192,6 +192,8 @@ impl Node {
         runtimes: &[tokio::runtime::Handle],
     ) -> Result<Self, NodeError> {
         let settings = config.server_settings()?;
+        // Script ops in the log (replayed while loading) need the Lua host.
+        okapi_scripting::install();
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| NodeError::Io(dir.display().to_string(), e))?;
         let lock = DirLock::acquire(&dir).map_err(NodeError::DataDir)?;

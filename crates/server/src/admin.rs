@@ -252,6 +252,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::LastSave => Reply::Int(last_save(shared) as i64),
             ConnCmd::SlowLogGet(count) => shared.slowlog.get(count),
             ConnCmd::SlowLogLen => Reply::Int(shared.slowlog.len() as i64),
+            ConnCmd::Script(cmd) => script_command(shared, cmd),
             ConnCmd::SlowLogReset => {
                 shared.slowlog.reset();
                 Reply::Ok
@@ -860,5 +861,38 @@ fn map_change_of(asked: okapi_commands::MapChangeCmd) -> crate::cluster::MapChan
         MapChangeCmd::RemoveNode(id) => MapChange::RemoveNode(id),
         MapChangeCmd::ForgetNode(id) => MapChange::ForgetNode(id),
         MapChangeCmd::Rebalance => MapChange::Rebalance,
+    }
+}
+
+/// SCRIPT LOAD / EXISTS / FLUSH / KILL.
+fn script_command(shared: &Shared, cmd: okapi_commands::ScriptCmd) -> Reply {
+    use okapi_commands::ScriptCmd;
+    match cmd {
+        ScriptCmd::Load(body) => match okapi_scripting::vm::check(&body) {
+            Ok(()) => {
+                let sha = okapi_scripting::sha1_hex(&body);
+                shared.scripts.insert(sha.clone(), body);
+                Reply::Bulk(sha)
+            }
+            Err(e) => error_reply(&e),
+        },
+        ScriptCmd::Exists(shas) => Reply::Array(
+            shas.iter()
+                .map(|sha| Reply::flag(shared.scripts.contains(sha)))
+                .collect(),
+        ),
+        ScriptCmd::Flush => {
+            shared.scripts.flush();
+            Reply::Ok
+        }
+        ScriptCmd::Kill => match okapi_scripting::busy::kill() {
+            okapi_scripting::busy::Kill::NotBusy => {
+                error_reply(&"NOTBUSY No scripts in execution right now.")
+            }
+            okapi_scripting::busy::Kill::Killed => Reply::Ok,
+            okapi_scripting::busy::Kill::Unkillable => error_reply(
+                &"UNKILLABLE The busy script is being applied from the log on every replica and cannot be stopped on one. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            ),
+        },
     }
 }

@@ -97,7 +97,7 @@ pub(crate) fn log_error(e: &LogError) -> Reply {
     Reply::Error(okapi_engine::EngineError::Other(e.to_string()))
 }
 
-fn log_closed() -> Reply {
+pub(crate) fn log_closed() -> Reply {
     log_error(&LogError::Unknown(
         "the log stopped before it replied".into(),
     ))

@@ -107,6 +107,19 @@ pub(crate) enum Target {
 /// different shard groups.
 pub(crate) const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
+/// EVALSHA of a script the cache does not hold.
+pub(crate) const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// Other clients' reply while a script has run past `busy-reply-threshold`.
+pub(crate) const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// True for the reply of a script that did not compile (EVAL does not cache it).
+fn is_compile_error(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(okapi_engine::EngineError::Other(text))
+        if text.starts_with("ERR Error compiling script"))
+}
+
 /// Redis Cluster's reply while a slot's group has no leader.
 pub(crate) const CLUSTERDOWN: &str = "CLUSTERDOWN The cluster is down";
 /// Redis Cluster's reply for a slot no group serves.
@@ -394,6 +407,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 here,
             );
         }
+        if okapi_scripting::busy::busy() && !allowed_while_busy(spec.name, argv) {
+            return (Action::Reply(error_reply(&BUSY)), here);
+        }
         if self.session.protocol == Protocol::Resp2
             && self.session.subscribed()
             && !SUBSCRIBED_OK.contains(&spec.name)
@@ -520,7 +536,112 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Step::Next
             }
             Action::Conn(cmd) => self.connection_command(shared, held, cmd, now),
+            Action::Script(call) => self.run_script(shared, held, shard, *call, now),
         }
+    }
+
+    /// EVAL and friends: the script is probed under the shard lock; a read-only run
+    /// answers at once, a script that writes is appended to the log and runs there.
+    fn run_script<'a>(
+        &mut self,
+        shared: &'a Shared,
+        held: &mut Held<'a>,
+        shard: usize,
+        call: okapi_commands::ScriptCall,
+        now: u64,
+    ) -> Step {
+        let Some(op) = self.script_op(shared, held.layout, &call, now) else {
+            self.emit_error(&NOSCRIPT);
+            return Step::Next;
+        };
+        let okapi_engine::OpKind::Script(script) = &op.kind else {
+            unreachable!("script_op makes script ops")
+        };
+        okapi_scripting::busy::set_threshold_ms(shared.settings().busy_reply_threshold_ms);
+        let invocation = crate::script_probe::invocation(call.db, script, call.read_only);
+        let core = held.core(shard);
+        let outcome = okapi_scripting::run::run(
+            &mut core.engine,
+            &invocation,
+            okapi_scripting::Mode::Probe {
+                now_ms: now,
+                inline: true,
+            },
+        );
+        match outcome {
+            okapi_scripting::Outcome::Done(reply) => {
+                if matches!(call.body, okapi_commands::ScriptBody::Source(_))
+                    && !is_compile_error(&reply)
+                {
+                    shared
+                        .scripts
+                        .insert(script.sha.clone(), script.source.clone());
+                }
+                self.emit(&reply);
+                Step::Next
+            }
+            okapi_scripting::Outcome::NeedsLog => {
+                if let okapi_commands::ScriptBody::Source(_) = call.body {
+                    shared
+                        .scripts
+                        .insert(script.sha.clone(), script.source.clone());
+                }
+                let mut writes = Writes::default();
+                writes.push(op);
+                self.append_writes(held, shard, writes, now)
+            }
+            okapi_scripting::Outcome::Detach => {
+                held.release();
+                if let okapi_commands::ScriptBody::Source(_) = call.body {
+                    shared
+                        .scripts
+                        .insert(script.sha.clone(), script.source.clone());
+                }
+                let target = held.layout.shards()[shard].clone();
+                Step::AwaitReply(crate::script_probe::detached(
+                    target,
+                    op,
+                    call.read_only,
+                    now,
+                ))
+            }
+        }
+    }
+
+    /// The log op of a script call: its body (from the cache for EVALSHA; `None` when
+    /// not cached), and the time and slot the leader stamps.
+    pub(crate) fn script_op(
+        &self,
+        shared: &Shared,
+        layout: &Layout,
+        call: &okapi_commands::ScriptCall,
+        now: u64,
+    ) -> Option<Op> {
+        let (sha, source) = match &call.body {
+            okapi_commands::ScriptBody::Source(body) => {
+                (okapi_scripting::sha1_hex(body), body.clone())
+            }
+            okapi_commands::ScriptBody::Sha(sha) => (sha.clone(), shared.scripts.get(sha)?),
+        };
+        let sharded = !layout.is_single();
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+            .max(now.saturating_mul(1000));
+        Some(Op {
+            db: call.db,
+            kind: okapi_engine::OpKind::Script(Box::new(okapi_engine::script::ScriptOp {
+                sha,
+                source,
+                keys: call.keys.clone(),
+                args: call.args.clone(),
+                seed: call.seed,
+                now_us,
+                sharded,
+                slot: call.keys.first().map(|k| okapi_types::key_slot(k).0),
+                max_instructions: shared.settings().script_instruction_limit,
+            })),
+        })
     }
 
     /// A request without keys on a node with several shards: keyspace-wide reads
@@ -562,6 +683,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             Action::Block(_) => {
                 self.emit_error(&format!("ERR {name} needs keys to find its shard group"));
                 Step::Next
+            }
+            // A script without keys may touch none here (see `ScriptOp::sharded`); it
+            // runs on the node's first shard.
+            Action::Script(call) => {
+                let shard = layout.everywhere().first().copied().unwrap_or(0);
+                self.run_script(shared, held, shard, *call, now)
             }
         }
     }
@@ -794,6 +921,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     None
                 }
                 Ok((_, Action::Reply(reply))) => Some(reply),
+                Ok((_, Action::Script(call))) => match self.script_op(shared, layout, &call, now) {
+                    Some(op) => {
+                        // Inside MULTI a script always goes through the log.
+                        has_write = true;
+                        items.push(okapi_engine::TxnItem::Write(op));
+                        None
+                    }
+                    None => Some(error_reply(&NOSCRIPT)),
+                },
                 Ok((_, Action::Conn(cmd))) => {
                     Some(self.conn_in_multi(shared, cmd, &mut db, databases))
                 }
@@ -882,6 +1018,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::Monitor => error_reply(&"ERR MONITOR isn't allowed for DENY BLOCKING client"),
             _ => error_reply(&"ERR Command not allowed inside a transaction"),
         }
+    }
+}
+
+/// What a client may still run while a script is busy (Redis's `allow-busy`).
+fn allowed_while_busy(name: &str, argv: &[Bytes]) -> bool {
+    match name {
+        "auth" | "hello" | "shutdown" | "quit" | "reset" => true,
+        "script" => argv
+            .get(1)
+            .is_some_and(|sub| sub.eq_ignore_ascii_case(b"kill")),
+        _ => false,
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`settings`], [`info`], [`stats`], [`background`]: CONFIG, INFO, counters, expiry
 //! - [`cluster`] — CLUSTER commands in Redis's formats; [`cluster::ClusterControl`],
 //!   what the node does for them
+//! - [`script_probe`] — a script's probe moved off the event loop (long runs)
 //! - [`access`] — password and protected mode, the same for every front end
 //! - [`loading`] — the loading state every front end checks; [`logging`] — the log
 //!   level and dropped-line count the host's log sink exposes
@@ -40,6 +41,7 @@ pub mod logging;
 pub mod pause;
 pub mod pubsub;
 pub mod redact;
+pub mod script_probe;
 pub mod service;
 pub mod session;
 pub mod settings;

@@ -46,6 +46,12 @@ pub struct Settings {
     pub slowlog_slower_than_us: i64,
     /// SLOWLOG entries kept.
     pub slowlog_max_len: usize,
+    /// `busy-reply-threshold` (alias `lua-time-limit`): how long a script runs before
+    /// other clients get `-BUSY` and SCRIPT KILL may stop it, ms.
+    pub busy_reply_threshold_ms: u64,
+    /// `script-instruction-limit`: Lua instructions a script applied from the log may
+    /// run before every replica stops it alike (0: no limit).
+    pub script_instruction_limit: u64,
     /// Data directory.
     pub dir: PathBuf,
     /// Memory limit in bytes (0: none).
@@ -116,6 +122,8 @@ impl Default for Settings {
             hz: 10,
             slowlog_slower_than_us: 10_000,
             slowlog_max_len: 128,
+            busy_reply_threshold_ms: 5000,
+            script_instruction_limit: 1_000_000_000,
             dir: PathBuf::from("okapi-data"),
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_owned(),

@@ -57,6 +57,8 @@ pub struct Shared {
     pub pause: crate::pause::ClientPause,
     /// SLOWLOG.
     pub slowlog: crate::slowlog::SlowLog,
+    /// Scripts by SHA1 (SCRIPT LOAD, EVAL), for EVALSHA.
+    pub scripts: okapi_scripting::ScriptCache,
 }
 
 impl Shared {
@@ -89,6 +91,7 @@ impl Shared {
             skip_shutdown_snapshot: std::sync::atomic::AtomicBool::new(false),
             pause: crate::pause::ClientPause::default(),
             slowlog: crate::slowlog::SlowLog::default(),
+            scripts: okapi_scripting::ScriptCache::default(),
         })
     }
 

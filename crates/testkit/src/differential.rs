@@ -390,11 +390,13 @@ pub enum Family {
     Geo,
     /// Streams with explicit IDs (`*` IDs come from each server's clock).
     Streams,
+    /// Lua scripts (EVAL, EVALSHA, EVAL_RO, SCRIPT) that call deterministic commands.
+    Scripting,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Strings,
         Family::Keys,
         Family::Hashes,
@@ -406,6 +408,7 @@ impl Family {
         Family::Sort,
         Family::Geo,
         Family::Streams,
+        Family::Scripting,
     ];
 
     /// The family's name, for reports.
@@ -422,6 +425,7 @@ impl Family {
             Family::Sort => "sort",
             Family::Geo => "geo",
             Family::Streams => "streams",
+            Family::Scripting => "scripting",
         }
     }
 
@@ -777,8 +781,9 @@ impl Family {
                 "XREAD BLOCK x STREAMS x1 X",
                 "XREAD BLOCK -5 STREAMS x1 X",
                 "XREAD BLOCK 1 STREAMS x1 X",
-                // Consumer groups: replies that carry no times (XPENDING's extended
-                // form, XINFO CONSUMERS and FULL report idle and delivery times).
+                // Consumer groups: replies that carry no times (XINFO CONSUMERS and
+                // FULL report idle and delivery times), or whose times are blanked
+                // (XPENDING's extended form, see `normalise`).
                 "XGROUP CREATE x1 g1 X",
                 "XGROUP CREATE x1 g1 $",
                 "XGROUP CREATE x1 g2 X MKSTREAM",
@@ -819,6 +824,32 @@ impl Family {
                 "TYPE x1",
                 "SET x2 v",
                 "DEL x1 x2",
+            ],
+            Family::Scripting => &[
+                "EVAL S 0",
+                "EVAL S 1 k",
+                "EVAL S 1 k v",
+                "EVAL S 2 k k v v",
+                "EVAL S i k* v*",
+                "EVAL_RO S 1 k v",
+                "EVALSHA Z 1 k v",
+                "EVALSHA Z 0",
+                "EVALSHA_RO Z 1 k",
+                "SCRIPT LOAD S",
+                "SCRIPT EXISTS Z Z*",
+                "SCRIPT FLUSH",
+                "SCRIPT FLUSH SYNC",
+                "SCRIPT FLUSH v",
+                "SCRIPT KILL",
+                "SCRIPT v",
+                "SCRIPT HELP",
+                "SET k v",
+                "INCR k",
+                "RPUSH k v v*",
+                "HSET k m v",
+                "ZADD k f m",
+                "SADD k m",
+                "DEL k",
             ],
             Family::ZSets => &[
                 "ZADD k f m",
@@ -905,11 +936,87 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
                 "q" if i > 0 => rng.pick(&["l1", "s1", "z1", "k1", "nokey"]).into(),
                 "W" if i > 0 => format!("w_{}", rng.pick(VALUES)).into(),
                 "H" if i > 0 => format!("h_{}", rng.pick(VALUES)).into(),
+                "S" if i > 0 => rng.pick(SCRIPTS).into(),
+                "Z" if i > 0 => script_sha(rng),
                 literal => literal.into(),
             });
         }
     }
     argv
+}
+
+/// Script bodies for the scripting family: deterministic commands only (no
+/// math.random, TIME or random picks) and replies in a defined order (a hash's
+/// fields come in each server's own order), valid and broken, every conversion.
+const SCRIPTS: &[&str] = &[
+    "return redis.call('get', KEYS[1])",
+    "return redis.call('set', KEYS[1], ARGV[1])",
+    "return redis.call('incr', KEYS[1])",
+    "return redis.pcall('incr', KEYS[1])",
+    "return redis.call('incrbyfloat', KEYS[1], ARGV[1])",
+    "return redis.call('lrange', KEYS[1], 0, -1)",
+    "return redis.call('hget', KEYS[1], ARGV[1] or 'm')",
+    "return redis.call('hlen', KEYS[1])",
+    "return redis.call('zadd', KEYS[1], ARGV[1], 'm')",
+    "return redis.call('zrange', KEYS[1], 0, -1, 'withscores')",
+    "return redis.call('exists', KEYS[1], KEYS[2])",
+    "return {KEYS[1], ARGV[1], #KEYS, #ARGV}",
+    "return {1, 2.5, 'x', true, false, {ok='o'}, {err='E e'}, 9}",
+    "return redis.status_reply('FINE')",
+    "return redis.error_reply('MY err')",
+    "return nil",
+    "return 3.99",
+    "return -1e300",
+    "x = 1",
+    "return y",
+    "return redis.call('nosuch')",
+    "return redis.call()",
+    "return redis.call('get')",
+    "return redis.call('set', KEYS[1], {})",
+    "return redis.call('subscribe', 'c')",
+    "error('boom')",
+    "error({err='CODE msg'})",
+    "return (",
+    "local t = redis.call('type', KEYS[1]) return t.ok",
+    "redis.setresp(3) return redis.call('hget', KEYS[1], 'm')",
+    "redis.setresp(3) return redis.call('zscore', KEYS[1], 'm')",
+    "redis.setresp(4)",
+    "redis.setresp(3) return redis.call('get', KEYS[1])",
+    "redis.setresp(3) return redis.call('zrange', KEYS[1], 0, -1, 'withscores')",
+    "return tostring(redis.call('get', KEYS[1]))",
+    "return bit.band(tonumber(ARGV[1]) or 0, 255)",
+    "return bit.tohex(65535, -4)",
+    "return string.format('%d:%s', #ARGV, ARGV[1] or 'none')",
+    "return table.concat(ARGV, ',')",
+    "return redis.sha1hex(ARGV[1] or '')",
+    "rawset(_G, 'x', 1)",
+    "string.foo = 1",
+    "redis.call('del', KEYS[1]) return redis.call('rpush', KEYS[1], ARGV[1])",
+    "return redis.call('ping')",
+    "return redis.call('echo', ARGV[1] or 'none')",
+    "return math.floor(tonumber(ARGV[1]) or 0)",
+    "local ok, e = pcall(redis.call, 'incr', KEYS[1]) return ok",
+    "redis.call('set', KEYS[1], 'x') return redis.call('incr', KEYS[1])",
+    "return redis.call('select', 1)",
+    "return redis.call('set', KEYS[1], ARGV[1], 'get')",
+];
+
+/// A SHA1 for EVALSHA and SCRIPT EXISTS: mostly one of [`SCRIPTS`]' (loaded or not),
+/// sometimes in capitals, sometimes junk.
+fn script_sha(rng: &mut Rng) -> Vec<u8> {
+    use sha1::Digest;
+    if rng.chance(10) {
+        return rng
+            .pick(&["abc", "", "ffffffffffffffffffffffffffffffffffffffff"])
+            .into();
+    }
+    let digest = sha1::Sha1::digest(rng.pick(SCRIPTS).as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if rng.chance(20) {
+        hex.to_uppercase().into()
+    } else {
+        hex.into()
+    }
 }
 
 /// A stream ID: mostly `ms-seq` or `ms` over a small range (so XADDs often grow the
@@ -989,6 +1096,12 @@ pub const INTENTIONAL: &[Intentional] = &[
                  for integer strings 0..9999 and 1 otherwise, where Redis also answers 1 \
                  for the unshared copies COPY and INCRBYFLOAT make",
     },
+    Intentional {
+        command: "SCRIPT",
+        argument: Some("HELP"),
+        reason: "okapi has no Lua debugger, so its help leaves out SCRIPT DEBUG (which \
+                 answers an error saying so)",
+    },
 ];
 
 /// The intentional difference covering `argv`, if any.
@@ -1010,6 +1123,9 @@ pub fn normalise(argv: &[Vec<u8>], reply: Value) -> Value {
     let name = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
     if name == "XINFO" {
         return blank_radix_tree_nodes(reply);
+    }
+    if name == "XPENDING" && argv.len() >= 6 {
+        return blank_idle_times(reply);
     }
     if !UNORDERED.contains(&name.as_str()) {
         return reply;
@@ -1037,6 +1153,26 @@ pub fn normalise(argv: &[Vec<u8>], reply: Value) -> Value {
             pairs.sort();
             Value::Map(pairs)
         }
+        other => other,
+    }
+}
+
+/// XPENDING's extended form reports each entry's idle time, which depends on when
+/// each server ran the command: blanked on both sides, the rest compared.
+fn blank_idle_times(reply: Value) -> Value {
+    match reply {
+        Value::Array(entries) => Value::Array(
+            entries
+                .into_iter()
+                .map(|entry| match entry {
+                    Value::Array(mut fields) if fields.len() == 4 => {
+                        fields[2] = Value::Nil;
+                        Value::Array(fields)
+                    }
+                    other => other,
+                })
+                .collect(),
+        ),
         other => other,
     }
 }

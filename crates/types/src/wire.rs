@@ -184,6 +184,18 @@ impl Wire for u32 {
     }
 }
 
+impl Wire for u16 {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, u64::from(*self));
+    }
+    fn encoded_len(&self) -> usize {
+        varint_len(u64::from(*self))
+    }
+    fn decode(input: &mut Input) -> Result<Self, WireError> {
+        u16::try_from(input.varint("u16")?).map_err(|_| WireError::Invalid("u16"))
+    }
+}
+
 impl Wire for usize {
     fn encode(&self, out: &mut Vec<u8>) {
         put_varint(out, *self as u64);

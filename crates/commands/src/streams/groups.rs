@@ -344,6 +344,9 @@ fn xreadgroup(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 )),
                 b">" => GroupFrom::New,
                 _ => match strict_id(id) {
+                    // Redis keeps `>` as the largest ID, so spelling that ID out reads
+                    // new entries too.
+                    Ok(id) if id == okapi_engine::stream::StreamId::MAX => GroupFrom::New,
                     Ok(id) => GroupFrom::History(id),
                     Err(e) => GroupFrom::Invalid(e.into_engine()),
                 },

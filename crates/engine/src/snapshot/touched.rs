@@ -79,6 +79,8 @@ impl Op {
             OpKind::Stream(StreamOp::Claim(claim)) => key(&claim.key),
             OpKind::Stream(StreamOp::ReadGroup(rg)) => rg.streams.iter().for_each(|(k, _)| key(k)),
             OpKind::Key(op) => key_op_touches(db, op, f),
+            // The writes a script makes pass through `Engine::apply` one by one.
+            OpKind::Script(_) => {}
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.
                 for item in &txn.items {

@@ -1199,6 +1199,17 @@ fn appended_ops() -> Vec<OpKind> {
             other: Namespace(3),
         }
         .into(),
+        OpKind::Script(Box::new(crate::script::ScriptOp {
+            sha: b("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"),
+            source: b("return redis.call('incr', KEYS[1])"),
+            keys: vec![b("{t}counter")],
+            args: vec![b("1"), b("x")],
+            seed: 0x0123_4567_89ab_cdef,
+            now_us: 1_700_000_000_123_456,
+            sharded: true,
+            slot: Some(12_345),
+            max_instructions: 1_000_000_000,
+        })),
     ]
 }
 

@@ -24,6 +24,7 @@ mod nbd;
 mod protocol;
 mod pubsub;
 mod readme;
+mod scripting;
 mod server;
 mod sets;
 mod shard_groups;

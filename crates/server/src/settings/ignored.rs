@@ -19,7 +19,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("appendonly", "yes"),
     ("auto-aof-rewrite-min-size", "67108864"),
     ("auto-aof-rewrite-percentage", "100"),
-    ("busy-reply-threshold", "5000"),
     (
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -46,7 +45,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("list-compress-depth", "0"),
     ("list-max-listpack-size", "-2"),
     ("list-max-ziplist-size", "-2"),
-    ("lua-time-limit", "5000"),
     ("maxmemory-samples", "5"),
     ("min-replicas-max-lag", "10"),
     ("min-replicas-to-write", "0"),

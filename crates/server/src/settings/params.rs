@@ -279,6 +279,21 @@ pub(super) const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "busy-reply-threshold",
+        get: |s| s.busy_reply_threshold_ms.to_string(),
+        change: Change::Set(|s, v| parse_num(v).map(|n| s.busy_reply_threshold_ms = n)),
+    },
+    Param {
+        name: "script-instruction-limit",
+        get: |s| s.script_instruction_limit.to_string(),
+        change: Change::Set(|s, v| parse_num(v).map(|n| s.script_instruction_limit = n)),
+    },
+    Param {
+        name: "lua-time-limit",
+        get: |s| s.busy_reply_threshold_ms.to_string(),
+        change: Change::Set(|s, v| parse_num(v).map(|n| s.busy_reply_threshold_ms = n)),
+    },
+    Param {
         name: "maxmemory",
         get: |s| s.maxmemory.to_string(),
         change: Change::Set(|s, v| parse_memory(v).map(|n| s.maxmemory = n)),

@@ -41,8 +41,8 @@ fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, 
 
 /// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP,
 /// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD, GEOSEARCHSTORE, XADD, DUMP/RESTORE and
-/// the consumer-group writes (XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM) over keys spread
-/// across the groups.
+/// the consumer-group writes (XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM) and scripts
+/// (EVAL with SPOP and math.random inside) over keys spread across the groups.
 /// Returns the writes acknowledged.
 fn writes(
     c: &mut redis::cluster::ClusterConnection,
@@ -231,6 +231,30 @@ fn writes(
         assert_eq!(auto.1.len(), 5);
         acked += 6;
     }
+    // Scripts run on every replica from the log: SPOP inside picks by the entry's seed,
+    // math.random by the entry's, so replicas must still agree.
+    let script = "redis.call('sadd', KEYS[3], 'a'..ARGV[1], 'b'..ARGV[1], 'c'..ARGV[1]) \
+                  local popped = redis.call('spop', KEYS[3]) \
+                  redis.call('rpush', KEYS[2], popped, tostring(math.random(1000000))) \
+                  return {redis.call('incr', KEYS[1]), popped}";
+    for t in 0..4 {
+        let keys = [
+            format!("{{t{t}}}script:n"),
+            format!("{{t{t}}}script:l"),
+            format!("{{t{t}}}script:s"),
+        ];
+        let (n, popped): (i64, String) = redis::cmd("EVAL")
+            .arg(script)
+            .arg(3)
+            .arg(&keys)
+            .arg(round)
+            .query(c)
+            .expect("EVAL");
+        assert_eq!(n, round as i64 + 1, "{keys:?}");
+        // Earlier rounds' members are still there: any of them may come out.
+        assert!(popped.starts_with(['a', 'b', 'c']), "{popped}");
+        acked += 1;
+    }
     acked
 }
 
@@ -280,7 +304,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 706);
+    assert_eq!(writes(&mut c, 0, &mut bits), 710);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -291,7 +315,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 706);
+    assert_eq!(writes(&mut c, 1, &mut bits), 710);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
