@@ -251,6 +251,19 @@ impl Engine {
         }
     }
 
+    /// An engine with no namespace, holding nothing: what stands in for an engine
+    /// while a script run owns it.
+    pub fn placeholder() -> Self {
+        Self {
+            spaces: Vec::new(),
+            seed: 0,
+            snapshot: None,
+            last_snapshot: SnapshotStats::default(),
+            clock_ms: 0,
+            changes: 0,
+        }
+    }
+
     /// The time ops stamped `leader_ms` apply at: `leader_ms`, or the latest time
     /// applied before when that is later. It depends only on the log (and is kept in
     /// snapshots), so every replica applies each op at the same time.

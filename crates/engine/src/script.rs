@@ -40,6 +40,9 @@ pub struct ScriptOp {
     /// instruction: a script that never ends cannot hang every replica, nor every
     /// restart that replays it.
     pub max_instructions: u64,
+    /// EVAL_RO / EVALSHA_RO (or a `no-writes` shebang): write commands are refused
+    /// inside, on every replica.
+    pub read_only: bool,
 }
 
 /// What runs scripts for the engine (the scripting crate, installed by the host).

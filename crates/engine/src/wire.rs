@@ -75,7 +75,8 @@ wire_struct!(ScriptOp {
     now_us,
     sharded,
     slot,
-    max_instructions
+    max_instructions,
+    read_only
 });
 wire_struct!(WatchCheck { db, key, stamp });
 wire_enum!(WatchStamp {

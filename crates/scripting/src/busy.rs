@@ -68,6 +68,11 @@ impl Registration {
     pub fn running(&self) -> &Arc<Running> {
         &self.0
     }
+
+    /// When the script started.
+    pub fn started(&self) -> Instant {
+        self.0.started
+    }
 }
 
 impl Drop for Registration {

@@ -3,9 +3,6 @@
 //! parsed by the command table and run against the engine. A read is answered from
 //! memory; a write is applied when the script runs from the log, and stops a probe.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, Value};
 use okapi_commands::spec::{Ctx, flags};
@@ -17,9 +14,8 @@ use okapi_types::Namespace;
 use crate::convert;
 use crate::run::{Invocation, Mode};
 
-/// Where a run finds the data: the engine itself (a run under the shard lock), or
-/// a shard locked for each call (a probe moved off the event loop, see
-/// [`crate::run::Outcome::Detach`]).
+/// Where a run finds the data: an engine it owns while it runs (a log entry applied
+/// under the shard lock), or a shard locked for each call (a probe).
 pub trait Dataset {
     /// Runs `f` on the engine, or `None` when the data changed since the run began: a
     /// probe's reads would no longer be one consistent view, so it must go through
@@ -27,21 +23,45 @@ pub trait Dataset {
     fn with_engine(&mut self, f: &mut dyn FnMut(&mut Engine) -> Reply) -> Option<Reply>;
     /// Number of namespaces.
     fn databases(&self) -> u32;
+    /// The engine, when the run owned one.
+    fn into_engine(self: Box<Self>) -> Option<Engine> {
+        None
+    }
 }
 
-impl Dataset for Engine {
+/// An engine a run owns while it lasts.
+pub struct OwnedEngine(pub Engine);
+
+impl Dataset for OwnedEngine {
     fn with_engine(&mut self, f: &mut dyn FnMut(&mut Engine) -> Reply) -> Option<Reply> {
-        Some(f(self))
+        Some(f(&mut self.0))
     }
 
     fn databases(&self) -> u32 {
-        Engine::databases(self)
+        self.0.databases()
+    }
+
+    fn into_engine(self: Box<Self>) -> Option<Engine> {
+        Some(self.0)
     }
 }
 
-/// What the calls of one run share.
-pub struct CallState<'e> {
-    data: &'e mut dyn Dataset,
+/// What a run hands back if it somehow lost its data (never expected).
+pub(crate) struct Lost;
+
+impl Dataset for Lost {
+    fn with_engine(&mut self, _: &mut dyn FnMut(&mut Engine) -> Reply) -> Option<Reply> {
+        None
+    }
+
+    fn databases(&self) -> u32 {
+        0
+    }
+}
+
+/// What the calls of one run share (app data of the interpreter while it runs).
+pub struct CallState {
+    data: Box<dyn Dataset>,
     db: Namespace,
     mode: Mode,
     read_only: bool,
@@ -51,17 +71,11 @@ pub struct CallState<'e> {
     slot: Option<u16>,
     /// A probe met a write: the run is over and the script goes to the log.
     pub needs_log: bool,
-    stop: Arc<AtomicBool>,
 }
 
-impl<'e> CallState<'e> {
+impl CallState {
     /// The state of a run of `invocation`.
-    pub fn new(
-        data: &'e mut dyn Dataset,
-        invocation: &Invocation<'_>,
-        mode: Mode,
-        stop: Arc<AtomicBool>,
-    ) -> Self {
+    pub fn new(data: Box<dyn Dataset>, invocation: &Invocation<'_>, mode: Mode) -> Self {
         Self {
             data,
             db: invocation.db,
@@ -73,8 +87,12 @@ impl<'e> CallState<'e> {
             sharded: invocation.sharded,
             slot: invocation.slot,
             needs_log: false,
-            stop,
         }
+    }
+
+    /// The data, once the run is over.
+    pub fn into_data(self) -> Box<dyn Dataset> {
+        self.data
     }
 
     fn now_ms(&self) -> u64 {
@@ -116,12 +134,13 @@ pub struct CallFailed(pub String);
 
 /// `redis.call(...)` (raises the command's error) and `redis.pcall(...)` (returns it
 /// as `{err = ...}`).
-pub fn redis_call(
-    lua: &Lua,
-    state: &mut CallState<'_>,
-    protected: bool,
-    args: MultiValue,
-) -> mlua::Result<Value> {
+pub fn redis_call(lua: &Lua, protected: bool, args: MultiValue) -> mlua::Result<Value> {
+    let Some(mut state) = lua.app_data_mut::<CallState>() else {
+        return Err(mlua::Error::RuntimeError(
+            "redis.call is only available while a script runs".into(),
+        ));
+    };
+    let state = &mut *state;
     if state.needs_log {
         return Err(mlua::Error::RuntimeError("the script needs the log".into()));
     }
@@ -134,7 +153,9 @@ pub fn redis_call(
         Some(argv) => dispatch(state, &argv),
     };
     if state.needs_log {
-        state.stop.store(true, Ordering::Relaxed);
+        if let Some(mut control) = lua.app_data_mut::<crate::run::RunControl>() {
+            control.stop = true;
+        }
         return Err(mlua::Error::RuntimeError("the script needs the log".into()));
     }
     let resp3 = lua
@@ -152,7 +173,7 @@ pub fn redis_call(
     }
 }
 
-fn dispatch(state: &mut CallState<'_>, argv: &[Bytes]) -> CallResult {
+fn dispatch(state: &mut CallState, argv: &[Bytes]) -> CallResult {
     let spec = match okapi_commands::resolve(argv) {
         Ok(spec) => spec,
         Err(CommandError::WrongArity(_)) => {
@@ -210,7 +231,7 @@ fn dispatch(state: &mut CallState<'_>, argv: &[Bytes]) -> CallResult {
     })
 }
 
-fn read(state: &mut CallState<'_>, query: &okapi_engine::Query) -> CallResult {
+fn read(state: &mut CallState, query: &okapi_engine::Query) -> CallResult {
     let ctx = ReadCtx {
         now_ms: state.now_ms(),
         random: state.rng.next_u64(),
@@ -227,7 +248,7 @@ fn read(state: &mut CallState<'_>, query: &okapi_engine::Query) -> CallResult {
     }
 }
 
-fn write(state: &mut CallState<'_>, op: Op) -> CallResult {
+fn write(state: &mut CallState, op: Op) -> CallResult {
     match state.mode {
         Mode::Probe { .. } => {
             state.needs_log = true;
@@ -245,7 +266,7 @@ fn write(state: &mut CallState<'_>, op: Op) -> CallResult {
     }
 }
 
-fn connection(state: &mut CallState<'_>, cmd: ConnCmd) -> CallResult {
+fn connection(state: &mut CallState, cmd: ConnCmd) -> CallResult {
     Ok(match cmd {
         ConnCmd::Ping(None) => Reply::Status("PONG"),
         ConnCmd::Ping(Some(message)) | ConnCmd::Echo(message) => Reply::Bulk(message),

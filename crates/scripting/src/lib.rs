@@ -23,16 +23,20 @@
 //! - [`call`] — `redis.call`: a command from a script against the engine
 //! - [`convert`] — engine replies to Lua values and Lua values to replies
 //! - [`bitlib`] — the `bit` library (LuaBitOp's functions)
+//! - [`cjson`] — the `cjson` library (lua-cjson's encode and decode)
 //! - [`busy`] — the scripts running now: SCRIPT KILL and the busy reply
+//! - [`shebang`] — `#!lua flags=...`, what a script declares it does
 //! - [`cache`] — SCRIPT LOAD's scripts by SHA1
 
 pub mod bitlib;
 pub mod busy;
 pub mod cache;
 pub mod call;
+pub mod cjson;
 pub mod convert;
 pub mod error;
 pub mod run;
+pub mod shebang;
 pub mod vm;
 
 pub use cache::ScriptCache;

@@ -1,8 +1,6 @@
 //! One script run: a *probe* on the leader before the log (reads only; stops at the
 //! first write) or the run of a log entry on every replica.
 
-use std::cell::RefCell;
-
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, Table, Value};
 use okapi_engine::script::{ScriptHost, ScriptOp};
@@ -15,7 +13,7 @@ use crate::convert;
 use crate::vm::{self, RandomState};
 
 /// Instructions between two checks for SCRIPT KILL and the busy threshold.
-const HOOK_EVERY: u32 = 10_000;
+pub(crate) const HOOK_EVERY: u32 = 10_000;
 
 /// How a script runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +86,7 @@ impl ScriptHost for Host {
             source: &op.source,
             keys: &op.keys,
             args: &op.args,
-            read_only: false,
+            read_only: op.read_only,
             seed: op.seed,
             // The apply clock never goes back; TIME must not either.
             now_us: op.now_us.max(ctx.now_ms.saturating_mul(1000)),
@@ -96,7 +94,18 @@ impl ScriptHost for Host {
             slot: op.slot,
             max_instructions: op.max_instructions,
         };
-        match run(engine, &invocation, Mode::Apply(*ctx)) {
+        // The run owns the engine while it lasts (the Lua functions that reach it live
+        // as long as the interpreter) and hands it back, also if the run panics.
+        let owned = std::mem::replace(engine, Engine::placeholder());
+        let (outcome, data) = run(
+            Box::new(call::OwnedEngine(owned)),
+            &invocation,
+            Mode::Apply(*ctx),
+        );
+        if let Some(owned) = data.into_engine() {
+            *engine = owned;
+        }
+        match outcome {
             Outcome::Done(reply) => reply,
             Outcome::NeedsLog | Outcome::Detach => Reply::Error(EngineError::Other(
                 "ERR a script applied from the log asked for the log".into(),
@@ -128,24 +137,82 @@ impl Resp3Flag {
     }
 }
 
-/// Runs a script against the data.
-pub fn run(data: &mut dyn call::Dataset, invocation: &Invocation<'_>, mode: Mode) -> Outcome {
+/// What the instruction hook checks during a run (app data of the interpreter).
+#[derive(Debug, Default)]
+pub(crate) struct RunControl {
+    running: Option<std::sync::Arc<crate::busy::Running>>,
+    /// An inline probe gives up here.
+    inline_deadline: Option<std::time::Instant>,
+    /// Hook calls so far, and the count that stops a run from the log.
+    steps: u64,
+    step_limit: u64,
+    max_instructions: u64,
+    /// A probe met a write: unwind, even through the script's pcalls.
+    pub(crate) stop: bool,
+    detached: bool,
+}
+
+/// The instruction hook, installed once per interpreter: SCRIPT KILL, the inline
+/// probe's deadline, a stopped probe and the instruction limit.
+pub(crate) fn hook(lua: &Lua, _: &mlua::debug::Debug) -> mlua::Result<mlua::VmState> {
+    let Some(mut control) = lua.app_data_mut::<RunControl>() else {
+        return Ok(mlua::VmState::Continue);
+    };
+    if control.running.as_ref().is_some_and(|r| r.killed()) {
+        return Err(mlua::Error::external(call::CallFailed(
+            "ERR Script killed by user with SCRIPT KILL...".into(),
+        )));
+    }
+    if control.stop {
+        return Err(mlua::Error::RuntimeError("the script needs the log".into()));
+    }
+    if control
+        .inline_deadline
+        .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+    {
+        control.detached = true;
+        return Err(mlua::Error::RuntimeError(
+            "the probe moves off the loop".into(),
+        ));
+    }
+    // Counted in instructions, never in time: every replica stops at the same point.
+    control.steps += 1;
+    if control.steps >= control.step_limit {
+        return Err(mlua::Error::external(call::CallFailed(format!(
+            "ERR Script ran past script-instruction-limit ({} instructions) and was stopped; the writes it made before stay",
+            control.max_instructions
+        ))));
+    }
+    Ok(mlua::VmState::Continue)
+}
+
+/// Runs a script against `data`, which comes back with the outcome.
+pub fn run(
+    data: Box<dyn call::Dataset>,
+    invocation: &Invocation<'_>,
+    mode: Mode,
+) -> (Outcome, Box<dyn call::Dataset>) {
+    let mut data = Some(data);
     let result = vm::with_vm(|vm| {
         let function = match vm.function(invocation.sha, invocation.source) {
             Ok(function) => function,
             Err(e) => return Outcome::Done(Reply::Error(EngineError::Other(e.to_string()))),
         };
-        run_in(vm, data, invocation, mode, function)
+        run_in(vm, &mut data, invocation, mode, function)
     });
+    let data = data.unwrap_or_else(|| Box::new(call::Lost));
     match result {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::Done(Reply::Error(EngineError::Other(e.to_string()))),
+        Ok(outcome) => (outcome, data),
+        Err(e) => (
+            Outcome::Done(Reply::Error(EngineError::Other(e.to_string()))),
+            data,
+        ),
     }
 }
 
 fn run_in(
     vm: &mut vm::Vm,
-    data: &mut dyn call::Dataset,
+    data: &mut Option<Box<dyn call::Dataset>>,
     invocation: &Invocation<'_>,
     mode: Mode,
     function: mlua::Function,
@@ -155,76 +222,52 @@ fn run_in(
         random.state.set(invocation.seed);
     }
     set_resp3(&lua, false);
-    let registration = Registration::start(matches!(mode, Mode::Probe { .. }));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let detach = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let state = RefCell::new(CallState::new(data, invocation, mode, stop.clone()));
-    let running = registration.running().clone();
-    let inline = matches!(mode, Mode::Probe { inline: true, .. });
-    let started = std::time::Instant::now();
-    let detach_flag = detach.clone();
-    let limit = match mode {
+    let probe = matches!(mode, Mode::Probe { .. });
+    let registration = Registration::start(probe);
+    let step_limit = match mode {
         Mode::Apply(_) if invocation.max_instructions > 0 => {
             invocation.max_instructions.div_ceil(u64::from(HOOK_EVERY))
         }
         _ => u64::MAX,
     };
-    let steps = std::cell::Cell::new(0u64);
-    let max_instructions = invocation.max_instructions;
-    let hook = lua.set_hook(
-        mlua::HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-        move |_, _| {
-            // Counted in instructions, never in time: every replica stops at the same
-            // point of the script.
-            steps.set(steps.get() + 1);
-            if steps.get() >= limit {
-                return Err(mlua::Error::RuntimeError(format!(
-                    "Script ran past script-instruction-limit ({max_instructions} instructions) and was stopped; the writes it made before stay"
-                )));
-            }
-            if inline && started.elapsed() >= INLINE_LIMIT {
-                detach_flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Err(mlua::Error::RuntimeError("the probe moves off the loop".into()));
-            }
-            if running.killed() {
-                return Err(mlua::Error::RuntimeError(
-                    "Script killed by user with SCRIPT KILL...".into(),
-                ));
-            }
-            if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                // A probe that met a write: unwind even through the script's pcalls.
-                return Err(mlua::Error::RuntimeError("the script needs the log".into()));
-            }
-            Ok(mlua::VmState::Continue)
-        },
-    );
-    if let Err(e) = hook {
-        return Outcome::Done(Reply::Error(EngineError::Other(format!(
-            "ERR could not set the script hook: {e}"
-        ))));
-    }
-    let result = lua.scope(|scope| {
-        let call = scope.create_function(|lua, args: MultiValue| {
-            call::redis_call(lua, &mut state.borrow_mut(), false, args)
-        })?;
-        let pcall = scope.create_function(|lua, args: MultiValue| {
-            call::redis_call(lua, &mut state.borrow_mut(), true, args)
-        })?;
-        let redis: Table = vm.internal.raw_get("redis")?;
-        redis.raw_set("call", call)?;
-        redis.raw_set("pcall", pcall)?;
-        vm.hidden.raw_set("KEYS", strings(&lua, invocation.keys)?)?;
-        vm.hidden.raw_set("ARGV", strings(&lua, invocation.args)?)?;
-        let run: mlua::Function = vm.internal.raw_get("run")?;
-        run.call::<MultiValue>(function)
+    lua.set_app_data(RunControl {
+        running: Some(registration.running().clone()),
+        inline_deadline: matches!(mode, Mode::Probe { inline: true, .. })
+            .then(|| registration.started() + INLINE_LIMIT),
+        steps: 0,
+        step_limit,
+        max_instructions: invocation.max_instructions,
+        stop: false,
+        detached: false,
     });
-    lua.remove_hook();
+    let Some(taken) = data.take() else {
+        return Outcome::Done(Reply::Error(EngineError::Other(
+            "ERR the script has no data to run on".into(),
+        )));
+    };
+    lua.set_app_data(CallState::new(taken, invocation, mode));
+    let run = || -> mlua::Result<MultiValue> {
+        vm.hidden
+            .raw_set(&vm.names.keys, strings(&lua, invocation.keys)?)?;
+        vm.hidden
+            .raw_set(&vm.names.argv, strings(&lua, invocation.args)?)?;
+        vm.runner.call::<MultiValue>(function)
+    };
+    // A panic inside must not lose the data the run holds (for a log entry: the engine).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    let control = lua.remove_app_data::<RunControl>().unwrap_or_default();
+    let state = lua.remove_app_data::<CallState>();
     drop(registration);
-    let state = state.into_inner();
-    if detach.load(std::sync::atomic::Ordering::Relaxed) {
+    let needs_log = state.as_ref().is_some_and(|s| s.needs_log);
+    *data = state.map(CallState::into_data);
+    let result = match result {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    if control.detached {
         return Outcome::Detach;
     }
-    if state.needs_log {
+    if needs_log {
         return Outcome::NeedsLog;
     }
     let resp3 = resp3(&lua);
@@ -280,11 +323,33 @@ fn failure(sha: &Bytes, error: &Value) -> Reply {
 /// being the script's innermost frame (okapi's own and C frames skipped), as Redis's
 /// `__redis__err__handler` does.
 pub(crate) fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
+    let mut place = None;
+    for level in 1..64 {
+        let Some((what, source, line)) = lua.inspect_stack(level, |debug| {
+            let source = debug.source();
+            let name = source.source.map(|s| s.into_owned());
+            (source.what, name, debug.current_line())
+        }) else {
+            break;
+        };
+        if what == "C" || source.as_deref() == Some("=okapi") {
+            continue;
+        }
+        place = source.zip(line);
+        break;
+    }
     let table = match error {
         Value::Table(table) => table,
         Value::Error(e) => match e.downcast_ref::<call::CallFailed>() {
             Some(failed) => convert::error_table(lua, &failed.0)?,
-            None => convert::error_table(lua, &format!("ERR {}", lua_error_text(&e)))?,
+            // A library function's error names the script's line first, as
+            // `luaL_error` does.
+            None => {
+                let at = place.as_ref().map_or_else(String::new, |(source, line)| {
+                    format!("{}:{line}: ", source.trim_start_matches(['@', '=']))
+                });
+                convert::error_table(lua, &format!("ERR {at}{}", lua_error_text(&e)))?
+            }
         },
         other => {
             let text = match &other {
@@ -294,24 +359,9 @@ pub(crate) fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
             convert::error_table(lua, &format!("ERR {text}"))?
         }
     };
-    for level in 1..64 {
-        let Some(found) = lua.inspect_stack(level, |debug| {
-            let source = debug.source();
-            let what = source.what;
-            let name = source.source.map(|s| s.into_owned());
-            (what, name, debug.current_line())
-        }) else {
-            break;
-        };
-        let (what, source, line) = found;
-        if what == "C" || source.as_deref() == Some("=okapi") {
-            continue;
-        }
-        if let (Some(source), Some(line)) = (source, line) {
-            table.raw_set("source", source)?;
-            table.raw_set("line", line)?;
-        }
-        break;
+    if let Some((source, line)) = place {
+        table.raw_set("source", source)?;
+        table.raw_set("line", line)?;
     }
     Ok(table)
 }
@@ -354,7 +404,10 @@ mod tests {
             slot: None,
             max_instructions: 50_000_000,
         };
-        run(engine, &invocation, mode)
+        let owned = std::mem::replace(engine, Engine::placeholder());
+        let (outcome, data) = run(Box::new(call::OwnedEngine(owned)), &invocation, mode);
+        *engine = data.into_engine().expect("the engine comes back");
+        outcome
     }
 
     fn apply() -> Mode {
@@ -601,6 +654,59 @@ mod tests {
                 apply()
             ),
             Outcome::Done(Reply::Bulk(Bytes::from_static(b"1")))
+        );
+    }
+
+    #[test]
+    fn cjson_encodes_and_decodes_as_lua_cjson() {
+        let mut engine = Engine::new(16, 1);
+        let cases: &[(&str, &[u8])] = &[
+            (
+                "return cjson.encode({1,2,3,'a/b',{x=1}})",
+                b"[1,2,3,\"a\\/b\",{\"x\":1}]",
+            ),
+            ("return cjson.encode({})", b"{}"),
+            ("return cjson.encode(0.1)", b"0.1"),
+            ("return cjson.encode(1e20)", b"1e+20"),
+            ("return cjson.encode({1,nil,3})", b"[1,null,3]"),
+            (
+                "local t = cjson.decode('{\"a\":[1,2,{\"b\":null}],\"c\":\"\\\\u00e9\"}') \
+                 return t.a[2] .. type(t.a[3].b) .. t.c",
+                "2userdata\u{e9}".as_bytes(),
+            ),
+        ];
+        for (script, want) in cases {
+            assert_eq!(
+                eval(&mut engine, script, &[], &[], apply()),
+                Outcome::Done(Reply::Bulk(Bytes::copy_from_slice(want))),
+                "{script}"
+            );
+        }
+        let e = error_text(eval(
+            &mut engine,
+            "return cjson.encode({[1]=1,[20]=2})",
+            &[],
+            &[],
+            apply(),
+        ));
+        assert!(
+            e.starts_with(
+                "ERR user_script:1: Cannot serialise table: excessively sparse array script: "
+            ),
+            "{e}"
+        );
+        let e = error_text(eval(
+            &mut engine,
+            "return cjson.decode('x')",
+            &[],
+            &[],
+            apply(),
+        ));
+        assert!(
+            e.starts_with(
+                "ERR user_script:1: Expected value but found invalid token at character 1"
+            ),
+            "{e}"
         );
     }
 }

@@ -3,8 +3,8 @@
 //! that runs scripts builds one state the first time and keeps it, with the scripts
 //! it compiled.
 //!
-//! The sandbox is Redis 7.0's: the base, table, string and math libraries plus `bit`
-//! and `redis`; no `print`, file, module or environment functions; the globals table
+//! The sandbox is Redis 7.0's: the base, table, string and math libraries plus `bit`,
+//! `cjson` and `redis`; no `print`, file, module or environment functions; the globals table
 //! and the library tables are read-only ("Attempt to modify a readonly table"), and
 //! reading a global that does not exist is an error. Lua 5.1 has no read-only tables,
 //! so the globals live in a hidden table behind the real one, which stays empty and
@@ -42,9 +42,6 @@ local I, G = ...
 local error, type, tostring, setmetatable, rawset, pairs, ipairs, xpcall =
     error, type, tostring, setmetatable, rawset, pairs, ipairs, xpcall
 local redis = G.redis
--- redis.call and redis.pcall are Rust functions set per run (a Lua wrapper would lose
--- the script's frame to a tail call, and with it the line an error names).
-I.redis = redis
 redis.error_reply = function(msg)
     if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
     return {err = msg}
@@ -72,7 +69,7 @@ end
 local hidden = {}
 for k, v in pairs(G) do hidden[k] = v end
 for k in pairs(hidden) do rawset(G, k, nil) end
-for _, name in ipairs({'string', 'table', 'math', 'redis', 'bit', 'coroutine'}) do
+for _, name in ipairs({'string', 'table', 'math', 'redis', 'bit', 'cjson', 'coroutine'}) do
     if hidden[name] then hidden[name] = readonly(hidden[name]) end
 end
 hidden._G = G
@@ -91,14 +88,26 @@ setmetatable(G, {
 return hidden
 "#;
 
+/// Interned names set on every run (interning them each time showed in profiles).
+pub struct Names {
+    /// `KEYS`.
+    pub keys: mlua::LuaString,
+    /// `ARGV`.
+    pub argv: mlua::LuaString,
+}
+
 /// One thread's Lua state.
 pub struct Vm {
     /// The interpreter.
     pub lua: Lua,
-    /// okapi's own functions (`call`, `run`, `handler`), out of the script's reach.
+    /// okapi's own functions (`run`, `handler`), out of the script's reach.
     pub internal: Table,
     /// The real globals, behind the read-only globals table (KEYS and ARGV go here).
     pub hidden: Table,
+    /// `xpcall` of a script with okapi's error handler.
+    pub runner: Function,
+    /// Names set on every run.
+    pub names: Names,
     compiled: HashMap<Bytes, Function>,
     generation: u64,
 }
@@ -149,6 +158,7 @@ impl Vm {
         let redis = Self::redis_table(&lua)?;
         globals.raw_set("redis", redis)?;
         globals.raw_set("bit", crate::bitlib::create(&lua)?)?;
+        globals.raw_set("cjson", crate::cjson::create(&lua)?)?;
         Self::seeded_random(&lua)?;
         let internal = lua.create_table()?;
         internal.raw_set("handler", lua.create_function(crate::run::error_handler)?)?;
@@ -156,10 +166,21 @@ impl Vm {
             .load(PRELUDE)
             .set_name("=okapi")
             .call((internal.clone(), globals))?;
+        let runner: Function = internal.raw_get("run")?;
+        let names = Names {
+            keys: lua.create_string("KEYS")?,
+            argv: lua.create_string("ARGV")?,
+        };
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(crate::run::HOOK_EVERY),
+            crate::run::hook,
+        )?;
         Ok(Self {
             lua,
             internal,
             hidden,
+            runner,
+            names,
             compiled: HashMap::new(),
             generation: GENERATION.load(Ordering::Relaxed),
         })
@@ -167,6 +188,20 @@ impl Vm {
 
     fn redis_table(lua: &Lua) -> mlua::Result<Table> {
         let redis = lua.create_table()?;
+        // Rust functions, so an error names the script's line (a Lua wrapper would
+        // lose the script's frame to a tail call).
+        redis.raw_set(
+            "call",
+            lua.create_function(|lua, args: mlua::MultiValue| {
+                crate::call::redis_call(lua, false, args)
+            })?,
+        )?;
+        redis.raw_set(
+            "pcall",
+            lua.create_function(|lua, args: mlua::MultiValue| {
+                crate::call::redis_call(lua, true, args)
+            })?,
+        )?;
         redis.raw_set(
             "sha1hex",
             lua.create_function(|lua, body: mlua::LuaString| {
@@ -209,17 +244,17 @@ impl Vm {
             "set_repl",
             lua.create_function(|_, mode: i64| {
                 if !(0..=3).contains(&mode) {
-                    return Err(mlua::Error::RuntimeError(
-                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
+                    return Err(mlua::Error::external(crate::call::CallFailed(
+                        "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
                             .into(),
-                    ));
+                    )));
                 }
                 if mode != 3 {
                     // A script is replicated whole, so its writes reach every replica.
-                    return Err(mlua::Error::RuntimeError(
-                        "okapi replicates a script as a whole: redis.set_repl accepts only redis.REPL_ALL"
+                    return Err(mlua::Error::external(crate::call::CallFailed(
+                        "ERR okapi replicates a script as a whole: redis.set_repl accepts only redis.REPL_ALL"
                             .into(),
-                    ));
+                    )));
                 }
                 Ok(())
             })?,
@@ -233,9 +268,9 @@ impl Vm {
             "setresp",
             lua.create_function(|lua, version: i64| {
                 if version != 2 && version != 3 {
-                    return Err(mlua::Error::RuntimeError(
-                        "RESP version must be 2 or 3.".into(),
-                    ));
+                    return Err(mlua::Error::external(crate::call::CallFailed(
+                        "ERR RESP version must be 2 or 3.".into(),
+                    )));
                 }
                 crate::run::set_resp3(lua, version == 3);
                 Ok(())
@@ -320,7 +355,7 @@ impl Vm {
 
 /// Compiles `source` as Redis names a script's chunk (`@user_script`).
 pub fn compile(lua: &Lua, source: &[u8]) -> Result<Function, ScriptError> {
-    lua.load(source)
+    lua.load(&*crate::shebang::lua_body(source))
         .set_name("@user_script")
         .into_function()
         .map_err(|e| ScriptError::Compile(compile_message(&e)))
@@ -335,5 +370,6 @@ fn compile_message(error: &mlua::Error) -> String {
 
 /// Checks that `source` compiles (SCRIPT LOAD).
 pub fn check(source: &[u8]) -> Result<(), ScriptError> {
+    crate::shebang::parse(source).map_err(ScriptError::Shebang)?;
     with_vm(|vm| compile(&vm.lua, source).map(|_| ()))?
 }

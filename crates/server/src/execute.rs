@@ -114,6 +114,22 @@ pub(crate) const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.
 pub(crate) const BUSY: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
+/// What a script call comes to after its probe.
+enum Scripted {
+    /// Answered (or moved off the loop): the step to take.
+    Done(Step),
+    /// It writes: its log op, to append with the writes around it.
+    Write(Op),
+}
+
+/// The time a script's TIME answers, Unix µs: the clock, never before `now_ms`.
+fn now_us(now_ms: u64) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+        .max(now_ms.saturating_mul(1000))
+}
+
 /// True for the reply of a script that did not compile (EVAL does not cache it).
 fn is_compile_error(reply: &Reply) -> bool {
     matches!(reply, Reply::Error(okapi_engine::EngineError::Other(text))
@@ -235,6 +251,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         *last = slow;
                     }
                     continue;
+                }
+                (Action::Script(call), Target::Shard(shard)) if writes.ops.is_empty() => {
+                    match self.probe_script(&shared, &mut held, shard, *call, now) {
+                        Scripted::Write(op) => {
+                            writes_on = shard;
+                            writes.push(op);
+                            if let Some(last) = writes.slow.last_mut() {
+                                *last = slow;
+                            }
+                        }
+                        Scripted::Done(Step::Next) => {
+                            if let Some(slow) = slow {
+                                self.record_slow(&shared, slow, std::time::Duration::ZERO);
+                            }
+                        }
+                        Scripted::Done(step) => return step,
+                    }
+                    continue;
+                }
+                (Action::Script(call), Target::Shard(shard)) if writes_on == shard => {
+                    // Writes ahead of it are not applied yet, so a probe would not see
+                    // them: the script goes to the log right behind them.
+                    match self.script_op(&shared, &layout, &call, now) {
+                        Ok(op) => {
+                            writes.push(op);
+                            if let Some(last) = writes.slow.last_mut() {
+                                *last = slow;
+                            }
+                            continue;
+                        }
+                        Err(e) => (Action::Reply(error_reply(&e)), Target::Shard(shard)),
+                    }
                 }
                 other => other,
             };
@@ -550,85 +598,178 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         call: okapi_commands::ScriptCall,
         now: u64,
     ) -> Step {
-        let Some(op) = self.script_op(shared, held.layout, &call, now) else {
-            self.emit_error(&NOSCRIPT);
-            return Step::Next;
-        };
-        let okapi_engine::OpKind::Script(script) = &op.kind else {
-            unreachable!("script_op makes script ops")
-        };
-        okapi_scripting::busy::set_threshold_ms(shared.settings().busy_reply_threshold_ms);
-        let invocation = crate::script_probe::invocation(call.db, script, call.read_only);
-        let core = held.core(shard);
-        let outcome = okapi_scripting::run::run(
-            &mut core.engine,
-            &invocation,
-            okapi_scripting::Mode::Probe {
-                now_ms: now,
-                inline: true,
-            },
-        );
-        match outcome {
-            okapi_scripting::Outcome::Done(reply) => {
-                if matches!(call.body, okapi_commands::ScriptBody::Source(_))
-                    && !is_compile_error(&reply)
-                {
-                    shared
-                        .scripts
-                        .insert(script.sha.clone(), script.source.clone());
-                }
-                self.emit(&reply);
-                Step::Next
-            }
-            okapi_scripting::Outcome::NeedsLog => {
-                if let okapi_commands::ScriptBody::Source(_) = call.body {
-                    shared
-                        .scripts
-                        .insert(script.sha.clone(), script.source.clone());
-                }
+        match self.probe_script(shared, held, shard, call, now) {
+            Scripted::Done(step) => step,
+            Scripted::Write(op) => {
                 let mut writes = Writes::default();
                 writes.push(op);
                 self.append_writes(held, shard, writes, now)
             }
-            okapi_scripting::Outcome::Detach => {
-                held.release();
-                if let okapi_commands::ScriptBody::Source(_) = call.body {
-                    shared
-                        .scripts
-                        .insert(script.sha.clone(), script.source.clone());
+        }
+    }
+
+    /// Probes a script (reads only, the shard locked for each call): a script that
+    /// only reads is answered here; one that writes comes back as its log op; one
+    /// that runs long moves off the event loop.
+    fn probe_script(
+        &mut self,
+        shared: &Shared,
+        held: &mut Held<'_>,
+        shard: usize,
+        call: okapi_commands::ScriptCall,
+        now: u64,
+    ) -> Scripted {
+        let (sha, source) = match &call.body {
+            okapi_commands::ScriptBody::Source(body) => {
+                (okapi_scripting::sha1_hex(body), body.clone())
+            }
+            okapi_commands::ScriptBody::Sha(sha) => match shared.scripts.get_lower(sha) {
+                Some(source) => (sha.clone(), source),
+                None => {
+                    self.emit_error(&NOSCRIPT);
+                    return Scripted::Done(Step::Next);
                 }
-                let target = held.layout.shards()[shard].clone();
-                Step::AwaitReply(crate::script_probe::detached(
+            },
+        };
+        let read_only = match self.script_permits(held.layout, &call, &source) {
+            Ok(read_only) => read_only,
+            Err(e) => {
+                self.emit_error(&e);
+                return Scripted::Done(Step::Next);
+            }
+        };
+        let (threshold, limit) = {
+            let settings = shared.settings();
+            (
+                settings.busy_reply_threshold_ms,
+                settings.script_instruction_limit,
+            )
+        };
+        okapi_scripting::busy::set_threshold_ms(threshold);
+        let probe = shared.scripts.should_probe(&sha);
+        held.release();
+        let target = held.layout.shards()[shard].clone();
+        let script = okapi_engine::script::ScriptOp {
+            sha,
+            source,
+            keys: call.keys,
+            args: call.args,
+            seed: call.seed,
+            now_us: now_us(now),
+            sharded: !held.layout.is_single(),
+            slot: None,
+            max_instructions: limit,
+            read_only,
+        };
+        let script = okapi_engine::script::ScriptOp {
+            slot: script.keys.first().map(|k| okapi_types::key_slot(k).0),
+            ..script
+        };
+        let outcome = if probe {
+            let (outcome, _) = okapi_scripting::run::run(
+                crate::script_probe::locked(target.clone(), self.databases),
+                &crate::script_probe::invocation(call.db, &script, read_only),
+                okapi_scripting::Mode::Probe {
+                    now_ms: now,
+                    inline: true,
+                },
+            );
+            shared.scripts.probed(
+                &script.sha,
+                matches!(outcome, okapi_scripting::Outcome::NeedsLog),
+            );
+            outcome
+        } else {
+            okapi_scripting::Outcome::NeedsLog
+        };
+        let from_source = matches!(call.body, okapi_commands::ScriptBody::Source(_));
+        let remember = |reply: Option<&Reply>| {
+            if from_source && !reply.is_some_and(is_compile_error) {
+                shared
+                    .scripts
+                    .insert(script.sha.clone(), script.source.clone());
+            }
+        };
+        match outcome {
+            okapi_scripting::Outcome::Done(reply) => {
+                remember(Some(&reply));
+                self.emit(&reply);
+                Scripted::Done(Step::Next)
+            }
+            okapi_scripting::Outcome::NeedsLog => {
+                remember(None);
+                Scripted::Write(Op {
+                    db: call.db,
+                    kind: okapi_engine::OpKind::Script(Box::new(script)),
+                })
+            }
+            okapi_scripting::Outcome::Detach => {
+                remember(None);
+                let op = Op {
+                    db: call.db,
+                    kind: okapi_engine::OpKind::Script(Box::new(script)),
+                };
+                Scripted::Done(Step::AwaitReply(crate::script_probe::detached(
                     target,
                     op,
-                    call.read_only,
+                    read_only,
                     now,
-                ))
+                    self.databases,
+                )))
             }
         }
     }
 
-    /// The log op of a script call: its body (from the cache for EVALSHA; `None` when
-    /// not cached), and the time and slot the leader stamps.
+    /// What a script's shebang allows here and now: `Ok(read_only)`, or the error
+    /// Redis gives (an invalid shebang, a write-flagged script under `*_RO`, a
+    /// `no-cluster` script on a cluster, a script that may write while memory is over
+    /// `maxmemory` without `allow-oom`).
+    fn script_permits(
+        &self,
+        layout: &Layout,
+        call: &okapi_commands::ScriptCall,
+        source: &[u8],
+    ) -> Result<bool, String> {
+        let shebang = okapi_scripting::shebang::parse(source)?;
+        if !shebang.present {
+            return Ok(call.read_only);
+        }
+        if call.read_only && !shebang.no_writes {
+            return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+        }
+        if shebang.no_cluster && layout.cluster_view().is_some() {
+            return Err("ERR Can not run script on cluster, 'no-cluster' flag is set.".into());
+        }
+        if self.over_memory && !shebang.allow_oom && !shebang.no_writes {
+            return Err(crate::log::OVER_MEMORY.to_string());
+        }
+        Ok(shebang.no_writes)
+    }
+
+    /// The log op of a script call: its body (from the cache for EVALSHA), and the
+    /// time and slot the leader stamps; `Err` with the error reply's text when the
+    /// script is not cached or its shebang refuses it here.
     pub(crate) fn script_op(
         &self,
         shared: &Shared,
         layout: &Layout,
         call: &okapi_commands::ScriptCall,
         now: u64,
-    ) -> Option<Op> {
+    ) -> Result<Op, String> {
         let (sha, source) = match &call.body {
             okapi_commands::ScriptBody::Source(body) => {
                 (okapi_scripting::sha1_hex(body), body.clone())
             }
-            okapi_commands::ScriptBody::Sha(sha) => (sha.clone(), shared.scripts.get(sha)?),
+            okapi_commands::ScriptBody::Sha(sha) => (
+                sha.clone(),
+                shared
+                    .scripts
+                    .get_lower(sha)
+                    .ok_or_else(|| NOSCRIPT.to_owned())?,
+            ),
         };
-        let sharded = !layout.is_single();
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64)
-            .max(now.saturating_mul(1000));
-        Some(Op {
+        let read_only = self.script_permits(layout, call, &source)?;
+        Ok(Op {
             db: call.db,
             kind: okapi_engine::OpKind::Script(Box::new(okapi_engine::script::ScriptOp {
                 sha,
@@ -636,10 +777,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 keys: call.keys.clone(),
                 args: call.args.clone(),
                 seed: call.seed,
-                now_us,
-                sharded,
+                now_us: now_us(now),
+                sharded: !layout.is_single(),
                 slot: call.keys.first().map(|k| okapi_types::key_slot(k).0),
                 max_instructions: shared.settings().script_instruction_limit,
+                read_only,
             })),
         })
     }
@@ -922,13 +1064,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
                 Ok((_, Action::Reply(reply))) => Some(reply),
                 Ok((_, Action::Script(call))) => match self.script_op(shared, layout, &call, now) {
-                    Some(op) => {
+                    Ok(op) => {
                         // Inside MULTI a script always goes through the log.
                         has_write = true;
                         items.push(okapi_engine::TxnItem::Write(op));
                         None
                     }
-                    None => Some(error_reply(&NOSCRIPT)),
+                    Err(e) => Some(error_reply(&e)),
                 },
                 Ok((_, Action::Conn(cmd))) => {
                     Some(self.conn_in_multi(shared, cmd, &mut db, databases))

@@ -35,6 +35,15 @@ impl Dataset for LockedShard {
     }
 }
 
+/// The data of a probe on `shard`: locked for each call, not for the run.
+pub(crate) fn locked(shard: Arc<Shard>, databases: u32) -> Box<dyn Dataset> {
+    Box::new(LockedShard {
+        shard,
+        changes: None,
+        databases,
+    })
+}
+
 /// Runs the probe of `op` (a script op) off the event loop; the reply, once the
 /// probe (and, if it writes, its log entry) is done.
 pub(crate) fn detached(
@@ -42,6 +51,7 @@ pub(crate) fn detached(
     op: Op,
     read_only: bool,
     now_ms: u64,
+    databases: u32,
 ) -> crate::durability::BoxFuture<Reply> {
     Box::pin(async move {
         let probe_shard = shard.clone();
@@ -52,20 +62,15 @@ pub(crate) fn detached(
                     &"ERR not a script",
                 ));
             };
-            let databases = probe_shard.lock().engine.databases();
-            let mut data = LockedShard {
-                shard: probe_shard,
-                changes: None,
-                databases,
-            };
             okapi_scripting::run::run(
-                &mut data,
+                locked(probe_shard, databases),
                 &invocation(probe_op.db, script, read_only),
                 okapi_scripting::Mode::Probe {
                     now_ms,
                     inline: false,
                 },
             )
+            .0
         })
         .await;
         match probed {

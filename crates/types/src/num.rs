@@ -163,6 +163,14 @@ fn double_from_parts(m: u64, e: i64) -> f64 {
 /// the shortest round-trip text instead; okapi follows 7.0, the version it is tested
 /// against.)
 pub fn format_f64(value: f64) -> String {
+    format_g(value, 17)
+}
+
+/// C's `%.<precision>g` (precision from 1 to 17): `precision` significant digits
+/// correctly rounded, trailing zeros cut, an exponent below `1e-4` or from
+/// `1e<precision>`; `inf`/`-inf`/`nan`.
+pub fn format_g(value: f64, precision: usize) -> String {
+    let precision = precision.clamp(1, 17);
     if value.is_nan() {
         return "nan".to_owned();
     }
@@ -173,11 +181,12 @@ pub fn format_f64(value: f64) -> String {
         return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
     // Rust's precision formatting is exact and rounds ties to even, as glibc's printf.
-    let scientific = format!("{value:.16e}");
+    let digits = precision - 1;
+    let scientific = format!("{value:.digits$e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    if (-4..17).contains(&exponent) {
-        let decimals = (16 - exponent) as usize;
+    if (-4..precision as i32).contains(&exponent) {
+        let decimals = (precision as i32 - 1 - exponent) as usize;
         let fixed = format!("{value:.decimals$}");
         return trim_fraction(&fixed).to_owned();
     }
@@ -251,6 +260,19 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"abc"), None);
+    }
+
+    #[test]
+    fn format_g_is_printf_g_at_any_precision() {
+        assert_eq!(format_g(0.1, 14), "0.1");
+        assert_eq!(format_g(1e20, 14), "1e+20");
+        assert_eq!(format_g(1.0 / 3.0, 14), "0.33333333333333");
+        assert_eq!(format_g(100.0, 14), "100");
+        assert_eq!(
+            format_g(123_456_789_012_345_678.0, 14),
+            "1.2345678901235e+17"
+        );
+        assert_eq!(format_g(0.00001, 14), "1e-05");
     }
 
     #[test]

@@ -1209,6 +1209,7 @@ fn appended_ops() -> Vec<OpKind> {
             sharded: true,
             slot: Some(12_345),
             max_instructions: 1_000_000_000,
+            read_only: true,
         })),
     ]
 }

@@ -339,3 +339,76 @@ fn a_busy_script_gets_busy_replies_and_script_kill_and_a_writing_one_its_limit()
     let kept: String = redis::cmd("GET").arg("w").query(&mut c).expect("GET");
     assert_eq!(kept, "kept");
 }
+
+#[test]
+fn shebang_flags_and_cjson_work_as_in_redis() {
+    let n = node();
+    let mut c = n.client().expect("connect");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "EVAL",
+                "#!lua flags=no-writes\nreturn redis.call('set','k','v')",
+                "0",
+            ],
+            "ERR Write commands are not allowed from read-only scripts. script: 34c8c9d31128963989284e33e9f94720fd85832d, on @user_script:2.",
+        ),
+        (
+            &["EVAL", "#!lua\nreturn y", "0"],
+            "ERR user_script:2: Script attempted to access nonexistent global variable 'y' script: 80b870281dfdaf57d0f0f2c30e34dbb7de3a3705, on @user_script:2.",
+        ),
+        (
+            &["EVAL", "#!lua flags=bogus\nreturn 1", "0"],
+            "ERR Unexpected flag in script shebang: bogus",
+        ),
+        (
+            &["EVAL", "#!python\nreturn 1", "0"],
+            "ERR Unexpected engine in script shebang: #!python",
+        ),
+        (&["EVAL", "#!lua", "0"], "ERR Invalid script shebang"),
+        (
+            &["EVAL_RO", "#!lua\nreturn 1", "0"],
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ),
+        (
+            &["EVAL", "return cjson.decode('[1,')", "0"],
+            "ERR user_script:1: Expected value but found T_END at character 4 script: ad8248c68c719abd59f0dd09dea378bb946e7d3f, on @user_script:1.",
+        ),
+    ];
+    for (args, want) in cases {
+        assert_eq!(&err(&mut c, args), want, "{args:?}");
+    }
+    let one: i64 = redis::cmd("EVAL_RO")
+        .arg("#!lua flags=no-writes\nreturn 1")
+        .arg(0)
+        .query(&mut c)
+        .expect("EVAL_RO of a no-writes script");
+    assert_eq!(one, 1);
+    let json: String = redis::cmd("EVAL")
+        .arg("return cjson.encode(cjson.decode(ARGV[1]))")
+        .arg(0)
+        .arg(r#"{"list":[1,2.5,"a/b",null]}"#)
+        .query(&mut c)
+        .expect("cjson round trip");
+    assert_eq!(json, r#"{"list":[1,2.5,"a\/b",null]}"#);
+
+    // EVAL_RO refuses writes inside MULTI too, where the script goes through the log.
+    let mut raw_con = crate::common::Raw::connect(&n);
+    raw_con.call(&["MULTI"]);
+    raw_con.call(&[
+        "EVAL_RO",
+        "return redis.call('set', KEYS[1], 'v')",
+        "1",
+        "ro",
+    ]);
+    raw_con.call(&["EXISTS", "ro"]);
+    let okapi_resp::Frame::Array(replies) = raw_con.call(&["EXEC"]) else {
+        panic!("EXEC is an array");
+    };
+    assert!(
+        matches!(&replies[0], okapi_resp::Frame::Error(e)
+            if e.starts_with(b"ERR Write commands are not allowed from read-only scripts.")),
+        "{replies:?}"
+    );
+    assert_eq!(replies[1], okapi_resp::Frame::Integer(0));
+}
