@@ -38,6 +38,8 @@ pub struct ScriptCall {
     pub read_only: bool,
     /// Randomness the script's run starts from.
     pub seed: u64,
+    /// FCALL with a bad key count: Redis reports it after finding the function.
+    pub invalid: Option<String>,
 }
 
 /// Where a script's body comes from.
@@ -47,6 +49,8 @@ pub enum ScriptBody {
     Source(Bytes),
     /// EVALSHA: the SHA1 (lower-case hex) of a cached body.
     Sha(Bytes),
+    /// FCALL: a function of the dataset's libraries.
+    Function(Bytes),
 }
 
 /// A blocking command (BLPOP, BLMOVE, BZPOPMIN, XREAD BLOCK, XREADGROUP BLOCK ...).
@@ -347,4 +351,6 @@ pub enum ScriptCmd {
     Flush,
     /// SCRIPT KILL.
     Kill,
+    /// FUNCTION KILL.
+    KillFunction,
 }

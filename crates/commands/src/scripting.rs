@@ -57,6 +57,36 @@ pub const COMMANDS: &[CommandSpec] = &[
         evalsha_ro,
     ),
     command(
+        "fcall",
+        -3,
+        NOSCRIPT | STALE | MOVABLE_KEYS,
+        Keys::Custom(script_keys),
+        SCRIPTING,
+        G,
+        "Invokes a function.",
+        fcall,
+    ),
+    command(
+        "fcall_ro",
+        -3,
+        NOSCRIPT | STALE | READONLY | MOVABLE_KEYS,
+        Keys::Custom(script_keys),
+        SCRIPTING,
+        G,
+        "Invokes a read-only function.",
+        fcall_ro,
+    ),
+    command(
+        "function",
+        -2,
+        NOSCRIPT,
+        Keys::None,
+        SCRIPTING,
+        G,
+        "A container for function commands.",
+        function,
+    ),
+    command(
         "script",
         -2,
         NOSCRIPT,
@@ -85,17 +115,29 @@ fn script_keys(argv: &[Bytes]) -> Vec<usize> {
 }
 
 fn call(ctx: &Ctx, a: &[Bytes], body: ScriptBody, read_only: bool) -> Result<Action, CommandError> {
-    let n = parse_i64(&a[1]).ok_or(CommandError::NotInteger)?;
-    if n < 0 {
-        return Err(CommandError::other("ERR Number of keys can't be negative"));
-    }
-    let n = n as u64;
-    if n > (a.len() - 2) as u64 {
-        return Err(CommandError::other(
-            "ERR Number of keys can't be greater than number of args",
-        ));
-    }
-    let n = n as usize;
+    let function = matches!(body, ScriptBody::Function(_));
+    let keys = (|| {
+        let n = match parse_i64(&a[1]) {
+            Some(n) => n,
+            None if function => return Err(CommandError::other("ERR Bad number of keys provided")),
+            None => return Err(CommandError::NotInteger),
+        };
+        if n < 0 {
+            return Err(CommandError::other("ERR Number of keys can't be negative"));
+        }
+        if n as u64 > (a.len() - 2) as u64 {
+            return Err(CommandError::other(
+                "ERR Number of keys can't be greater than number of args",
+            ));
+        }
+        Ok(n as usize)
+    })();
+    let (n, invalid) = match keys {
+        Ok(n) => (n, None),
+        // FCALL looks the function up first, as Redis does.
+        Err(e) if function => (0, Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
     Ok(Action::Script(Box::new(ScriptCall {
         db: ctx.db,
         body,
@@ -103,6 +145,7 @@ fn call(ctx: &Ctx, a: &[Bytes], body: ScriptBody, read_only: bool) -> Result<Act
         args: a[2 + n..].to_vec(),
         read_only,
         seed: ctx.random,
+        invalid,
     })))
 }
 
@@ -124,6 +167,157 @@ fn evalsha(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 
 fn evalsha_ro(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     call(ctx, a, sha(a), true)
+}
+
+fn fcall(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    call(ctx, a, ScriptBody::Function(a[0].clone()), false)
+}
+
+fn fcall_ro(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    call(ctx, a, ScriptBody::Function(a[0].clone()), true)
+}
+
+const FUNCTION_HELP: &[&str] = &[
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn function(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    use okapi_engine::functions::{FunctionOp, FunctionQuery};
+    let sub = a[0].to_ascii_lowercase();
+    let write = |op: FunctionOp| {
+        Ok(Action::Write(okapi_engine::Op {
+            db: ctx.db,
+            kind: okapi_engine::OpKind::Function(op),
+        }))
+    };
+    let read =
+        |query: FunctionQuery| Ok(crate::read(ctx, okapi_engine::QueryKind::Function(query)));
+    let arity = |name: &str| Err(CommandError::WrongArity(format!("function|{name}")));
+    match (sub.as_slice(), &a[1..]) {
+        (b"load", [code]) => write(FunctionOp::Load {
+            code: code.clone(),
+            replace: false,
+        }),
+        (b"load", [flag, code]) if flag.eq_ignore_ascii_case(b"replace") => {
+            write(FunctionOp::Load {
+                code: code.clone(),
+                replace: true,
+            })
+        }
+        (b"load", [flag, _]) => Err(CommandError::other(format!(
+            "ERR Unknown option given: {}",
+            String::from_utf8_lossy(flag)
+        ))),
+        (b"delete", [name]) => write(FunctionOp::Delete { name: name.clone() }),
+        (b"flush", []) => write(FunctionOp::Flush),
+        (b"flush", [mode])
+            if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") =>
+        {
+            write(FunctionOp::Flush)
+        }
+        (b"flush", [_]) => Err(CommandError::other(
+            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+        )),
+        (b"list", rest) => {
+            let mut pattern = None;
+            let mut with_code = false;
+            let mut i = 0;
+            while i < rest.len() {
+                if rest[i].eq_ignore_ascii_case(b"withcode") && !with_code {
+                    with_code = true;
+                    i += 1;
+                } else if rest[i].eq_ignore_ascii_case(b"libraryname") && pattern.is_none() {
+                    let Some(p) = rest.get(i + 1) else {
+                        return Err(CommandError::other(
+                            "ERR library name argument was not given",
+                        ));
+                    };
+                    pattern = Some(p.clone());
+                    i += 2;
+                } else {
+                    return Err(CommandError::other(format!(
+                        "ERR Unknown argument {}",
+                        String::from_utf8_lossy(&rest[i])
+                    )));
+                }
+            }
+            read(FunctionQuery::List { pattern, with_code })
+        }
+        (b"stats", []) => read(FunctionQuery::Stats),
+        (b"kill", []) => Ok(Action::Conn(ConnCmd::Script(ScriptCmd::KillFunction))),
+        (b"dump", []) => read(FunctionQuery::Dump),
+        (b"restore", [payload]) => write(FunctionOp::Restore {
+            payload: payload.clone(),
+            policy: okapi_engine::functions::RestorePolicy::Append,
+        }),
+        (b"restore", [payload, policy]) => {
+            use okapi_engine::functions::RestorePolicy;
+            let policy = match policy.to_ascii_uppercase().as_slice() {
+                b"APPEND" => RestorePolicy::Append,
+                b"REPLACE" => RestorePolicy::Replace,
+                b"FLUSH" => RestorePolicy::Flush,
+                _ => {
+                    return Err(CommandError::other(
+                        "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+                    ));
+                }
+            };
+            write(FunctionOp::Restore {
+                payload: payload.clone(),
+                policy,
+            })
+        }
+        (b"help", []) => Ok(Action::Reply(Reply::Array(
+            FUNCTION_HELP.iter().map(|l| Reply::Status(l)).collect(),
+        ))),
+        (
+            b"load" | b"delete" | b"flush" | b"stats" | b"kill" | b"dump" | b"restore" | b"help",
+            _,
+        ) => arity(std::str::from_utf8(&sub).unwrap_or("function")),
+        _ => Err(CommandError::UnknownSubcommand {
+            command: "FUNCTION".into(),
+            sub: String::from_utf8_lossy(&a[0]).into_owned(),
+        }),
+    }
 }
 
 const SCRIPT_HELP: &[&str] = &[

@@ -145,6 +145,14 @@ impl Engine {
                 add(&mut total, lanes(&buf));
             }
         }
+        for lib in self.libraries.iter() {
+            // Tagged apart from keys: no key record starts with this byte string.
+            buf.clear();
+            buf.extend_from_slice(b"\xffFUNCTION-LIBRARY");
+            buf.extend_from_slice(&(lib.code.len() as u64).to_le_bytes());
+            buf.extend_from_slice(&lib.code);
+            add(&mut total, lanes(&buf));
+        }
         Digest(total)
     }
 }

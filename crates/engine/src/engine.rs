@@ -109,6 +109,8 @@ pub enum OpKind {
     Stream(StreamOp),
     /// A script, run at apply time by the installed [`crate::script::ScriptHost`].
     Script(Box<crate::script::ScriptOp>),
+    /// Function libraries (FUNCTION LOAD, DELETE, FLUSH).
+    Function(crate::functions::FunctionOp),
 }
 
 macro_rules! family_from {
@@ -179,6 +181,8 @@ pub enum QueryKind {
     Geo(GeoQuery),
     /// Stream reads.
     Stream(StreamQuery),
+    /// Function libraries (FUNCTION LIST, STATS).
+    Function(crate::functions::FunctionQuery),
 }
 
 /// A transaction: WATCH checks, then every queued command in order, atomically.
@@ -224,6 +228,8 @@ pub struct Engine {
     /// Bumped by every applied op; starts at a value no other engine of the process
     /// started at, so a reader can tell "unchanged" from "replaced by a restore".
     changes: u64,
+    /// Function libraries (FUNCTION LOAD).
+    pub(crate) libraries: crate::functions::Libraries,
 }
 
 /// Where the next engine's change counter starts (see [`Engine::changes`]).
@@ -248,6 +254,7 @@ impl Engine {
             last_snapshot: SnapshotStats::default(),
             clock_ms: 0,
             changes: CHANGES_BASE.fetch_add(1 << 40, std::sync::atomic::Ordering::Relaxed),
+            libraries: crate::functions::Libraries::default(),
         }
     }
 
@@ -261,6 +268,7 @@ impl Engine {
             last_snapshot: SnapshotStats::default(),
             clock_ms: 0,
             changes: 0,
+            libraries: crate::functions::Libraries::default(),
         }
     }
 
@@ -337,6 +345,11 @@ impl Engine {
         }
     }
 
+    /// The function libraries.
+    pub fn libraries(&self) -> &crate::functions::Libraries {
+        &self.libraries
+    }
+
     /// A counter of the changes applied: equal values mean no op was applied in
     /// between (and the engine was not replaced by a restore).
     pub fn changes(&self) -> u64 {
@@ -362,6 +375,7 @@ impl Engine {
             OpKind::Txn(txn) => Ok(self.apply_txn(txn, ctx)),
             // Its writes go through `apply`, each seen by the snapshot guard.
             OpKind::Script(script) => Ok(crate::script::apply(self, db, *script, ctx)),
+            OpKind::Function(op) => op.apply(self),
             kind => match self.space_mut(db) {
                 Err(e) => Err(e),
                 Ok(ks) => match kind {
@@ -376,7 +390,7 @@ impl Engine {
                     OpKind::Hll(op) => op.apply(ks, ctx),
                     OpKind::Geo(op) => op.apply(ks, ctx),
                     OpKind::Stream(op) => op.apply(ks, ctx),
-                    OpKind::Key(_) | OpKind::Txn(_) | OpKind::Script(_) => {
+                    OpKind::Key(_) | OpKind::Txn(_) | OpKind::Script(_) | OpKind::Function(_) => {
                         unreachable!("handled above")
                     }
                 },
@@ -387,6 +401,9 @@ impl Engine {
 
     /// Answers a read from memory.
     pub fn query(&mut self, query: &Query, ctx: &ReadCtx) -> Reply {
+        if let QueryKind::Function(q) = &query.kind {
+            return q.run(self);
+        }
         let ks = match self.space_mut(query.db) {
             Ok(ks) => ks,
             Err(e) => return Reply::Error(e),
@@ -404,6 +421,7 @@ impl Engine {
             QueryKind::Hll(q) => q.run(ks, ctx),
             QueryKind::Geo(q) => q.run(ks, ctx.now_ms),
             QueryKind::Stream(q) => q.run(ks, ctx),
+            QueryKind::Function(_) => unreachable!("answered above"),
         };
         result.into()
     }

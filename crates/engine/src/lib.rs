@@ -16,7 +16,8 @@
 //! - [`geo`] — positions in sorted sets (geohash scores), distances and area searches
 //! - [`streams`] — stream ops and reads, over the [`stream`] value
 //! - [`sort`] — SORT / SORT_RO over lists, sets and sorted sets
-//! - [`script`] — scripts as log ops, run by an installed host
+//! - [`script`] — scripts as log ops, run by an installed host; [`functions`] —
+//!   function libraries (FUNCTION LOAD), replicated state like keys
 //! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
@@ -29,6 +30,7 @@ pub mod digest;
 pub mod dump;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod geo;
 pub mod glob;
 pub mod hashes;

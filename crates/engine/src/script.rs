@@ -43,12 +43,18 @@ pub struct ScriptOp {
     /// EVAL_RO / EVALSHA_RO (or a `no-writes` shebang): write commands are refused
     /// inside, on every replica.
     pub read_only: bool,
+    /// FCALL: the function to call, found in the dataset's libraries when the op
+    /// applies (`sha` and `source` are then empty).
+    pub function: Option<Bytes>,
 }
 
 /// What runs scripts for the engine (the scripting crate, installed by the host).
 pub trait ScriptHost: Send + Sync {
     /// Runs `script` against `engine`, applying its writes with [`Engine::apply`].
     fn run(&self, engine: &mut Engine, db: Namespace, script: ScriptOp, ctx: &ApplyCtx) -> Reply;
+    /// Reads a library's code (FUNCTION LOAD): its name and the functions it registers,
+    /// or the error text Redis gives.
+    fn load_library(&self, code: &[u8]) -> Result<crate::functions::Library, String>;
 }
 
 static HOST: OnceLock<Box<dyn ScriptHost>> = OnceLock::new();
@@ -56,6 +62,14 @@ static HOST: OnceLock<Box<dyn ScriptHost>> = OnceLock::new();
 /// Installs the process's script host; false if one was installed already.
 pub fn install_script_host(host: Box<dyn ScriptHost>) -> bool {
     HOST.set(host).is_ok()
+}
+
+/// Reads a library through the installed host.
+pub(crate) fn load_library(code: &[u8]) -> Result<crate::functions::Library, String> {
+    match HOST.get() {
+        Some(host) => host.load_library(code),
+        None => Err("ERR scripting is not available in this process".into()),
+    }
 }
 
 /// Applies a script op through the installed host.

@@ -82,6 +82,7 @@ impl Engine {
                     keys: ks.len() as u64,
                 })
                 .collect(),
+            libraries: self.libraries.iter().map(|lib| lib.code.clone()).collect(),
         };
         let guard = Guard::new(self.spaces.len());
         self.last_snapshot = guard.stats;

@@ -11,6 +11,7 @@ use crate::bitmaps::{
 use crate::blocks::{BlockOp, BlockQuery, ReadPiece, WritePiece};
 use crate::engine::{Op, OpKind, Query, QueryKind, Txn, TxnItem, WatchCheck};
 use crate::error::EngineError;
+use crate::functions::{FunctionOp, FunctionQuery, RestorePolicy};
 use crate::geo::hash::Shape;
 use crate::geo::{GeoCenter, GeoOp, GeoQuery, GeoSearch, GeoSort};
 use crate::hashes::{HashOp, HashQuery};
@@ -49,6 +50,7 @@ wire_enum!(OpKind {
     12 => Geo(op),
     13 => Stream(op),
     14 => Script(op),
+    15 => Function(op),
 });
 wire_struct!(Query { db, kind });
 wire_enum!(QueryKind {
@@ -64,8 +66,25 @@ wire_enum!(QueryKind {
     10 => Hll(q),
     11 => Geo(q),
     12 => Stream(q),
+    13 => Function(q),
 });
 wire_struct!(Txn { checks, items });
+wire_enum!(FunctionOp {
+    1 => Load { code, replace },
+    2 => Delete { name },
+    3 => Flush,
+    4 => Restore { payload, policy },
+});
+wire_enum!(RestorePolicy {
+    1 => Append,
+    2 => Replace,
+    3 => Flush,
+});
+wire_enum!(FunctionQuery {
+    1 => List { pattern, with_code },
+    2 => Stats,
+    3 => Dump,
+});
 wire_struct!(ScriptOp {
     sha,
     source,
@@ -76,7 +95,8 @@ wire_struct!(ScriptOp {
     sharded,
     slot,
     max_instructions,
-    read_only
+    read_only,
+    function
 });
 wire_struct!(WatchCheck { db, key, stamp });
 wire_enum!(WatchStamp {

@@ -21,6 +21,7 @@
 //! - [`vm`] — each thread's Lua state: libraries, the sandbox, compiled scripts
 //! - [`run`] — one script run, as a probe or applied from the log
 //! - [`call`] — `redis.call`: a command from a script against the engine
+//! - [`library`] — function libraries: FUNCTION LOAD's code, FCALL's functions
 //! - [`convert`] — engine replies to Lua values and Lua values to replies
 //! - [`bitlib`] — the `bit` library (LuaBitOp's functions)
 //! - [`cjson`] — the `cjson` library (lua-cjson's encode and decode)
@@ -35,6 +36,7 @@ pub mod call;
 pub mod cjson;
 pub mod convert;
 pub mod error;
+pub mod library;
 pub mod run;
 pub mod shebang;
 pub mod vm;

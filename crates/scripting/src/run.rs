@@ -73,26 +73,48 @@ pub struct Invocation<'a> {
     pub slot: Option<u16>,
     /// Instructions a run from the log may execute (0: no limit; probes have none).
     pub max_instructions: u64,
+    /// FCALL: the function to call, `source` being its library's code and `sha` the
+    /// function's name (what errors name it by).
+    pub function: Option<&'a Bytes>,
 }
 
 /// The engine's host for script ops.
 pub(crate) struct Host;
 
 impl ScriptHost for Host {
+    fn load_library(&self, code: &[u8]) -> Result<okapi_engine::functions::Library, String> {
+        crate::library::load(code)
+    }
+
     fn run(&self, engine: &mut Engine, db: Namespace, op: ScriptOp, ctx: &ApplyCtx) -> Reply {
+        // FCALL: the function as this replica's libraries hold it when the op applies.
+        let (sha, source, read_only) = match &op.function {
+            None => (op.sha.clone(), op.source.clone(), op.read_only),
+            Some(name) => match engine.libraries().find(name) {
+                Some((lib, meta)) => (
+                    name.clone(),
+                    lib.code.clone(),
+                    op.read_only || meta.has("no-writes"),
+                ),
+                None => {
+                    return Reply::Error(EngineError::Other("ERR Function not found".into()));
+                }
+            },
+        };
         let invocation = Invocation {
             db,
-            sha: &op.sha,
-            source: &op.source,
+            sha: &sha,
+            source: &source,
             keys: &op.keys,
             args: &op.args,
-            read_only: op.read_only,
+            read_only,
             seed: op.seed,
             // The apply clock never goes back; TIME must not either.
             now_us: op.now_us.max(ctx.now_ms.saturating_mul(1000)),
             sharded: op.sharded,
             slot: op.slot,
             max_instructions: op.max_instructions,
+            function: op.function.as_ref(),
         };
         // The run owns the engine while it lasts (the Lua functions that reach it live
         // as long as the interpreter) and hands it back, also if the run panics.
@@ -194,9 +216,15 @@ pub fn run(
 ) -> (Outcome, Box<dyn call::Dataset>) {
     let mut data = Some(data);
     let result = vm::with_vm(|vm| {
-        let function = match vm.function(invocation.sha, invocation.source) {
-            Ok(function) => function,
-            Err(e) => return Outcome::Done(Reply::Error(EngineError::Other(e.to_string()))),
+        let function = match invocation.function {
+            Some(name) => match crate::library::function(vm, invocation.source, name) {
+                Ok(function) => function,
+                Err(e) => return Outcome::Done(Reply::Error(EngineError::Other(e))),
+            },
+            None => match vm.function(invocation.sha, invocation.source) {
+                Ok(function) => function,
+                Err(e) => return Outcome::Done(Reply::Error(EngineError::Other(e.to_string()))),
+            },
         };
         run_in(vm, &mut data, invocation, mode, function)
     });
@@ -247,10 +275,16 @@ fn run_in(
     };
     lua.set_app_data(CallState::new(taken, invocation, mode));
     let run = || -> mlua::Result<MultiValue> {
-        vm.hidden
-            .raw_set(&vm.names.keys, strings(&lua, invocation.keys)?)?;
-        vm.hidden
-            .raw_set(&vm.names.argv, strings(&lua, invocation.args)?)?;
+        let keys = strings(&lua, invocation.keys)?;
+        let args = strings(&lua, invocation.args)?;
+        if invocation.function.is_some() {
+            // A function gets its keys and arguments as parameters, not as globals.
+            return vm
+                .function_runner
+                .call::<MultiValue>((function, keys, args));
+        }
+        vm.hidden.raw_set(&vm.names.keys, keys)?;
+        vm.hidden.raw_set(&vm.names.argv, args)?;
         vm.runner.call::<MultiValue>(function)
     };
     // A panic inside must not lose the data the run holds (for a log entry: the engine).
@@ -403,6 +437,7 @@ mod tests {
             sharded: false,
             slot: None,
             max_instructions: 50_000_000,
+            function: None,
         };
         let owned = std::mem::replace(engine, Engine::placeholder());
         let (outcome, data) = run(Box::new(call::OwnedEngine(owned)), &invocation, mode);

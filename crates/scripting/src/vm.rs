@@ -74,6 +74,46 @@ for _, name in ipairs({'string', 'table', 'math', 'redis', 'bit', 'cjson', 'coro
 end
 hidden._G = G
 readonly_tables[G] = true
+local load_api = {register_function = I.register}
+for _, k in ipairs({'log', 'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING',
+                    'REDIS_VERSION', 'REDIS_VERSION_NUM'}) do
+    load_api[k] = redis[k]
+end
+local function missing(k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 3)
+end
+local load_proxy = setmetatable({}, {
+    __index = function(_, k)
+        local v = load_api[k]
+        if v == nil then missing(k) end
+        return v
+    end,
+    __newindex = refuse,
+    __metatable = false,
+})
+readonly_tables[load_proxy] = true
+-- A library's environment: while its code loads, `redis` is the load API; when its
+-- functions run, the whole runtime API.
+I.library_env = function()
+    local env = setmetatable({}, {
+        __index = function(_, k)
+            if k == 'redis' then
+                if I.loading then return load_proxy end
+                return hidden.redis
+            end
+            local v = hidden[k]
+            if v == nil then missing(k) end
+            return v
+        end,
+        __newindex = refuse,
+        __metatable = false,
+    })
+    readonly_tables[env] = true
+    return env
+end
+I.runf = function(f, keys, args)
+    return xpcall(function() return f(keys, args) end, I.handler)
+end
 setmetatable(G, {
     __index = function(_, k)
         local v = hidden[k]
@@ -108,6 +148,10 @@ pub struct Vm {
     pub runner: Function,
     /// Names set on every run.
     pub names: Names,
+    /// `xpcall` of a library function with its keys and arguments.
+    pub function_runner: Function,
+    /// Libraries loaded into this interpreter, by the SHA1 of their code.
+    libraries: HashMap<Bytes, crate::library::Loaded>,
     compiled: HashMap<Bytes, Function>,
     generation: u64,
 }
@@ -162,11 +206,13 @@ impl Vm {
         Self::seeded_random(&lua)?;
         let internal = lua.create_table()?;
         internal.raw_set("handler", lua.create_function(crate::run::error_handler)?)?;
+        internal.raw_set("register", lua.create_function(crate::library::register)?)?;
         let hidden: Table = lua
             .load(PRELUDE)
             .set_name("=okapi")
             .call((internal.clone(), globals))?;
         let runner: Function = internal.raw_get("run")?;
+        let function_runner: Function = internal.raw_get("runf")?;
         let names = Names {
             keys: lua.create_string("KEYS")?,
             argv: lua.create_string("ARGV")?,
@@ -181,6 +227,8 @@ impl Vm {
             hidden,
             runner,
             names,
+            function_runner,
+            libraries: HashMap::new(),
             compiled: HashMap::new(),
             generation: GENERATION.load(Ordering::Relaxed),
         })
@@ -335,6 +383,19 @@ impl Vm {
             })?,
         )?;
         Ok(())
+    }
+
+    /// Keeps a library's loaded functions under the SHA1 of its code.
+    pub(crate) fn keep_library(&mut self, sha: Bytes, loaded: crate::library::Loaded) {
+        if self.libraries.len() >= MAX_COMPILED {
+            self.libraries.clear();
+        }
+        self.libraries.insert(sha, loaded);
+    }
+
+    /// A library loaded into this interpreter.
+    pub(crate) fn library(&self, sha: &[u8]) -> Option<&crate::library::Loaded> {
+        self.libraries.get(sha)
     }
 
     /// The compiled script `sha`, compiling `source` the first time.

@@ -885,7 +885,7 @@ fn script_command(shared: &Shared, cmd: okapi_commands::ScriptCmd) -> Reply {
             shared.scripts.flush();
             Reply::Ok
         }
-        ScriptCmd::Kill => match okapi_scripting::busy::kill() {
+        ScriptCmd::Kill | ScriptCmd::KillFunction => match okapi_scripting::busy::kill() {
             okapi_scripting::busy::Kill::NotBusy => {
                 error_reply(&"NOTBUSY No scripts in execution right now.")
             }

@@ -273,7 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 (Action::Script(call), Target::Shard(shard)) if writes_on == shard => {
                     // Writes ahead of it are not applied yet, so a probe would not see
                     // them: the script goes to the log right behind them.
-                    match self.script_op(&shared, &layout, &call, now) {
+                    match self.script_op(&shared, &layout, layout.shard(shard), &call, now) {
                         Ok(op) => {
                             writes.push(op);
                             if let Some(last) = writes.slow.last_mut() {
@@ -619,20 +619,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         call: okapi_commands::ScriptCall,
         now: u64,
     ) -> Scripted {
-        let (sha, source) = match &call.body {
-            okapi_commands::ScriptBody::Source(body) => {
-                (okapi_scripting::sha1_hex(body), body.clone())
-            }
-            okapi_commands::ScriptBody::Sha(sha) => match shared.scripts.get_lower(sha) {
-                Some(source) => (sha.clone(), source),
-                None => {
-                    self.emit_error(&NOSCRIPT);
-                    return Scripted::Done(Step::Next);
-                }
-            },
-        };
-        let read_only = match self.script_permits(held.layout, &call, &source) {
-            Ok(read_only) => read_only,
+        let layout = held.layout;
+        held.release();
+        let target = layout.shards()[shard].clone();
+        let body = match self.script_body(shared, layout, &target, &call) {
+            Ok(body) => body,
             Err(e) => {
                 self.emit_error(&e);
                 return Scripted::Done(Step::Next);
@@ -646,38 +637,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             )
         };
         okapi_scripting::busy::set_threshold_ms(threshold);
-        let probe = shared.scripts.should_probe(&sha);
-        held.release();
-        let target = held.layout.shards()[shard].clone();
-        let script = okapi_engine::script::ScriptOp {
-            sha,
-            source,
-            keys: call.keys,
-            args: call.args,
-            seed: call.seed,
-            now_us: now_us(now),
-            sharded: !held.layout.is_single(),
-            slot: None,
-            max_instructions: limit,
-            read_only,
-        };
-        let script = okapi_engine::script::ScriptOp {
-            slot: script.keys.first().map(|k| okapi_types::key_slot(k).0),
-            ..script
-        };
+        let probe = body.function.is_some() || shared.scripts.should_probe(&body.sha);
+        let script = body.op(&call, now_us(now), layout, limit);
+        let invocation = body.invocation(call.db, &script);
         let outcome = if probe {
             let (outcome, _) = okapi_scripting::run::run(
                 crate::script_probe::locked(target.clone(), self.databases),
-                &crate::script_probe::invocation(call.db, &script, read_only),
+                &invocation,
                 okapi_scripting::Mode::Probe {
                     now_ms: now,
                     inline: true,
                 },
             );
-            shared.scripts.probed(
-                &script.sha,
-                matches!(outcome, okapi_scripting::Outcome::NeedsLog),
-            );
+            if body.function.is_none() {
+                shared.scripts.probed(
+                    &body.sha,
+                    matches!(outcome, okapi_scripting::Outcome::NeedsLog),
+                );
+            }
             outcome
         } else {
             okapi_scripting::Outcome::NeedsLog
@@ -685,10 +662,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let from_source = matches!(call.body, okapi_commands::ScriptBody::Source(_));
         let remember = |reply: Option<&Reply>| {
             if from_source && !reply.is_some_and(is_compile_error) {
-                shared
-                    .scripts
-                    .insert(script.sha.clone(), script.source.clone());
+                shared.scripts.insert(body.sha.clone(), body.source.clone());
             }
+        };
+        let op = |script| Op {
+            db: call.db,
+            kind: okapi_engine::OpKind::Script(Box::new(script)),
         };
         match outcome {
             okapi_scripting::Outcome::Done(reply) => {
@@ -698,21 +677,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
             okapi_scripting::Outcome::NeedsLog => {
                 remember(None);
-                Scripted::Write(Op {
-                    db: call.db,
-                    kind: okapi_engine::OpKind::Script(Box::new(script)),
-                })
+                Scripted::Write(op(script))
             }
             okapi_scripting::Outcome::Detach => {
                 remember(None);
-                let op = Op {
-                    db: call.db,
-                    kind: okapi_engine::OpKind::Script(Box::new(script)),
-                };
                 Scripted::Done(Step::AwaitReply(crate::script_probe::detached(
                     target,
-                    op,
-                    read_only,
+                    op(script),
+                    body,
                     now,
                     self.databases,
                 )))
@@ -720,45 +692,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
     }
 
-    /// What a script's shebang allows here and now: `Ok(read_only)`, or the error
-    /// Redis gives (an invalid shebang, a write-flagged script under `*_RO`, a
-    /// `no-cluster` script on a cluster, a script that may write while memory is over
-    /// `maxmemory` without `allow-oom`).
-    fn script_permits(
-        &self,
-        layout: &Layout,
-        call: &okapi_commands::ScriptCall,
-        source: &[u8],
-    ) -> Result<bool, String> {
-        let shebang = okapi_scripting::shebang::parse(source)?;
-        if !shebang.present {
-            return Ok(call.read_only);
-        }
-        if call.read_only && !shebang.no_writes {
-            return Err("ERR Can not execute a script with write flag using *_ro command.".into());
-        }
-        if shebang.no_cluster && layout.cluster_view().is_some() {
-            return Err("ERR Can not run script on cluster, 'no-cluster' flag is set.".into());
-        }
-        if self.over_memory && !shebang.allow_oom && !shebang.no_writes {
-            return Err(crate::log::OVER_MEMORY.to_string());
-        }
-        Ok(shebang.no_writes)
-    }
-
-    /// The log op of a script call: its body (from the cache for EVALSHA), and the
-    /// time and slot the leader stamps; `Err` with the error reply's text when the
-    /// script is not cached or its shebang refuses it here.
-    pub(crate) fn script_op(
+    /// A script call's body: EVAL's own, EVALSHA's from the cache, FCALL's library
+    /// from the shard's libraries; `Err` with the reply's text when there is none or
+    /// the script's flags refuse it here.
+    fn script_body(
         &self,
         shared: &Shared,
         layout: &Layout,
+        shard: &crate::shard::Shard,
         call: &okapi_commands::ScriptCall,
-        now: u64,
-    ) -> Result<Op, String> {
-        let (sha, source) = match &call.body {
+    ) -> Result<crate::script_probe::Body, String> {
+        let (sha, source, function) = match &call.body {
             okapi_commands::ScriptBody::Source(body) => {
-                (okapi_scripting::sha1_hex(body), body.clone())
+                (okapi_scripting::sha1_hex(body), body.clone(), None)
             }
             okapi_commands::ScriptBody::Sha(sha) => (
                 sha.clone(),
@@ -766,23 +712,84 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .scripts
                     .get_lower(sha)
                     .ok_or_else(|| NOSCRIPT.to_owned())?,
+                None,
             ),
+            okapi_commands::ScriptBody::Function(name) => {
+                let core = shard.lock();
+                let (lib, meta) = core
+                    .engine
+                    .libraries()
+                    .find(name)
+                    .ok_or_else(|| "ERR Function not found".to_owned())?;
+                if let Some(invalid) = &call.invalid {
+                    return Err(invalid.clone());
+                }
+                let flags = okapi_scripting::shebang::Shebang {
+                    present: true,
+                    no_writes: meta.has("no-writes"),
+                    allow_oom: meta.has("allow-oom"),
+                    no_cluster: meta.has("no-cluster"),
+                    allow_cross_slot_keys: meta.has("allow-cross-slot-keys"),
+                };
+                let read_only = self.permits(layout, call, flags)?;
+                return Ok(crate::script_probe::Body {
+                    sha: name.clone(),
+                    source: lib.code.clone(),
+                    read_only,
+                    function: Some(name.clone()),
+                });
+            }
         };
-        let read_only = self.script_permits(layout, call, &source)?;
+        let flags = okapi_scripting::shebang::parse(&source)?;
+        let read_only = self.permits(layout, call, flags)?;
+        Ok(crate::script_probe::Body {
+            sha,
+            source,
+            read_only,
+            function,
+        })
+    }
+
+    /// What a script's flags (its shebang, or a function's registration) allow here
+    /// and now: `Ok(read_only)`, or Redis's error (a write-flagged script under
+    /// `*_RO`, a `no-cluster` script on a cluster, a script that may write while
+    /// memory is over `maxmemory` without `allow-oom`).
+    fn permits(
+        &self,
+        layout: &Layout,
+        call: &okapi_commands::ScriptCall,
+        flags: okapi_scripting::shebang::Shebang,
+    ) -> Result<bool, String> {
+        if !flags.present {
+            return Ok(call.read_only);
+        }
+        if call.read_only && !flags.no_writes {
+            return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+        }
+        if flags.no_cluster && layout.cluster_view().is_some() {
+            return Err("ERR Can not run script on cluster, 'no-cluster' flag is set.".into());
+        }
+        if self.over_memory && !flags.allow_oom && !flags.no_writes {
+            return Err(crate::log::OVER_MEMORY.to_string());
+        }
+        Ok(flags.no_writes)
+    }
+
+    /// The log op of a script call (MULTI, or behind other writes of a batch: no
+    /// probe); `Err` with the reply's text when it has no body or its flags refuse it.
+    pub(crate) fn script_op(
+        &self,
+        shared: &Shared,
+        layout: &Layout,
+        shard: &crate::shard::Shard,
+        call: &okapi_commands::ScriptCall,
+        now: u64,
+    ) -> Result<Op, String> {
+        let body = self.script_body(shared, layout, shard, call)?;
+        let limit = shared.settings().script_instruction_limit;
         Ok(Op {
             db: call.db,
-            kind: okapi_engine::OpKind::Script(Box::new(okapi_engine::script::ScriptOp {
-                sha,
-                source,
-                keys: call.keys.clone(),
-                args: call.args.clone(),
-                seed: call.seed,
-                now_us: now_us(now),
-                sharded: !layout.is_single(),
-                slot: call.keys.first().map(|k| okapi_types::key_slot(k).0),
-                max_instructions: shared.settings().script_instruction_limit,
-                read_only,
-            })),
+            kind: okapi_engine::OpKind::Script(Box::new(body.op(call, now_us(now), layout, limit))),
         })
     }
 
@@ -885,6 +892,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Reply::Nil
             }
             "scan" => self.scan_everywhere(held, &covered, query, &ctx),
+            // Every shard holds the same libraries (FUNCTION LOAD goes to each).
+            "function" => match covered.first() {
+                Some(&first) => held.core(first).engine.query(&query, &ctx),
+                None => Reply::Array(Vec::new()),
+            },
             _ => error_reply(&format!(
                 "ERR {name} is not supported on a node with several shard groups"
             )),
@@ -1063,15 +1075,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     None
                 }
                 Ok((_, Action::Reply(reply))) => Some(reply),
-                Ok((_, Action::Script(call))) => match self.script_op(shared, layout, &call, now) {
-                    Ok(op) => {
-                        // Inside MULTI a script always goes through the log.
-                        has_write = true;
-                        items.push(okapi_engine::TxnItem::Write(op));
-                        None
+                Ok((_, Action::Script(call))) => {
+                    match self.script_op(shared, layout, layout.shard(shard), &call, now) {
+                        Ok(op) => {
+                            // Inside MULTI a script always goes through the log.
+                            has_write = true;
+                            items.push(okapi_engine::TxnItem::Write(op));
+                            None
+                        }
+                        Err(e) => Some(error_reply(&e)),
                     }
-                    Err(e) => Some(error_reply(&e)),
-                },
+                }
                 Ok((_, Action::Conn(cmd))) => {
                     Some(self.conn_in_multi(shared, cmd, &mut db, databases))
                 }

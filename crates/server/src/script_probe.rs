@@ -44,12 +44,77 @@ pub(crate) fn locked(shard: Arc<Shard>, databases: u32) -> Box<dyn Dataset> {
     })
 }
 
+/// What a script call runs: the body and name the probe runs and errors name, and
+/// whether it may write.
+pub(crate) struct Body {
+    /// The script's SHA1, or the function's name.
+    pub(crate) sha: bytes::Bytes,
+    /// The script, or the function's library code.
+    pub(crate) source: bytes::Bytes,
+    /// Writes are refused.
+    pub(crate) read_only: bool,
+    /// FCALL's function.
+    pub(crate) function: Option<bytes::Bytes>,
+}
+
+impl Body {
+    /// The log op's script: a function call carries only the function's name (each
+    /// replica finds it in its own libraries).
+    pub(crate) fn op(
+        &self,
+        call: &okapi_commands::ScriptCall,
+        now_us: u64,
+        layout: &crate::shard::Layout,
+        max_instructions: u64,
+    ) -> ScriptOp {
+        let (sha, source) = match self.function {
+            Some(_) => (bytes::Bytes::new(), bytes::Bytes::new()),
+            None => (self.sha.clone(), self.source.clone()),
+        };
+        ScriptOp {
+            sha,
+            source,
+            keys: call.keys.clone(),
+            args: call.args.clone(),
+            seed: call.seed,
+            now_us,
+            sharded: !layout.is_single(),
+            slot: call.keys.first().map(|k| okapi_types::key_slot(k).0),
+            max_instructions,
+            read_only: self.read_only,
+            function: self.function.clone(),
+        }
+    }
+
+    /// The probe's run of `script` (made by [`Body::op`]).
+    pub(crate) fn invocation<'a>(
+        &'a self,
+        db: okapi_types::Namespace,
+        script: &'a ScriptOp,
+    ) -> okapi_scripting::Invocation<'a> {
+        okapi_scripting::Invocation {
+            db,
+            sha: &self.sha,
+            source: &self.source,
+            keys: &script.keys,
+            args: &script.args,
+            read_only: self.read_only,
+            seed: script.seed,
+            now_us: script.now_us,
+            sharded: script.sharded,
+            slot: script.slot,
+            max_instructions: script.max_instructions,
+            function: self.function.as_ref(),
+        }
+    }
+}
+
 /// Runs the probe of `op` (a script op) off the event loop; the reply, once the
 /// probe (and, if it writes, its log entry) is done.
 pub(crate) fn detached(
     shard: Arc<Shard>,
     op: Op,
-    read_only: bool,
+    body: Body,
     now_ms: u64,
     databases: u32,
 ) -> crate::durability::BoxFuture<Reply> {
@@ -64,7 +129,7 @@ pub(crate) fn detached(
             };
             okapi_scripting::run::run(
                 locked(probe_shard, databases),
-                &invocation(probe_op.db, script, read_only),
+                &body.invocation(probe_op.db, script),
                 okapi_scripting::Mode::Probe {
                     now_ms,
                     inline: false,
@@ -89,25 +154,4 @@ pub(crate) fn detached(
             Err(e) => crate::execute::error_reply(&format!("ERR the script's thread failed: {e}")),
         }
     })
-}
-
-/// The run of `script` in namespace `db`.
-pub(crate) fn invocation(
-    db: okapi_types::Namespace,
-    script: &ScriptOp,
-    read_only: bool,
-) -> okapi_scripting::Invocation<'_> {
-    okapi_scripting::Invocation {
-        db,
-        sha: &script.sha,
-        source: &script.source,
-        keys: &script.keys,
-        args: &script.args,
-        read_only,
-        seed: script.seed,
-        now_us: script.now_us,
-        sharded: script.sharded,
-        slot: script.slot,
-        max_instructions: script.max_instructions,
-    }
 }

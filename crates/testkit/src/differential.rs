@@ -843,6 +843,22 @@ impl Family {
                 "SCRIPT KILL",
                 "SCRIPT v",
                 "SCRIPT HELP",
+                "FUNCTION LOAD Y",
+                "FUNCTION LOAD REPLACE Y",
+                "FUNCTION LOAD v Y",
+                "FCALL N 1 k v*",
+                "FCALL N i k* v*",
+                "FCALL_RO N 1 k",
+                "FUNCTION DELETE lib1",
+                "FUNCTION DELETE v",
+                "FUNCTION LIST",
+                "FUNCTION LIST WITHCODE",
+                "FUNCTION LIST LIBRARYNAME lib*",
+                "FUNCTION LIST v",
+                "FUNCTION STATS",
+                "FUNCTION FLUSH",
+                "FUNCTION HELP",
+                "FUNCTION v",
                 "SET k v",
                 "INCR k",
                 "RPUSH k v v*",
@@ -937,6 +953,8 @@ pub fn generate(family: Family, rng: &mut Rng) -> Vec<Vec<u8>> {
                 "W" if i > 0 => format!("w_{}", rng.pick(VALUES)).into(),
                 "H" if i > 0 => format!("h_{}", rng.pick(VALUES)).into(),
                 "S" if i > 0 => rng.pick(SCRIPTS).into(),
+                "Y" if i > 0 => rng.pick(LIBRARIES).into(),
+                "N" if i > 0 => rng.pick(&["fget", "fset", "fro", "ferr", "nosuch"]).into(),
                 "Z" if i > 0 => script_sha(rng),
                 literal => literal.into(),
             });
@@ -1015,6 +1033,25 @@ const SCRIPTS: &[&str] = &[
     "#!lua",
 ];
 
+/// Function libraries for the scripting family: one function each (a library's
+/// functions are listed in each server's own order), valid, clashing and broken.
+const LIBRARIES: &[&str] = &[
+    "#!lua name=lib1\nredis.register_function('fget', function(keys, args) return redis.call('get', keys[1]) end)",
+    "#!lua name=lib2\nredis.register_function('fset', function(keys, args) return redis.call('set', keys[1], args[1] or 'x') end)",
+    "#!lua name=lib3\nredis.register_function{function_name='fro', flags={'no-writes'}, description='d', callback=function(keys) return #keys end}",
+    "#!lua name=lib4\nredis.register_function('fget', function() return 1 end)",
+    "#!lua name=lib5\nredis.register_function('ferr', function(keys) return redis.call('incr', keys[1]) end)",
+    "#!lua name=lib6\nreturn 1",
+    "#!lua name=lib7\nsyntax error",
+    "#!lua name=lib8\nredis.call('ping')",
+    "#!lua name=bad-name\nreturn 1",
+    "#!lua\nreturn 1",
+    "#!js name=lib9\nreturn 1",
+    "return 1",
+    "#!lua name=lib10\nredis.register_function('bad-fn', function() end)",
+    "#!lua name=lib11\nredis.register_function{function_name='x', flags={'bogus'}, callback=function() end}",
+];
+
 /// A SHA1 for EVALSHA and SCRIPT EXISTS: mostly one of [`SCRIPTS`]' (loaded or not),
 /// sometimes in capitals, sometimes junk.
 fn script_sha(rng: &mut Rng) -> Vec<u8> {
@@ -1073,6 +1110,7 @@ fn coordinate(rng: &mut Rng, from: f64, span: f64, edges: &[&str]) -> String {
 /// as multisets. Everything else is compared exactly.
 const UNORDERED: &[&str] = &[
     "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HGETALL", "HKEYS", "HVALS", "KEYS", "COMMAND",
+    "FUNCTION",
 ];
 
 /// A documented, intentional difference from Redis 7.0. Mismatches of the commands it

@@ -17,6 +17,10 @@ pub struct SnapshotHeader {
     /// The latest leader time applied (see [`crate::Engine::apply_clock`]); 0 in
     /// headers written before it was kept.
     pub clock_ms: u64,
+    /// The code of every function library (FUNCTION LOAD), in name order; none in
+    /// headers written before libraries existed.
+    #[serde(default)]
+    pub libraries: Vec<bytes::Bytes>,
 }
 
 /// What a restore needs to know about one namespace.
@@ -31,9 +35,13 @@ pub struct SpaceHeader {
 }
 
 /// First bytes of an encoded header.
-const MAGIC: &[u8; 4] = b"OKS2";
+const MAGIC: &[u8; 4] = b"OKS3";
+/// First bytes of the headers of builds before function libraries.
+const MAGIC_NO_LIBRARIES: &[u8; 4] = b"OKS2";
 /// First bytes of the headers of earlier builds, which kept no apply clock.
 const MAGIC_NO_CLOCK: &[u8; 4] = b"OKSH";
+/// More library code than this in one header can only come from corrupt data.
+const MAX_LIBRARY_BYTES: u64 = 1 << 30;
 
 /// More namespaces than this can only come from corrupt data.
 const MAX_SPACES: u64 = 1 << 16;
@@ -56,15 +64,21 @@ impl SnapshotHeader {
             put_varint(&mut out, space.keys);
         }
         put_varint(&mut out, self.clock_ms);
+        put_varint(&mut out, self.libraries.len() as u64);
+        for code in &self.libraries {
+            put_varint(&mut out, code.len() as u64);
+            out.extend_from_slice(code);
+        }
         out
     }
 
     /// Decodes [`SnapshotHeader::to_bytes`]; refuses other formats and trailing bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
         let mut r = Reader::new(bytes);
-        let has_clock = match &r.array::<4>()? {
-            m if m == MAGIC => true,
-            m if m == MAGIC_NO_CLOCK => false,
+        let (has_clock, has_libraries) = match &r.array::<4>()? {
+            m if m == MAGIC => (true, true),
+            m if m == MAGIC_NO_LIBRARIES => (true, false),
+            m if m == MAGIC_NO_CLOCK => (false, false),
             _ => return Err(corrupt("not a snapshot header")),
         };
         let format = r.u8()?;
@@ -85,6 +99,19 @@ impl SnapshotHeader {
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
         let clock_ms = if has_clock { r.varint()? } else { 0 };
+        let mut libraries = Vec::new();
+        if has_libraries {
+            let count = r.varint()?;
+            let mut total = 0u64;
+            for _ in 0..count {
+                let len = r.varint()?;
+                total = total.saturating_add(len);
+                if total > MAX_LIBRARY_BYTES {
+                    return Err(corrupt("library code too large"));
+                }
+                libraries.push(bytes::Bytes::copy_from_slice(r.slice(len as usize)?));
+            }
+        }
         if !r.is_empty() {
             return Err(corrupt("trailing bytes after the header"));
         }
@@ -93,6 +120,7 @@ impl SnapshotHeader {
             seed,
             spaces,
             clock_ms,
+            libraries,
         })
     }
 
@@ -127,26 +155,43 @@ mod tests {
                 },
             ],
             clock_ms,
+            libraries: vec![bytes::Bytes::from_static(b"#!lua name=l\nreturn 1")],
         }
     }
 
     #[test]
-    fn the_apply_clock_travels_with_the_header_and_old_headers_read_as_zero() {
+    fn the_apply_clock_and_libraries_travel_with_the_header_and_old_headers_read_without() {
         let h = header(1_790_000_000_000);
         assert_eq!(
             SnapshotHeader::from_bytes(&h.to_bytes()).expect("decodes"),
             h
         );
-        // An earlier build's header: its own magic, and no clock at the end.
-        let mut old = header(0).to_bytes();
-        old.pop();
+        let without = |clock_ms| SnapshotHeader {
+            libraries: Vec::new(),
+            ..header(clock_ms)
+        };
+        // The previous build's header: its own magic, no library count at the end.
+        let mut previous = without(77).to_bytes();
+        previous.pop();
+        previous[..4].copy_from_slice(MAGIC_NO_LIBRARIES);
+        assert_eq!(
+            SnapshotHeader::from_bytes(&previous).expect("decodes"),
+            without(77)
+        );
+        // An earlier build's header: no clock either.
+        let mut old = without(0).to_bytes();
+        old.truncate(old.len() - 2);
         old[..4].copy_from_slice(MAGIC_NO_CLOCK);
         assert_eq!(
             SnapshotHeader::from_bytes(&old).expect("decodes"),
-            header(0)
+            without(0)
         );
         let mut trailing = h.to_bytes();
         trailing.push(0);
         assert!(SnapshotHeader::from_bytes(&trailing).is_err());
+        // A library count that promises more than there is.
+        let mut short = h.to_bytes();
+        short.truncate(short.len() - 3);
+        assert!(SnapshotHeader::from_bytes(&short).is_err());
     }
 }

@@ -58,6 +58,11 @@ impl Restore {
             engine: {
                 let mut engine = Engine::from_spaces(spaces, header.seed);
                 engine.clock_ms = header.clock_ms;
+                for code in &header.libraries {
+                    let lib = crate::script::load_library(code)
+                        .map_err(|e| corrupt(&format!("a function library does not load: {e}")))?;
+                    engine.libraries.insert(lib, false)?;
+                }
                 engine
             },
             expected: header.spaces.iter().map(|s| s.keys).collect(),

@@ -81,6 +81,8 @@ impl Op {
             OpKind::Key(op) => key_op_touches(db, op, f),
             // The writes a script makes pass through `Engine::apply` one by one.
             OpKind::Script(_) => {}
+            // Libraries travel in the snapshot header, taken when the snapshot begins.
+            OpKind::Function(_) => {}
             OpKind::Txn(txn) => {
                 // WATCH checks only read; queued reads change nothing replicated.
                 for item in &txn.items {

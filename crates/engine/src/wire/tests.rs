@@ -1210,7 +1210,51 @@ fn appended_ops() -> Vec<OpKind> {
             slot: Some(12_345),
             max_instructions: 1_000_000_000,
             read_only: true,
+            function: None,
         })),
+        OpKind::Script(Box::new(crate::script::ScriptOp {
+            sha: Bytes::new(),
+            source: Bytes::new(),
+            keys: vec![b("k")],
+            args: vec![],
+            seed: 9,
+            now_us: 1_700_000_000_000_001,
+            sharded: false,
+            slot: None,
+            max_instructions: 0,
+            read_only: false,
+            function: Some(b("myfunc")),
+        })),
+        OpKind::Function(crate::functions::FunctionOp::Load {
+            code: b("#!lua name=lib\nredis.register_function('f', function() return 1 end)"),
+            replace: true,
+        }),
+        OpKind::Function(crate::functions::FunctionOp::Delete { name: b("lib") }),
+        OpKind::Function(crate::functions::FunctionOp::Flush),
+        OpKind::Function(crate::functions::FunctionOp::Restore {
+            payload: b("OKFN-payload"),
+            policy: crate::functions::RestorePolicy::Replace,
+        }),
+        OpKind::Txn(Txn {
+            checks: Vec::new(),
+            items: vec![
+                TxnItem::Read(Query {
+                    db: Namespace(0),
+                    kind: QueryKind::Function(crate::functions::FunctionQuery::List {
+                        pattern: Some(b("l*")),
+                        with_code: true,
+                    }),
+                }),
+                TxnItem::Read(Query {
+                    db: Namespace(0),
+                    kind: QueryKind::Function(crate::functions::FunctionQuery::Stats),
+                }),
+                TxnItem::Read(Query {
+                    db: Namespace(0),
+                    kind: QueryKind::Function(crate::functions::FunctionQuery::Dump),
+                }),
+            ],
+        }),
     ]
 }
 

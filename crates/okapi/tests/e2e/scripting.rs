@@ -412,3 +412,213 @@ fn shebang_flags_and_cjson_work_as_in_redis() {
     );
     assert_eq!(replies[1], okapi_resp::Frame::Integer(0));
 }
+
+const LIBRARY: &str = "#!lua name=counters
+redis.register_function('bump', function(keys, args)
+    return redis.call('incrby', keys[1], args[1] or 1)
+end)
+redis.register_function{function_name='peek', flags={'no-writes'}, description='reads a counter',
+    callback=function(keys) return redis.call('get', keys[1]) end}";
+
+#[test]
+fn functions_load_replicate_through_the_log_and_survive_snapshot_and_replay() {
+    let mut n = node();
+    let mut c = n.client().expect("connect");
+    let name: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(LIBRARY)
+        .query(&mut c)
+        .expect("FUNCTION LOAD");
+    assert_eq!(name, "counters");
+    for i in 1..=3 {
+        let total: i64 = redis::cmd("FCALL")
+            .arg("bump")
+            .arg(1)
+            .arg("hits")
+            .arg(5)
+            .query(&mut c)
+            .expect("FCALL");
+        assert_eq!(total, 5 * i);
+    }
+    let peek: String = redis::cmd("FCALL_RO")
+        .arg("peek")
+        .arg(1)
+        .arg("hits")
+        .query(&mut c)
+        .expect("FCALL_RO of a no-writes function");
+    assert_eq!(peek, "15");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["FCALL_RO", "bump", "1", "hits"],
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ),
+        (&["FCALL", "nosuch", "0"], "ERR Function not found"),
+        (
+            &["FCALL", "bump", "-1"],
+            "ERR Number of keys can't be negative",
+        ),
+        (
+            &["FUNCTION", "LOAD", LIBRARY],
+            "ERR Library 'counters' already exists",
+        ),
+        (
+            &["FUNCTION", "LOAD", "return 1"],
+            "ERR Missing library metadata",
+        ),
+        (
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=other\nredis.register_function('bump', function() end)",
+            ],
+            "ERR Function bump already exists",
+        ),
+        (
+            &["FUNCTION", "LOAD", "#!lua name=e\nredis.call('ping')"],
+            "ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'call'",
+        ),
+        (&["FUNCTION", "DELETE", "nolib"], "ERR Library not found"),
+    ];
+    for (args, want) in cases {
+        assert_eq!(&err(&mut c, args), want, "{args:?}");
+    }
+    let list = raw(&mut c, &["FUNCTION", "LIST", "WITHCODE"]).expect("FUNCTION LIST");
+    let Value::Array(libs) = list else {
+        panic!("FUNCTION LIST: {list:?}")
+    };
+    assert_eq!(libs.len(), 1);
+    let Value::Array(fields) = &libs[0] else {
+        panic!("a library is a map: {libs:?}")
+    };
+    assert_eq!(fields[0], bulk("library_name"));
+    assert_eq!(fields[1], bulk("counters"));
+    assert_eq!(fields[7], bulk(LIBRARY));
+    // REPLACE swaps the code; the functions go with it.
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("REPLACE")
+        .arg("#!lua name=counters\nredis.register_function('bump', function(keys) return redis.call('incrby', keys[1], 100) end)")
+        .query(&mut c)
+        .expect("REPLACE");
+    assert_eq!(
+        err(&mut c, &["FCALL", "peek", "1", "hits"]),
+        "ERR Function not found"
+    );
+    let total: i64 = redis::cmd("FCALL")
+        .arg("bump")
+        .arg(1)
+        .arg("hits")
+        .query(&mut c)
+        .expect("FCALL");
+    assert_eq!(total, 115);
+
+    // A snapshot keeps the libraries (SAVE), the log after it replays (kill -9).
+    let _: () = redis::cmd("SAVE").query(&mut c).expect("SAVE");
+    let total: i64 = redis::cmd("FCALL")
+        .arg("bump")
+        .arg(1)
+        .arg("hits")
+        .query(&mut c)
+        .expect("FCALL");
+    assert_eq!(total, 215);
+    let digest: String = redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(&mut c)
+        .expect("DIGEST");
+    drop(c);
+    n.kill();
+    n.restart().expect("restart");
+    let mut c = n.client().expect("connect");
+    let after: String = redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(&mut c)
+        .expect("DIGEST");
+    assert_eq!(after, digest);
+    let total: i64 = redis::cmd("FCALL")
+        .arg("bump")
+        .arg(1)
+        .arg("hits")
+        .query(&mut c)
+        .expect("FCALL after restart");
+    assert_eq!(total, 315);
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut c)
+        .expect("FLUSH");
+    assert_eq!(
+        err(&mut c, &["FCALL", "bump", "1", "hits"]),
+        "ERR Function not found"
+    );
+}
+
+#[test]
+fn function_dump_and_restore_follow_their_policies() {
+    let n = node();
+    let mut c = n.client().expect("connect");
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(LIBRARY)
+        .query(&mut c)
+        .expect("LOAD");
+    let payload: Vec<u8> = redis::cmd("FUNCTION")
+        .arg("DUMP")
+        .query(&mut c)
+        .expect("DUMP");
+    assert_eq!(
+        err(&mut c, &["FUNCTION", "RESTORE", "junk"]),
+        "ERR DUMP payload version or checksum are wrong"
+    );
+    assert_eq!(
+        err(&mut c, &["FUNCTION", "RESTORE", "junk", "bogus"]),
+        "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+    );
+    let restore = |c: &mut redis::Connection, policy: Option<&str>| {
+        let mut cmd = redis::cmd("FUNCTION");
+        cmd.arg("RESTORE").arg(&payload);
+        if let Some(policy) = policy {
+            cmd.arg(policy);
+        }
+        cmd.query::<()>(c)
+    };
+    let e = restore(&mut c, None).expect_err("APPEND of an existing library");
+    assert_eq!(e.detail(), Some("Library counters already exists"));
+    restore(&mut c, Some("REPLACE")).expect("REPLACE");
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut c)
+        .expect("FLUSH");
+    restore(&mut c, None).expect("APPEND into nothing");
+    restore(&mut c, Some("FLUSH")).expect("FLUSH policy");
+    let total: i64 = redis::cmd("FCALL")
+        .arg("bump")
+        .arg(1)
+        .arg("n")
+        .arg(2)
+        .query(&mut c)
+        .expect("FCALL");
+    assert_eq!(total, 2);
+    // redis-server's own payloads are refused, with Redis's error.
+    let redis = okapi_testkit::differential::RedisServer::start().expect("redis-server");
+    let mut r = redis::Client::open(format!("redis://{}/", redis.addr))
+        .and_then(|client| client.get_connection())
+        .expect("redis-server connection");
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(LIBRARY)
+        .query(&mut r)
+        .expect("LOAD on redis");
+    let theirs: Vec<u8> = redis::cmd("FUNCTION")
+        .arg("DUMP")
+        .query(&mut r)
+        .expect("DUMP on redis");
+    let e = redis::cmd("FUNCTION")
+        .arg("RESTORE")
+        .arg(&theirs)
+        .arg("REPLACE")
+        .query::<()>(&mut c)
+        .expect_err("a Redis payload");
+    assert_eq!(
+        e.detail(),
+        Some("DUMP payload version or checksum are wrong")
+    );
+}

@@ -42,7 +42,8 @@ fn agreed(cluster: &okapi_testkit::TestCluster, groups: usize) -> BTreeMap<i64, 
 /// One round of writes through the cluster client: SETBIT, BITFIELD, BITOP,
 /// INCRBYFLOAT, PFADD, PFCOUNT, SORT … STORE, GEOADD, GEOSEARCHSTORE, XADD, DUMP/RESTORE and
 /// the consumer-group writes (XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM) and scripts
-/// (EVAL with SPOP and math.random inside) over keys spread across the groups.
+/// (EVAL with SPOP and math.random inside, FUNCTION LOAD and FCALL) over keys spread
+/// across the groups.
 /// Returns the writes acknowledged.
 fn writes(
     c: &mut redis::cluster::ClusterConnection,
@@ -255,6 +256,29 @@ fn writes(
         assert!(popped.starts_with(['a', 'b', 'c']), "{popped}");
         acked += 1;
     }
+    // Functions: the library is replicated state of every group (FUNCTION LOAD goes to
+    // every primary), FCALL runs on every replica from the log.
+    let _: () = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("REPLACE")
+        .arg(
+            "#!lua name=replicated\nredis.register_function('stamp', function(keys, args) \
+             redis.call('hset', keys[1], args[1], math.random(1000000)) \
+             return redis.call('hlen', keys[1]) end)",
+        )
+        .query(c)
+        .expect("FUNCTION LOAD");
+    for t in 0..4 {
+        let fields: i64 = redis::cmd("FCALL")
+            .arg("stamp")
+            .arg(1)
+            .arg(format!("{{t{t}}}function:h"))
+            .arg(format!("round{round}"))
+            .query(c)
+            .expect("FCALL");
+        assert_eq!(fields, round as i64 + 1);
+        acked += 1;
+    }
     acked
 }
 
@@ -304,7 +328,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     assert!(empty.values().all(|d| d == &"0".repeat(40)), "{empty:?}");
 
     let mut c = cluster.client().expect("client");
-    assert_eq!(writes(&mut c, 0, &mut bits), 710);
+    assert_eq!(writes(&mut c, 0, &mut bits), 714);
     let first = agreed(&cluster, groups);
     assert!(
         first.values().all(|d| d != &"0".repeat(40)),
@@ -315,7 +339,7 @@ fn replicas_of_every_group_agree_after_writes_a_failover_and_a_restart() {
     let victim = cluster.leader_of("bm:0", 0).expect("leader");
     cluster.nodes[victim].kill();
     let mut c = reachable(&cluster);
-    assert_eq!(writes(&mut c, 1, &mut bits), 710);
+    assert_eq!(writes(&mut c, 1, &mut bits), 714);
     // The dead node's replicas are missing from the comparison until it is back.
     cluster.nodes[victim].restart().expect("restart");
     cluster.wait_ok(Duration::from_secs(20)).expect("ok");
