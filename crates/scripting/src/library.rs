@@ -203,8 +203,11 @@ fn load_in(vm: &mut Vm, code: &[u8]) -> Result<(Library, Loaded), String> {
         vm.runner.call::<MultiValue>(chunk.clone())
     };
     let result = setup();
-    let _ = vm.internal.raw_set("loading", false);
     let registered = vm.lua.remove_app_data::<Registering>().unwrap_or_default();
+    // Functions run with the runtime API only once this is off.
+    vm.internal
+        .raw_set("loading", false)
+        .map_err(|e| format!("ERR could not end the library's load: {e}"))?;
     let values = result.map_err(|e| format!("ERR Error registering functions: {e}"))?;
     let mut values = values.into_iter();
     if !matches!(values.next(), Some(Value::Boolean(true))) {
