@@ -25,6 +25,7 @@
 //! - [`convert`] — engine replies to Lua values and Lua values to replies
 //! - [`bitlib`] — the `bit` library (LuaBitOp's functions)
 //! - [`cjson`] — the `cjson` library (lua-cjson's encode and decode)
+//! - [`cmsgpack`] — the `cmsgpack` library (lua-cmsgpack's pack and unpack)
 //! - [`busy`] — the scripts running now: SCRIPT KILL and the busy reply
 //! - [`shebang`] — `#!lua flags=...`, what a script declares it does
 //! - [`cache`] — SCRIPT LOAD's scripts by SHA1
@@ -34,6 +35,7 @@ pub mod busy;
 pub mod cache;
 pub mod call;
 pub mod cjson;
+pub mod cmsgpack;
 pub mod convert;
 pub mod error;
 pub mod library;

@@ -324,3 +324,51 @@ fn cjson_encodes_and_decodes_as_lua_cjson() {
         "{e}"
     );
 }
+
+#[test]
+fn cmsgpack_packs_and_unpacks_as_lua_cmsgpack() {
+    let mut engine = Engine::new(16, 1);
+    let cases: &[(&str, &[u8])] = &[
+        (
+            "return cmsgpack.pack(-1, 127, 128, 255, 256, 65535, 65536, 4294967296, -33, -129)",
+            b"\xff\x7f\xcc\x80\xcc\xff\xcd\x01\x00\xcd\xff\xff\xce\x00\x01\x00\x00\
+              \xcf\x00\x00\x00\x01\x00\x00\x00\x00\xd0\xdf\xd1\xff\x7f",
+        ),
+        (
+            "return cmsgpack.pack(1.5, 0.1, -0.0, true, nil)",
+            b"\xca\x3f\xc0\x00\x00\xcb\x3f\xb9\x99\x99\x99\x99\x99\x9a\x00\xc3\xc0",
+        ),
+        (
+            "return cmsgpack.pack({1,2,3}, {a=1}, {}, {1,nil,3})",
+            b"\x93\x01\x02\x03\x81\xa1a\x01\x90\x82\x01\x01\x03\x03",
+        ),
+    ];
+    for (script, want) in cases {
+        assert_eq!(
+            eval(&mut engine, script, &[], &[], apply()),
+            Outcome::Done(Reply::Bulk(Bytes::copy_from_slice(want))),
+            "{script}"
+        );
+    }
+    assert_eq!(
+        eval(
+            &mut engine,
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1,2,3), 2, 2)}",
+            &[],
+            &[],
+            apply()
+        ),
+        Outcome::Done(Reply::Array(vec![Reply::Int(-1), Reply::Int(3)]))
+    );
+    let e = error_text(eval(
+        &mut engine,
+        "return cmsgpack.unpack('\\205\\1')",
+        &[],
+        &[],
+        apply(),
+    ));
+    assert!(
+        e.starts_with("ERR user_script:1: Missing bytes in input."),
+        "{e}"
+    );
+}
