@@ -91,11 +91,14 @@ impl StreamId {
 /// One entry: field/value pairs, flat.
 pub type Fields = Box<[Bytes]>;
 
-/// A node: the ID it starts at and how many entries it took in (deleted included).
+/// A node: the ID it starts at, how many entries it took in (deleted included), and
+/// the last ID it took in (deleted or not): Redis's approximate MINID trim compares a
+/// node's last stored ID, which may be an entry deleted since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Node {
     taken: u64,
     live: u64,
+    last: StreamId,
 }
 
 /// A stream.
@@ -173,12 +176,20 @@ impl StreamValue {
             Some((_, node)) if node.taken < NODE_MAX_ENTRIES => {
                 node.taken += 1;
                 node.live += 1;
+                node.last = id;
                 false
             }
             _ => true,
         };
         if new_node {
-            self.nodes.insert(id, Node { taken: 1, live: 1 });
+            self.nodes.insert(
+                id,
+                Node {
+                    taken: 1,
+                    live: 1,
+                    last: id,
+                },
+            );
         }
         self.entries.insert(id, fields);
         self.last_id = id;
@@ -225,13 +236,7 @@ impl StreamValue {
             let next_start = self.nodes.range(start..).nth(1).map(|(id, _)| *id);
             let remove_node = match bound {
                 TrimBound::MaxLen(max) => self.entries.len() as u64 - live >= max,
-                TrimBound::MinId(min) => {
-                    let last = self
-                        .node_entries(start, next_start)
-                        .next_back()
-                        .map(|(id, _)| *id);
-                    last.is_some_and(|last| last < min)
-                }
+                TrimBound::MinId(min) => node.last < min,
             };
             if remove_node {
                 let ids: Vec<StreamId> = self
@@ -282,8 +287,10 @@ impl StreamValue {
     }
 
     /// The node boundaries: where each node starts, entries it took in, live ones.
-    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, u64, u64)> + '_ {
-        self.nodes.iter().map(|(id, n)| (*id, n.taken, n.live))
+    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, u64, u64, StreamId)> + '_ {
+        self.nodes
+            .iter()
+            .map(|(id, n)| (*id, n.taken, n.live, n.last))
     }
 
     /// Rebuilds a stream from a snapshot, node boundaries included (an approximate
@@ -291,7 +298,7 @@ impl StreamValue {
     /// restarted). `None` when the parts do not fit together.
     pub fn restored(
         entries: Vec<(StreamId, Fields)>,
-        nodes: Vec<(StreamId, u64, u64)>,
+        nodes: Vec<(StreamId, u64, u64, Option<StreamId>)>,
         last_id: StreamId,
         max_deleted_id: StreamId,
         entries_added: u64,
@@ -305,12 +312,29 @@ impl StreamValue {
             groups: BTreeMap::new(),
         };
         let mut live_total = 0;
-        for (start, taken, live) in nodes {
+        let starts: Vec<StreamId> = nodes.iter().map(|n| n.0).collect();
+        for (i, (start, taken, live, last)) in nodes.into_iter().enumerate() {
             if live == 0 || live > taken || taken > NODE_MAX_ENTRIES {
                 return None;
             }
+            // Records written before nodes kept their last ID: the last live entry.
+            let last = match last {
+                Some(last) => last,
+                None => {
+                    let end = starts.get(i + 1).copied();
+                    stream
+                        .entries
+                        .range(start..)
+                        .take_while(|(id, _)| end.is_none_or(|end| **id < end))
+                        .last()
+                        .map(|(id, _)| *id)?
+                }
+            };
+            if last < start {
+                return None;
+            }
             live_total += live;
-            stream.nodes.insert(start, Node { taken, live });
+            stream.nodes.insert(start, Node { taken, live, last });
         }
         let first_ok = match (stream.entries.keys().next(), stream.nodes.keys().next()) {
             (Some(e), Some(n)) => n <= e,
@@ -328,4 +352,46 @@ pub enum TrimBound {
     MaxLen(u64),
     /// No entry below this ID.
     MinId(StreamId),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64) -> StreamId {
+        StreamId { ms, seq: 0 }
+    }
+
+    fn fields() -> Fields {
+        vec![Bytes::from_static(b"f"), Bytes::from_static(b"v")].into_boxed_slice()
+    }
+
+    #[test]
+    fn an_approximate_minid_trim_compares_a_node_s_last_stored_id_deleted_or_not() {
+        let mut s = StreamValue::default();
+        // Two nodes: 1..=100 and 101..=150.
+        for ms in 1..=150 {
+            s.push(id(ms), fields());
+        }
+        // The first node's tail goes; the node still took in ID 100.
+        for ms in 51..=100 {
+            assert!(s.delete(id(ms)));
+        }
+        assert_eq!(s.trim(TrimBound::MinId(id(60)), true, 0), 0);
+        // A restore that carries the last IDs trims alike; one from an older record
+        // (no last IDs) falls back to the last live entry.
+        let entries: Vec<(StreamId, Fields)> = s.iter().map(|(i, f)| (*i, f.clone())).collect();
+        let with_last: Vec<_> = s.nodes().map(|(a, b, c, d)| (a, b, c, Some(d))).collect();
+        let mut restored =
+            StreamValue::restored(entries.clone(), with_last, s.last_id, s.max_deleted_id, 150)
+                .expect("fits");
+        assert_eq!(restored.trim(TrimBound::MinId(id(60)), true, 0), 0);
+        let without: Vec<_> = s.nodes().map(|(a, b, c, _)| (a, b, c, None)).collect();
+        let mut old = StreamValue::restored(entries, without, s.last_id, s.max_deleted_id, 150)
+            .expect("fits");
+        assert_eq!(old.trim(TrimBound::MinId(id(60)), true, 0), 50);
+        // Past the node's last stored ID the whole node goes.
+        assert_eq!(s.trim(TrimBound::MinId(id(101)), true, 0), 50);
+        assert_eq!(s.len(), 50);
+    }
 }

@@ -16,6 +16,10 @@
 //!           | STREAM   last_id max_deleted_id entries_added:varint count
 //!                    (id nfields:varint field:bytes*)* nodes (start:id taken:varint live:varint)*
 //!                    (an id is ms:varint seq:varint; entries ascending)
+//!           | STREAM_NODES  as STREAM, each node followed by its last id (the last
+//!                    entry it took in, deleted or not)
+//!           | STREAM_NODES_GROUPS  the STREAM_NODES payload, then the groups as in
+//!                    STREAM_GROUPS
 //!           | STREAM_GROUPS  the STREAM payload, then count (name:bytes last_id
 //!                    entries_read:zigzag consumers:count (name:bytes seen_ms:varint)*
 //!                    pending:count (id delivery_ms:varint deliveries:varint
@@ -62,6 +66,8 @@ const BLOCK: u8 = 8;
 const PAGES: u8 = 9;
 const STREAM: u8 = 10;
 const STREAM_GROUPS: u8 = 11;
+const STREAM_NODES: u8 = 12;
+const STREAM_NODES_GROUPS: u8 = 13;
 
 const PAGE_NEW: u8 = 0;
 const PAGE_SENT: u8 = 1;
@@ -90,8 +96,8 @@ pub(crate) fn value_tag(value: &Value) -> u8 {
         Value::ZSet(_) => ZSET,
         Value::Table(_) => TABLE,
         Value::Block(_) => BLOCK,
-        Value::Stream(s) if s.groups.is_empty() => STREAM,
-        Value::Stream(_) => STREAM_GROUPS,
+        Value::Stream(s) if s.groups.is_empty() => STREAM_NODES,
+        Value::Stream(_) => STREAM_NODES_GROUPS,
     }
 }
 
@@ -323,9 +329,10 @@ pub(crate) fn decode_value(
             }
             Value::Table(Box::new(table))
         }
-        STREAM => Value::Stream(Box::new(decode_stream(r)?)),
-        STREAM_GROUPS => {
-            let mut stream = decode_stream(r)?;
+        STREAM => Value::Stream(Box::new(decode_stream(r, false)?)),
+        STREAM_NODES => Value::Stream(Box::new(decode_stream(r, true)?)),
+        STREAM_GROUPS | STREAM_NODES_GROUPS => {
+            let mut stream = decode_stream(r, tag == STREAM_NODES_GROUPS)?;
             decode_groups(r, &mut stream)?;
             Value::Stream(Box::new(stream))
         }
@@ -400,11 +407,13 @@ pub(crate) fn put_stream(out: &mut Vec<u8>, s: &crate::stream::StreamValue) {
         fields.iter().for_each(|f| put_bytes(out, f));
     }
     put_varint(out, s.nodes().count() as u64);
-    for (start, taken, live) in s.nodes() {
+    for (start, taken, live, last) in s.nodes() {
         put_varint(out, start.ms);
         put_varint(out, start.seq);
         put_varint(out, taken);
         put_varint(out, live);
+        put_varint(out, last.ms);
+        put_varint(out, last.seq);
     }
 }
 
@@ -500,7 +509,10 @@ fn decode_groups(
     Ok(())
 }
 
-fn decode_stream(r: &mut Reader<'_>) -> Result<crate::stream::StreamValue, EngineError> {
+fn decode_stream(
+    r: &mut Reader<'_>,
+    with_last: bool,
+) -> Result<crate::stream::StreamValue, EngineError> {
     use crate::stream::{StreamId, StreamValue};
     let id = |r: &mut Reader<'_>| -> Result<StreamId, EngineError> {
         Ok(StreamId {
@@ -533,7 +545,9 @@ fn decode_stream(r: &mut Reader<'_>) -> Result<crate::stream::StreamValue, Engin
     let node_count = r.count()?;
     let mut nodes = Vec::with_capacity(node_count);
     for _ in 0..node_count {
-        nodes.push((id(r)?, r.varint()?, r.varint()?));
+        let (start, taken, live) = (id(r)?, r.varint()?, r.varint()?);
+        let last = if with_last { Some(id(r)?) } else { None };
+        nodes.push((start, taken, live, last));
     }
     StreamValue::restored(entries, nodes, last_id, max_deleted_id, entries_added)
         .ok_or_else(|| corrupt("stream nodes do not match its entries"))
