@@ -25,6 +25,9 @@ pub enum SortBy {
     Pattern(Bytes),
     /// A `BY` pattern without `*`: no sorting, the key's own order.
     NoSort,
+    /// `NoSort` in a SORT a script called: a set is sorted by its bytes, as Redis
+    /// sorts it for scripts (a list or sorted set keeps its own order).
+    NoSortFromScript,
 }
 
 /// SORT's options, parsed.
@@ -100,9 +103,14 @@ fn sort(
         },
     };
     let (mut by, mut alpha) = (&spec.by, spec.alpha);
+    let from_script = *by == SortBy::NoSortFromScript;
+    if from_script {
+        by = &SortBy::NoSort;
+    }
     // An unsorted set comes out in hash order, which differs between replicas' hash
-    // seeds; a stored one is sorted by its bytes instead, as Redis does.
-    if storing && *by == SortBy::NoSort && matches!(value, Some(Value::Set(_))) {
+    // seeds; a stored one, or one a script reads, is sorted by its bytes instead, as
+    // Redis does.
+    if (storing || from_script) && *by == SortBy::NoSort && matches!(value, Some(Value::Set(_))) {
         by = &SortBy::Element;
         alpha = true;
     }

@@ -185,6 +185,7 @@ wire_enum!(SortBy {
     1 => Element,
     2 => Pattern(pattern),
     3 => NoSort,
+    4 => NoSortFromScript,
 });
 wire_struct!(SortSpec {
     by,

@@ -216,7 +216,8 @@ fn dispatch(state: &mut CallState, argv: &[Bytes]) -> CallResult {
         databases: state.data.databases(),
         sharded: state.sharded,
     };
-    let action = (spec.parse)(&ctx, &argv[1..]).map_err(|e| e.to_string())?;
+    let mut action = (spec.parse)(&ctx, &argv[1..]).map_err(|e| e.to_string())?;
+    script_rules(spec.name, &mut action)?;
     Ok(match action {
         Action::Read(query) => return read(state, &query),
         Action::Write(op) => return write(state, op),
@@ -229,6 +230,32 @@ fn dispatch(state: &mut CallState, argv: &[Bytes]) -> CallResult {
         Action::Conn(cmd) => return connection(state, cmd),
         Action::Script(_) => return Err("ERR This Redis command is not allowed from script".into()),
     })
+}
+
+/// What Redis does differently for a command a script calls: SORT of a set without a
+/// sort order sorts by the elements (so the reply is the same everywhere), and XREAD
+/// and XREADGROUP refuse BLOCK.
+fn script_rules(name: &str, action: &mut Action) -> Result<(), String> {
+    use okapi_engine::keys::{KeyOp, KeyQuery};
+    use okapi_engine::sort::SortBy;
+    use okapi_engine::{OpKind, QueryKind};
+    match action {
+        Action::Read(okapi_engine::Query {
+            kind: QueryKind::Key(KeyQuery::Sort { spec, .. }),
+            ..
+        })
+        | Action::Write(okapi_engine::Op {
+            kind: OpKind::Key(KeyOp::SortStore { spec, .. }),
+            ..
+        }) if spec.by == SortBy::NoSort => spec.by = SortBy::NoSortFromScript,
+        Action::Block(_) if matches!(name, "xread" | "xreadgroup") => {
+            return Err(format!(
+                "ERR {name} command is not allowed with BLOCK option from scripts"
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn read(state: &mut CallState, query: &okapi_engine::Query) -> CallResult {

@@ -187,6 +187,7 @@ fn load_in(vm: &mut Vm, code: &[u8]) -> Result<(Library, Loaded), String> {
     let chunk = vm
         .lua
         .load(&*crate::shebang::lua_body(code))
+        .set_mode(mlua::chunk::ChunkMode::Text)
         .set_name("@user_function")
         .into_function()
         .map_err(|e| match e {

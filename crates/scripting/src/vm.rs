@@ -58,6 +58,25 @@ local function readonly(t)
     readonly_tables[proxy] = true
     return proxy
 end
+-- Binary chunks are refused, as Redis refuses them: crafted Lua 5.1 bytecode is not
+-- verified and can break out of the sandbox.
+local loadstring0, concat = loadstring, table.concat
+G.loadstring = function(s, name)
+    if type(s) == 'string' and s:byte(1) == 27 then
+        return nil, 'attempt to load a binary chunk'
+    end
+    return loadstring0(s, name)
+end
+G.load = function(reader, name)
+    local parts = {}
+    while true do
+        local piece = reader()
+        if piece == nil or piece == '' then break end
+        if type(piece) ~= 'string' then return nil, 'reader function must return a string' end
+        parts[#parts + 1] = piece
+    end
+    return G.loadstring(concat(parts), name)
+end
 G.rawset = function(t, k, v)
     if readonly_tables[t] then error('Attempt to modify a readonly table', 0) end
     return rawset(t, k, v)
@@ -419,6 +438,7 @@ impl Vm {
 /// Compiles `source` as Redis names a script's chunk (`@user_script`).
 pub fn compile(lua: &Lua, source: &[u8]) -> Result<Function, ScriptError> {
     lua.load(&*crate::shebang::lua_body(source))
+        .set_mode(mlua::chunk::ChunkMode::Text)
         .set_name("@user_script")
         .into_function()
         .map_err(|e| ScriptError::Compile(compile_message(&e)))

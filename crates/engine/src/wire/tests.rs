@@ -1231,6 +1231,17 @@ fn appended_ops() -> Vec<OpKind> {
         }),
         OpKind::Function(crate::functions::FunctionOp::Delete { name: b("lib") }),
         OpKind::Function(crate::functions::FunctionOp::Flush),
+        OpKind::Key(KeyOp::SortStore {
+            key: b("s"),
+            spec: SortSpec {
+                by: SortBy::NoSortFromScript,
+                limit: None,
+                get: vec![],
+                desc: false,
+                alpha: false,
+            },
+            dst: b("d"),
+        }),
         OpKind::Function(crate::functions::FunctionOp::Restore {
             payload: b("OKFN-payload"),
             policy: crate::functions::RestorePolicy::Replace,

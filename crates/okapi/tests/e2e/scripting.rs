@@ -622,3 +622,47 @@ fn function_dump_and_restore_follow_their_policies() {
         Some("DUMP payload version or checksum are wrong")
     );
 }
+
+#[test]
+fn scripts_get_redis_s_script_rules_for_sort_blocking_reads_and_bytecode() {
+    let n = node();
+    let mut c = n.client().expect("connect");
+    let _: i64 = redis::cmd("SADD")
+        .arg("set")
+        .arg(&["c", "a", "b", "aa"])
+        .query(&mut c)
+        .expect("SADD");
+    // SORT BY nosort of a set: sorted by the elements when a script calls it.
+    let sorted: Vec<String> = redis::cmd("EVAL")
+        .arg("return redis.call('sort', KEYS[1], 'by', 'nosort')")
+        .arg(1)
+        .arg("set")
+        .query(&mut c)
+        .expect("SORT from a script");
+    assert_eq!(sorted, vec!["a", "aa", "b", "c"]);
+    assert_eq!(
+        err(
+            &mut c,
+            &[
+                "EVAL",
+                "return redis.call('xread', 'block', 0, 'streams', 'x', '$')",
+                "0"
+            ]
+        ),
+        "ERR xread command is not allowed with BLOCK option from scripts script: 61c8b7a1da5a24fddb71c4b16cb3f92720d7175b, on @user_script:1."
+    );
+    // Blocking pops are not for scripts at all (Redis 7 flags them noscript).
+    assert_eq!(
+        err(
+            &mut c,
+            &["EVAL", "return redis.call('blpop', 'nothing', 0)", "0"]
+        ),
+        "ERR This Redis command is not allowed from script script: bbae03f1c683ace681993979fbebb3c54bf68a75, on @user_script:1."
+    );
+    let refused: i64 = redis::cmd("EVAL")
+        .arg("return loadstring(string.dump(function() return 1 end)) == nil")
+        .arg(0)
+        .query(&mut c)
+        .expect("bytecode refused");
+    assert_eq!(refused, 1);
+}

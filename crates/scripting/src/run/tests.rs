@@ -372,3 +372,30 @@ fn cmsgpack_packs_and_unpacks_as_lua_cmsgpack() {
         "{e}"
     );
 }
+
+#[test]
+fn binary_chunks_are_refused() {
+    let mut engine = Engine::new(16, 1);
+    assert_eq!(
+        eval(
+            &mut engine,
+            "return loadstring(string.dump(function() return 1 end)) == nil",
+            &[],
+            &[],
+            apply()
+        ),
+        Outcome::Done(Reply::Int(1))
+    );
+    assert_eq!(
+        eval(
+            &mut engine,
+            "return loadstring('return 7')()",
+            &[],
+            &[],
+            apply()
+        ),
+        Outcome::Done(Reply::Int(7))
+    );
+    let e = error_text(eval(&mut engine, "\u{1b}Lua", &[], &[], apply()));
+    assert!(e.starts_with("ERR Error compiling script"), "{e}");
+}
