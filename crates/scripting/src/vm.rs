@@ -81,6 +81,10 @@ G.rawset = function(t, k, v)
     if readonly_tables[t] then error('Attempt to modify a readonly table', 0) end
     return rawset(t, k, v)
 end
+G.setmetatable = function(t, mt)
+    if readonly_tables[t] then error('Attempt to modify a readonly table', 0) end
+    return setmetatable(t, mt)
+end
 for _, name in ipairs({'print', 'dofile', 'loadfile', 'setfenv', 'getfenv', 'require',
                        'module', 'newproxy', 'debug', 'io', 'os', 'package'}) do
     G[name] = nil
@@ -134,7 +138,7 @@ end
 I.runf = function(f, keys, args)
     return xpcall(function() return f(keys, args) end, I.handler)
 end
-setmetatable(G, {
+local globals_meta = {
     __index = function(_, k)
         local v = hidden[k]
         if v == nil then
@@ -143,8 +147,14 @@ setmetatable(G, {
         return v
     end,
     __newindex = refuse,
-    __metatable = false,
-})
+}
+-- getmetatable answers a read-only view, so no script can loosen the protection (or,
+-- through strings' metatable, change the string library for the scripts after it).
+globals_meta.__metatable = readonly(globals_meta)
+setmetatable(G, globals_meta)
+local string_meta = getmetatable('')
+string_meta.__index = hidden.string
+string_meta.__metatable = readonly(string_meta)
 return hidden
 "#;
 
@@ -273,8 +283,21 @@ impl Vm {
         )?;
         redis.raw_set(
             "sha1hex",
-            lua.create_function(|lua, body: mlua::LuaString| {
-                lua.create_string(crate::sha1_hex(&body.as_bytes()))
+            lua.create_function(|lua, args: mlua::MultiValue| {
+                let body = match args.front() {
+                    Some(mlua::Value::String(s)) if args.len() == 1 => s.as_bytes().to_vec(),
+                    Some(v @ (mlua::Value::Integer(_) | mlua::Value::Number(_)))
+                        if args.len() == 1 =>
+                    {
+                        v.to_string()?.into_bytes()
+                    }
+                    _ => {
+                        return Err(mlua::Error::external(crate::call::CallFailed(
+                            "ERR wrong number of arguments".into(),
+                        )));
+                    }
+                };
+                lua.create_string(crate::sha1_hex(&body))
             })?,
         )?;
         redis.raw_set(

@@ -741,7 +741,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
         };
         let flags = okapi_scripting::shebang::parse(&source)?;
-        let read_only = self.permits(layout, call, flags)?;
+        let read_only = match self.permits(layout, call, flags) {
+            Ok(read_only) => read_only,
+            Err(e) => {
+                // Redis compiles and caches an EVAL's script before it checks the
+                // flags: SCRIPT EXISTS finds it even when this run was refused.
+                if matches!(call.body, okapi_commands::ScriptBody::Source(_))
+                    && okapi_scripting::vm::check(&source).is_ok()
+                {
+                    shared.scripts.insert(sha, source);
+                }
+                return Err(e);
+            }
+        };
         Ok(crate::script_probe::Body {
             sha,
             source,

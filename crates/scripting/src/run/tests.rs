@@ -399,3 +399,24 @@ fn binary_chunks_are_refused() {
     let e = error_text(eval(&mut engine, "\u{1b}Lua", &[], &[], apply()));
     assert!(e.starts_with("ERR Error compiling script"), "{e}");
 }
+
+#[test]
+fn no_script_can_change_what_the_next_one_finds() {
+    let mut engine = Engine::new(16, 1);
+    for poison in [
+        "getmetatable('').__index = {}",
+        "getmetatable('').__index.upper = nil",
+        "setmetatable(_G, {})",
+        "local g = getmetatable(_G); g.__index = {}",
+    ] {
+        let e = error_text(eval(&mut engine, poison, &[], &[], apply()));
+        assert!(
+            e.contains("Attempt to modify a readonly table"),
+            "{poison}: {e}"
+        );
+    }
+    assert_eq!(
+        eval(&mut engine, "return ('abc'):upper()", &[], &[], apply()),
+        Outcome::Done(Reply::Bulk(Bytes::from_static(b"ABC")))
+    );
+}
