@@ -208,3 +208,11 @@ impl Rng {
         out
     }
 }
+
+/// DEBUG DIGEST of the node's dataset (groups it leads).
+pub fn digest(con: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query(con)
+        .expect("DEBUG DIGEST")
+}

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use redis::Value;
 
-use crate::common::{err, joined, node, raw, spawn, wait_blocked};
+use crate::common::{digest, err, joined, node, raw, spawn, wait_blocked};
 
 fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
@@ -253,21 +253,15 @@ fn writing_scripts_are_atomic_replayed_and_wake_blocked_clients() {
     assert_eq!((first, second), (1, 2));
 
     // kill -9 and restart: the scripts replay from the log to the same state.
-    let digest: String = redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query(&mut c)
-        .expect("DIGEST");
+    let before = digest(&mut c);
     drop(c);
     n.kill();
     n.restart().expect("restart");
     let mut c = n.client().expect("connect");
     let total: i64 = redis::cmd("GET").arg("shared").query(&mut c).expect("GET");
     assert_eq!(total, clients * rounds);
-    let after: String = redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query(&mut c)
-        .expect("DIGEST");
-    assert_eq!(after, digest);
+    let after = digest(&mut c);
+    assert_eq!(after, before);
 }
 
 #[test]
@@ -521,19 +515,13 @@ fn functions_load_replicate_through_the_log_and_survive_snapshot_and_replay() {
         .query(&mut c)
         .expect("FCALL");
     assert_eq!(total, 215);
-    let digest: String = redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query(&mut c)
-        .expect("DIGEST");
+    let before = digest(&mut c);
     drop(c);
     n.kill();
     n.restart().expect("restart");
     let mut c = n.client().expect("connect");
-    let after: String = redis::cmd("DEBUG")
-        .arg("DIGEST")
-        .query(&mut c)
-        .expect("DIGEST");
-    assert_eq!(after, digest);
+    let after = digest(&mut c);
+    assert_eq!(after, before);
     let total: i64 = redis::cmd("FCALL")
         .arg("bump")
         .arg(1)
