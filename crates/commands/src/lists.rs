@@ -537,7 +537,7 @@ fn lmpop(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
 
 /// Key positions of `numkeys key [key ...]` starting at `at` in `argv` (name at 0);
 /// none when numkeys is malformed.
-fn numkeys_positions(argv: &[Bytes], at: usize) -> Vec<usize> {
+pub(crate) fn numkeys_positions(argv: &[Bytes], at: usize) -> Vec<usize> {
     let Some(n) = argv
         .get(at)
         .and_then(|n| parse_i64(n))

@@ -101,17 +101,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// `script numkeys key ... arg ...`: the keys' positions (none when numkeys is bad;
 /// the parser reports that).
 fn script_keys(argv: &[Bytes]) -> Vec<usize> {
-    let Some(n) = argv
-        .get(2)
-        .and_then(|n| parse_i64(n))
-        .and_then(|n| usize::try_from(n).ok())
-    else {
-        return Vec::new();
-    };
-    if n > argv.len().saturating_sub(3) {
-        return Vec::new();
-    }
-    (3..3 + n).collect()
+    crate::lists::numkeys_positions(argv, 2)
 }
 
 fn call(ctx: &Ctx, a: &[Bytes], body: ScriptBody, read_only: bool) -> Result<Action, CommandError> {

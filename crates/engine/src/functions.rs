@@ -37,6 +37,9 @@ pub struct Library {
     pub name: Bytes,
     /// The code, shebang included.
     pub code: Bytes,
+    /// The code's SHA1, lower-case hex: what interpreters that loaded it know it by (so
+    /// an FCALL never hashes the code again).
+    pub sha: Bytes,
     /// What the code registered, in registration order.
     pub functions: Vec<FunctionMeta>,
 }

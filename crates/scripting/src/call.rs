@@ -8,7 +8,7 @@ use mlua::{Lua, MultiValue, Value};
 use okapi_commands::spec::{Ctx, flags};
 use okapi_commands::{Action, Attempt, CommandError, ConnCmd};
 use okapi_engine::rng::Rng;
-use okapi_engine::{ApplyCtx, Engine, Op, ReadCtx, Reply};
+use okapi_engine::{Engine, Op, ReadCtx, Reply};
 use okapi_types::Namespace;
 
 use crate::convert;
@@ -43,19 +43,6 @@ impl Dataset for OwnedEngine {
 
     fn into_engine(self: Box<Self>) -> Option<Engine> {
         Some(self.0)
-    }
-}
-
-/// What a run hands back if it somehow lost its data (never expected).
-pub(crate) struct Lost;
-
-impl Dataset for Lost {
-    fn with_engine(&mut self, _: &mut dyn FnMut(&mut Engine) -> Reply) -> Option<Reply> {
-        None
-    }
-
-    fn databases(&self) -> u32 {
-        0
     }
 }
 
@@ -282,7 +269,6 @@ fn write(state: &mut CallState, op: Op) -> CallResult {
             Ok(Reply::Nil)
         }
         Mode::Apply(ctx) => {
-            let ctx = ApplyCtx { ..ctx };
             let mut op = Some(op);
             let reply = state.data.with_engine(&mut |engine| match op.take() {
                 Some(op) => engine.apply(op, &ctx),

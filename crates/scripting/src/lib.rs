@@ -45,7 +45,7 @@ pub mod vm;
 
 pub use cache::ScriptCache;
 pub use error::ScriptError;
-pub use run::{Invocation, Mode, Outcome};
+pub use run::{FunctionRef, Invocation, Mode, Outcome};
 
 use bytes::Bytes;
 

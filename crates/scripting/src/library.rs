@@ -231,6 +231,7 @@ fn load_in(vm: &mut Vm, code: &[u8]) -> Result<(Library, Loaded), String> {
         Library {
             name,
             code: Bytes::copy_from_slice(code),
+            sha: crate::sha1_hex(code),
             functions,
         },
         loaded,
@@ -242,21 +243,25 @@ fn load_in(vm: &mut Vm, code: &[u8]) -> Result<(Library, Loaded), String> {
 pub fn load(code: &[u8]) -> Result<Library, String> {
     vm::with_vm(|vm| {
         let (library, loaded) = load_in(vm, code)?;
-        vm.keep_library(crate::sha1_hex(code), loaded);
+        vm.keep_library(library.sha.clone(), loaded);
         Ok(library)
     })
     .map_err(|e| e.to_string())?
 }
 
-/// The function `name` of the library with `code`, loading the library into this
-/// thread's interpreter the first time.
-pub(crate) fn function(vm: &mut Vm, code: &[u8], name: &[u8]) -> Result<Function, String> {
-    let sha = crate::sha1_hex(code);
-    if vm.library(&sha).is_none() {
+/// The function `name` of the library with `code` (whose SHA1 is `sha`), loading the
+/// library into this thread's interpreter the first time.
+pub(crate) fn function(
+    vm: &mut Vm,
+    code: &[u8],
+    sha: &Bytes,
+    name: &[u8],
+) -> Result<Function, String> {
+    if vm.library(sha).is_none() {
         let (_, loaded) = load_in(vm, code)?;
         vm.keep_library(sha.clone(), loaded);
     }
-    vm.library(&sha)
+    vm.library(sha)
         .and_then(|loaded| loaded.get(name).cloned())
         .ok_or_else(|| "ERR Function not found".to_owned())
 }

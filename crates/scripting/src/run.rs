@@ -75,7 +75,18 @@ pub struct Invocation<'a> {
     pub max_instructions: u64,
     /// FCALL: the function to call, `source` being its library's code and `sha` the
     /// function's name (what errors name it by).
-    pub function: Option<&'a Bytes>,
+    pub function: Option<FunctionRef<'a>>,
+}
+
+/// FCALL's function: its name and its library's SHA1 ([`Library::sha`]).
+///
+/// [`Library::sha`]: okapi_engine::functions::Library::sha
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionRef<'a> {
+    /// The function's name.
+    pub name: &'a Bytes,
+    /// Its library's SHA1.
+    pub library: &'a Bytes,
 }
 
 /// The engine's host for script ops.
@@ -88,12 +99,13 @@ impl ScriptHost for Host {
 
     fn run(&self, engine: &mut Engine, db: Namespace, op: ScriptOp, ctx: &ApplyCtx) -> Reply {
         // FCALL: the function as this replica's libraries hold it when the op applies.
-        let (sha, source, read_only) = match &op.function {
-            None => (op.sha.clone(), op.source.clone(), op.read_only),
+        let (sha, source, library, read_only) = match &op.function {
+            None => (op.sha.clone(), op.source.clone(), None, op.read_only),
             Some(name) => match engine.libraries().find(name) {
                 Some((lib, meta)) => (
                     name.clone(),
                     lib.code.clone(),
+                    Some(lib.sha.clone()),
                     op.read_only || meta.has("no-writes"),
                 ),
                 None => {
@@ -114,7 +126,11 @@ impl ScriptHost for Host {
             sharded: op.sharded,
             slot: op.slot,
             max_instructions: op.max_instructions,
-            function: op.function.as_ref(),
+            function: op
+                .function
+                .as_ref()
+                .zip(library.as_ref())
+                .map(|(name, library)| FunctionRef { name, library }),
         };
         // The run owns the engine while it lasts (the Lua functions that reach it live
         // as long as the interpreter) and hands it back, also if the run panics.
@@ -124,9 +140,9 @@ impl ScriptHost for Host {
             &invocation,
             Mode::Apply(*ctx),
         );
-        if let Some(owned) = data.into_engine() {
-            *engine = owned;
-        }
+        *engine = data
+            .into_engine()
+            .expect("a run hands back the data it was given, and this was an engine");
         match outcome {
             Outcome::Done(reply) => reply,
             Outcome::NeedsLog | Outcome::Detach => Reply::Error(EngineError::Other(
@@ -217,7 +233,7 @@ pub fn run(
     let mut data = Some(data);
     let result = vm::with_vm(|vm| {
         let function = match invocation.function {
-            Some(name) => match crate::library::function(vm, invocation.source, name) {
+            Some(f) => match crate::library::function(vm, invocation.source, f.library, f.name) {
                 Ok(function) => function,
                 Err(e) => return Outcome::Done(Reply::Error(EngineError::Other(e))),
             },
@@ -226,9 +242,17 @@ pub fn run(
                 Err(e) => return Outcome::Done(Reply::Error(EngineError::Other(e.to_string()))),
             },
         };
-        run_in(vm, &mut data, invocation, mode, function)
+        let (outcome, back) = run_in(
+            vm,
+            data.take().expect("taken only here"),
+            invocation,
+            mode,
+            function,
+        );
+        data = Some(back);
+        outcome
     });
-    let data = data.unwrap_or_else(|| Box::new(call::Lost));
+    let data = data.expect("run_in hands the data back");
     match result {
         Ok(outcome) => (outcome, data),
         Err(e) => (
@@ -240,11 +264,11 @@ pub fn run(
 
 fn run_in(
     vm: &mut vm::Vm,
-    data: &mut Option<Box<dyn call::Dataset>>,
+    data: Box<dyn call::Dataset>,
     invocation: &Invocation<'_>,
     mode: Mode,
     function: mlua::Function,
-) -> Outcome {
+) -> (Outcome, Box<dyn call::Dataset>) {
     let lua = vm.lua.clone();
     if let Some(random) = lua.app_data_ref::<RandomState>() {
         random.state.set(invocation.seed);
@@ -268,12 +292,7 @@ fn run_in(
         stop: false,
         detached: false,
     });
-    let Some(taken) = data.take() else {
-        return Outcome::Done(Reply::Error(EngineError::Other(
-            "ERR the script has no data to run on".into(),
-        )));
-    };
-    lua.set_app_data(CallState::new(taken, invocation, mode));
+    lua.set_app_data(CallState::new(data, invocation, mode));
     let run = || -> mlua::Result<MultiValue> {
         let keys = strings(&lua, invocation.keys)?;
         let args = strings(&lua, invocation.args)?;
@@ -287,25 +306,34 @@ fn run_in(
         vm.hidden.raw_set(&vm.names.argv, args)?;
         vm.runner.call::<MultiValue>(function)
     };
-    // A panic inside must not lose the data the run holds (for a log entry: the engine).
+    // A panic inside (a bug of okapi's, the same on every replica) must not lose the
+    // data the run holds (for a log entry: the engine): it ends the script with an
+    // error, as a Lua error would, keeping the writes made before it.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     let control = lua.remove_app_data::<RunControl>().unwrap_or_default();
-    let state = lua.remove_app_data::<CallState>();
+    let state = lua
+        .remove_app_data::<CallState>()
+        .expect("set above and removed only here");
     drop(registration);
-    let needs_log = state.as_ref().is_some_and(|s| s.needs_log);
-    *data = state.map(CallState::into_data);
-    let result = match result {
-        Ok(result) => result,
-        Err(panic) => std::panic::resume_unwind(panic),
+    let needs_log = state.needs_log;
+    let data = state.into_data();
+    let Ok(result) = result else {
+        tracing::error!(script = %String::from_utf8_lossy(invocation.sha), "a script's run panicked");
+        return (
+            Outcome::Done(Reply::Error(EngineError::Other(
+                "ERR the script's run failed inside okapi".into(),
+            ))),
+            data,
+        );
     };
     if control.detached {
-        return Outcome::Detach;
+        return (Outcome::Detach, data);
     }
     if needs_log {
-        return Outcome::NeedsLog;
+        return (Outcome::NeedsLog, data);
     }
     let resp3 = resp3(&lua);
-    Outcome::Done(match result {
+    let outcome = Outcome::Done(match result {
         Err(e) => Reply::Error(EngineError::Other(format!("ERR {e}"))),
         Ok(values) => {
             let mut values = values.into_iter();
@@ -317,7 +345,8 @@ fn run_in(
                 failure(invocation.sha, &value)
             }
         }
-    })
+    });
+    (outcome, data)
 }
 
 fn strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {

@@ -124,16 +124,7 @@ enum Scripted {
 
 /// The time a script's TIME answers, Unix µs: the clock, never before `now_ms`.
 fn now_us(now_ms: u64) -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-        .max(now_ms.saturating_mul(1000))
-}
-
-/// True for the reply of a script that did not compile (EVAL does not cache it).
-fn is_compile_error(reply: &Reply) -> bool {
-    matches!(reply, Reply::Error(okapi_engine::EngineError::Other(text))
-        if text.starts_with("ERR Error compiling script"))
+    crate::clock::now_us().max(now_ms.saturating_mul(1000))
 }
 
 /// Redis Cluster's reply while a slot's group has no leader.
@@ -661,7 +652,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         };
         let from_source = matches!(call.body, okapi_commands::ScriptBody::Source(_));
         let remember = |reply: Option<&Reply>| {
-            if from_source && !reply.is_some_and(is_compile_error) {
+            if from_source && !reply.is_some_and(okapi_scripting::error::is_compile_error) {
                 shared.scripts.insert(body.sha.clone(), body.source.clone());
             }
         };
@@ -736,7 +727,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     sha: name.clone(),
                     source: lib.code.clone(),
                     read_only,
-                    function: Some(name.clone()),
+                    function: Some((name.clone(), lib.sha.clone())),
                 });
             }
         };

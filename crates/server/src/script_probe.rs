@@ -53,8 +53,8 @@ pub(crate) struct Body {
     pub(crate) source: bytes::Bytes,
     /// Writes are refused.
     pub(crate) read_only: bool,
-    /// FCALL's function.
-    pub(crate) function: Option<bytes::Bytes>,
+    /// FCALL's function, and its library's SHA1.
+    pub(crate) function: Option<(bytes::Bytes, bytes::Bytes)>,
 }
 
 impl Body {
@@ -82,7 +82,7 @@ impl Body {
             slot: call.keys.first().map(|k| okapi_types::key_slot(k).0),
             max_instructions,
             read_only: self.read_only,
-            function: self.function.clone(),
+            function: self.function.as_ref().map(|(name, _)| name.clone()),
         }
     }
 
@@ -104,7 +104,10 @@ impl Body {
             sharded: script.sharded,
             slot: script.slot,
             max_instructions: script.max_instructions,
-            function: self.function.as_ref(),
+            function: self
+                .function
+                .as_ref()
+                .map(|(name, library)| okapi_scripting::FunctionRef { name, library }),
         }
     }
 }
