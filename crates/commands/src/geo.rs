@@ -299,11 +299,20 @@ fn search(ctx: &Ctx, a: &[Bytes], variant: Variant) -> Result<Action, CommandErr
         // An argument error writes nothing: it is answered as a read.
         Some((dst, store_dist)) if parsed.search.error.is_none() => write(
             ctx,
-            OpKind::Geo(GeoOp::SearchStore {
-                dst,
-                key,
-                search: Box::new(parsed.search),
-                store_dist,
+            OpKind::Geo(if variant == Variant::SearchStore {
+                GeoOp::SearchStore {
+                    dst,
+                    key,
+                    search: Box::new(parsed.search),
+                    store_dist,
+                }
+            } else {
+                GeoOp::RadiusStore {
+                    dst,
+                    key,
+                    search: Box::new(parsed.search),
+                    store_dist,
+                }
             }),
         ),
         _ => read(

@@ -13,6 +13,7 @@ pub use field::{FieldKind, FieldOp, Overflow};
 
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::strings::store_string;
 use crate::value::{StrValue, Value};
@@ -144,17 +145,23 @@ impl BitOp {
                     buf[byte] &= !mask;
                 }
                 let changed = grew || old != on;
-                finish(ks, ctx, key, buf, changed);
+                finish(ks, ctx, &key, buf, changed);
+                if changed {
+                    ks.notify(EventClass::STRING, "setbit", &key);
+                }
                 Ok(Reply::Int(i64::from(old)))
             }
             BitOp::Combine { op, dst, keys } => {
                 let result = combine(ks, ctx.now_ms, op, &keys)?;
                 let len = result.len();
                 if len == 0 {
-                    ks.remove(&dst, ctx);
+                    if ks.remove(&dst, ctx).is_some() {
+                        ks.notify(EventClass::GENERIC, "del", &dst);
+                    }
                 } else {
                     // A new value: replaces whatever `dst` held, TTL included.
-                    ks.insert(dst, Value::Str(StrValue::from_mut(result)), ctx);
+                    ks.insert(&dst, Value::Str(StrValue::from_mut(result)), ctx);
+                    ks.notify(EventClass::STRING, "set", &dst);
                 }
                 Ok(Reply::Int(len as i64))
             }
@@ -167,15 +174,24 @@ impl BitOp {
                     .unwrap_or(0);
                 let (grew, mut buf) = grow_for(ks, ctx, &key, (highest >> 3) as usize + 1)?;
                 let mut changed = grew;
+                // Redis announces a BITFIELD whose SET or INCRBY changed bits or made
+                // the string longer.
+                let mut wrote_any = false;
                 let replies = ops
                     .iter()
                     .map(|o| {
                         let (reply, wrote) = o.apply(&mut buf);
                         changed |= wrote;
+                        wrote_any |= !matches!(o.kind, FieldKind::Get)
+                            && reply != Reply::Nil
+                            && (grew || wrote);
                         reply
                     })
                     .collect();
-                finish(ks, ctx, key, buf, changed);
+                finish(ks, ctx, &key, buf, changed);
+                if wrote_any {
+                    ks.notify(EventClass::STRING, "setbit", &key);
+                }
                 Ok(Reply::Array(replies))
             }
         }
@@ -380,6 +396,6 @@ fn grow_for(
 }
 
 /// Stores the buffer [`grow_for`] took out back under `key` (keeping its TTL).
-fn finish(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, buf: BytesMut, changed: bool) {
+fn finish(ks: &mut Keyspace, ctx: &ApplyCtx, key: &[u8], buf: BytesMut, changed: bool) {
     store_string(ks, ctx, key, StrValue::from_mut(buf), changed);
 }

@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::value::Value;
 use crate::{ApplyCtx, ReadCtx};
@@ -504,17 +505,24 @@ impl BlockOp {
                 let mut block = BlockValue::new(len);
                 block.write(0, &init);
                 ks.insert(&key, Value::Block(block), ctx);
+                ks.notify(EventClass::MODULE, "block.create", &key);
                 Ok(Reply::Ok)
             }
             BlockOp::Write { key, offset, data } => {
                 let block = existing(ks, &key, ctx)?;
                 let landed = block.write(offset, &data);
+                if landed > 0 {
+                    ks.notify(EventClass::MODULE, "block.write", &key);
+                }
                 ks.finish_write::<BlockValue>(&key, ctx, landed > 0);
                 Ok(Reply::Int(landed as i64))
             }
             BlockOp::Zero { key, offset, len } => {
                 let block = existing(ks, &key, ctx)?;
                 let cleared = block.zero(offset, len);
+                if cleared > 0 {
+                    ks.notify(EventClass::MODULE, "block.zero", &key);
+                }
                 ks.finish_write::<BlockValue>(&key, ctx, cleared > 0);
                 Ok(Reply::Int(cleared as i64))
             }
@@ -525,6 +533,9 @@ impl BlockOp {
                 let block = existing(ks, &key, ctx)?;
                 let changed = block.len() != len;
                 block.truncate(len);
+                if changed {
+                    ks.notify(EventClass::MODULE, "block.truncate", &key);
+                }
                 ks.finish_write::<BlockValue>(&key, ctx, changed);
                 Ok(Reply::Ok)
             }
@@ -537,6 +548,7 @@ impl BlockOp {
                     return Ok(Reply::Int(0));
                 }
                 ks.insert(&dst, Value::Block(copy), ctx);
+                ks.notify(EventClass::MODULE, "block.clone", &dst);
                 Ok(Reply::Int(1))
             }
             BlockOp::Scatter { pieces } => {
@@ -548,6 +560,9 @@ impl BlockOp {
                 for piece in pieces {
                     let block = existing(ks, &piece.key, ctx)?;
                     let landed = block.write(piece.offset, &piece.data);
+                    if landed > 0 {
+                        ks.notify(EventClass::MODULE, "block.write", &piece.key);
+                    }
                     ks.finish_write::<BlockValue>(&piece.key, ctx, landed > 0);
                     replies.push(Reply::Int(landed as i64));
                 }

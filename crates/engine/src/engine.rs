@@ -228,6 +228,10 @@ pub struct Engine {
     /// Bumped by every applied op; starts at a value no other engine of the process
     /// started at, so a reader can tell "unchanged" from "replaced by a restore".
     changes: u64,
+    /// Keyspace event classes raised (the node's `notify-keyspace-events`).
+    notify: crate::notify::EventClass,
+    /// Events raised by applied ops, not yet taken by the node.
+    events: Vec<crate::notify::KeyEvent>,
     /// Function libraries (FUNCTION LOAD).
     pub(crate) libraries: crate::functions::Libraries,
 }
@@ -255,6 +259,8 @@ impl Engine {
             clock_ms: 0,
             changes: CHANGES_BASE.fetch_add(1 << 40, std::sync::atomic::Ordering::Relaxed),
             libraries: crate::functions::Libraries::default(),
+            notify: crate::notify::EventClass::NONE,
+            events: Vec::new(),
         }
     }
 
@@ -269,6 +275,8 @@ impl Engine {
             clock_ms: 0,
             changes: 0,
             libraries: crate::functions::Libraries::default(),
+            notify: crate::notify::EventClass::NONE,
+            events: Vec::new(),
         }
     }
 
@@ -363,7 +371,57 @@ impl Engine {
         if let Some(guard) = self.snapshot.as_deref_mut() {
             guard.preserve(&self.spaces, &op);
         }
-        self.apply_unguarded(op, ctx)
+        let reply = self.apply_unguarded(op, ctx);
+        self.collect_events();
+        reply
+    }
+
+    /// Which keyspace event classes applied ops raise from now on (the node's
+    /// `notify-keyspace-events`; see [`crate::notify`]).
+    pub fn set_notify(&mut self, classes: crate::notify::EventClass) {
+        self.notify = classes;
+        for ks in &mut self.spaces {
+            ks.set_raised(classes);
+        }
+        if classes.is_empty() {
+            self.events.clear();
+        }
+    }
+
+    /// The event classes raised (see [`Engine::set_notify`]).
+    pub fn notify(&self) -> crate::notify::EventClass {
+        self.notify
+    }
+
+    /// True when applied ops raised events not taken yet.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// The keyspace events raised since the last call, in the order raised.
+    pub fn take_events(&mut self) -> Vec<crate::notify::KeyEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Moves the events the keyspaces raised into the engine's list, tagged with their
+    /// namespace. Called after every op (and mid-op by ops spanning namespaces), so
+    /// events stay in the order raised.
+    pub(crate) fn collect_events(&mut self) {
+        if self.notify.is_empty() {
+            return;
+        }
+        for (i, ks) in self.spaces.iter_mut().enumerate() {
+            let db = Namespace(i as u32);
+            if ks.has_notices() {
+                self.events.extend(
+                    ks.take_notices()
+                        .into_iter()
+                        .map(|(event, key)| crate::notify::KeyEvent { db, event, key }),
+                );
+            } else {
+                ks.take_notices();
+            }
+        }
     }
 
     /// `apply` without the snapshot guard, for the ops inside a transaction: the guard
@@ -444,7 +502,11 @@ impl Engine {
             .into_iter()
             .map(|item| match item {
                 TxnItem::Read(query) => self.query(&query, &read_ctx),
-                TxnItem::Write(op) => self.apply_unguarded(op, ctx),
+                TxnItem::Write(op) => {
+                    let reply = self.apply_unguarded(op, ctx);
+                    self.collect_events();
+                    reply
+                }
             })
             .collect();
         Reply::Array(replies)

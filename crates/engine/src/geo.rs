@@ -119,6 +119,18 @@ pub enum GeoOp {
         /// Score by distance.
         store_dist: bool,
     },
+    /// GEORADIUS / GEORADIUSBYMEMBER … STORE/STOREDIST: as `SearchStore`, announced as
+    /// `georadiusstore` (as Redis names it).
+    RadiusStore {
+        /// Destination.
+        dst: Bytes,
+        /// Source key.
+        key: Bytes,
+        /// The search.
+        search: Box<GeoSearch>,
+        /// Score by distance.
+        store_dist: bool,
+    },
 }
 
 /// One match.
@@ -186,8 +198,18 @@ impl GeoQuery {
 
 impl GeoOp {
     pub(crate) fn apply(self, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<Reply, EngineError> {
+        let event = match &self {
+            GeoOp::SearchStore { .. } => "geosearchstore",
+            GeoOp::RadiusStore { .. } => "georadiusstore",
+        };
         match self {
             GeoOp::SearchStore {
+                dst,
+                key,
+                search,
+                store_dist,
+            }
+            | GeoOp::RadiusStore {
                 dst,
                 key,
                 search,
@@ -199,7 +221,7 @@ impl GeoOp {
                 for p in points {
                     result.insert(p.member, if store_dist { p.dist } else { p.score });
                 }
-                Ok(crate::zsets::store_computed(ks, ctx, dst, result))
+                Ok(crate::zsets::store_computed(ks, ctx, dst, result, event))
             }
         }
     }

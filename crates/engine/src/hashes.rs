@@ -8,6 +8,7 @@ use crate::error::EngineError;
 use crate::glob::glob_match;
 use crate::keys::scan_reply;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::rng::Rng;
 use crate::sets::{check_repeats, pick_one, sample, scan_window};
@@ -171,6 +172,7 @@ impl HashOp {
                     }
                 }
                 // Redis signals the key as modified even when every value was unchanged.
+                ks.notify(EventClass::HASH, "hset", &key);
                 ks.finish_write::<HashValue>(&key, ctx, true);
                 Ok(if reply_ok {
                     Reply::Ok
@@ -183,6 +185,7 @@ impl HashOp {
                 let set = !hash.contains_key(field.as_ref());
                 if set {
                     hash.insert(detach(field), detach(value));
+                    ks.notify(EventClass::HASH, "hset", &key);
                 }
                 ks.finish_write::<HashValue>(&key, ctx, set);
                 Ok(Reply::flag(set))
@@ -190,6 +193,7 @@ impl HashOp {
             HashOp::Del { key, fields } => Ok(Reply::Int(ks.remove_counted(
                 &key,
                 ctx,
+                (EventClass::HASH, "hdel"),
                 |hash: &mut HashValue| {
                     fields
                         .iter()
@@ -212,6 +216,9 @@ impl HashOp {
                     );
                     Reply::Int(n)
                 });
+                if result.is_ok() {
+                    ks.notify(EventClass::HASH, "hincrby", &key);
+                }
                 ks.finish_write::<HashValue>(&key, ctx, result.is_ok());
                 result
             }
@@ -234,6 +241,9 @@ impl HashOp {
                     store_field(hash, field, text.clone());
                     Reply::Bulk(text)
                 });
+                if result.is_ok() {
+                    ks.notify(EventClass::HASH, "hincrbyfloat", &key);
+                }
                 ks.finish_write::<HashValue>(&key, ctx, result.is_ok());
                 result
             }
@@ -257,6 +267,9 @@ impl HashOp {
                     store_field(hash, field, text.clone());
                     Reply::Bulk(text)
                 });
+                if result.is_ok() {
+                    ks.notify(EventClass::HASH, "hincrbyfloat", &key);
+                }
                 ks.finish_write::<HashValue>(&key, ctx, result.is_ok());
                 result
             }

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::strings::store_string;
 use crate::value::StrValue;
@@ -93,7 +94,7 @@ fn take(ks: &mut Keyspace, ctx: &ApplyCtx, key: &[u8]) -> Result<Option<Hll>, En
 }
 
 /// Puts back an HLL [`take`] took out (or stores a new one), keeping the key's TTL.
-fn put(ks: &mut Keyspace, ctx: &ApplyCtx, key: Bytes, hll: Hll, changed: bool) {
+fn put(ks: &mut Keyspace, ctx: &ApplyCtx, key: &[u8], hll: Hll, changed: bool) {
     // A Bytes made from a Vec is unique, so it becomes a BytesMut without a copy.
     let buf = Bytes::from(hll.into_vec())
         .try_into_mut()
@@ -123,7 +124,10 @@ impl HllOp {
                     hll.invalidate_cache();
                 }
                 // Back in place whatever happened: it was taken out of the value.
-                put(ks, ctx, key, hll, updated);
+                put(ks, ctx, &key, hll, updated);
+                if updated && result.is_ok() {
+                    ks.notify(EventClass::STRING, "pfadd", &key);
+                }
                 result.map(|()| Reply::Int(i64::from(updated)))
             }
             HllOp::Count { key } => {
@@ -143,7 +147,7 @@ impl HllOp {
                 if let Some(card) = card {
                     hll.set_cache(card);
                 }
-                put(ks, ctx, key, hll, card.is_some());
+                put(ks, ctx, &key, hll, card.is_some());
                 card.map(|c| Reply::Int(c as i64)).ok_or_else(corrupt)
             }
             HllOp::Merge { dst, keys } => {
@@ -169,7 +173,10 @@ impl HllOp {
                     target.invalidate_cache();
                 }
                 // Back in place either way: `take` took it out of the value.
-                put(ks, ctx, dst, target, result.is_ok());
+                put(ks, ctx, &dst, target, result.is_ok());
+                if result.is_ok() {
+                    ks.notify(EventClass::STRING, "pfadd", &dst);
+                }
                 result
             }
         }

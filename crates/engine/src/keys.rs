@@ -7,6 +7,7 @@ use okapi_types::Namespace;
 use crate::error::EngineError;
 use crate::glob::glob_match;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::sort::SortSpec;
 use crate::value::Value;
@@ -230,9 +231,14 @@ impl KeyOp {
         match self {
             KeyOp::Del { keys } => {
                 let ks = engine.space_mut(db)?;
-                Ok(Reply::Int(
-                    keys.iter().filter(|k| ks.remove(k, ctx).is_some()).count() as i64,
-                ))
+                let mut removed = 0;
+                for key in &keys {
+                    if ks.remove(key, ctx).is_some() {
+                        ks.notify(EventClass::GENERIC, "del", key);
+                        removed += 1;
+                    }
+                }
+                Ok(Reply::Int(removed))
             }
             KeyOp::Expire { key, at, cond } => {
                 let ks = engine.space_mut(db)?;
@@ -249,8 +255,10 @@ impl KeyOp {
                 }
                 if at <= ctx.now_ms {
                     ks.remove(&key, ctx);
+                    ks.notify(EventClass::GENERIC, "del", &key);
                 } else {
                     ks.set_expire(&key, at, ctx);
+                    ks.notify(EventClass::GENERIC, "expire", &key);
                 }
                 Ok(Reply::Int(1))
             }
@@ -258,7 +266,9 @@ impl KeyOp {
                 let ks = engine.space_mut(db)?;
                 match ks.write(&key, ctx) {
                     Some(entry) if entry.expire_at != 0 => {
-                        Ok(Reply::flag(ks.set_expire(&key, 0, ctx)))
+                        ks.set_expire(&key, 0, ctx);
+                        ks.notify(EventClass::GENERIC, "persist", &key);
+                        Ok(Reply::Int(1))
                     }
                     _ => Ok(Reply::Int(0)),
                 }
@@ -287,6 +297,8 @@ impl KeyOp {
                 if expire_at != 0 {
                     ks.set_expire(&dst, expire_at, ctx);
                 }
+                ks.notify(EventClass::GENERIC, "rename_from", &src);
+                ks.notify(EventClass::GENERIC, "rename_to", &dst);
                 Ok(if nx { Reply::Int(1) } else { Reply::Ok })
             }
             KeyOp::Copy {
@@ -314,6 +326,7 @@ impl KeyOp {
                 if expire_at != 0 {
                     target.set_expire(&dst, expire_at, ctx);
                 }
+                target.notify(EventClass::GENERIC, "copy_to", &dst);
                 Ok(Reply::Int(1))
             }
             KeyOp::Move { key, dst_db } => {
@@ -335,6 +348,16 @@ impl KeyOp {
                 if expire_at != 0 {
                     target.set_expire(&key, expire_at, ctx);
                 }
+                // Two namespaces: collected between them so they stay in Redis's order
+                // (`new` in the target, `move_from`, `move_to`).
+                engine.collect_events();
+                engine
+                    .space_mut(db)?
+                    .notify(EventClass::GENERIC, "move_from", &key);
+                engine.collect_events();
+                engine
+                    .space_mut(dst_db)?
+                    .notify(EventClass::GENERIC, "move_to", &key);
                 Ok(Reply::Int(1))
             }
             KeyOp::Restore {
@@ -366,6 +389,7 @@ impl KeyOp {
                     // Already expired: nothing is created, a replaced key goes.
                     if exists {
                         ks.remove(&key, ctx);
+                        ks.notify(EventClass::GENERIC, "del", &key);
                     }
                     return Ok(Reply::Ok);
                 }
@@ -385,6 +409,7 @@ impl KeyOp {
                         entry.updated_ms = at;
                     }
                 }
+                ks.notify(EventClass::GENERIC, "restore", &key);
                 Ok(Reply::Ok)
             }
             KeyOp::SwapDb { other } => {

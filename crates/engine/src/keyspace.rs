@@ -11,6 +11,7 @@ use crate::blocks::BlockValue;
 use crate::dict::Dict;
 use crate::error::EngineError;
 use crate::key::Key;
+use crate::notify::{EventClass, Notices};
 use crate::value::{Entry, HashValue, ListValue, SetValue, StrValue, TableValue, Value};
 use crate::zset::ZSetValue;
 
@@ -148,6 +149,8 @@ pub struct Keyspace {
     ready: Vec<Bytes>,
     /// Read statistics.
     pub stats: KeyspaceStats,
+    /// Keyspace events raised and not yet collected by the engine.
+    notices: Notices,
 }
 
 impl Keyspace {
@@ -161,6 +164,7 @@ impl Keyspace {
             blocked: HashMap::with_hasher(FixedState::with_seed(seed)),
             ready: Vec::new(),
             stats: KeyspaceStats::default(),
+            notices: Notices::default(),
         }
     }
 
@@ -307,6 +311,7 @@ impl Keyspace {
             None => false,
         };
         if !exists {
+            self.notices.created(key);
             let entry = new_entry(T::empty(self.seed), ctx);
             let entry = self.dict.upsert(Key::new(key), entry);
             return T::of_mut(&mut entry.value).ok_or(EngineError::WrongType);
@@ -319,24 +324,32 @@ impl Keyspace {
 
     /// Takes elements out of the container of kind `T` at `key` with `remove`, which
     /// returns how many it took, and finishes the write: the shape of HDEL, SREM,
-    /// LREM, TABLE.DEL and TABLE.DELRANGE. A missing key removes nothing.
+    /// LREM, TABLE.DEL and TABLE.DELRANGE. A missing key removes nothing; a removal
+    /// raises `event` of `class`.
     pub fn remove_counted<T: Kind>(
         &mut self,
         key: &[u8],
         ctx: &ApplyCtx,
+        (class, event): (EventClass, &'static str),
         remove: impl FnOnce(&mut T) -> usize,
     ) -> Result<i64, EngineError> {
         let Some(container) = self.write_as::<T>(key, ctx)? else {
             return Ok(0);
         };
         let removed = remove(container);
+        if removed > 0 {
+            self.notify(class, event, key);
+        }
         self.finish_write::<T>(key, ctx, removed > 0);
         Ok(removed as i64)
     }
 
     /// Ends a write to `key`: stamps the version when `changed`, removes a drained
     /// container, and wakes blocked clients when a list or sorted set gained data.
+    /// A drained container raises `del` (after the write's own event, as Redis), unless
+    /// this write created it: then it never existed for subscribers either.
     pub fn finish_write<T: Kind>(&mut self, key: &[u8], ctx: &ApplyCtx, changed: bool) {
+        let fresh = self.notices.take_created(key);
         let Some(entry) = self.dict.get_mut(key) else {
             return;
         };
@@ -344,6 +357,10 @@ impl Keyspace {
         if drained {
             self.remove_entry(key);
             self.last_removal = ctx.index;
+            match fresh {
+                Some(new_at) => self.notices.unraise(new_at),
+                None => self.notices.raise(EventClass::GENERIC, "del", key),
+            }
             return;
         }
         if changed {
@@ -372,7 +389,10 @@ impl Keyspace {
                 }
                 created
             }
-            None => ctx.now_ms,
+            None => {
+                self.notices.raise(EventClass::NEW, "new", key);
+                ctx.now_ms
+            }
         };
         let mut entry = new_entry(value, ctx);
         entry.created_ms = created;
@@ -387,6 +407,16 @@ impl Keyspace {
         self.write(key, ctx)?;
         self.last_removal = ctx.index;
         self.remove_entry(key)
+    }
+
+    /// Removes `key`, which the write under way created with
+    /// [`Keyspace::write_or_create`] and then could not use: for subscribers it never
+    /// existed.
+    pub fn discard_created(&mut self, key: &[u8], ctx: &ApplyCtx) {
+        if let Some(new_at) = self.notices.take_created(key) {
+            self.notices.unraise(new_at);
+        }
+        self.remove(key, ctx);
     }
 
     fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
@@ -405,6 +435,7 @@ impl Keyspace {
     fn expire_now(&mut self, key: &[u8]) {
         if self.remove_entry(key).is_some() {
             self.stats.expired += 1;
+            self.notices.raise(EventClass::EXPIRED, "expired", key);
         }
     }
 
@@ -578,6 +609,28 @@ impl Keyspace {
     /// Keys blocked clients wait on that received data since the last call.
     pub fn take_ready(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.ready)
+    }
+
+    /// Raises keyspace event `event` of `class` on `key`, if the class is announced.
+    #[inline]
+    pub fn notify(&mut self, class: EventClass, event: &'static str, key: &[u8]) {
+        self.notices.raise(class, event, key);
+    }
+
+    /// Which event classes this keyspace raises.
+    pub(crate) fn set_raised(&mut self, classes: EventClass) {
+        self.notices.raised = classes;
+    }
+
+    /// True when events were raised since the last [`Keyspace::take_notices`].
+    pub(crate) fn has_notices(&self) -> bool {
+        !self.notices.pending.is_empty()
+    }
+
+    /// The events raised since the last call, in order.
+    pub(crate) fn take_notices(&mut self) -> Vec<(&'static str, Bytes)> {
+        self.notices.fresh = None;
+        std::mem::take(&mut self.notices.pending)
     }
 }
 

@@ -18,6 +18,7 @@
 //! - [`sort`] — SORT / SORT_RO over lists, sets and sorted sets
 //! - [`script`] — scripts as log ops, run by an installed host; [`functions`] —
 //!   function libraries (FUNCTION LOAD), replicated state like keys
+//! - [`notify`] — keyspace notifications: event classes and the events ops raise
 //! - [`digest`] — DEBUG DIGEST: an order-independent digest of a dataset
 //! - [`snapshot`] — consistent snapshots taken while ops apply, `Op::touched_keys`,
 //!   and restore
@@ -39,6 +40,7 @@ pub mod key;
 pub mod keys;
 pub mod keyspace;
 pub mod lists;
+pub mod notify;
 pub mod reply;
 pub mod rng;
 pub mod script;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::value::{ListValue, detach};
 use crate::{ApplyCtx, ReadCtx};
@@ -180,6 +181,7 @@ impl ListOp {
                     push(list, end, detach(element));
                 }
                 let len = list.len();
+                ks.notify(EventClass::LIST, push_event(end), &key);
                 ks.finish_write::<ListValue>(&key, ctx, true);
                 Ok(Reply::Int(len as i64))
             }
@@ -196,6 +198,7 @@ impl ListOp {
                     Some(0) => return Ok(Reply::Array(Vec::new())),
                     Some(n) => Reply::bulks(pop_many(list, end, n)),
                 };
+                ks.notify(EventClass::LIST, pop_event(end), &key);
                 ks.finish_write::<ListValue>(&key, ctx, true);
                 Ok(reply)
             }
@@ -212,6 +215,7 @@ impl ListOp {
                     .and_then(|i| list.get_mut(i))
                     .ok_or(EngineError::IndexOutOfRange)?;
                 *slot = detach(element);
+                ks.notify(EventClass::LIST, "lset", &key);
                 ks.finish_write::<ListValue>(&key, ctx, true);
                 Ok(Reply::Ok)
             }
@@ -228,6 +232,7 @@ impl ListOp {
                     return Ok(Reply::Int(-1));
                 }
                 let len = list.len();
+                ks.notify(EventClass::LIST, "linsert", &key);
                 ks.finish_write::<ListValue>(&key, ctx, true);
                 Ok(Reply::Int(len as i64))
             }
@@ -238,6 +243,7 @@ impl ListOp {
             } => Ok(Reply::Int(ks.remove_counted(
                 &key,
                 ctx,
+                (EventClass::LIST, "lrem"),
                 |list: &mut ListValue| remove(list, count, &element),
             )?)),
             ListOp::Trim { key, start, stop } => {
@@ -247,6 +253,7 @@ impl ListOp {
                 trim(list, start, stop);
                 // Redis counts every LTRIM of an existing list as a change for WATCH,
                 // even one that keeps everything.
+                ks.notify(EventClass::LIST, "ltrim", &key);
                 ks.finish_write::<ListValue>(&key, ctx, true);
                 Ok(Reply::Ok)
             }
@@ -256,6 +263,7 @@ impl ListOp {
                     return Ok(Reply::NilArray);
                 };
                 let popped = pop_many(list, end, count);
+                ks.notify(EventClass::LIST, pop_event(end), &key);
                 ks.finish_write::<ListValue>(&key, ctx, true);
                 Ok(Reply::Array(vec![Reply::Bulk(key), Reply::bulks(popped)]))
             }
@@ -264,6 +272,7 @@ impl ListOp {
                     return Ok(Reply::NilArray);
                 };
                 let popped = pop(list, end);
+                ks.notify(EventClass::LIST, pop_event(end), &key);
                 ks.finish_write::<ListValue>(&key, ctx, true);
                 Ok(match popped {
                     Some(element) => Reply::Array(vec![Reply::Bulk(key), Reply::Bulk(element)]),
@@ -318,6 +327,22 @@ impl ListQuery {
                 })
             }
         }
+    }
+}
+
+/// The event of a push at `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// The event of a pop at `end`.
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
     }
 }
 
@@ -390,6 +415,8 @@ fn move_element(
             return Ok(Reply::Nil);
         };
         push(list, to, element.clone());
+        ks.notify(EventClass::LIST, push_event(to), &src);
+        ks.notify(EventClass::LIST, pop_event(from), &src);
         ks.finish_write::<ListValue>(&src, ctx, true);
         return Ok(Reply::Bulk(element));
     }
@@ -403,13 +430,16 @@ fn move_element(
         .write_as::<ListValue>(&src, ctx)?
         .and_then(|list| pop(list, from))
         .expect("the source was checked to be a non-empty list just above");
-    ks.finish_write::<ListValue>(&src, ctx, true);
+    // Redis's order of events: the push, the pop, then the source's removal.
     push(
         ks.write_or_create::<ListValue>(&dst, ctx)?,
         to,
         element.clone(),
     );
+    ks.notify(EventClass::LIST, push_event(to), &dst);
     ks.finish_write::<ListValue>(&dst, ctx, true);
+    ks.notify(EventClass::LIST, pop_event(from), &src);
+    ks.finish_write::<ListValue>(&src, ctx, true);
     Ok(Reply::Bulk(element))
 }
 

@@ -15,6 +15,7 @@ use crate::error::EngineError;
 use crate::glob::glob_match;
 use crate::keys::scan_reply;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::rng::Rng;
 use crate::value::{SetValue, Value, detach};
@@ -156,12 +157,16 @@ impl SetOp {
                         added += 1;
                     }
                 }
+                if added > 0 {
+                    ks.notify(EventClass::SET, "sadd", &key);
+                }
                 ks.finish_write::<SetValue>(&key, ctx, added > 0);
                 Ok(Reply::Int(added as i64))
             }
             SetOp::Rem { key, members } => Ok(Reply::Int(ks.remove_counted(
                 &key,
                 ctx,
+                (EventClass::SET, "srem"),
                 |set: &mut SetValue| {
                     members
                         .iter()
@@ -174,7 +179,9 @@ impl SetOp {
             SetOp::Store { dst, keys, algebra } => {
                 let members = combine(ks, &keys, algebra, ctx.now_ms)?;
                 if members.is_empty() {
-                    ks.remove(&dst, ctx);
+                    if ks.remove(&dst, ctx).is_some() {
+                        ks.notify(EventClass::GENERIC, "del", &dst);
+                    }
                     return Ok(Reply::Int(0));
                 }
                 let mut set = SetValue::with_seed(ks.seed());
@@ -182,7 +189,13 @@ impl SetOp {
                     set.insert(member, ());
                 }
                 let len = set.len();
-                ks.insert(dst, Value::Set(Box::new(set)), ctx);
+                ks.insert(&dst, Value::Set(Box::new(set)), ctx);
+                let event = match algebra {
+                    SetAlgebra::Inter => "sinterstore",
+                    SetAlgebra::Union => "sunionstore",
+                    SetAlgebra::Diff => "sdiffstore",
+                };
+                ks.notify(EventClass::SET, event, &dst);
                 Ok(Reply::Int(len as i64))
             }
         }
@@ -209,6 +222,9 @@ fn pop(
     let Some(count) = count else {
         let member = pick_fair(set, &mut rng).map(|(m, _)| m.clone());
         let popped = member.and_then(|m| set.remove(m.as_ref())).map(|(m, _)| m);
+        if popped.is_some() {
+            ks.notify(EventClass::SET, "spop", key);
+        }
         ks.finish_write::<SetValue>(key, ctx, popped.is_some());
         return Ok(Reply::opt_bulk(popped));
     };
@@ -240,6 +256,9 @@ fn pop(
         }
         out
     };
+    if !popped.is_empty() {
+        ks.notify(EventClass::SET, "spop", key);
+    }
     ks.finish_write::<SetValue>(key, ctx, !popped.is_empty());
     Ok(Reply::Set(popped.into_iter().map(Reply::Bulk).collect()))
 }
@@ -269,9 +288,13 @@ fn smove(
     let Some((member, ())) = source.remove(member.as_ref()) else {
         return Ok(Reply::Int(0));
     };
+    ks.notify(EventClass::SET, "srem", src);
     ks.finish_write::<SetValue>(src, ctx, true);
     let target = ks.write_or_create::<SetValue>(dst, ctx)?;
     let added = target.insert(member, ()).is_none();
+    if added {
+        ks.notify(EventClass::SET, "sadd", dst);
+    }
     ks.finish_write::<SetValue>(dst, ctx, added);
     Ok(Reply::Int(1))
 }

@@ -12,6 +12,7 @@ use okapi_types::num::parse_f64_strict;
 use crate::engine::ApplyCtx;
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::value::{ListValue, Value};
 
@@ -79,10 +80,13 @@ pub(crate) fn store(
     let rows = sort(ks, key, spec, ctx.now_ms, true)?;
     let len = rows.len();
     if rows.is_empty() {
-        ks.remove(&dst, ctx);
+        if ks.remove(&dst, ctx).is_some() {
+            ks.notify(EventClass::GENERIC, "del", &dst);
+        }
     } else {
         let list: ListValue = rows.into_iter().map(Option::unwrap_or_default).collect();
-        ks.insert(dst, Value::List(list), ctx);
+        ks.insert(&dst, Value::List(list), ctx);
+        ks.notify(EventClass::LIST, "sortstore", &dst);
     }
     Ok(Reply::Int(len as i64))
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::engine::{ApplyCtx, ReadCtx};
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::stream::{StreamId, StreamValue, TrimBound};
 use crate::value::detach;
@@ -288,8 +289,11 @@ impl StreamOp {
                 let result = add(stream, id, fields, ctx.now_ms);
                 match result {
                     Ok(added) => {
-                        if let Some(t) = trim {
-                            stream.trim(t.bound, t.approx, t.limit);
+                        let trimmed =
+                            trim.is_some_and(|t| stream.trim(t.bound, t.approx, t.limit) > 0);
+                        ks.notify(EventClass::STREAM, "xadd", &key);
+                        if trimmed {
+                            ks.notify(EventClass::STREAM, "xtrim", &key);
                         }
                         ks.finish_write::<Stream>(&key, ctx, true);
                         Ok(Reply::Bulk(added.to_bytes()))
@@ -297,7 +301,7 @@ impl StreamOp {
                     Err(e) => {
                         if !existed {
                             // Redis checks before creating the key; nothing stays.
-                            ks.remove(&key, ctx);
+                            ks.discard_created(&key, ctx);
                         }
                         Err(e)
                     }
@@ -308,6 +312,9 @@ impl StreamOp {
                     return Ok(Reply::Int(0));
                 };
                 let removed = stream.trim(trim.bound, trim.approx, trim.limit);
+                if removed > 0 {
+                    ks.notify(EventClass::STREAM, "xtrim", &key);
+                }
                 ks.finish_write::<Stream>(&key, ctx, removed > 0);
                 Ok(Reply::Int(removed as i64))
             }
@@ -316,6 +323,9 @@ impl StreamOp {
                     return Ok(Reply::Int(0));
                 };
                 let removed = ids.iter().filter(|id| stream.delete(**id)).count();
+                if removed > 0 {
+                    ks.notify(EventClass::STREAM, "xdel", &key);
+                }
                 ks.finish_write::<Stream>(&key, ctx, removed > 0);
                 Ok(Reply::Int(removed as i64))
             }
@@ -347,6 +357,7 @@ impl StreamOp {
                 if let Some(m) = max_deleted.filter(|m| *m != StreamId::MIN) {
                     stream.max_deleted_id = m;
                 }
+                ks.notify(EventClass::STREAM, "xsetid", &key);
                 ks.finish_write::<Stream>(&key, ctx, true);
                 Ok(Reply::Ok)
             }

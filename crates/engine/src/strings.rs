@@ -7,6 +7,7 @@ use okapi_types::num::{format_f64_human, parse_f64, parse_i64};
 
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::value::{StrValue, Value, detach};
 use crate::{ApplyCtx, ReadCtx};
@@ -187,7 +188,8 @@ impl StringOp {
                     return Ok(Reply::Int(0));
                 }
                 for (key, value) in pairs {
-                    ks.insert(key, Value::Str(StrValue::from_bytes(value)), ctx);
+                    ks.insert(&key, Value::Str(StrValue::from_bytes(value)), ctx);
+                    ks.notify(EventClass::STRING, "set", &key);
                 }
                 Ok(if nx { Reply::Int(1) } else { Reply::Ok })
             }
@@ -195,6 +197,7 @@ impl StringOp {
                 let old = read_string(ks.write_as::<StrValue>(&key, ctx)?.map(|s| &*s));
                 if old.is_some() {
                     ks.remove(&key, ctx);
+                    ks.notify(EventClass::GENERIC, "del", &key);
                 }
                 Ok(Reply::opt_bulk(old))
             }
@@ -206,13 +209,16 @@ impl StringOp {
                 match expire_at {
                     Some(at) if at <= ctx.now_ms => {
                         ks.remove(&key, ctx);
+                        ks.notify(EventClass::GENERIC, "del", &key);
                     }
                     Some(at) => {
                         ks.set_expire(&key, at, ctx);
+                        ks.notify(EventClass::GENERIC, "expire", &key);
                     }
                     None => {
                         if ks.peek(&key, ctx.now_ms).is_some_and(|e| e.expire_at != 0) {
                             ks.set_expire(&key, 0, ctx);
+                            ks.notify(EventClass::GENERIC, "persist", &key);
                         }
                     }
                 }
@@ -230,6 +236,7 @@ impl StringOp {
                     buf.extend_from_slice(&value);
                     *current = StrValue::from_mut(buf);
                 }
+                ks.notify(EventClass::STRING, "append", &key);
                 ks.finish_write::<StrValue>(&key, ctx, !value.is_empty());
                 Ok(Reply::Int(new_len as i64))
             }
@@ -246,7 +253,8 @@ impl StringOp {
                     }
                     let mut buf = BytesMut::zeroed(end);
                     buf[offset..].copy_from_slice(&value);
-                    ks.insert(key, Value::Str(StrValue::from_mut(buf)), ctx);
+                    ks.insert(&key, Value::Str(StrValue::from_mut(buf)), ctx);
+                    ks.notify(EventClass::STRING, "setrange", &key);
                     return Ok(Reply::Int(end as i64));
                 };
                 if value.is_empty() {
@@ -262,6 +270,7 @@ impl StringOp {
                 buf[offset..end].copy_from_slice(&value);
                 let len = buf.len();
                 *current = StrValue::from_mut(buf);
+                ks.notify(EventClass::STRING, "setrange", &key);
                 ks.finish_write::<StrValue>(&key, ctx, true);
                 Ok(Reply::Int(len as i64))
             }
@@ -271,7 +280,8 @@ impl StringOp {
                     Some(value) => string_as_i64(value).ok_or(EngineError::NotInteger)?,
                 };
                 let next = base.checked_add(delta).ok_or(EngineError::Overflow)?;
-                store_string(ks, ctx, key, StrValue::int(next), true);
+                store_string(ks, ctx, &key, StrValue::int(next), true);
+                ks.notify(EventClass::STRING, "incrby", &key);
                 Ok(Reply::Int(next))
             }
             StringOp::IncrByFloat { key, delta } => {
@@ -287,7 +297,8 @@ impl StringOp {
                     return Err(EngineError::NanOrInfinity);
                 }
                 let text = Bytes::from(format_f64_human(next));
-                store_string(ks, ctx, key, StrValue::from_bytes(text.clone()), true);
+                store_string(ks, ctx, &key, StrValue::from_bytes(text.clone()), true);
+                ks.notify(EventClass::STRING, "incrbyfloat", &key);
                 Ok(Reply::Bulk(text))
             }
             StringOp::IncrByFloatText { key, increment } => {
@@ -305,7 +316,8 @@ impl StringOp {
                     .checked_add(increment)
                     .ok_or(EngineError::NanOrInfinity)?;
                 let text = Bytes::from(next.to_human());
-                store_string(ks, ctx, key, StrValue::from_bytes(text.clone()), true);
+                store_string(ks, ctx, &key, StrValue::from_bytes(text.clone()), true);
+                ks.notify(EventClass::STRING, "incrbyfloat", &key);
                 Ok(Reply::Bulk(text))
             }
         }
@@ -317,13 +329,13 @@ impl StringOp {
 pub(crate) fn store_string(
     ks: &mut Keyspace,
     ctx: &ApplyCtx,
-    key: Bytes,
+    key: &[u8],
     value: StrValue,
     changed: bool,
 ) {
-    if let Ok(Some(current)) = ks.write_as::<StrValue>(&key, ctx) {
+    if let Ok(Some(current)) = ks.write_as::<StrValue>(key, ctx) {
         *current = value;
-        ks.finish_write::<StrValue>(&key, ctx, changed);
+        ks.finish_write::<StrValue>(key, ctx, changed);
     } else {
         ks.insert(key, Value::Str(value), ctx);
     }
@@ -377,14 +389,26 @@ fn set(
         SetExpire::Keep => keep_at,
     };
     if expire_at != 0 && expire_at <= ctx.now_ms {
-        // Redis deletes a key set with an expiry already in the past.
+        // Redis stores a key set with an expiry already in the past, and it expires
+        // when next looked at; here it goes at once, announced as Redis would.
         ks.remove(&key, ctx);
+        if !exists {
+            ks.notify(EventClass::NEW, "new", &key);
+        }
+        ks.notify(EventClass::STRING, "set", &key);
+        ks.notify(EventClass::GENERIC, "expire", &key);
+        ks.notify(EventClass::EXPIRED, "expired", &key);
         return Ok(if get { old_reply() } else { Reply::Ok });
     }
     let reply = if get { old_reply() } else { Reply::Ok };
-    ks.insert(key.clone(), Value::Str(StrValue::from_bytes(value)), ctx);
+    ks.insert(&key, Value::Str(StrValue::from_bytes(value)), ctx);
+    ks.notify(EventClass::STRING, "set", &key);
     if expire_at != 0 {
         ks.set_expire(&key, expire_at, ctx);
+        // KEEPTTL keeps a TTL without setting one: no `expire`, as in Redis.
+        if matches!(expire, SetExpire::At(_)) {
+            ks.notify(EventClass::GENERIC, "expire", &key);
+        }
     }
     Ok(reply)
 }

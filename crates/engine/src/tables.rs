@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::value::{TableValue, detach};
 use crate::{ApplyCtx, ReadCtx};
@@ -156,12 +157,14 @@ impl TableOp {
                     }
                 }
                 // Every pair is written, changed or not, as HSET does.
+                ks.notify(EventClass::MODULE, "table.set", &key);
                 ks.finish_write::<TableValue>(&key, ctx, true);
                 Ok(Reply::Int(added))
             }
             TableOp::Del { key, fields } => Ok(Reply::Int(ks.remove_counted(
                 &key,
                 ctx,
+                (EventClass::MODULE, "table.del"),
                 |table: &mut TableValue| {
                     fields
                         .iter()
@@ -172,6 +175,7 @@ impl TableOp {
             TableOp::DelRange { key, range } => Ok(Reply::Int(ks.remove_counted(
                 &key,
                 ctx,
+                (EventClass::MODULE, "table.delrange"),
                 |table: &mut TableValue| delete_range(table, &range),
             )?)),
         }

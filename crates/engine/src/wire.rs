@@ -483,6 +483,7 @@ wire_enum!(GeoQuery {
 });
 wire_enum!(GeoOp {
     1 => SearchStore { dst, key, search, store_dist },
+    2 => RadiusStore { dst, key, search, store_dist },
 });
 
 wire_struct!(StreamId { ms, seq });

@@ -228,7 +228,12 @@ impl ZSetOp {
             ZSetOp::RangeStore { dst, src, spec } => write::range_store(ks, ctx, dst, &src, &spec),
             ZSetOp::CombineStore { dst, combine } => {
                 let result = combine::combine(ks, ctx.now_ms, &combine)?;
-                Ok(write::store(ks, ctx, dst, result))
+                let event = match combine.kind {
+                    SetOpKind::Union => "zunionstore",
+                    SetOpKind::Inter => "zinterstore",
+                    SetOpKind::Diff => "zdiffstore",
+                };
+                Ok(write::store(ks, ctx, dst, result, event))
             }
         }
     }

@@ -81,16 +81,25 @@ pub struct EngineMachine {
     shared: Arc<Shared>,
     shard: Arc<Shard>,
     meter: Arc<crate::load::LoadMeter>,
+    /// Publishes keyspace notifications (not the control group's: its one key is the
+    /// cluster map, not user data).
+    announces: bool,
 }
 
 impl EngineMachine {
     /// The machine over `shard`'s engine; while the node loads, restores and applies
     /// report their progress through `meter`.
-    pub fn new(shared: Arc<Shared>, shard: Arc<Shard>, meter: Arc<crate::load::LoadMeter>) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        shard: Arc<Shard>,
+        meter: Arc<crate::load::LoadMeter>,
+        announces: bool,
+    ) -> Self {
         Self {
             shared,
             shard,
             meter,
+            announces,
         }
     }
 }
@@ -102,8 +111,16 @@ fn machine_error(e: impl std::fmt::Display) -> MachineError {
 impl Machine for EngineMachine {
     fn apply(&self, index: u64, batch: LogBatch) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(batch.op_count());
-        let mut core = self.shard.lock();
-        let core = &mut *core;
+        let mut guard = self.shard.lock();
+        let core = &mut *guard;
+        if self.announces {
+            // The setting is read on every entry, so a CONFIG SET, a new shard and an
+            // engine replaced by a restore all follow it without being told.
+            let raised = self.shared.notify.raised();
+            if core.engine.notify() != raised {
+                core.engine.set_notify(raised);
+            }
+        }
         core.engine.warm(batch.parts.iter().flat_map(|p| &p.ops));
         for part in batch.parts {
             let ctx = ApplyCtx {
@@ -123,6 +140,13 @@ impl Machine for EngineMachine {
         // task (it appends their pops): never an append from inside apply.
         if !core.blocked.is_empty() && core.engine.has_ready() {
             self.shard.notify_blocked();
+        }
+        if core.engine.has_events() {
+            let events = core.engine.take_events();
+            drop(guard);
+            // Published before the replies go back, so a client that reads its reply
+            // and then a subscriber's queue finds the events there (as in Redis).
+            self.shared.notify.publish(&self.shared.pubsub, events);
         }
         replies
     }

@@ -147,6 +147,7 @@ impl Groups {
             self.shared.clone(),
             shard.clone(),
             self.meter.clone(),
+            id != crate::cluster::CONTROL,
         ));
         let recovered = self
             .leftovers

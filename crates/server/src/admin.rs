@@ -592,6 +592,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         {
             logging.set_level(updated.loglevel);
         }
+        shared.notify.set(updated.notify_keyspace_events);
         *settings = updated;
         Reply::Ok
     }

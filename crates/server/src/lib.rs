@@ -17,6 +17,8 @@
 //! - [`settings`], [`info`], [`stats`], [`background`]: CONFIG, INFO, counters, expiry
 //! - [`cluster`] — CLUSTER commands in Redis's formats; [`cluster::ClusterControl`],
 //!   what the node does for them
+//! - [`notify`] — keyspace notifications: the setting engines raise events by, and
+//!   their publication
 //! - [`script_probe`] — a script's probe moved off the event loop (long runs)
 //! - [`access`] — password and protected mode, the same for every front end
 //! - [`loading`] — the loading state every front end checks; [`logging`] — the log
@@ -38,6 +40,7 @@ pub mod listener;
 pub mod loading;
 pub mod log;
 pub mod logging;
+pub mod notify;
 pub mod pause;
 pub mod pubsub;
 pub mod redact;

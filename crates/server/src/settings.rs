@@ -102,6 +102,8 @@ pub struct Settings {
     /// Microseconds to pause per key restored from a snapshot (Redis's
     /// `key-load-delay`, for testing what clients see while a node loads).
     pub key_load_delay_us: u64,
+    /// `notify-keyspace-events`: which keyspace events are published, and where.
+    pub notify_keyspace_events: okapi_engine::notify::NotifyConfig,
     /// Redis parameters accepted for compatibility but without effect in okapi.
     pub ignored: BTreeMap<String, String>,
 }
@@ -127,6 +129,7 @@ impl Default for Settings {
             dir: PathBuf::from("okapi-data"),
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_owned(),
+            notify_keyspace_events: okapi_engine::notify::NotifyConfig::default(),
             pubsub_output_limit: 32 * 1024 * 1024,
             loglevel: LogLevel::Notice,
             appendfsync: "everysec".to_owned(),
@@ -296,14 +299,31 @@ mod tests {
     }
 
     #[test]
+    fn keyspace_events_are_a_real_setting_shown_in_redis_form() {
+        let mut s = Settings::default();
+        s.config_set("notify-keyspace-events", "KEA")
+            .expect("valid");
+        assert_eq!(
+            s.config_get(b"notify-keyspace-events"),
+            vec![("notify-keyspace-events".into(), "AKE".into())]
+        );
+        let why = s
+            .config_set("notify-keyspace-events", "KE?")
+            .expect_err("not a class");
+        assert!(why.contains("Invalid event class character"), "{why}");
+        assert!(
+            s.notify_keyspace_events.keyevent,
+            "a refused value changes nothing"
+        );
+        let why = s
+            .config_set("notify-keyspace-events", "KEm")
+            .expect_err("key-miss events are not raised");
+        assert!(why.contains("key-miss"), "{why}");
+    }
+
+    #[test]
     fn values_that_would_switch_on_a_missing_feature_are_refused() {
         let mut s = Settings::default();
-        let why = s
-            .config_set("notify-keyspace-events", "KEA")
-            .expect_err("notifications do not exist");
-        assert!(why.contains("keyspace notifications"), "{why}");
-        s.config_set("notify-keyspace-events", "")
-            .expect("off is the truth");
         assert!(s.config_set("appendonly", "no").is_err());
         s.config_set("appendonly", "yes").expect("it is always on");
         assert!(s.config_set("save", "900 1").is_err());

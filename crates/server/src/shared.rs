@@ -59,6 +59,8 @@ pub struct Shared {
     pub slowlog: crate::slowlog::SlowLog,
     /// Scripts by SHA1 (SCRIPT LOAD, EVAL), for EVALSHA.
     pub scripts: okapi_scripting::ScriptCache,
+    /// Keyspace notifications: what applied entries announce.
+    pub notify: crate::notify::KeyspaceNotify,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl Shared {
         config_file: Option<String>,
     ) -> Arc<Self> {
         let (shutdown, _) = watch::channel(false);
+        let notify = crate::notify::KeyspaceNotify::new(settings.notify_keyspace_events);
         Arc::new(Self {
             shards: Shards::new(layout),
             settings: RwLock::new(settings),
@@ -92,6 +95,7 @@ impl Shared {
             pause: crate::pause::ClientPause::default(),
             slowlog: crate::slowlog::SlowLog::default(),
             scripts: okapi_scripting::ScriptCache::default(),
+            notify,
         })
     }
 

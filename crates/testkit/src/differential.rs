@@ -1316,6 +1316,83 @@ pub fn run_family(
     count: usize,
     seed: u64,
 ) -> anyhow::Result<Report> {
+    run_family_with(redis_addr, okapi_addr, family, protocol, count, seed, false)
+}
+
+/// The keyspace events each server publishes, heard by a subscriber to every event
+/// channel and read up to a marker published after each command, so each command's
+/// events are compared on their own.
+struct EventTap {
+    conn: Conn,
+    rounds: u64,
+}
+
+/// What the tap turns on: every class, `new` keys too, on both channels.
+pub const EVENT_FLAGS: &str = "AKEn";
+
+impl EventTap {
+    fn open(addr: &str, commands: &mut Conn) -> anyhow::Result<Self> {
+        commands.call(&[
+            b"CONFIG".to_vec(),
+            b"SET".to_vec(),
+            b"notify-keyspace-events".to_vec(),
+            EVENT_FLAGS.as_bytes().to_vec(),
+        ])?;
+        let mut conn = Conn::connect(addr)?;
+        conn.call(&[b"PSUBSCRIBE".to_vec(), b"__key*__:*".to_vec()])?;
+        conn.call(&[b"SUBSCRIBE".to_vec(), b"okapi-diff-sync".to_vec()])?;
+        Ok(Self { conn, rounds: 0 })
+    }
+
+    /// The events published since the last call, as `channel payload` lines.
+    fn take(&mut self, commands: &mut Conn) -> anyhow::Result<Vec<Value>> {
+        self.rounds += 1;
+        let marker = self.rounds.to_string().into_bytes();
+        commands.call(&[
+            b"PUBLISH".to_vec(),
+            b"okapi-diff-sync".to_vec(),
+            marker.clone(),
+        ])?;
+        let mut events = Vec::new();
+        loop {
+            let Value::Array(parts) = self.conn.read_value()? else {
+                bail!("the event subscriber got a reply that is not a message");
+            };
+            match parts.as_slice() {
+                [Value::Bulk(kind), _, Value::Bulk(payload)]
+                    if kind == b"message" && *payload == marker =>
+                {
+                    return Ok(events);
+                }
+                [
+                    Value::Bulk(kind),
+                    _,
+                    Value::Bulk(channel),
+                    Value::Bulk(payload),
+                ] if kind == b"pmessage" => {
+                    let mut line = channel.clone();
+                    line.push(b' ');
+                    line.extend_from_slice(payload);
+                    events.push(Value::Bulk(line));
+                }
+                other => bail!("unexpected message on the event subscriber: {other:?}"),
+            }
+        }
+    }
+}
+
+/// [`run_family`], and with `events` the keyspace events each command raised are
+/// compared too (a difference is reported as a [`Mismatch`] whose values are the two
+/// lists of events, the command prefixed with `events of`).
+pub fn run_family_with(
+    redis_addr: &str,
+    okapi_addr: &str,
+    family: Family,
+    protocol: u8,
+    count: usize,
+    seed: u64,
+    events: bool,
+) -> anyhow::Result<Report> {
     let mut redis = Conn::connect(redis_addr)?;
     let mut okapi = Conn::connect(okapi_addr)?;
     for conn in [&mut redis, &mut okapi] {
@@ -1324,6 +1401,14 @@ pub fn run_family(
         }
         conn.call(&[b"FLUSHALL".to_vec()])?;
     }
+    let mut taps = if events {
+        Some((
+            EventTap::open(redis_addr, &mut redis)?,
+            EventTap::open(okapi_addr, &mut okapi)?,
+        ))
+    } else {
+        None
+    };
     let mut rng = Rng::new(seed);
     let mut mismatches = Vec::new();
     let mut excused = Vec::new();
@@ -1345,6 +1430,23 @@ pub fn run_family(
                 .call(&argv)
                 .with_context(|| format!("okapi on {}", shown()))?,
         );
+        if let Some((redis_tap, okapi_tap)) = taps.as_mut() {
+            let want_events = redis_tap.take(&mut redis)?;
+            let got_events = okapi_tap.take(&mut okapi)?;
+            if want_events != got_events {
+                let mut labelled = vec![b"events of".to_vec()];
+                labelled.extend(argv.iter().cloned());
+                let mismatch = Mismatch {
+                    redis: Value::Array(want_events),
+                    okapi: Value::Array(got_events),
+                    argv: labelled,
+                };
+                match intentional(&argv) {
+                    Some(why) => excused.push((mismatch, why)),
+                    None => mismatches.push(mismatch),
+                }
+            }
+        }
         if want != got {
             let why = intentional(&argv);
             let mismatch = Mismatch {

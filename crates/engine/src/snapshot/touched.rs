@@ -62,7 +62,9 @@ impl Op {
                 HllOp::Merge { dst, .. } => key(dst),
             },
             // The source is only read.
-            OpKind::Geo(GeoOp::SearchStore { dst, .. }) => key(dst),
+            OpKind::Geo(GeoOp::SearchStore { dst, .. } | GeoOp::RadiusStore { dst, .. }) => {
+                key(dst)
+            }
             OpKind::Stream(
                 StreamOp::Add { key: k, .. }
                 | StreamOp::Trim { key: k, .. }

@@ -8,6 +8,7 @@ use super::{Stream, c_text, entry_reply, err};
 use crate::engine::ApplyCtx;
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::stream::group::Group;
 use crate::stream::{StreamId, StreamValue};
@@ -159,6 +160,7 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
             stream
                 .groups
                 .insert(crate::value::detach(group), Group::new(id, entries_read));
+            ks.notify(EventClass::STREAM, "xgroup-create", &key);
             ks.finish_write::<Stream>(&key, ctx, true);
             Ok(Reply::Ok)
         }
@@ -181,6 +183,7 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
                 GroupStart::Invalid(e) => return Err(e),
             };
             g.entries_read = entries_read;
+            ks.notify(EventClass::STREAM, "xgroup-setid", &key);
             ks.finish_write::<Stream>(&key, ctx, true);
             Ok(Reply::Ok)
         }
@@ -189,6 +192,9 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
                 return Err(err(KEY_MUST_EXIST));
             };
             let removed = stream.groups.remove(&group).is_some();
+            if removed {
+                ks.notify(EventClass::STREAM, "xgroup-destroy", &key);
+            }
             ks.finish_write::<Stream>(&key, ctx, removed);
             if removed {
                 // Clients blocked in XREADGROUP on this group must learn it is gone.
@@ -210,6 +216,7 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
             let created = !g.consumers.contains_key(&consumer);
             if created {
                 g.touch_consumer(&consumer, now);
+                ks.notify(EventClass::STREAM, "xgroup-createconsumer", &key);
             }
             ks.finish_write::<Stream>(&key, ctx, created);
             Ok(Reply::Int(i64::from(created)))
@@ -226,6 +233,9 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
                 return Err(no_group_for_key(&key, &group));
             };
             let pending = g.delete_consumer(&consumer);
+            if pending.is_some() {
+                ks.notify(EventClass::STREAM, "xgroup-delconsumer", &key);
+            }
             ks.finish_write::<Stream>(&key, ctx, pending.is_some());
             Ok(Reply::Int(pending.unwrap_or(0) as i64))
         }
@@ -251,12 +261,18 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
         }
         StreamOp::Claim(claim) => {
             let key = claim.key.clone();
-            let reply = {
+            let (reply, created) = {
                 let Some(stream) = ks.write_as::<Stream>(&key, ctx)? else {
                     return Err(no_key_or_group(&key, &claim.group));
                 };
-                xclaim(stream, *claim, now)?
+                let group = claim.group.clone();
+                let consumers = consumer_count(stream, &group);
+                let reply = xclaim(stream, *claim, now)?;
+                (reply, consumer_count(stream, &group) > consumers)
             };
+            if created {
+                ks.notify(EventClass::STREAM, "xgroup-createconsumer", &key);
+            }
             ks.finish_write::<Stream>(&key, ctx, true);
             Ok(reply)
         }
@@ -276,12 +292,18 @@ pub(super) fn apply(op: StreamOp, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<R
                 let Some(mut g) = stream.groups.remove(&group) else {
                     return Err(no_key_or_group(&key, &group));
                 };
+                let consumers = g.consumers.len();
                 let reply = autoclaim(
                     stream, &mut g, &consumer, min_idle, start, count, justid, now,
                 );
+                let created = g.consumers.len() > consumers;
                 stream.groups.insert(group, g);
-                reply
+                (reply, created)
             };
+            let (reply, created) = reply;
+            if created {
+                ks.notify(EventClass::STREAM, "xgroup-createconsumer", &key);
+            }
             ks.finish_write::<Stream>(&key, ctx, true);
             Ok(reply)
         }
@@ -329,6 +351,7 @@ fn read_group(rg: ReadGroup, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<Reply,
             let Some(mut group) = stream.groups.remove(&rg.group) else {
                 continue;
             };
+            let consumers = group.consumers.len();
             let replies = match from {
                 GroupFrom::History(id) => Some(history(stream, &mut group, &rg, after(*id), now)),
                 _ => match stream.last_entry_id() {
@@ -339,9 +362,14 @@ fn read_group(rg: ReadGroup, ks: &mut Keyspace, ctx: &ApplyCtx) -> Result<Reply,
                     _ => None,
                 },
             };
+            let created = group.consumers.len() > consumers;
             stream.groups.insert(rg.group.clone(), group);
-            replies
+            (replies, created)
         };
+        let (replies, created) = replies;
+        if created {
+            ks.notify(EventClass::STREAM, "xgroup-createconsumer", key);
+        }
         if let Some(replies) = replies {
             ks.finish_write::<Stream>(key, ctx, true);
             served.push((Reply::Bulk(key.clone()), Reply::Array(replies)));
@@ -423,6 +451,11 @@ fn entry_or_id(stream: &StreamValue, id: StreamId, justid: bool) -> Reply {
         Some((id, fields)) => entry_reply(id, fields),
         None => Reply::Bulk(id.to_bytes()),
     }
+}
+
+/// Consumers of `group` in `stream` (0 without the group).
+fn consumer_count(stream: &StreamValue, group: &[u8]) -> usize {
+    stream.groups.get(group).map_or(0, |g| g.consumers.len())
 }
 
 fn xclaim(stream: &mut StreamValue, claim: Claim, now: u64) -> Result<Reply, EngineError> {

@@ -1266,6 +1266,13 @@ fn appended_ops() -> Vec<OpKind> {
                 }),
             ],
         }),
+        GeoOp::RadiusStore {
+            dst: b("d"),
+            key: b("g"),
+            search: Box::new(geo_search()),
+            store_dist: false,
+        }
+        .into(),
     ]
 }
 

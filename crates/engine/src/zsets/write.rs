@@ -8,6 +8,7 @@ use super::{AddFlags, PopEnd, PopShape};
 use crate::ApplyCtx;
 use crate::error::EngineError;
 use crate::keyspace::Keyspace;
+use crate::notify::EventClass;
 use crate::reply::Reply;
 use crate::value::Value;
 use crate::zset::ZSetValue;
@@ -83,6 +84,13 @@ pub(super) fn add(
                 }
             }
         }
+        if added + updated > 0 {
+            ks.notify(
+                EventClass::ZSET,
+                if flags.incr { "zincr" } else { "zadd" },
+                &key,
+            );
+        }
         ks.finish_write::<ZSet>(&key, ctx, added + updated > 0);
     }
     if nan {
@@ -106,6 +114,9 @@ pub(super) fn rem(
         return Ok(Reply::Int(0));
     };
     let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
+    if removed > 0 {
+        ks.notify(EventClass::ZSET, "zrem", key);
+    }
     ks.finish_write::<ZSet>(key, ctx, removed > 0);
     Ok(Reply::Int(removed as i64))
 }
@@ -120,6 +131,14 @@ pub(super) fn rem_range(
         return Ok(Reply::Int(0));
     };
     let removed = range::remove(z, by);
+    if removed > 0 {
+        let event = match by {
+            RangeBy::Rank { .. } => "zremrangebyrank",
+            RangeBy::Score(_) => "zremrangebyscore",
+            RangeBy::Lex(_) => "zremrangebylex",
+        };
+        ks.notify(EventClass::ZSET, event, key);
+    }
     ks.finish_write::<ZSet>(key, ctx, removed > 0);
     Ok(Reply::Int(removed as i64))
 }
@@ -161,6 +180,11 @@ pub(super) fn pop(
     if end == PopEnd::Max {
         popped.reverse();
     }
+    let event = match end {
+        PopEnd::Min => "zpopmin",
+        PopEnd::Max => "zpopmax",
+    };
+    ks.notify(EventClass::ZSET, event, key);
     ks.finish_write::<ZSet>(key, ctx, true);
     let pairs = || {
         popped
@@ -202,12 +226,18 @@ pub(super) fn range_store(
             result.insert(entry.member.clone(), entry.score);
         }
     }
-    Ok(store(ks, ctx, dst, result))
+    Ok(store(ks, ctx, dst, result, "zrangestore"))
 }
 
-/// Stores a computed set under `dst` (replacing any value and TTL), or deletes `dst`
-/// when the set is empty; replies with its size.
-pub(crate) fn store(ks: &mut Keyspace, ctx: &ApplyCtx, dst: Bytes, mut result: ZSetValue) -> Reply {
+/// Stores a computed set under `dst` (replacing any value and TTL) and raises `event`,
+/// or deletes `dst` when the set is empty; replies with its size.
+pub(crate) fn store(
+    ks: &mut Keyspace,
+    ctx: &ApplyCtx,
+    dst: Bytes,
+    mut result: ZSetValue,
+    event: &'static str,
+) -> Reply {
     let negative_zeros: Vec<Bytes> = result
         .iter()
         .filter(|e| e.score == 0.0 && e.score.is_sign_negative())
@@ -218,9 +248,12 @@ pub(crate) fn store(ks: &mut Keyspace, ctx: &ApplyCtx, dst: Bytes, mut result: Z
     }
     let len = result.len();
     if len == 0 {
-        ks.remove(&dst, ctx);
+        if ks.remove(&dst, ctx).is_some() {
+            ks.notify(EventClass::GENERIC, "del", &dst);
+        }
     } else {
-        ks.insert(dst, Value::ZSet(Box::new(result)), ctx);
+        ks.insert(&dst, Value::ZSet(Box::new(result)), ctx);
+        ks.notify(EventClass::ZSET, event, &dst);
     }
     Reply::Int(len as i64)
 }

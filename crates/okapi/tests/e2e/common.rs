@@ -90,7 +90,8 @@ pub struct Raw {
 impl Raw {
     /// Connects to the node's RESP port.
     pub fn connect(node: &TestNode) -> Raw {
-        let stream = std::net::TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
+        let stream =
+            std::net::TcpStream::connect((node.host.as_str(), node.port)).expect("connect");
         stream
             .set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .expect("timeout");

@@ -15,7 +15,7 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn compare(families: &[Family]) {
+fn compare(families: &[Family], protocols: &[u8], events: bool) {
     assert!(
         differential::redis_available(),
         "redis-server is needed (Debian: apt-get install redis-server)"
@@ -26,14 +26,15 @@ fn compare(families: &[Family]) {
     let seed = env_or("OKAPI_DIFF_SEED", 1);
     let mut failures = Vec::new();
     for &family in families {
-        for protocol in [2u8, 3] {
-            let report = differential::run_family(
+        for &protocol in protocols {
+            let report = differential::run_family_with(
                 &redis.addr,
                 &node.addr(),
                 family,
                 protocol,
                 count,
                 seed + u64::from(protocol),
+                events,
             )
             .expect("both servers answer");
             eprintln!(
@@ -70,5 +71,12 @@ fn compare(families: &[Family]) {
 /// and printed but do not fail the run.
 #[test]
 fn every_family_matches_redis() {
-    compare(&Family::ALL);
+    compare(&Family::ALL, &[2, 3], false);
+}
+
+/// Every family with keyspace notifications on (`notify-keyspace-events AKEn` on both
+/// servers): each command publishes the same events, in the same order, as in Redis.
+#[test]
+fn every_family_announces_what_redis_announces() {
+    compare(&Family::ALL, &[2], true);
 }

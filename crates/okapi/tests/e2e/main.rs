@@ -21,6 +21,7 @@ mod keys;
 mod lists;
 mod log_sink;
 mod nbd;
+mod notifications;
 mod protocol;
 mod pubsub;
 mod readme;

@@ -49,7 +49,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("min-replicas-max-lag", "10"),
     ("min-replicas-to-write", "0"),
     ("no-appendfsync-on-rewrite", "no"),
-    ("notify-keyspace-events", ""),
     ("rdbchecksum", "yes"),
     ("rdbcompression", "yes"),
     ("repl-backlog-size", "1048576"),
@@ -76,9 +75,6 @@ pub const IGNORED: &[(&str, &str)] = &[
 pub fn missing_feature(name: &str, value: &str) -> Option<String> {
     let off = |v: &str| v.is_empty() || v == "0" || v.eq_ignore_ascii_case("no");
     let why = match name {
-        "notify-keyspace-events" if !value.is_empty() => {
-            "okapi does not send keyspace notifications yet"
-        }
         "appendonly" if value.eq_ignore_ascii_case("no") => {
             "okapi always logs every write (its WAL cannot be turned off)"
         }

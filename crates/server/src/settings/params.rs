@@ -299,6 +299,26 @@ pub(super) const PARAMS: &[Param] = &[
         change: Change::Set(|s, v| parse_memory(v).map(|n| s.maxmemory = n)),
     },
     Param {
+        name: "notify-keyspace-events",
+        get: |s| s.notify_keyspace_events.to_string(),
+        change: Change::Set(|s, v| match okapi_engine::notify::NotifyConfig::parse(v) {
+            Some(config)
+                if config
+                    .classes
+                    .intersects(okapi_engine::notify::EventClass::KEY_MISS) =>
+            {
+                // Reads are answered without the log, so nothing raises them yet;
+                // accepting `m` would promise events that never come.
+                Err("okapi does not publish key-miss events ('m') yet; it is refused rather than ignored".into())
+            }
+            Some(config) => {
+                s.notify_keyspace_events = config;
+                Ok(())
+            }
+            None => Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        }),
+    },
+    Param {
         name: "maxmemory-policy",
         get: |s| s.maxmemory_policy.clone(),
         change: Change::Set(|s, v| {

@@ -62,6 +62,18 @@ fn three_nodes_form_a_cluster_that_cluster_clients_use() {
         err(&mut at_leader, &["MSET", "key:1", "a", "key:2", "b"]),
         "CROSSSLOT Keys in request don't hash to the same slot"
     );
+    // Keyspace notifications are the node's own: a follower announces the writes
+    // its replica applies, the leader (notifications off) announces nothing.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KA")
+        .query(&mut direct)
+        .expect("CONFIG SET");
+    let mut follower_sub = crate::common::Raw::connect(&cluster.nodes[other]);
+    follower_sub.call(&["SUBSCRIBE", "__keyspace@0__:key:1"]);
+    let mut leader_sub = crate::common::Raw::connect(&cluster.nodes[leader]);
+    leader_sub.call(&["PSUBSCRIBE", "*"]);
     // WAIT counts the replicas whose log holds the connection's last write.
     let _: () = redis::cmd("SET")
         .arg("key:1")
@@ -74,6 +86,25 @@ fn three_nodes_form_a_cluster_that_cluster_clients_use() {
         .query(&mut at_leader)
         .expect("WAIT");
     assert_eq!(replicas, 2, "both followers hold the write");
+    assert_eq!(
+        follower_sub.read(),
+        Some(okapi_resp::Frame::Array(vec![
+            crate::common::bulk("message"),
+            crate::common::bulk("__keyspace@0__:key:1"),
+            crate::common::bulk("set"),
+        ])),
+        "the follower announced the write it applied"
+    );
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("after")
+        .arg("x")
+        .query(&mut at_leader)
+        .expect("PUBLISH");
+    let first = leader_sub.read().expect("a message");
+    assert!(
+        format!("{first:?}").contains("after"),
+        "the leader, with notifications off, announced nothing first: {first:?}"
+    );
 
     // redis-cli -c follows the redirects.
     let cli = |args: &[&str]| {
