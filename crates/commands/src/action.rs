@@ -308,6 +308,31 @@ pub enum ClientCmd {
     },
     /// CLIENT UNPAUSE.
     Unpause,
+    /// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT]
+    /// [NOLOOP]: the options as given; the checks against the client's state are the
+    /// server's.
+    Tracking {
+        /// ON (true) or OFF.
+        on: bool,
+        /// REDIRECT's client id.
+        redirect: Option<i64>,
+        /// BCAST.
+        bcast: bool,
+        /// PREFIX arguments.
+        prefixes: Vec<Bytes>,
+        /// OPTIN.
+        optin: bool,
+        /// OPTOUT.
+        optout: bool,
+        /// NOLOOP.
+        noloop: bool,
+    },
+    /// CLIENT CACHING YES (true) / NO.
+    Caching(bool),
+    /// CLIENT GETREDIR.
+    GetRedir,
+    /// CLIENT TRACKINGINFO.
+    TrackingInfo,
 }
 
 /// CLIENT REPLY modes.

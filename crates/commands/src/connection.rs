@@ -180,6 +180,58 @@ pub fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|&c| (b'!'..=b'~').contains(&c))
 }
 
+/// CLIENT TRACKING's options, in Redis's order of checks: a bad option is a syntax
+/// error whatever the mode, then ON or OFF.
+fn tracking(mode: &Bytes, options: &[Bytes]) -> Result<Action, CommandError> {
+    let (mut redirect, mut prefixes) = (None, Vec::new());
+    let (mut bcast, mut optin, mut optout, mut noloop) = (false, false, false, false);
+    let mut i = 0;
+    while i < options.len() {
+        let option = &options[i];
+        let more = i + 1 < options.len();
+        if is(option, "REDIRECT") && more {
+            i += 1;
+            if redirect.is_some() {
+                return Err(CommandError::other(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            redirect =
+                Some(okapi_types::num::parse_i64(&options[i]).ok_or(CommandError::NotInteger)?);
+        } else if is(option, "BCAST") {
+            bcast = true;
+        } else if is(option, "OPTIN") {
+            optin = true;
+        } else if is(option, "OPTOUT") {
+            optout = true;
+        } else if is(option, "NOLOOP") {
+            noloop = true;
+        } else if is(option, "PREFIX") && more {
+            i += 1;
+            prefixes.push(options[i].clone());
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        i += 1;
+    }
+    let on = if is(mode, "ON") {
+        true
+    } else if is(mode, "OFF") {
+        false
+    } else {
+        return Err(CommandError::Syntax);
+    };
+    client_cmd(ClientCmd::Tracking {
+        on,
+        redirect,
+        bcast,
+        prefixes,
+        optin,
+        optout,
+        noloop,
+    })
+}
+
 fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
     let sub = a[0].to_ascii_lowercase();
     let rest = &a[1..];
@@ -237,6 +289,18 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
             })
         }
         (b"unpause", []) => client_cmd(ClientCmd::Unpause),
+        (b"tracking", [mode, options @ ..]) => tracking(mode, options),
+        (b"caching", [mode]) => {
+            if is(mode, "YES") {
+                client_cmd(ClientCmd::Caching(true))
+            } else if is(mode, "NO") {
+                client_cmd(ClientCmd::Caching(false))
+            } else {
+                Err(CommandError::Syntax)
+            }
+        }
+        (b"getredir", []) => client_cmd(ClientCmd::GetRedir),
+        (b"trackinginfo", []) => client_cmd(ClientCmd::TrackingInfo),
         (b"no-evict" | b"no-touch", [mode]) if is(mode, "ON") || is(mode, "OFF") => {
             client_cmd(ClientCmd::Flag)
         }
@@ -334,6 +398,8 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         (b"help", []) => Ok(Action::Reply(okapi_engine::Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CACHING (YES|NO)",
+                "GETREDIR",
                 "GETNAME",
                 "ID",
                 "INFO",
@@ -345,6 +411,8 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 "REPLY (ON|OFF|SKIP)",
                 "SETINFO <LIB-NAME|LIB-VER> <value>",
                 "SETNAME <name>",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+                "TRACKINGINFO",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "UNPAUSE",
                 "HELP",
@@ -355,7 +423,8 @@ fn client(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         ))),
         (
             b"id" | b"getname" | b"info" | b"setname" | b"setinfo" | b"no-evict" | b"no-touch"
-            | b"reply" | b"unblock" | b"kill" | b"help" | b"pause" | b"unpause",
+            | b"reply" | b"unblock" | b"kill" | b"help" | b"pause" | b"unpause" | b"tracking"
+            | b"caching" | b"getredir" | b"trackinginfo",
             _,
         ) => Err(arity()),
         _ => Err(CommandError::UnknownSubcommand {

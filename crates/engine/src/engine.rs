@@ -232,6 +232,8 @@ pub struct Engine {
     notify: crate::notify::EventClass,
     /// Events raised by applied ops, not yet taken by the node.
     events: Vec<crate::notify::KeyEvent>,
+    /// A FLUSHDB or FLUSHALL applied since the last [`Engine::take_flushed`].
+    pub(crate) flushed: bool,
     /// Function libraries (FUNCTION LOAD).
     pub(crate) libraries: crate::functions::Libraries,
 }
@@ -261,6 +263,7 @@ impl Engine {
             libraries: crate::functions::Libraries::default(),
             notify: crate::notify::EventClass::NONE,
             events: Vec::new(),
+            flushed: false,
         }
     }
 
@@ -277,6 +280,7 @@ impl Engine {
             libraries: crate::functions::Libraries::default(),
             notify: crate::notify::EventClass::NONE,
             events: Vec::new(),
+            flushed: false,
         }
     }
 
@@ -398,6 +402,12 @@ impl Engine {
         !self.events.is_empty()
     }
 
+    /// True once if a FLUSHDB or FLUSHALL applied since the last call: every key may
+    /// have changed (client-side caching invalidates everything then).
+    pub fn take_flushed(&mut self) -> bool {
+        std::mem::take(&mut self.flushed)
+    }
+
     /// The keyspace events raised since the last call, in the order raised.
     pub fn take_events(&mut self) -> Vec<crate::notify::KeyEvent> {
         std::mem::take(&mut self.events)
@@ -413,11 +423,15 @@ impl Engine {
         for (i, ks) in self.spaces.iter_mut().enumerate() {
             let db = Namespace(i as u32);
             if ks.has_notices() {
-                self.events.extend(
-                    ks.take_notices()
-                        .into_iter()
-                        .map(|(event, key)| crate::notify::KeyEvent { db, event, key }),
-                );
+                self.events
+                    .extend(ks.take_notices().into_iter().map(|(class, event, key)| {
+                        crate::notify::KeyEvent {
+                            db,
+                            class,
+                            event,
+                            key,
+                        }
+                    }));
             } else {
                 ks.take_notices();
             }

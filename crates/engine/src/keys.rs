@@ -422,6 +422,7 @@ impl KeyOp {
             KeyOp::FlushDb => {
                 let table = engine.space_mut(db)?.take_all(ctx);
                 engine.retire(db, table);
+                engine.flushed = true;
                 Ok(Reply::Ok)
             }
             KeyOp::FlushAll => {
@@ -429,6 +430,7 @@ impl KeyOp {
                     let table = engine.spaces[i].take_all(ctx);
                     engine.retire(Namespace(i as u32), table);
                 }
+                engine.flushed = true;
                 Ok(Reply::Ok)
             }
             KeyOp::ExpireDue { keys } => {

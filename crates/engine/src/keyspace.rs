@@ -628,7 +628,7 @@ impl Keyspace {
     }
 
     /// The events raised since the last call, in order.
-    pub(crate) fn take_notices(&mut self) -> Vec<(&'static str, Bytes)> {
+    pub(crate) fn take_notices(&mut self) -> Vec<(EventClass, &'static str, Bytes)> {
         self.notices.fresh = None;
         std::mem::take(&mut self.notices.pending)
     }

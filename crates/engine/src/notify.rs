@@ -185,6 +185,8 @@ impl std::fmt::Display for NotifyConfig {
 pub struct KeyEvent {
     /// The key's namespace (the `<db>` of the channels).
     pub db: Namespace,
+    /// The event's class.
+    pub class: EventClass,
     /// The event's name (`set`, `lpush`, `expired` ...).
     pub event: &'static str,
     /// The key.
@@ -196,8 +198,8 @@ pub struct KeyEvent {
 pub(crate) struct Notices {
     /// Classes raised (the node's setting).
     pub(crate) raised: EventClass,
-    /// Raised events, in order: `(event, key)`.
-    pub(crate) pending: Vec<(&'static str, Bytes)>,
+    /// Raised events, in order: `(class, event, key)`.
+    pub(crate) pending: Vec<(EventClass, &'static str, Bytes)>,
     /// The key the write under way created, with the position of its `new` event
     /// (if `n` is raised): a write that creates a container and leaves it empty
     /// takes that back instead of raising `del`.
@@ -209,7 +211,8 @@ impl Notices {
     #[inline]
     pub(crate) fn raise(&mut self, class: EventClass, event: &'static str, key: &[u8]) {
         if self.raised.intersects(class) {
-            self.pending.push((event, Bytes::copy_from_slice(key)));
+            self.pending
+                .push((class, event, Bytes::copy_from_slice(key)));
         }
     }
 
@@ -291,8 +294,8 @@ mod tests {
         assert_eq!(
             notices.pending,
             vec![
-                ("lpush", Bytes::from_static(b"b")),
-                ("del", Bytes::from_static(b"b"))
+                (EventClass::LIST, "lpush", Bytes::from_static(b"b")),
+                (EventClass::GENERIC, "del", Bytes::from_static(b"b"))
             ]
         );
     }

@@ -116,7 +116,7 @@ impl Machine for EngineMachine {
         if self.announces {
             // The setting is read on every entry, so a CONFIG SET, a new shard and an
             // engine replaced by a restore all follow it without being told.
-            let raised = self.shared.notify.raised();
+            let raised = self.shared.raised_events();
             if core.engine.notify() != raised {
                 core.engine.set_notify(raised);
             }
@@ -141,12 +141,16 @@ impl Machine for EngineMachine {
         if !core.blocked.is_empty() && core.engine.has_ready() {
             self.shard.notify_blocked();
         }
-        if core.engine.has_events() {
+        let flushed = core.engine.take_flushed();
+        if core.engine.has_events() || flushed {
             let events = core.engine.take_events();
             drop(guard);
             // Published before the replies go back, so a client that reads its reply
-            // and then a subscriber's queue finds the events there (as in Redis).
-            self.shared.notify.publish(&self.shared.pubsub, events);
+            // and then a subscriber's queue finds the events there (as in Redis), and a
+            // caching client is told of a change before the writer hears it is done.
+            if self.announces {
+                self.shared.announce(&events, flushed);
+            }
         }
         replies
     }

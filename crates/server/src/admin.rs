@@ -666,6 +666,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 shared.pause.unpause();
                 Reply::Ok
             }
+            ClientCmd::Tracking {
+                on,
+                redirect,
+                bcast,
+                prefixes,
+                optin,
+                optout,
+                noloop,
+            } => self.client_tracking(
+                shared,
+                on,
+                redirect,
+                crate::tracking::TrackingOptions {
+                    redirect: 0,
+                    bcast,
+                    optin,
+                    optout,
+                    prefixes,
+                },
+                noloop,
+            ),
+            ClientCmd::Caching(yes) => match self.session.tracking {
+                None => error_reply(
+                    &"ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+                ),
+                Some(mode) if yes && !mode.optin => error_reply(
+                    &"ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+                ),
+                Some(mode) if !yes && !mode.optout => error_reply(
+                    &"ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+                ),
+                Some(_) => {
+                    self.session.caching = true;
+                    Reply::Ok
+                }
+            },
+            ClientCmd::GetRedir => match shared.tracking.view(self.info.id) {
+                Some(view) => Reply::Int(view.options.redirect as i64),
+                None => Reply::Int(-1),
+            },
+            ClientCmd::TrackingInfo => self.tracking_info(shared),
             ClientCmd::Unblock { id, error } => {
                 held.release();
                 Reply::flag(held.layout.shards().iter().any(|shard| {
@@ -732,6 +773,104 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         Reply::Int(killed)
     }
 
+    fn client_tracking(
+        &mut self,
+        shared: &Shared,
+        on: bool,
+        redirect: Option<i64>,
+        mut options: crate::tracking::TrackingOptions,
+        noloop: bool,
+    ) -> Reply {
+        if let Some(id) = redirect {
+            // Checked now, as Redis does, although the target may go later.
+            match u64::try_from(id)
+                .ok()
+                .filter(|&id| shared.clients.get(id).is_some())
+            {
+                Some(id) => options.redirect = id,
+                None => {
+                    return error_reply(&"ERR The client ID you want redirect to does not exist");
+                }
+            }
+        }
+        if !on {
+            shared.tracking.disable(self.info.id);
+            self.session.tracking = None;
+            self.session.caching = false;
+            self.info.tracking_redirect.store(-1, Ordering::Relaxed);
+            self.info.tracking_bcast.store(false, Ordering::Relaxed);
+            return Reply::Ok;
+        }
+        if !options.bcast && !options.prefixes.is_empty() {
+            return error_reply(&"ERR PREFIX option requires BCAST mode to be enabled");
+        }
+        if noloop {
+            // The log carries no writer, so a replica cannot tell a client's own
+            // writes from others'; refused rather than ignored.
+            return error_reply(
+                &"ERR okapi does not support CLIENT TRACKING NOLOOP yet: invalidations cannot be told apart from the client's own writes",
+            );
+        }
+        let mode = crate::session::TrackingMode {
+            bcast: options.bcast,
+            optin: options.optin,
+            optout: options.optout,
+        };
+        let redirect = options.redirect as i64;
+        // The queue invalidations arrive on (when not redirected elsewhere).
+        self.subscriber(shared);
+        if let Err(e) = shared.tracking.enable(self.info.id, options) {
+            return error_reply(&e);
+        }
+        self.session.tracking = Some(mode);
+        self.info
+            .tracking_redirect
+            .store(redirect, Ordering::Relaxed);
+        self.info
+            .tracking_bcast
+            .store(mode.bcast, Ordering::Relaxed);
+        Reply::Ok
+    }
+
+    fn tracking_info(&mut self, shared: &Shared) -> Reply {
+        let view = shared.tracking.view(self.info.id);
+        let mut flags = vec![Reply::bulk(if view.is_some() { b"on" } else { b"off" })];
+        let (redirect, mut prefixes) = match &view {
+            Some(view) => {
+                let o = &view.options;
+                if o.bcast {
+                    flags.push(Reply::bulk(b"bcast"));
+                }
+                if o.optin {
+                    flags.push(Reply::bulk(b"optin"));
+                    if self.session.caching {
+                        flags.push(Reply::bulk(b"caching-yes"));
+                    }
+                }
+                if o.optout {
+                    flags.push(Reply::bulk(b"optout"));
+                    if self.session.caching {
+                        flags.push(Reply::bulk(b"caching-no"));
+                    }
+                }
+                if view.broken_redirect {
+                    flags.push(Reply::bulk(b"broken_redirect"));
+                }
+                (o.redirect as i64, o.prefixes.clone())
+            }
+            None => (-1, Vec::new()),
+        };
+        prefixes.sort();
+        Reply::Map(vec![
+            (Reply::bulk(b"flags"), Reply::Set(flags)),
+            (Reply::bulk(b"redirect"), Reply::Int(redirect)),
+            (
+                Reply::bulk(b"prefixes"),
+                Reply::Array(prefixes.into_iter().map(Reply::Bulk).collect()),
+            ),
+        ])
+    }
+
     fn subscriber(&mut self, shared: &Shared) -> Subscriber {
         if let Some(sub) = &self.subscriber {
             return sub.clone();
@@ -744,6 +883,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         };
         self.messages = Some(rx);
         self.subscriber = Some(sub.clone());
+        // Client-side caching may redirect invalidations to this connection.
+        shared.tracking.register_endpoint(self.info.id, sub.clone());
         sub
     }
 

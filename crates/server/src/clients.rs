@@ -55,6 +55,10 @@ pub struct ClientInfo {
     pub lib_ver: Mutex<Option<Bytes>>,
     /// Last command name.
     pub last_cmd: Mutex<&'static str>,
+    /// CLIENT TRACKING: -1 off, else the client invalidations go to (0: itself).
+    pub tracking_redirect: AtomicI64,
+    /// CLIENT TRACKING in BCAST mode.
+    pub tracking_bcast: AtomicBool,
     /// Set when the client must be disconnected.
     pub killed: AtomicBool,
     /// Wakes the connection task when killed.
@@ -130,11 +134,18 @@ impl ClientInfo {
         if self.monitor.load(Ordering::Relaxed) {
             flags.push('O');
         }
+        let redirect = self.tracking_redirect.load(Ordering::Relaxed);
+        if redirect >= 0 {
+            flags.push('t');
+        }
+        if self.tracking_bcast.load(Ordering::Relaxed) {
+            flags.push('B');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -151,6 +162,7 @@ impl ClientInfo {
             self.pubsub_queued.load(Ordering::Relaxed),
             lock(&self.last_cmd),
             lock(&self.user),
+            redirect,
             self.resp.load(Ordering::Relaxed),
             opt(&self.lib_name),
             opt(&self.lib_ver),
@@ -190,6 +202,8 @@ impl ClientRegistry {
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
             last_cmd: Mutex::new("NULL"),
+            tracking_redirect: AtomicI64::new(-1),
+            tracking_bcast: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });

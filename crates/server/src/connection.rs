@@ -612,6 +612,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 out.extend_from_slice(&line);
                 out.extend_from_slice(b"\r\n");
             }
+            Message::Invalidate(keys) => {
+                if protocol == okapi_resp::Protocol::Resp3 {
+                    okapi_resp::encoder::push_header(out, 2, protocol);
+                    okapi_resp::encoder::bulk(out, b"invalidate");
+                } else if self.session.subscribed() {
+                    okapi_resp::encoder::push_header(out, 3, protocol);
+                    okapi_resp::encoder::bulk(out, b"message");
+                    okapi_resp::encoder::bulk(out, b"__redis__:invalidate");
+                } else {
+                    // RESP2 without pub/sub has no way to carry it (Redis drops it).
+                    return;
+                }
+                match keys {
+                    Some(keys) => {
+                        okapi_resp::encoder::array_header(out, keys.len());
+                        for key in &keys {
+                            okapi_resp::encoder::bulk(out, key);
+                        }
+                    }
+                    None => okapi_resp::encoder::null(out, protocol),
+                }
+            }
+            Message::TrackingRedirBroken(id) => {
+                if protocol == okapi_resp::Protocol::Resp3 {
+                    okapi_resp::encoder::push_header(out, 2, protocol);
+                    okapi_resp::encoder::bulk(out, b"tracking-redir-broken");
+                    okapi_resp::encoder::integer(out, id as i64);
+                }
+            }
         }
     }
 
@@ -661,6 +690,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.unblock_self(&shard);
         }
         self.shared.pubsub.unmonitor(id);
+        self.shared.tracking.unregister(id);
         self.shared.clients.unregister(id);
     }
 }

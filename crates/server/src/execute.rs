@@ -434,6 +434,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
         };
         self.last_cmd = spec.name;
+        // CLIENT CACHING holds for the next command, or the next transaction (EXEC
+        // clears it once its commands ran).
+        let caching = self.session.caching;
+        if caching
+            && !matches!(spec.name, "client" | "multi" | "exec")
+            && (self.session.multi.is_none() || spec.name == "discard")
+        {
+            self.session.caching = false;
+        }
         if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
             return (
                 Action::Reply(error_reply(&"NOAUTH Authentication required.")),
@@ -537,7 +546,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if spec.has(flags::DENYOOM) && self.over_memory {
             return (Action::Reply(error_reply(&crate::log::OVER_MEMORY)), here);
         }
+        if matches!(action, Action::Read(_)) {
+            self.track_read(spec, argv, caching);
+        }
         (action, target)
+    }
+
+    /// Client-side caching: remembers the keys a read-only command of a tracking
+    /// client reads, before it reads them (a change applied after the read then finds
+    /// them remembered).
+    fn track_read(&self, spec: &okapi_commands::CommandSpec, argv: &[Bytes], caching: bool) {
+        if let Some(mode) = self.session.tracking
+            && mode.remembers(caching)
+            && spec.has(flags::READONLY)
+        {
+            let max_keys = self.shared.settings().tracking_table_max_keys;
+            self.shared.tracking.remember(
+                self.info.id,
+                spec.key_indexes(argv).map(|i| &argv[i]),
+                max_keys,
+            );
+        }
     }
 
     /// Carries out everything but writes (which [`Self::run_until_await`] batches) on
@@ -1037,6 +1066,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             },
         };
         let databases = self.databases;
+        let caching = std::mem::take(&mut self.session.caching);
         let mut items = Vec::new();
         // Replies known before the engine runs (errors, connection commands), by
         // position; `None` marks a slot filled from the engine's replies in order.
@@ -1057,7 +1087,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Ok((spec, _)) if spec.has(flags::DENYOOM) && self.over_memory => {
                     Some(error_reply(&crate::log::OVER_MEMORY))
                 }
-                Ok((_, Action::Read(query))) => {
+                Ok((spec, Action::Read(query))) => {
+                    self.track_read(spec, &argv, caching);
                     items.push(okapi_engine::TxnItem::Read(query));
                     None
                 }

@@ -118,9 +118,10 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
         let pubsub = clients.iter().filter(|c| c.is_pubsub()).count();
         let _ = write!(
             o,
-            "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\npubsub_clients:{pubsub}\r\n",
+            "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{blocked}\r\ntracking_clients:{}\r\npubsub_clients:{pubsub}\r\n",
             clients.len(),
             settings.maxclients,
+            shared.tracking.client_count(),
         );
     });
     section("memory", "Memory", &|o| {
@@ -175,9 +176,10 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
     );
     section("stats", "Stats", &|o| {
         let st = &shared.stats;
+        let (tracking_keys, tracking_items, tracking_prefixes) = shared.tracking.totals();
         let _ = write!(
             o,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n",
             Stats::get(&st.connections),
             Stats::get(&st.commands),
             st.ops_per_sec(),
@@ -189,6 +191,9 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             engine_stats.misses,
             shared.pubsub.channel_count(),
             shared.pubsub.numpat(),
+            tracking_keys,
+            tracking_items,
+            tracking_prefixes,
             Stats::get(&st.errors),
         );
     });

@@ -19,6 +19,7 @@
 //!   what the node does for them
 //! - [`notify`] — keyspace notifications: the setting engines raise events by, and
 //!   their publication
+//! - [`tracking`] — client-side caching: tracked keys and invalidation messages
 //! - [`script_probe`] — a script's probe moved off the event loop (long runs)
 //! - [`access`] — password and protected mode, the same for every front end
 //! - [`loading`] — the loading state every front end checks; [`logging`] — the log
@@ -52,6 +53,7 @@ pub mod shard;
 pub mod shared;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 
 pub use durability::{BoxFuture, Durability};
 pub use error::ServerError;

@@ -55,10 +55,14 @@ impl KeyspaceNotify {
 
     /// Publishes `events` in order, each on the channels the setting turns on (the
     /// keyspace channel first, as Redis).
-    pub fn publish(&self, pubsub: &PubSub, events: Vec<KeyEvent>) {
+    pub fn publish(&self, pubsub: &PubSub, events: &[KeyEvent]) {
         let config = self.config();
         let mut db_text = itoa::Buffer::new();
         for event in events {
+            // Client-side caching may have raised more classes than announced.
+            if !config.classes.intersects(event.class) {
+                continue;
+            }
             let db = db_text.format(event.db.0).as_bytes();
             let name = Bytes::from_static(event.event.as_bytes());
             if config.keyspace {

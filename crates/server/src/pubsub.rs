@@ -32,6 +32,13 @@ pub enum Message {
     },
     /// A line for a MONITOR client: one command another client ran.
     Monitor(Bytes),
+    /// Client-side caching: these keys changed (`None`: every key, after a flush).
+    /// RESP3 connections get an `invalidate` push, RESP2 ones in pub/sub mode a
+    /// message on `__redis__:invalidate`, others nothing (as Redis).
+    Invalidate(Option<Vec<Bytes>>),
+    /// Client-side caching: the client invalidations were redirected to is gone
+    /// (RESP3 only).
+    TrackingRedirBroken(u64),
 }
 
 impl Message {
@@ -45,6 +52,10 @@ impl Message {
                 payload,
             } => pattern.len() + channel.len() + payload.len() + 32,
             Message::Monitor(line) => line.len() + 16,
+            Message::Invalidate(keys) => {
+                keys.iter().flatten().map(|k| k.len() + 16).sum::<usize>() + 32
+            }
+            Message::TrackingRedirBroken(_) => 48,
         }
     }
 }
@@ -61,7 +72,9 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    fn deliver(&self, message: Message) -> bool {
+    /// Queues `message`; false if the connection is gone (or was just disconnected for
+    /// being too far behind).
+    pub(crate) fn deliver(&self, message: Message) -> bool {
         let size = message.size();
         let queued = self.client.pubsub_queued.fetch_add(size, Ordering::Relaxed) + size;
         if queued > self.limit {

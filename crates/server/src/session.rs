@@ -40,6 +40,30 @@ pub struct Session {
     pub replies_off: bool,
     /// CLIENT REPLY SKIP: drop the next reply.
     pub skip_next: bool,
+    /// CLIENT TRACKING ON, and how (the node's [`crate::tracking::Tracking`] holds the
+    /// rest).
+    pub tracking: Option<TrackingMode>,
+    /// CLIENT CACHING YES/NO given for the next command (or transaction).
+    pub caching: bool,
+}
+
+/// What a tracking session needs to decide, per read, whether to remember its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackingMode {
+    /// BCAST: nothing is remembered.
+    pub bcast: bool,
+    /// OPTIN.
+    pub optin: bool,
+    /// OPTOUT.
+    pub optout: bool,
+}
+
+impl TrackingMode {
+    /// Whether a read's keys are remembered, `caching` being the CLIENT CACHING flag.
+    pub fn remembers(self, caching: bool) -> bool {
+        // OPTIN remembers only with the flag, OPTOUT only without it.
+        !self.bcast && (!self.optin || caching) && (!self.optout || !caching)
+    }
 }
 
 impl Session {

@@ -102,6 +102,8 @@ pub struct Settings {
     /// Microseconds to pause per key restored from a snapshot (Redis's
     /// `key-load-delay`, for testing what clients see while a node loads).
     pub key_load_delay_us: u64,
+    /// Most keys client-side caching remembers readers for (0: no limit).
+    pub tracking_table_max_keys: usize,
     /// `notify-keyspace-events`: which keyspace events are published, and where.
     pub notify_keyspace_events: okapi_engine::notify::NotifyConfig,
     /// Redis parameters accepted for compatibility but without effect in okapi.
@@ -130,6 +132,7 @@ impl Default for Settings {
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_owned(),
             notify_keyspace_events: okapi_engine::notify::NotifyConfig::default(),
+            tracking_table_max_keys: 1_000_000,
             pubsub_output_limit: 32 * 1024 * 1024,
             loglevel: LogLevel::Notice,
             appendfsync: "everysec".to_owned(),

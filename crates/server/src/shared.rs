@@ -61,6 +61,8 @@ pub struct Shared {
     pub scripts: okapi_scripting::ScriptCache,
     /// Keyspace notifications: what applied entries announce.
     pub notify: crate::notify::KeyspaceNotify,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl Shared {
@@ -96,7 +98,30 @@ impl Shared {
             slowlog: crate::slowlog::SlowLog::default(),
             scripts: okapi_scripting::ScriptCache::default(),
             notify,
+            tracking: crate::tracking::Tracking::default(),
         })
+    }
+
+    /// The keyspace event classes applied entries must raise: what notifications
+    /// announce, and every change while a client tracks keys.
+    pub fn raised_events(&self) -> okapi_engine::notify::EventClass {
+        let mut raised = self.notify.raised();
+        if self.tracking.active() {
+            raised |= okapi_engine::notify::EventClass::ALL;
+        }
+        raised
+    }
+
+    /// Publishes what applied entries raised: keyspace notifications and client-side
+    /// caching invalidations (`flushed`: a FLUSHDB/FLUSHALL applied).
+    pub fn announce(&self, events: &[okapi_engine::notify::KeyEvent], flushed: bool) {
+        if !events.is_empty() {
+            self.notify.publish(&self.pubsub, events);
+            self.tracking.invalidate(events);
+        }
+        if flushed {
+            self.tracking.flush();
+        }
     }
 
     /// A copy of the settings.

@@ -36,5 +36,6 @@ mod streams;
 mod strings;
 mod tables;
 mod tools;
+mod tracking;
 mod txn;
 mod zsets;

@@ -299,6 +299,11 @@ pub(super) const PARAMS: &[Param] = &[
         change: Change::Set(|s, v| parse_memory(v).map(|n| s.maxmemory = n)),
     },
     Param {
+        name: "tracking-table-max-keys",
+        get: |s| s.tracking_table_max_keys.to_string(),
+        change: Change::Set(|s, v| parse_num(v).map(|n| s.tracking_table_max_keys = n as usize)),
+    },
+    Param {
         name: "notify-keyspace-events",
         get: |s| s.notify_keyspace_events.to_string(),
         change: Change::Set(|s, v| match okapi_engine::notify::NotifyConfig::parse(v) {
