@@ -41,11 +41,16 @@ fn log_error(e: ProposeError) -> LogError {
 
 impl ReplicatedLog for RaftLog {
     fn append(&self, ops: Vec<Op>, now_ms: u64) -> Pending {
+        self.append_from(ops, now_ms, okapi_types::Writer::NONE)
+    }
+
+    fn append_from(&self, ops: Vec<Op>, now_ms: u64, writer: okapi_types::Writer) -> Pending {
         let (tx, rx) = oneshot::channel();
         match self.group.get() {
             Some(group) => group.propose(
                 now_ms,
                 ops,
+                writer,
                 Box::new(move |result| {
                     let _ = tx.send(result.map_err(log_error));
                 }),
@@ -122,6 +127,7 @@ impl Machine for EngineMachine {
             }
         }
         core.engine.warm(batch.parts.iter().flat_map(|p| &p.ops));
+        let mut changes = Vec::new();
         for part in batch.parts {
             let ctx = ApplyCtx {
                 now_ms: core.engine.apply_clock(part.now_ms),
@@ -129,6 +135,9 @@ impl Machine for EngineMachine {
             };
             for op in part.ops {
                 replies.push(core.engine.apply(op, &ctx));
+            }
+            if core.engine.has_events() {
+                changes.push((part.writer, core.engine.take_events()));
             }
         }
         if self.shared.loading.is_loading() {
@@ -142,14 +151,13 @@ impl Machine for EngineMachine {
             self.shard.notify_blocked();
         }
         let flushed = core.engine.take_flushed();
-        if core.engine.has_events() || flushed {
-            let events = core.engine.take_events();
+        if !changes.is_empty() || flushed {
             drop(guard);
             // Published before the replies go back, so a client that reads its reply
             // and then a subscriber's queue finds the events there (as in Redis), and a
             // caching client is told of a change before the writer hears it is done.
             if self.announces {
-                self.shared.announce(&events, flushed);
+                self.shared.announce(&changes, flushed);
             }
         }
         replies

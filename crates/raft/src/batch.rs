@@ -2,6 +2,7 @@
 //! leader time of its proposal.
 
 use okapi_engine::Op;
+pub use okapi_types::Writer;
 
 /// One proposal's ops, stamped with the time the leader accepted them.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -10,6 +11,9 @@ pub struct Part {
     pub now_ms: u64,
     /// The ops, applied in order.
     pub ops: Vec<Op>,
+    /// Who proposed them (not in the legacy serde form, which predates it).
+    #[serde(skip)]
+    pub writer: Writer,
 }
 
 /// The payload of an okapi log entry: proposals merged so that concurrent clients share

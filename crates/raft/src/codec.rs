@@ -13,24 +13,85 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use okapi_types::wire::{Input, Wire, WireError, put_tag, varint_len};
-use okapi_types::wire_struct;
+use okapi_types::wire::{Input, Wire, WireError, put_tag, put_varint, varint_len};
 use openraft::EntryPayload;
 use openraft::impls::BasicNode;
 
-use crate::batch::{LogBatch, Part};
+use crate::batch::{LogBatch, Part, Writer};
 use crate::error::RaftError;
 use crate::types::{Entry, LogId, SnapshotMeta, StoredMembership, Vote};
 
 /// The format byte of okapi's own encoding.
 pub const FORMAT_OKAPI: u8 = 1;
 
-wire_struct!(Part { now_ms, ops });
-wire_struct!(LogBatch { parts });
+/// A batch as written: parts in order, each `now_ms`, ops and, in tag 4 entries
+/// (`writers`), its writer's process token and client id. An entry with no writer in
+/// any part is written as tag 2, the format before writers existed.
+fn encode_batch(batch: &LogBatch, writers: bool, out: &mut Vec<u8>) {
+    put_varint(out, batch.parts.len() as u64);
+    for part in &batch.parts {
+        part.now_ms.encode(out);
+        part.ops.encode(out);
+        if writers {
+            part.writer.process.encode(out);
+            part.writer.client.encode(out);
+        }
+    }
+}
+
+fn batch_len(batch: &LogBatch, writers: bool) -> usize {
+    varint_len(batch.parts.len() as u64)
+        + batch
+            .parts
+            .iter()
+            .map(|part| {
+                let writer = if writers {
+                    part.writer.process.encoded_len() + part.writer.client.encoded_len()
+                } else {
+                    0
+                };
+                part.now_ms.encoded_len() + part.ops.encoded_len() + writer
+            })
+            .sum::<usize>()
+}
+
+fn decode_batch(input: &mut Input, writers: bool) -> Result<LogBatch, WireError> {
+    let n = input.count("parts")?;
+    let mut parts = Vec::with_capacity(n);
+    for _ in 0..n {
+        let now_ms = u64::decode(input)?;
+        let ops = Vec::decode(input)?;
+        let writer = if writers {
+            Writer {
+                process: u64::decode(input)?,
+                client: u64::decode(input)?,
+            }
+        } else {
+            Writer::NONE
+        };
+        parts.push(Part {
+            now_ms,
+            ops,
+            writer,
+        });
+    }
+    Ok(LogBatch { parts })
+}
+
+/// The bytes `batch` takes in an entry.
+pub(crate) fn batch_encoded_len(batch: &LogBatch) -> usize {
+    batch_len(batch, has_writers(batch))
+}
+
+fn has_writers(batch: &LogBatch) -> bool {
+    batch.parts.iter().any(|p| p.writer != Writer::NONE)
+}
 
 const PAYLOAD_BLANK: u64 = 1;
 const PAYLOAD_NORMAL: u64 = 2;
 const PAYLOAD_MEMBERSHIP: u64 = 3;
+/// A normal entry whose parts carry their writer.
+const PAYLOAD_NORMAL_WRITERS: u64 = 4;
 
 fn decode_error(what: &'static str) -> impl Fn(WireError) -> RaftError {
     move |e| RaftError::Decode {
@@ -161,7 +222,7 @@ fn get_membership(input: &mut Input) -> Result<Membership, WireError> {
 pub fn encode_entry(entry: &Entry) -> Bytes {
     let body_len = match &entry.payload {
         EntryPayload::Blank => 0,
-        EntryPayload::Normal(batch) => batch.encoded_len(),
+        EntryPayload::Normal(batch) => batch_len(batch, has_writers(batch)),
         // Rare: measured by encoding.
         EntryPayload::Membership(_) => 64,
     };
@@ -171,8 +232,16 @@ pub fn encode_entry(entry: &Entry) -> Bytes {
     match &entry.payload {
         EntryPayload::Blank => put_tag(&mut out, PAYLOAD_BLANK),
         EntryPayload::Normal(batch) => {
-            put_tag(&mut out, PAYLOAD_NORMAL);
-            batch.encode(&mut out);
+            let writers = has_writers(batch);
+            put_tag(
+                &mut out,
+                if writers {
+                    PAYLOAD_NORMAL_WRITERS
+                } else {
+                    PAYLOAD_NORMAL
+                },
+            );
+            encode_batch(batch, writers, &mut out);
         }
         EntryPayload::Membership(m) => {
             put_tag(&mut out, PAYLOAD_MEMBERSHIP);
@@ -193,7 +262,8 @@ pub fn decode_entry(bytes: &Bytes) -> Result<Entry, RaftError> {
         let log_id = get_log_id(&mut input)?;
         let payload = match input.varint("entry payload")? {
             PAYLOAD_BLANK => EntryPayload::Blank,
-            PAYLOAD_NORMAL => EntryPayload::Normal(LogBatch::decode(&mut input)?),
+            PAYLOAD_NORMAL => EntryPayload::Normal(decode_batch(&mut input, false)?),
+            PAYLOAD_NORMAL_WRITERS => EntryPayload::Normal(decode_batch(&mut input, true)?),
             PAYLOAD_MEMBERSHIP => EntryPayload::Membership(get_membership(&mut input)?),
             tag => {
                 return Err(WireError::UnknownTag {

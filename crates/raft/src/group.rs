@@ -276,9 +276,16 @@ impl Group {
         self.id
     }
 
-    /// Proposes `ops` (leader time `now_ms`); `done` gets the replies once applied.
-    pub fn propose(&self, now_ms: u64, ops: Vec<Op>, done: crate::proposer::Done) {
-        self.proposer.propose(now_ms, ops, done);
+    /// Proposes `ops` (leader time `now_ms`) from `writer`; `done` gets the replies
+    /// once applied.
+    pub fn propose(
+        &self,
+        now_ms: u64,
+        ops: Vec<Op>,
+        writer: crate::batch::Writer,
+        done: crate::proposer::Done,
+    ) {
+        self.proposer.propose(now_ms, ops, writer, done);
     }
 
     /// Takes a snapshot now and waits until it is on disk (SAVE); returns its index.

@@ -30,7 +30,7 @@ pub mod state_machine;
 pub mod transport;
 pub mod types;
 
-pub use batch::{LogBatch, Part};
+pub use batch::{LogBatch, Part, Writer};
 pub use error::RaftError;
 pub use flusher::before_park;
 pub use group::{Group, GroupConfig, GroupStatus, Membership, Recovered, Role};

@@ -188,7 +188,7 @@ fn fitting(entries: &[crate::types::Entry]) -> usize {
     let mut bytes = 0usize;
     for (i, entry) in entries.iter().enumerate() {
         bytes += match &entry.payload {
-            openraft::EntryPayload::Normal(batch) => okapi_types::wire::Wire::encoded_len(batch),
+            openraft::EntryPayload::Normal(batch) => crate::codec::batch_encoded_len(batch),
             _ => 64,
         };
         if bytes > frame::APPEND_BYTES && i > 0 {
@@ -475,6 +475,7 @@ mod tests {
                 parts: vec![Part {
                     now_ms: 1,
                     ops: vec![op],
+                    writer: Default::default(),
                 }],
             }),
         }

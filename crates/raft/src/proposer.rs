@@ -7,7 +7,7 @@
 use okapi_engine::{Op, Reply};
 use tokio::sync::mpsc;
 
-use crate::batch::{Callback, LogBatch, Part};
+use crate::batch::{Callback, LogBatch, Part, Writer};
 use crate::types::{Raft, TypeConfig};
 
 /// Most ops merged into one entry.
@@ -57,13 +57,17 @@ impl Proposer {
         Self { tx }
     }
 
-    /// Proposes `ops` stamped `now_ms`; `done` gets the replies (one per op) once the
-    /// entry carrying them is committed and applied.
-    pub fn propose(&self, now_ms: u64, ops: Vec<Op>, done: Done) {
+    /// Proposes `ops` stamped `now_ms` from `writer`; `done` gets the replies (one per
+    /// op) once the entry carrying them is committed and applied.
+    pub fn propose(&self, now_ms: u64, ops: Vec<Op>, writer: Writer, done: Done) {
         let bytes: usize = ops.iter().map(Op::payload_len).sum();
         if bytes <= MAX_ENTRY_BYTES {
             self.send(Proposal {
-                part: Part { now_ms, ops },
+                part: Part {
+                    now_ms,
+                    ops,
+                    writer,
+                },
                 bytes,
                 done,
             });
@@ -76,7 +80,11 @@ impl Proposer {
         for (i, (ops, bytes)) in groups.into_iter().enumerate() {
             let gather = gather.clone();
             self.send(Proposal {
-                part: Part { now_ms, ops },
+                part: Part {
+                    now_ms,
+                    ops,
+                    writer,
+                },
                 bytes,
                 done: Box::new(move |result| gather.arrive(i, result)),
             });

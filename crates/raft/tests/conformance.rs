@@ -164,6 +164,7 @@ fn set_entry(term: u64, index: u64, key: &str, value: &str) -> Entry {
             parts: vec![Part {
                 now_ms: 1_000,
                 ops: vec![op],
+                writer: Default::default(),
             }],
         }),
     }

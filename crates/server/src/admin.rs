@@ -539,6 +539,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 if protocol == Protocol::Resp3 { 3 } else { 2 },
                 Ordering::Relaxed,
             );
+            if protocol == Protocol::Resp3 {
+                // A RESP3 connection takes pushes at any time: other clients may
+                // redirect their invalidations to it without it subscribing (as Redis).
+                self.subscriber(shared);
+            }
         }
         let field = |k: &str, v: Reply| (Reply::bulk(k.as_bytes()), v);
         Reply::Map(vec![
@@ -684,8 +689,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     optin,
                     optout,
                     prefixes,
+                    noloop,
                 },
-                noloop,
             ),
             ClientCmd::Caching(yes) => match self.session.tracking {
                 None => error_reply(
@@ -779,7 +784,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         on: bool,
         redirect: Option<i64>,
         mut options: crate::tracking::TrackingOptions,
-        noloop: bool,
     ) -> Reply {
         if let Some(id) = redirect {
             // Checked now, as Redis does, although the target may go later.
@@ -803,13 +807,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         }
         if !options.bcast && !options.prefixes.is_empty() {
             return error_reply(&"ERR PREFIX option requires BCAST mode to be enabled");
-        }
-        if noloop {
-            // The log carries no writer, so a replica cannot tell a client's own
-            // writes from others'; refused rather than ignored.
-            return error_reply(
-                &"ERR okapi does not support CLIENT TRACKING NOLOOP yet: invalidations cannot be told apart from the client's own writes",
-            );
         }
         let mode = crate::session::TrackingMode {
             bcast: options.bcast,
@@ -852,6 +849,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     if self.session.caching {
                         flags.push(Reply::bulk(b"caching-no"));
                     }
+                }
+                if o.noloop {
+                    flags.push(Reply::bulk(b"noloop"));
                 }
                 if view.broken_redirect {
                     flags.push(Reply::bulk(b"broken_redirect"));

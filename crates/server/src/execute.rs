@@ -399,7 +399,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         now: u64,
     ) -> Step {
         held.core(shard);
-        let rx = held.layout.shard(shard).log().append(writes.ops, now);
+        let rx = held
+            .layout
+            .shard(shard)
+            .log()
+            .append_from(writes.ops, now, self.writer());
         held.release();
         Step::AwaitWrites(
             rx,
@@ -407,6 +411,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             held.layout.shards()[shard].clone(),
             writes.slow,
         )
+    }
+
+    /// This connection, as the entries it appends record it.
+    pub(crate) fn writer(&self) -> okapi_types::Writer {
+        okapi_types::Writer {
+            process: self.shared.process_token,
+            client: self.info.id,
+        }
     }
 
     fn ctx(&mut self, now: u64, databases: u32, sharded: bool) -> Ctx {
@@ -850,7 +862,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .into_iter()
                     .map(|shard| {
                         held.core(shard);
-                        layout.shard(shard).log().append(vec![op.clone()], now)
+                        layout
+                            .shard(shard)
+                            .log()
+                            .append_from(vec![op.clone()], now, self.writer())
                     })
                     .collect();
                 held.release();
@@ -1009,7 +1024,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             {
                 nothing_yet()
             }
-            Attempt::Write(op) => held.layout.shard(shard).log().append(vec![op.clone()], now),
+            Attempt::Write(op) => {
+                held.layout
+                    .shard(shard)
+                    .log()
+                    .append_from(vec![op.clone()], now, self.writer())
+            }
             Attempt::Read(query) => {
                 let ctx = okapi_engine::ReadCtx {
                     now_ms: now,
@@ -1140,7 +1160,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     db: self.session.db,
                     kind: okapi_engine::OpKind::Txn(txn),
                 };
-                let rx = layout.shard(shard).log().append(vec![op], now);
+                let rx = layout
+                    .shard(shard)
+                    .log()
+                    .append_from(vec![op], now, self.writer());
                 held.release();
                 return Step::AwaitExec(rx, slots);
             } else {

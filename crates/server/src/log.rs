@@ -42,6 +42,13 @@ pub trait ReplicatedLog: Send + Sync + 'static {
     /// them in one entry.
     fn append(&self, ops: Vec<Op>, now_ms: u64) -> Pending;
 
+    /// [`ReplicatedLog::append`] on behalf of client `writer`, which the entry records
+    /// (for CLIENT TRACKING NOLOOP). A log that keeps no writers appends as `append`.
+    fn append_from(&self, ops: Vec<Op>, now_ms: u64, writer: okapi_types::Writer) -> Pending {
+        let _ = writer;
+        self.append(ops, now_ms)
+    }
+
     /// Index of the last appended entry.
     fn last_index(&self) -> u64;
 

@@ -63,6 +63,9 @@ pub struct Shared {
     pub notify: crate::notify::KeyspaceNotify,
     /// Client-side caching (CLIENT TRACKING).
     pub tracking: crate::tracking::Tracking,
+    /// Names this process in the entries its clients write (`okapi_types::Writer`):
+    /// random, so no other node and no later run of this one takes them for its own.
+    pub process_token: u64,
 }
 
 impl Shared {
@@ -99,6 +102,7 @@ impl Shared {
             scripts: okapi_scripting::ScriptCache::default(),
             notify,
             tracking: crate::tracking::Tracking::default(),
+            process_token: random_u64() | 1,
         })
     }
 
@@ -112,13 +116,18 @@ impl Shared {
         raised
     }
 
-    /// Publishes what applied entries raised: keyspace notifications and client-side
-    /// caching invalidations (`flushed`: a FLUSHDB/FLUSHALL applied).
-    pub fn announce(&self, events: &[okapi_engine::notify::KeyEvent], flushed: bool) {
-        if !events.is_empty() {
+    /// Publishes what an applied entry raised, part by part with the part's writer:
+    /// keyspace notifications and client-side caching invalidations (`flushed`: a
+    /// FLUSHDB/FLUSHALL applied).
+    pub fn announce(
+        &self,
+        changes: &[(okapi_types::Writer, Vec<okapi_engine::notify::KeyEvent>)],
+        flushed: bool,
+    ) {
+        for (_, events) in changes {
             self.notify.publish(&self.pubsub, events);
-            self.tracking.invalidate(events);
         }
+        self.tracking.invalidate(changes, self.process_token);
         if flushed {
             self.tracking.flush();
         }

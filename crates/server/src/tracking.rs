@@ -14,6 +14,7 @@ use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 use okapi_engine::notify::KeyEvent;
+use okapi_types::Writer;
 
 use crate::pubsub::{Message, Subscriber};
 
@@ -30,6 +31,8 @@ pub struct TrackingOptions {
     pub optout: bool,
     /// BCAST prefixes (none: every key).
     pub prefixes: Vec<Bytes>,
+    /// NOLOOP: not told of changes this client made itself.
+    pub noloop: bool,
 }
 
 /// A tracking client as CLIENT TRACKINGINFO shows it.
@@ -247,37 +250,54 @@ impl Tracking {
             let Some(key) = inner.table.keys().next().cloned() else {
                 break;
             };
-            invalidate_key(&mut inner, &key);
+            invalidate_key(&mut inner, &key, None);
         }
     }
 
-    /// Tells the clients concerned that the keys of `events` changed.
-    pub fn invalidate(&self, events: &[KeyEvent]) {
-        if events.is_empty() || !self.active() {
+    /// Tells the clients concerned that the keys of the events changed: one applied
+    /// entry's events, part by part with the part's writer (a writer of this process,
+    /// whose token is `process`, is one of its clients: NOLOOP leaves it out).
+    pub fn invalidate(&self, changes: &[(Writer, Vec<KeyEvent>)], process: u64) {
+        if changes.is_empty() || !self.active() {
             return;
         }
         let mut inner = Inner::lock(self);
-        let mut broadcast: BTreeMap<Bytes, BTreeSet<Bytes>> = BTreeMap::new();
-        for event in events {
-            if !inner.table.is_empty() {
-                invalidate_key(&mut inner, &event.key);
-            }
-            for prefix in inner.prefixes.keys() {
-                if event.key.starts_with(prefix) {
-                    broadcast
-                        .entry(prefix.clone())
-                        .or_default()
-                        .insert(event.key.clone());
+        // BCAST: per prefix, the keys changed and the last client that changed each.
+        let mut broadcast: BTreeMap<Bytes, BTreeMap<Bytes, Option<u64>>> = BTreeMap::new();
+        for (writer, events) in changes {
+            let by = (writer.process == process).then_some(writer.client);
+            for event in events {
+                if !inner.table.is_empty() {
+                    invalidate_key(&mut inner, &event.key, by);
+                }
+                for prefix in inner.prefixes.keys() {
+                    if event.key.starts_with(prefix) {
+                        broadcast
+                            .entry(prefix.clone())
+                            .or_default()
+                            .insert(event.key.clone(), by);
+                    }
                 }
             }
         }
         for (prefix, keys) in broadcast {
-            let keys: Vec<Bytes> = keys.into_iter().collect();
             let Some(clients) = inner.prefixes.get(&prefix) else {
                 continue;
             };
+            let all: Vec<Bytes> = keys.keys().cloned().collect();
             for &id in clients {
-                inner.send(id, || Message::Invalidate(Some(keys.clone())));
+                let noloop = inner.trackers.get(&id).is_some_and(|t| t.options.noloop);
+                let keys: Vec<Bytes> = if noloop {
+                    keys.iter()
+                        .filter(|(_, by)| **by != Some(id))
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                } else {
+                    all.clone()
+                };
+                if !keys.is_empty() {
+                    inner.send(id, || Message::Invalidate(Some(keys)));
+                }
             }
         }
     }
@@ -310,15 +330,19 @@ impl Tracking {
 }
 
 /// Drops `key` from the table and tells its readers (still tracking, not in BCAST
-/// mode) that it changed.
-fn invalidate_key(inner: &mut Inner, key: &[u8]) {
+/// mode) that it changed; a NOLOOP reader that changed it itself (`by`) is not told.
+fn invalidate_key(inner: &mut Inner, key: &[u8], by: Option<u64>) {
     let Some(readers) = inner.table.remove(key) else {
         return;
     };
     inner.items -= readers.len();
     let key = Bytes::copy_from_slice(key);
     for id in readers {
-        if inner.trackers.get(&id).is_some_and(|t| !t.options.bcast) {
+        let told = inner
+            .trackers
+            .get(&id)
+            .is_some_and(|t| !(t.options.bcast || (t.options.noloop && by == Some(id))));
+        if told {
             inner.send(id, || Message::Invalidate(Some(vec![key.clone()])));
         }
     }

@@ -55,3 +55,24 @@ impl Namespace {
         self.0 as usize
     }
 }
+
+/// The client connection a proposal came from, as the node it connected to names it:
+/// that node's process token and its client id. It changes nothing the ops do; the
+/// node uses it to leave a client's own writes out of the invalidations it asked not
+/// to get (CLIENT TRACKING NOLOOP). Every other replica, and the same node after a
+/// restart (a new token), sees a stranger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Writer {
+    /// The process token of the node the client is connected to (0: no client).
+    pub process: u64,
+    /// The client's id on that node.
+    pub client: u64,
+}
+
+impl Writer {
+    /// No client: a write the node made itself (active expiry, a blocked client served).
+    pub const NONE: Writer = Writer {
+        process: 0,
+        client: 0,
+    };
+}

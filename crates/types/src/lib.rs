@@ -18,5 +18,5 @@ pub mod num;
 pub mod slot;
 pub mod wire;
 
-pub use ids::{Epoch, GroupId, LogIndex, Namespace, NodeId, Slot};
+pub use ids::{Epoch, GroupId, LogIndex, Namespace, NodeId, Slot, Writer};
 pub use slot::{SLOT_COUNT, crc16, key_slot};

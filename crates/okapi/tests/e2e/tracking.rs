@@ -327,8 +327,6 @@ fn introspection_and_errors_follow_redis() {
         e(&mut c, &["CLIENT", "CACHING", "YES"]),
         "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"
     );
-    let noloop = e(&mut c, &["CLIENT", "TRACKING", "ON", "NOLOOP"]);
-    assert!(noloop.contains("NOLOOP"), "refused, not ignored: {noloop}");
 
     raw(
         &mut c,
@@ -391,4 +389,50 @@ fn the_table_limit_invalidates_the_oldest_reads_it_drops() {
     assert_eq!(pushed.len(), 1, "{pushed:?}");
     let keys = crate::common::info_field(&mut admin, "stats", "tracking_total_keys");
     assert_eq!(keys, "2");
+}
+
+#[test]
+fn noloop_leaves_out_the_clients_own_writes() {
+    let n = node();
+    let mut other = n.client().expect("connect");
+    for bcast in [false, true] {
+        let mut target = resp3(&n);
+        let Frame::Integer(target_id) = target.call(&["CLIENT", "ID"]) else {
+            panic!("an id");
+        };
+        let mut me = resp3(&n);
+        let mut on = vec!["CLIENT", "TRACKING", "ON", "NOLOOP"];
+        let id = target_id.to_string();
+        on.extend(["REDIRECT", &id]);
+        if bcast {
+            on.push("BCAST");
+        }
+        assert_eq!(me.call(&on), simple("OK"));
+        me.call(&["MGET", "otherkey1", "loopkey", "otherkey2"]);
+        raw(&mut other, &["SET", "otherkey1", "1"]).expect("set");
+        me.call(&["SET", "loopkey", "1"]);
+        raw(&mut other, &["SET", "otherkey2", "1"]).expect("set");
+        assert_eq!(
+            pushed_before_ping(&mut target),
+            vec![invalidate(&["otherkey1"]), invalidate(&["otherkey2"])],
+            "bcast: {bcast}"
+        );
+        let info = me.call(&["CLIENT", "TRACKINGINFO"]);
+        let flags = if bcast {
+            vec![bulk("on"), bulk("bcast"), bulk("noloop")]
+        } else {
+            vec![bulk("on"), bulk("noloop")]
+        };
+        let Frame::Map(fields) = info else {
+            panic!("a map: {info:?}");
+        };
+        assert_eq!(fields[0], (bulk("flags"), Frame::Set(flags)));
+        assert_eq!(fields[1], (bulk("redirect"), Frame::Integer(target_id)));
+    }
+    // Without NOLOOP a client hears of its own writes.
+    let mut me = resp3(&n);
+    me.call(&["CLIENT", "TRACKING", "ON"]);
+    me.call(&["GET", "loopkey"]);
+    me.call(&["SET", "loopkey", "2"]);
+    assert_eq!(pushed_before_ping(&mut me), vec![invalidate(&["loopkey"])]);
 }

@@ -79,10 +79,12 @@ fn batch() -> LogBatch {
             Part {
                 now_ms: 1_790_000_000_123,
                 ops: vec![set("a"), set("b")],
+                writer: Writer::NONE,
             },
             Part {
                 now_ms: 1_790_000_000_124,
                 ops: vec![set("c")],
+                writer: Writer::NONE,
             },
         ],
     }
@@ -103,6 +105,19 @@ fn entries() -> Vec<Entry> {
             payload: EntryPayload::Normal(batch()),
         },
     ]
+}
+
+/// An entry whose parts name their writers (payload tag 4), appended to the fixture.
+fn entry_with_writers() -> Entry {
+    let mut batch = batch();
+    batch.parts[1].writer = Writer {
+        process: 0x1234_5678_9abc_def0,
+        client: 42,
+    };
+    Entry {
+        log_id: log_id(7, 3, 123_457),
+        payload: EntryPayload::Normal(batch),
+    }
 }
 
 fn hard_states() -> Vec<HardState> {
@@ -135,6 +150,7 @@ fn encoded() -> Vec<Bytes> {
     out.extend(hard_states().iter().map(encode_hard_state));
     out.push(encode_log_id(&log_id(9, 1, 77)));
     out.push(Bytes::from(encode_file_meta(&file_meta())));
+    out.push(encode_entry(&entry_with_writers()));
     out
 }
 
@@ -168,6 +184,13 @@ fn raft_state_has_a_stable_encoding() {
     let golden = Bytes::from(std::fs::read(&fixture).expect("the committed fixture"));
     let parts = Vec::<Bytes>::from_bytes(golden.clone()).expect("fixture frames");
     check_decodes(&parts);
+    assert_eq!(
+        decode_entry(&parts[8]).expect("entry with writers"),
+        entry_with_writers()
+    );
+    // Without writers an entry is written as before writers existed (tag 2).
+    assert_eq!(parts[2][1 + log_id_len(&log_id(7, 3, 123_456))], 2);
+    assert_eq!(parts[8][1 + log_id_len(&log_id(7, 3, 123_457))], 4);
     assert!(
         now == golden,
         "Raft state encodes to the committed bytes: the format changed"

@@ -417,6 +417,7 @@ mod tests {
                     parts: vec![Part {
                         now_ms: 1234,
                         ops: vec![op],
+                        writer: Default::default(),
                     }],
                 }),
             },
