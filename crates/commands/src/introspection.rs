@@ -8,40 +8,127 @@ use crate::action::Action;
 use crate::args::is;
 use crate::docs::{self, Arg, ArgType};
 use crate::error::CommandError;
+use crate::redis_meta;
 use crate::spec::{self, CommandSpec, Ctx, Keys, flags};
 
 fn status(text: &str) -> Reply {
     Reply::bulk(text.as_bytes())
 }
 
-/// The `COMMAND INFO` entry of one command.
+/// The `COMMAND INFO` entry of one command: for the commands Redis has, Redis's flags,
+/// key positions, ACL categories, tips, key specs and subcommands, except that okapi's
+/// arity stands and a command okapi runs as a write says `write` (PFCOUNT); okapi's own
+/// description for the rest.
 pub fn info_entry(spec: &CommandSpec) -> Reply {
-    let flag_names = flags::NAMES
-        .iter()
-        .filter(|(bit, _)| spec.flags & bit != 0)
-        .map(|(_, name)| Reply::Status(name))
-        .collect();
-    let (first, last, step) = match spec.keys {
-        Keys::None => (0, 0, 0),
-        Keys::Range { first, last, step } => (first, last, step),
-        Keys::Custom(_) => (0, 0, 0),
-        Keys::Movable {
-            first, last, step, ..
-        } => (first, last, step),
+    let redis = redis_meta::lookup(spec.name);
+    let flag_names = match redis {
+        Some(meta) => {
+            let okapi_writes = spec.has(flags::WRITE);
+            let mut names: Vec<Reply> = meta
+                .flags
+                .iter()
+                .filter(|f| !(okapi_writes && **f == "readonly"))
+                .map(|f| Reply::Status(f))
+                .collect();
+            if okapi_writes && !meta.flags.contains(&"write") {
+                names.insert(0, Reply::Status("write"));
+            }
+            names
+        }
+        None => flags::NAMES
+            .iter()
+            .filter(|(bit, _)| spec.flags & bit != 0)
+            .map(|(_, name)| Reply::Status(name))
+            .collect(),
     };
-    let acl = spec.acl.iter().map(|c| Reply::Status(c)).collect();
+    let (first, last, step) = match (redis, spec.keys) {
+        (Some(meta), _) => meta.keys,
+        (None, Keys::None | Keys::Custom(_)) => (0, 0, 0),
+        (
+            None,
+            Keys::Range { first, last, step }
+            | Keys::Movable {
+                first, last, step, ..
+            },
+        ) => (i64::from(first), i64::from(last), i64::from(step)),
+    };
+    let acl = match redis {
+        Some(meta) => meta.acl.iter().map(|c| Reply::Status(c)).collect(),
+        None => spec.acl.iter().map(|c| Reply::Status(c)).collect(),
+    };
     Reply::Array(vec![
         status(spec.name),
         Reply::Int(i64::from(spec.arity)),
         Reply::Set(flag_names),
-        Reply::Int(i64::from(first)),
-        Reply::Int(i64::from(last)),
-        Reply::Int(i64::from(step)),
+        Reply::Int(first),
+        Reply::Int(last),
+        Reply::Int(step),
         Reply::Set(acl),
-        Reply::Array(Vec::new()),
-        Reply::Array(Vec::new()),
-        Reply::Array(Vec::new()),
+        redis.map_or_else(|| Reply::Set(Vec::new()), redis_meta::Meta::tips_reply),
+        redis.map_or_else(|| Reply::Set(Vec::new()), redis_meta::Meta::specs_reply),
+        redis_meta::subcommands_reply(spec.name),
     ])
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS (`sub`): the keys of the command `argv` names, with
+/// their flags, checked in Redis's order (`getKeysSubcommandImpl`): the command, whether
+/// it takes keys at all, its arity, then its keys as Redis's key specs find them (okapi's
+/// own positions for the commands Redis does not have).
+fn keys_of(sub: &str, argv: &[Bytes]) -> Result<Vec<(usize, Vec<&'static str>)>, CommandError> {
+    if argv.len() < 2 {
+        return Err(CommandError::WrongArity(format!("command|{sub}")));
+    }
+    let spec = spec::lookup(&argv[0])
+        .ok_or_else(|| CommandError::other("ERR Invalid command specified"))?;
+    let name = match argv.get(1) {
+        Some(sub) if !docs::subcommands(spec.name).is_empty() => {
+            format!(
+                "{}|{}",
+                spec.name,
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            )
+        }
+        _ => spec.name.to_owned(),
+    };
+    let redis = redis_meta::lookup(&name).or_else(|| redis_meta::lookup(spec.name));
+    let has_keys = match redis {
+        Some(meta) => meta.specs.iter().any(|s| !s.flags.contains(&"not_key")),
+        None => !matches!(spec.keys, Keys::None),
+    };
+    if !has_keys {
+        return Err(CommandError::other("ERR The command has no key arguments"));
+    }
+    spec::resolve(argv).map_err(|e| match e {
+        CommandError::WrongArity(_) => {
+            CommandError::other("ERR Invalid number of arguments specified for command")
+        }
+        other => other,
+    })?;
+    let found: Vec<(usize, Vec<&'static str>)> = match redis {
+        Some(meta) => meta
+            .keys_and_flags(argv)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(at, flags)| (at, flags.to_vec()))
+            .collect(),
+        None => {
+            let flags: Vec<&'static str> = if spec.has(flags::WRITE) {
+                vec!["RW", "access", "update"]
+            } else {
+                vec!["RO", "access"]
+            };
+            spec.key_positions(argv)
+                .into_iter()
+                .map(|at| (at, flags.clone()))
+                .collect()
+        }
+    };
+    if found.is_empty() && !redis.is_some_and(|m| m.flags.contains(&"no_mandatory_keys")) {
+        return Err(CommandError::other(
+            "ERR Invalid arguments specified for command",
+        ));
+    }
+    Ok(found)
 }
 
 /// The `COMMAND DOCS` entry of a top-level command, its subcommands nested.
@@ -173,9 +260,13 @@ fn list(rest: &[Bytes]) -> Result<Reply, CommandError> {
                 Box::new(|_| false)
             } else if is(kind, "ACLCAT") {
                 let category = format!("@{}", String::from_utf8_lossy(arg).to_ascii_lowercase());
+                // The categories COMMAND INFO shows: Redis's, else okapi's own.
                 Box::new(move |name: &str| {
-                    spec::lookup(name.as_bytes())
-                        .is_some_and(|s| s.acl.iter().any(|c| c.eq_ignore_ascii_case(&category)))
+                    let acl = match redis_meta::lookup(name) {
+                        Some(meta) => meta.acl,
+                        None => spec::lookup(name.as_bytes()).map_or(&[][..], |s| s.acl),
+                    };
+                    acl.iter().any(|c| c.eq_ignore_ascii_case(&category))
                 })
             } else if is(kind, "PATTERN") {
                 let pattern = arg.clone();
@@ -241,24 +332,23 @@ pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                     .collect(),
             )
         }
-    } else if is(sub, "GETKEYS") && !rest.is_empty() {
-        let spec = spec::resolve(rest).map_err(|e| match e {
-            CommandError::WrongArity(_) => {
-                CommandError::other("ERR Invalid number of arguments specified for command")
-            }
-            CommandError::UnknownCommand { .. } => {
-                CommandError::other("ERR Invalid command specified")
-            }
-            other => other,
-        })?;
-        let positions = spec.key_positions(rest);
-        if positions.is_empty() {
-            return Err(CommandError::other("ERR The command has no key arguments"));
-        }
+    } else if is(sub, "GETKEYS") {
         Reply::Array(
-            positions
+            keys_of("getkeys", rest)?
                 .into_iter()
-                .map(|i| Reply::Bulk(rest[i].clone()))
+                .map(|(at, _)| Reply::Bulk(rest[at].clone()))
+                .collect(),
+        )
+    } else if is(sub, "GETKEYSANDFLAGS") {
+        Reply::Array(
+            keys_of("getkeysandflags", rest)?
+                .into_iter()
+                .map(|(at, flags)| {
+                    Reply::Array(vec![
+                        Reply::Bulk(rest[at].clone()),
+                        Reply::Set(flags.into_iter().map(Reply::Status).collect()),
+                    ])
+                })
                 .collect(),
         )
     } else if is(sub, "HELP") {
@@ -268,6 +358,7 @@ pub fn command(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
                 "COUNT",
                 "DOCS [<command-name> ...]",
                 "GETKEYS <full-command>",
+                "GETKEYSANDFLAGS <full-command>",
                 "INFO [<command-name> ...]",
                 "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
             ]

@@ -28,6 +28,7 @@ pub mod keys;
 pub mod lists;
 pub mod meta;
 pub mod pubsub;
+pub mod redis_meta;
 pub mod reply;
 pub mod scripting;
 pub mod server;
