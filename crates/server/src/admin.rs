@@ -212,6 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             ConnCmd::ConfigSet(pairs) => self.config_set(shared, pairs),
             ConnCmd::ConfigResetStat => {
                 shared.stats.reset();
+                shared.command_stats.reset();
                 for shard in shared.shards.all() {
                     shard.lock().engine.reset_stats();
                 }

@@ -131,6 +131,15 @@ pub(crate) struct Connection<S> {
     /// A parsed request that waits for earlier writes to be applied.
     /// SLOWLOG's threshold (µs) and length, as of the requests being run.
     pub(crate) slowlog_limits: (i64, usize),
+    /// Error replies this connection sent (a request that sent one failed).
+    pub(crate) errors_emitted: u64,
+    /// Whether the request being prepared runs (see [`crate::execute::NotRun`]).
+    pub(crate) not_run: crate::execute::NotRun,
+    /// The request whose reply the step returned last is waiting for: recorded once
+    /// that reply is out.
+    pub(crate) awaiting: Option<crate::execute::Slow>,
+    /// The commands of the transaction whose replies are awaited, for commandstats.
+    pub(crate) exec_names: Vec<Option<&'static str>>,
     pub(crate) stash: Option<(
         okapi_commands::Action,
         crate::execute::Target,
@@ -168,6 +177,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             over_memory: false,
             last_cmd: "NULL",
             stash: None,
+            errors_emitted: 0,
+            not_run: crate::execute::NotRun::Ran,
+            awaiting: None,
+            exec_names: Vec::new(),
             slowlog_limits: (-1, 0),
             last_write: None,
         }
@@ -294,6 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     async fn run_batch(&mut self, mut batch: VecDeque<Vec<Bytes>>, mut now: u64) -> Flow {
         loop {
             let step = self.run_until_await(&mut batch, now);
+            let errors_before = self.errors_emitted;
             match step {
                 Step::Next => return Flow::Continue,
                 Step::Close => return Flow::Close,
@@ -303,19 +317,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         let mut replies = replies.into_iter();
                         let shared = self.shared.clone();
                         for (shape, slow) in shapes.into_iter().zip(slow) {
-                            if let Some(slow) = slow {
-                                self.record_slow(&shared, slow, std::time::Duration::ZERO);
-                            }
-                            match shape {
-                                ReplyShape::One => {
-                                    if let Some(reply) = replies.next() {
-                                        self.emit(&reply);
-                                    }
-                                }
+                            let reply = match shape {
+                                ReplyShape::One => replies.next(),
                                 ReplyShape::Split(count, merge) => {
                                     let parts = replies.by_ref().take(count).collect();
-                                    self.emit(&merge.merge(parts));
+                                    Some(merge.merge(parts))
                                 }
+                            };
+                            if let Some(slow) = slow {
+                                let failed = reply.as_ref().is_some_and(Reply::is_error);
+                                self.record_slow(&shared, slow, std::time::Duration::ZERO, failed);
+                            }
+                            if let Some(reply) = reply {
+                                self.emit(&reply);
                             }
                         }
                     }
@@ -325,7 +339,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Step::AwaitExec(rx, slots) => match rx.await {
                     Ok(Ok(replies)) => match replies.into_iter().next() {
                         Some(Reply::Array(replies)) => {
-                            self.emit(&crate::execute::merge_exec(slots, replies))
+                            let merged = crate::execute::merge_exec(slots, replies);
+                            self.count_exec(&merged);
+                            self.emit(&merged)
                         }
                         other => self.emit(&other.unwrap_or(Reply::NilArray)),
                     },
@@ -401,8 +417,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     self.emit(&Reply::Ok);
                 }
             }
+            if let Some(call) = self.awaiting.take() {
+                let failed = self.errors_emitted > errors_before;
+                let shared = self.shared.clone();
+                self.record_slow(&shared, call, Duration::ZERO, failed);
+            }
             // The request waited, so the ones after it get a fresh time.
             now = now_ms();
+        }
+    }
+
+    /// INFO commandstats for the commands a transaction ran, from its replies.
+    pub(crate) fn count_exec(&mut self, replies: &Reply) {
+        let names = std::mem::take(&mut self.exec_names);
+        let Reply::Array(replies) = replies else {
+            return;
+        };
+        for (name, reply) in names.into_iter().zip(replies) {
+            if let Some(name) = name {
+                self.shared.command_stats.ran(name, 0, reply.is_error());
+            }
+            // Each command's error inside EXEC's reply is an error reply, as in Redis.
+            if let Reply::Error(e) = reply {
+                Stats::add(&self.shared.stats.errors, 1);
+                self.shared.command_stats.error(&e.to_string());
+            }
         }
     }
 
@@ -660,6 +699,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     pub(crate) fn emit(&mut self, reply: &Reply) {
         if reply.is_error() {
             Stats::add(&self.shared.stats.errors, 1);
+            self.errors_emitted += 1;
+            if let Reply::Error(e) = reply {
+                self.shared.command_stats.error(&e.to_string());
+            }
         }
         if self.session.replies_off {
             return;

@@ -40,7 +40,28 @@ pub(crate) struct Writes {
 }
 
 /// A request SLOWLOG may record: its arguments and when it was taken up.
-pub(crate) type Slow = (Vec<Bytes>, std::time::Instant);
+/// A request being carried out: what SLOWLOG and INFO commandstats record once it ends.
+#[derive(Debug)]
+pub(crate) struct Slow {
+    /// The request.
+    pub(crate) argv: Vec<Bytes>,
+    /// When it started.
+    pub(crate) started: std::time::Instant,
+    /// Whether it ran as a call commandstats counts.
+    pub(crate) not_run: NotRun,
+}
+
+/// Why a request did not run as a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotRun {
+    /// It ran.
+    Ran,
+    /// Refused before running: arity, authentication, loading, routing, OOM ...
+    Rejected,
+    /// Not a call Redis counts: queued in a transaction (counted when EXEC runs it),
+    /// or an unknown subcommand.
+    Uncounted,
+}
 
 impl Writes {
     /// Adds a request's write. A block write carrying more than
@@ -226,8 +247,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             return Step::Paused(write);
                         }
                         let started = std::time::Instant::now();
+                        self.not_run = NotRun::Ran;
                         let (action, target) = self.prepare(&layout, &argv, now);
-                        (action, target, Some((argv, started)))
+                        let not_run = self.not_run;
+                        (
+                            action,
+                            target,
+                            Some(Slow {
+                                argv,
+                                started,
+                                not_run,
+                            }),
+                        )
                     }
                     None => break,
                 },
@@ -244,6 +275,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     continue;
                 }
                 (Action::Script(call), Target::Shard(shard)) if writes.ops.is_empty() => {
+                    let errors_before = self.errors_emitted;
                     match self.probe_script(&shared, &mut held, shard, *call, now) {
                         Scripted::Write(op) => {
                             writes_on = shard;
@@ -254,10 +286,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         }
                         Scripted::Done(Step::Next) => {
                             if let Some(slow) = slow {
-                                self.record_slow(&shared, slow, std::time::Duration::ZERO);
+                                let failed = self.errors_emitted > errors_before;
+                                self.record_slow(&shared, slow, std::time::Duration::ZERO, failed);
                             }
                         }
-                        Scripted::Done(step) => return step,
+                        Scripted::Done(step) => {
+                            self.awaiting = slow;
+                            return step;
+                        }
                     }
                     continue;
                 }
@@ -281,6 +317,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 self.stash = Some((action, target, slow));
                 return self.append_writes(&mut held, writes_on, std::mem::take(&mut writes), now);
             }
+            let errors_before = self.errors_emitted;
             let step = match target {
                 Target::Shard(shard) => self.perform(&shared, &mut held, shard, action, now),
                 Target::Every(name) => {
@@ -290,17 +327,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             match step {
                 Step::Next => {
                     if let Some(slow) = slow {
-                        self.record_slow(&shared, slow, std::time::Duration::ZERO);
+                        let failed = self.errors_emitted > errors_before;
+                        self.record_slow(&shared, slow, std::time::Duration::ZERO, failed);
                     }
                 }
                 Step::Sleep(pause) => {
                     // DEBUG SLEEP: its reply comes after the sleep, which counts.
                     if let Some(slow) = slow {
-                        self.record_slow(&shared, slow, pause);
+                        self.record_slow(&shared, slow, pause, false);
                     }
                     return Step::Sleep(pause);
                 }
-                other => return other,
+                // Back in the batch: it is recorded when it runs.
+                Step::Paused(write) => return Step::Paused(write),
+                other @ Step::AwaitBlockAttempt(..) => {
+                    // Counted as it blocks: the time it waits is no time it runs.
+                    if let Some(slow) = slow {
+                        self.record_slow(&shared, slow, std::time::Duration::ZERO, false);
+                    }
+                    return other;
+                }
+                other => {
+                    // Recorded once its reply is out (`run_batch`).
+                    self.awaiting = slow;
+                    return other;
+                }
             }
         }
         if writes.ops.is_empty() {
@@ -310,12 +361,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     }
 
     /// Adds a finished request to SLOWLOG if it took long enough.
+    /// Records a finished request: INFO commandstats (`failed`: it answered an error)
+    /// and, if it took long enough, SLOWLOG.
     pub(crate) fn record_slow(
         &self,
         shared: &Shared,
-        (argv, started): Slow,
+        Slow {
+            argv,
+            started,
+            not_run,
+        }: Slow,
         still_to_come: std::time::Duration,
+        failed: bool,
     ) {
+        let took = started.elapsed() + still_to_come;
+        if let Some(name) = crate::command_stats::stat_name(&argv) {
+            match not_run {
+                NotRun::Ran => shared.command_stats.ran(
+                    name,
+                    took.as_micros().min(u128::from(u64::MAX)) as u64,
+                    failed,
+                ),
+                NotRun::Rejected => shared.command_stats.rejected(name),
+                NotRun::Uncounted => {}
+            }
+        }
         let (threshold, max_len) = if argv[0].eq_ignore_ascii_case(b"config") {
             // CONFIG SET may just have changed them: Redis judges it by the new ones.
             let settings = shared.settings();
@@ -326,9 +396,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         if threshold < 0 {
             return;
         }
-        let micros = (started.elapsed() + still_to_come)
-            .as_micros()
-            .min(u128::from(u64::MAX)) as u64;
+        let micros = took.as_micros().min(u128::from(u64::MAX)) as u64;
         if micros < threshold as u64 {
             return;
         }
@@ -442,6 +510,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 if self.session.multi.is_some() {
                     self.session.multi_failed = true;
                 }
+                self.not_run = NotRun::Rejected;
+
                 return (Action::Reply(error_reply(&e)), here);
             }
         };
@@ -456,24 +526,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.session.caching = false;
         }
         if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
+            self.not_run = NotRun::Rejected;
+
             return (
                 Action::Reply(error_reply(&"NOAUTH Authentication required.")),
                 here,
             );
         }
         if !spec.has(flags::LOADING) && self.shared.loading.is_loading() {
+            self.not_run = NotRun::Rejected;
+
             return (
                 Action::Reply(error_reply(&crate::loading::LOADING_ERROR)),
                 here,
             );
         }
         if okapi_scripting::busy::busy() && !allowed_while_busy(spec.name, argv) {
+            self.not_run = NotRun::Rejected;
+
             return (Action::Reply(error_reply(&BUSY)), here);
         }
         if self.session.protocol == Protocol::Resp2
             && self.session.subscribed()
             && !SUBSCRIBED_OK.contains(&spec.name)
         {
+            self.not_run = NotRun::Rejected;
+
             return (
                 Action::Reply(error_reply(&format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -488,6 +566,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 if self.session.multi.is_some() {
                     self.session.multi_failed = true;
                 }
+                self.not_run = NotRun::Rejected;
+
                 return (Action::Reply(reply), here);
             }
         };
@@ -496,6 +576,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         {
             if spec.has(flags::NO_MULTI) || spec.has(flags::PUBSUB) && spec.name != "publish" {
                 self.session.multi_failed = true;
+                self.not_run = NotRun::Rejected;
+
                 return (
                     Action::Reply(error_reply(&"ERR Command not allowed inside a transaction")),
                     here,
@@ -506,6 +588,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Target::Shard(shard) => Some(layout.shard(shard).id()),
                 Target::Every(_) if spec.has(flags::WRITE) || spec.has(flags::READONLY) => {
                     self.session.multi_failed = true;
+                    self.not_run = NotRun::Rejected;
+
                     return (
                         Action::Reply(error_reply(&format!(
                             "ERR {} inside MULTI is not supported on a node with several shard groups",
@@ -519,6 +603,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             if let Some(group) = group {
                 if self.session.txn_group.is_some_and(|g| g != group) {
                     self.session.multi_failed = true;
+                    self.not_run = NotRun::Rejected;
+
                     return (Action::Reply(error_reply(&CROSSSLOT)), here);
                 }
                 self.session.txn_group = Some(group);
@@ -530,12 +616,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 let slot = okapi_types::key_slot(&argv[first]).0;
                 if self.session.txn_slot.is_some_and(|s| s != slot) {
                     self.session.multi_failed = true;
+                    self.not_run = NotRun::Rejected;
+
                     return (Action::Reply(error_reply(&CROSSSLOT)), here);
                 }
                 self.session.txn_slot = Some(slot);
             }
             queue.push(argv.to_vec());
             self.info.multi.store(queue.len() as i64, Ordering::Relaxed);
+            self.not_run = NotRun::Uncounted;
             return (Action::Reply(Reply::Status("QUEUED")), here);
         }
         if self.shared.pubsub.monitored() && !spec.has(flags::ADMIN) {
@@ -553,9 +642,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let ctx = self.ctx(now, self.databases, !layout.is_single());
         let action = match (spec.parse)(&ctx, &argv[1..]) {
             Ok(action) => action,
-            Err(e) => return (Action::Reply(error_reply(&e)), here),
+            Err(e) => {
+                // Redis checks arity before the command runs; other argument errors
+                // are the command's own (a failed call).
+                match e {
+                    okapi_commands::CommandError::WrongArity(_) => {
+                        self.not_run = NotRun::Rejected;
+                    }
+                    okapi_commands::CommandError::UnknownSubcommand { .. } => {
+                        self.not_run = NotRun::Uncounted;
+                    }
+                    _ => {}
+                }
+                return (Action::Reply(error_reply(&e)), here);
+            }
         };
         if spec.has(flags::DENYOOM) && self.over_memory {
+            self.not_run = NotRun::Rejected;
+
             return (Action::Reply(error_reply(&crate::log::OVER_MEMORY)), here);
         }
         if matches!(action, Action::Read(_)) {
@@ -1087,6 +1191,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         };
         let databases = self.databases;
         let caching = std::mem::take(&mut self.session.caching);
+        self.exec_names = queue
+            .iter()
+            .map(|argv| crate::command_stats::stat_name(argv))
+            .collect();
         let mut items = Vec::new();
         // Replies known before the engine runs (errors, connection commands), by
         // position; `None` marks a slot filled from the engine's replies in order.
@@ -1189,7 +1297,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .collect()
             }
         };
-        self.emit(&merge_exec(slots, engine_replies));
+        let merged = merge_exec(slots, engine_replies);
+        self.count_exec(&merged);
+        self.emit(&merged);
         Step::Next
     }
 

@@ -20,6 +20,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "errorstats",
     "cluster",
     "keyspace",
     "okapi",
@@ -229,6 +230,27 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
                     u8::from(shard.read_lease_valid()),
                 );
             }
+        }
+    });
+    // Not in the default set (as Redis): one line per command called since the last
+    // CONFIG RESETSTAT.
+    section("commandstats", "Commandstats", &|o| {
+        for c in shared.command_stats.commands() {
+            let per_call = if c.calls == 0 {
+                0.0
+            } else {
+                c.usec as f64 / c.calls as f64
+            };
+            let _ = write!(
+                o,
+                "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                c.name, c.calls, c.usec, c.rejected, c.failed
+            );
+        }
+    });
+    section("errorstats", "Errorstats", &|o| {
+        for (code, count) in shared.command_stats.errors() {
+            let _ = write!(o, "errorstat_{code}:count={count}\r\n");
         }
     });
     section("cluster", "Cluster", &|o| {

@@ -14,7 +14,8 @@
 //! - [`session`], [`clients`], [`pubsub`], [`blocking`]: per-client and shared state
 //! - [`log`] — the write path's seam and the local (in-memory) log
 //! - [`service`] — the same reads and writes for the NBD and HTTP front ends
-//! - [`settings`], [`info`], [`stats`], [`background`]: CONFIG, INFO, counters, expiry
+//! - [`settings`], [`info`], [`stats`], [`command_stats`], [`background`]: CONFIG, INFO,
+//!   counters (per command and per error code too), expiry
 //! - [`cluster`] — CLUSTER commands in Redis's formats; [`cluster::ClusterControl`],
 //!   what the node does for them
 //! - [`notify`] — keyspace notifications: the setting engines raise events by, and
@@ -32,6 +33,7 @@ pub mod blocking;
 pub mod clients;
 pub mod clock;
 pub mod cluster;
+pub mod command_stats;
 pub mod connection;
 pub mod durability;
 pub mod error;

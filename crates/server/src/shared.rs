@@ -63,6 +63,8 @@ pub struct Shared {
     pub notify: crate::notify::KeyspaceNotify,
     /// Client-side caching (CLIENT TRACKING).
     pub tracking: crate::tracking::Tracking,
+    /// INFO commandstats and errorstats.
+    pub command_stats: crate::command_stats::CommandStats,
     /// Names this process in the entries its clients write (`okapi_types::Writer`):
     /// random, so no other node and no later run of this one takes them for its own.
     pub process_token: u64,
@@ -102,6 +104,7 @@ impl Shared {
             scripts: okapi_scripting::ScriptCache::default(),
             notify,
             tracking: crate::tracking::Tracking::default(),
+            command_stats: crate::command_stats::CommandStats::default(),
             process_token: random_u64() | 1,
         })
     }

@@ -17,6 +17,7 @@ mod formats;
 mod geo;
 mod hashes;
 mod http;
+mod info_stats;
 mod keys;
 mod lists;
 mod log_sink;

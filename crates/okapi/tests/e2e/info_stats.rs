@@ -1,0 +1,95 @@
+//! INFO commandstats and errorstats: calls, rejected and failed calls per command and
+//! subcommand, error replies by code, as Redis counts them; CONFIG RESETSTAT clears
+//! them.
+
+use crate::common::{node, raw};
+
+fn section(con: &mut redis::Connection, name: &str) -> Vec<String> {
+    let text: String = redis::cmd("INFO").arg(name).query(con).expect("info");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            // Times vary: keep the counts.
+            l.split(',')
+                .filter(|f| !f.starts_with("usec"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn commands_and_errors_are_counted_as_redis_counts_them() {
+    let n = node();
+    let mut c = n.client().expect("connect");
+    raw(&mut c, &["CONFIG", "RESETSTAT"]).expect("resetstat");
+    raw(&mut c, &["SET", "a", "1"]).expect("set");
+    raw(&mut c, &["GET", "a"]).expect("get");
+    assert!(raw(&mut c, &["LPUSH", "a", "x"]).is_err(), "WRONGTYPE");
+    assert!(raw(&mut c, &["GET"]).is_err(), "arity: rejected");
+    raw(&mut c, &["OBJECT", "ENCODING", "a"]).expect("object encoding");
+    assert!(raw(&mut c, &["OBJECT", "NOSUCH"]).is_err(), "uncounted");
+    // A queued command that fails counts when EXEC runs it.
+    let replies: redis::Value = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("b")
+        .arg(1)
+        .cmd("LPUSH")
+        .arg("b")
+        .arg("x")
+        .query(&mut c)
+        .unwrap_or(redis::Value::Nil);
+    let _ = replies;
+    let stats = section(&mut c, "commandstats");
+    let line = |name: &str| {
+        stats
+            .iter()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {stats:?}"))
+    };
+    assert_eq!(
+        line("set"),
+        "cmdstat_set:calls=2,rejected_calls=0,failed_calls=0"
+    );
+    assert_eq!(
+        line("get"),
+        "cmdstat_get:calls=1,rejected_calls=1,failed_calls=0"
+    );
+    assert_eq!(
+        line("lpush"),
+        "cmdstat_lpush:calls=2,rejected_calls=0,failed_calls=2"
+    );
+    assert_eq!(
+        line("object|encoding"),
+        "cmdstat_object|encoding:calls=1,rejected_calls=0,failed_calls=0"
+    );
+    assert_eq!(
+        line("exec"),
+        "cmdstat_exec:calls=1,rejected_calls=0,failed_calls=0"
+    );
+    assert!(
+        !stats.iter().any(|l| l.starts_with("cmdstat_object:")),
+        "an unknown subcommand is no call: {stats:?}"
+    );
+    let errors = section(&mut c, "errorstats");
+    assert_eq!(
+        errors,
+        vec![
+            "errorstat_ERR:count=2".to_owned(),
+            "errorstat_WRONGTYPE:count=2".to_owned()
+        ]
+    );
+    // errorstats is a default section, commandstats is not.
+    let default: String = redis::cmd("INFO").query(&mut c).expect("info");
+    assert!(default.contains("# Errorstats"), "{default}");
+    assert!(!default.contains("# Commandstats"), "{default}");
+    raw(&mut c, &["CONFIG", "RESETSTAT"]).expect("resetstat");
+    let after = section(&mut c, "commandstats");
+    assert_eq!(
+        after,
+        vec!["cmdstat_config|resetstat:calls=1,rejected_calls=0,failed_calls=0".to_owned()]
+    );
+    assert!(section(&mut c, "errorstats").is_empty());
+}

@@ -1,0 +1,231 @@
+//! Per-command and per-error counters for INFO `commandstats` and `errorstats`, in
+//! Redis's shapes: calls, time, rejected and failed calls of every command and
+//! subcommand, and error replies counted by their code (the error's first word).
+//!
+//! Commands count in atomics indexed by name (the names are fixed at start: the
+//! command table and its subcommands), so the hot path takes no lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+/// Redis stops counting new error codes past this many (`ERROR_STATS_NUMBER`), so a
+/// client sending junk cannot grow the table without bound.
+const MAX_ERROR_CODES: usize = 128;
+
+/// Every command and subcommand name (`container|sub`), each with its slot.
+static NAMES: LazyLock<(Vec<&'static str>, HashMap<&'static str, usize>)> = LazyLock::new(|| {
+    let mut names: Vec<&'static str> = okapi_commands::spec::all().map(|s| s.name).collect();
+    names.extend(
+        okapi_commands::docs::rows()
+            .map(|d| d.name)
+            .filter(|n| n.contains('|')),
+    );
+    names.sort_unstable();
+    names.dedup();
+    let index = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    (names, index)
+});
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    usec: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// One command's line of INFO commandstats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandStat {
+    /// `get`, `client|id` ...
+    pub name: &'static str,
+    /// Calls that ran.
+    pub calls: u64,
+    /// Their total time, µs.
+    pub usec: u64,
+    /// Calls refused before they ran (arity, authentication, routing, OOM ...).
+    pub rejected: u64,
+    /// Calls that ran and answered an error.
+    pub failed: u64,
+}
+
+/// The node's command and error counters.
+#[derive(Debug)]
+pub struct CommandStats {
+    counters: Vec<Counters>,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        Self {
+            counters: (0..NAMES.0.len()).map(|_| Counters::default()).collect(),
+            errors: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+/// The name commandstats uses for the command `argv`: `container|sub` when the
+/// command has subcommands and `argv[1]` is one, else the command's own name.
+pub fn stat_name(argv: &[bytes::Bytes]) -> Option<&'static str> {
+    let spec = okapi_commands::spec::lookup(argv.first()?)?;
+    if let Some(sub) = argv.get(1)
+        && !okapi_commands::docs::subcommands(spec.name).is_empty()
+    {
+        let full = format!(
+            "{}|{}",
+            spec.name,
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        );
+        if let Some(&i) = NAMES.1.get(full.as_str()) {
+            return Some(NAMES.0[i]);
+        }
+    }
+    Some(spec.name)
+}
+
+impl CommandStats {
+    fn counters(&self, name: &str) -> Option<&Counters> {
+        NAMES.1.get(name).map(|&i| &self.counters[i])
+    }
+
+    /// A call of `name` that ran for `usec` µs and answered an error if `failed`.
+    pub fn ran(&self, name: &str, usec: u64, failed: bool) {
+        if let Some(c) = self.counters(name) {
+            c.calls.fetch_add(1, Ordering::Relaxed);
+            c.usec.fetch_add(usec, Ordering::Relaxed);
+            if failed {
+                c.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A call of `name` refused before it ran.
+    pub fn rejected(&self, name: &str) {
+        if let Some(c) = self.counters(name) {
+            c.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An error reply: counted under its code, the first word of `message` when it
+    /// has one within 32 bytes (as Redis), `ERR` otherwise.
+    pub fn error(&self, message: &str) {
+        let code = message
+            .get(..message.len().min(32))
+            .and_then(|head| head.find(' '))
+            .map_or("ERR", |end| &message[..end]);
+        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = errors.get_mut(code) {
+            *count += 1;
+        } else if errors.len() < MAX_ERROR_CODES {
+            errors.insert(code.to_owned(), 1);
+        }
+    }
+
+    /// Commands called or refused since the last reset, by name.
+    pub fn commands(&self) -> Vec<CommandStat> {
+        NAMES
+            .0
+            .iter()
+            .zip(&self.counters)
+            .filter_map(|(name, c)| {
+                let stat = CommandStat {
+                    name,
+                    calls: c.calls.load(Ordering::Relaxed),
+                    usec: c.usec.load(Ordering::Relaxed),
+                    rejected: c.rejected.load(Ordering::Relaxed),
+                    failed: c.failed.load(Ordering::Relaxed),
+                };
+                (stat.calls + stat.rejected > 0).then_some(stat)
+            })
+            .collect()
+    }
+
+    /// Error replies by code since the last reset.
+    pub fn errors(&self) -> Vec<(String, u64)> {
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for c in &self.counters {
+            c.calls.store(0, Ordering::Relaxed);
+            c.usec.store(0, Ordering::Relaxed);
+            c.rejected.store(0, Ordering::Relaxed);
+            c.failed.store(0, Ordering::Relaxed);
+        }
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn errors_count_by_code() {
+        let s = CommandStats::default();
+        s.error("WRONGTYPE Operation against a key holding the wrong kind of value");
+        s.error("ERR syntax error");
+        s.error("ERR unknown command");
+        s.error("NOSPACEHERE");
+        assert_eq!(
+            s.errors(),
+            vec![("ERR".to_owned(), 3), ("WRONGTYPE".to_owned(), 1)]
+        );
+        for i in 0..200 {
+            s.error(&format!("CODE{i} x"));
+        }
+        assert_eq!(s.errors().len(), MAX_ERROR_CODES);
+    }
+
+    #[test]
+    fn commands_and_subcommands_have_their_own_lines() {
+        let s = CommandStats::default();
+        let argv = |words: &[&str]| -> Vec<Bytes> {
+            words
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect()
+        };
+        assert_eq!(stat_name(&argv(&["GET", "k"])), Some("get"));
+        assert_eq!(stat_name(&argv(&["client", "ID"])), Some("client|id"));
+        assert_eq!(stat_name(&argv(&["client", "nosuch"])), Some("client"));
+        assert_eq!(stat_name(&argv(&["nosuch"])), None);
+        s.ran("get", 5, false);
+        s.ran("get", 7, true);
+        s.rejected("client|id");
+        let stats = s.commands();
+        assert_eq!(
+            stats,
+            vec![
+                CommandStat {
+                    name: "client|id",
+                    calls: 0,
+                    usec: 0,
+                    rejected: 1,
+                    failed: 0
+                },
+                CommandStat {
+                    name: "get",
+                    calls: 2,
+                    usec: 12,
+                    rejected: 0,
+                    failed: 1
+                },
+            ]
+        );
+        s.reset();
+        assert!(s.commands().is_empty());
+    }
+}
