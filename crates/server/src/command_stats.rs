@@ -5,7 +5,7 @@
 //! Commands count in atomics indexed by name (the names are fixed at start: the
 //! command table and its subcommands), so the hot path takes no lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, PoisonError};
 
@@ -13,19 +13,59 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 /// client sending junk cannot grow the table without bound.
 const MAX_ERROR_CODES: usize = 128;
 
-/// Every command and subcommand name (`container|sub`), each with its slot.
-static NAMES: LazyLock<(Vec<&'static str>, HashMap<&'static str, usize>)> = LazyLock::new(|| {
+/// Every command and subcommand name (`container|sub`) with its slot, and the names
+/// of the commands that have subcommands.
+struct Names {
+    names: Vec<&'static str>,
+    slots: HashMap<&'static str, usize, foldhash::fast::FixedState>,
+    containers: HashSet<&'static str, foldhash::fast::FixedState>,
+}
+
+static NAMES: LazyLock<Names> = LazyLock::new(|| {
     let mut names: Vec<&'static str> = okapi_commands::spec::all().map(|s| s.name).collect();
-    names.extend(
-        okapi_commands::docs::rows()
-            .map(|d| d.name)
-            .filter(|n| n.contains('|')),
-    );
+    let subs: Vec<&'static str> = okapi_commands::docs::rows()
+        .map(|d| d.name)
+        .filter(|n| n.contains('|'))
+        .collect();
+    let containers = subs
+        .iter()
+        .filter_map(|n| n.split_once('|').map(|(container, _)| container))
+        .collect();
+    names.extend(subs);
     names.sort_unstable();
     names.dedup();
-    let index = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    (names, index)
+    let slots = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    Names {
+        names,
+        slots,
+        containers,
+    }
 });
+
+/// Where the counters of the request `argv` (its command resolved as `command`) are:
+/// `container|sub` when the command has subcommands and `argv[1]` is one, else the
+/// command's own. Called once per request, so the common case is one hash lookup.
+pub fn slot_for(command: &'static str, argv: &[bytes::Bytes]) -> Option<usize> {
+    let names = &*NAMES;
+    if let Some(sub) = argv.get(1)
+        && names.containers.contains(command)
+    {
+        let mut full = String::with_capacity(command.len() + 1 + sub.len());
+        full.push_str(command);
+        full.push('|');
+        full.push_str(&String::from_utf8_lossy(sub).to_ascii_lowercase());
+        if let Some(&slot) = names.slots.get(full.as_str()) {
+            return Some(slot);
+        }
+    }
+    names.slots.get(command).copied()
+}
+
+/// [`slot_for`] from the request alone (resolving its command).
+pub fn slot_of(argv: &[bytes::Bytes]) -> Option<usize> {
+    let spec = okapi_commands::spec::lookup(argv.first()?)?;
+    slot_for(spec.name, argv)
+}
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -60,39 +100,19 @@ pub struct CommandStats {
 impl Default for CommandStats {
     fn default() -> Self {
         Self {
-            counters: (0..NAMES.0.len()).map(|_| Counters::default()).collect(),
+            counters: (0..NAMES.names.len())
+                .map(|_| Counters::default())
+                .collect(),
             errors: Mutex::new(BTreeMap::new()),
         }
     }
 }
 
-/// The name commandstats uses for the command `argv`: `container|sub` when the
-/// command has subcommands and `argv[1]` is one, else the command's own name.
-pub fn stat_name(argv: &[bytes::Bytes]) -> Option<&'static str> {
-    let spec = okapi_commands::spec::lookup(argv.first()?)?;
-    if let Some(sub) = argv.get(1)
-        && !okapi_commands::docs::subcommands(spec.name).is_empty()
-    {
-        let full = format!(
-            "{}|{}",
-            spec.name,
-            String::from_utf8_lossy(sub).to_ascii_lowercase()
-        );
-        if let Some(&i) = NAMES.1.get(full.as_str()) {
-            return Some(NAMES.0[i]);
-        }
-    }
-    Some(spec.name)
-}
-
 impl CommandStats {
-    fn counters(&self, name: &str) -> Option<&Counters> {
-        NAMES.1.get(name).map(|&i| &self.counters[i])
-    }
-
-    /// A call of `name` that ran for `usec` µs and answered an error if `failed`.
-    pub fn ran(&self, name: &str, usec: u64, failed: bool) {
-        if let Some(c) = self.counters(name) {
+    /// A call of the command at `slot` (see [`slot_for`]) that ran for `usec` µs and
+    /// answered an error if `failed`.
+    pub fn ran(&self, slot: usize, usec: u64, failed: bool) {
+        if let Some(c) = self.counters.get(slot) {
             c.calls.fetch_add(1, Ordering::Relaxed);
             c.usec.fetch_add(usec, Ordering::Relaxed);
             if failed {
@@ -101,9 +121,9 @@ impl CommandStats {
         }
     }
 
-    /// A call of `name` refused before it ran.
-    pub fn rejected(&self, name: &str) {
-        if let Some(c) = self.counters(name) {
+    /// A call of the command at `slot` refused before it ran.
+    pub fn rejected(&self, slot: usize) {
+        if let Some(c) = self.counters.get(slot) {
             c.rejected.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -126,7 +146,7 @@ impl CommandStats {
     /// Commands called or refused since the last reset, by name.
     pub fn commands(&self) -> Vec<CommandStat> {
         NAMES
-            .0
+            .names
             .iter()
             .zip(&self.counters)
             .filter_map(|(name, c)| {
@@ -198,13 +218,15 @@ mod tests {
                 .map(|w| Bytes::copy_from_slice(w.as_bytes()))
                 .collect()
         };
-        assert_eq!(stat_name(&argv(&["GET", "k"])), Some("get"));
-        assert_eq!(stat_name(&argv(&["client", "ID"])), Some("client|id"));
-        assert_eq!(stat_name(&argv(&["client", "nosuch"])), Some("client"));
-        assert_eq!(stat_name(&argv(&["nosuch"])), None);
-        s.ran("get", 5, false);
-        s.ran("get", 7, true);
-        s.rejected("client|id");
+        let name = |words: &[&str]| slot_of(&argv(words)).map(|slot| NAMES.names[slot]);
+        assert_eq!(name(&["GET", "k"]), Some("get"));
+        assert_eq!(name(&["client", "ID"]), Some("client|id"));
+        assert_eq!(name(&["client", "nosuch"]), Some("client"));
+        assert_eq!(name(&["nosuch"]), None);
+        let get = slot_of(&argv(&["GET"])).expect("get");
+        s.ran(get, 5, false);
+        s.ran(get, 7, true);
+        s.rejected(slot_of(&argv(&["CLIENT", "ID"])).expect("client|id"));
         let stats = s.commands();
         assert_eq!(
             stats,

@@ -138,8 +138,10 @@ pub(crate) struct Connection<S> {
     /// The request whose reply the step returned last is waiting for: recorded once
     /// that reply is out.
     pub(crate) awaiting: Option<crate::execute::Slow>,
+    /// The commandstats counters of the request being prepared.
+    pub(crate) stat: Option<usize>,
     /// The commands of the transaction whose replies are awaited, for commandstats.
-    pub(crate) exec_names: Vec<Option<&'static str>>,
+    pub(crate) exec_names: Vec<Option<usize>>,
     pub(crate) stash: Option<(
         okapi_commands::Action,
         crate::execute::Target,
@@ -180,6 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             errors_emitted: 0,
             not_run: crate::execute::NotRun::Ran,
             awaiting: None,
+            stat: None,
             exec_names: Vec::new(),
             slowlog_limits: (-1, 0),
             last_write: None,
@@ -433,9 +436,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let Reply::Array(replies) = replies else {
             return;
         };
-        for (name, reply) in names.into_iter().zip(replies) {
-            if let Some(name) = name {
-                self.shared.command_stats.ran(name, 0, reply.is_error());
+        for (slot, reply) in names.into_iter().zip(replies) {
+            if let Some(slot) = slot {
+                self.shared.command_stats.ran(slot, 0, reply.is_error());
             }
             // Each command's error inside EXEC's reply is an error reply, as in Redis.
             if let Reply::Error(e) = reply {

@@ -49,6 +49,8 @@ pub(crate) struct Slow {
     pub(crate) started: std::time::Instant,
     /// Whether it ran as a call commandstats counts.
     pub(crate) not_run: NotRun,
+    /// Its commandstats counters (`None`: an unknown command).
+    pub(crate) stat: Option<usize>,
 }
 
 /// Why a request did not run as a call.
@@ -248,8 +250,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         }
                         let started = std::time::Instant::now();
                         self.not_run = NotRun::Ran;
+                        self.stat = None;
                         let (action, target) = self.prepare(&layout, &argv, now);
-                        let not_run = self.not_run;
+                        let (not_run, stat) = (self.not_run, self.stat);
                         (
                             action,
                             target,
@@ -257,6 +260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                                 argv,
                                 started,
                                 not_run,
+                                stat,
                             }),
                         )
                     }
@@ -370,19 +374,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             argv,
             started,
             not_run,
+            stat,
         }: Slow,
         still_to_come: std::time::Duration,
         failed: bool,
     ) {
         let took = started.elapsed() + still_to_come;
-        if let Some(name) = crate::command_stats::stat_name(&argv) {
+        if let Some(slot) = stat {
             match not_run {
                 NotRun::Ran => shared.command_stats.ran(
-                    name,
+                    slot,
                     took.as_micros().min(u128::from(u64::MAX)) as u64,
                     failed,
                 ),
-                NotRun::Rejected => shared.command_stats.rejected(name),
+                NotRun::Rejected => shared.command_stats.rejected(slot),
                 NotRun::Uncounted => {}
             }
         }
@@ -510,12 +515,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 if self.session.multi.is_some() {
                     self.session.multi_failed = true;
                 }
+                // A known command with the wrong arity is a rejected call of it.
                 self.not_run = NotRun::Rejected;
-
+                self.stat = crate::command_stats::slot_of(argv);
                 return (Action::Reply(error_reply(&e)), here);
             }
         };
         self.last_cmd = spec.name;
+        self.stat = crate::command_stats::slot_for(spec.name, argv);
         // CLIENT CACHING holds for the next command, or the next transaction (EXEC
         // clears it once its commands ran).
         let caching = self.session.caching;
@@ -1193,7 +1200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let caching = std::mem::take(&mut self.session.caching);
         self.exec_names = queue
             .iter()
-            .map(|argv| crate::command_stats::stat_name(argv))
+            .map(|argv| crate::command_stats::slot_of(argv))
             .collect();
         let mut items = Vec::new();
         // Replies known before the engine runs (errors, connection commands), by
