@@ -246,11 +246,19 @@ impl Tracking {
                 inner.items += 1;
             }
         }
-        while max_keys > 0 && inner.table.len() > max_keys {
-            let Some(key) = inner.table.keys().next().cloned() else {
-                break;
-            };
-            invalidate_key(&mut inner, &key, None);
+        if max_keys > 0 && inner.table.len() > max_keys {
+            // Down to 90% of the limit in one pass over the table, so a full table
+            // is not walked again on every read that adds a key.
+            let keep = max_keys - max_keys / 10;
+            let victims: Vec<Bytes> = inner
+                .table
+                .keys()
+                .take(inner.table.len() - keep)
+                .cloned()
+                .collect();
+            for key in victims {
+                invalidate_key(&mut inner, &key, None);
+            }
         }
     }
 
@@ -430,6 +438,10 @@ mod tests {
         let keys: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("k{i}"))).collect();
         t.remember(7, keys.iter(), 4);
         assert_eq!(t.totals(), (4, 4, 0));
+        t.remember(7, keys.iter(), 100);
+        assert_eq!(t.totals().0, 10);
+        t.remember(7, keys[..1].iter(), 5);
+        assert_eq!(t.totals().0, 5, "down to 90% of the limit, rounded up");
         t.remember(8, keys[..1].iter(), 0);
         assert!(t.totals().1 >= 4);
     }

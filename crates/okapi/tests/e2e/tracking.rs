@@ -372,7 +372,7 @@ fn introspection_and_errors_follow_redis() {
 }
 
 #[test]
-fn the_table_limit_invalidates_the_oldest_reads_it_drops() {
+fn the_table_limit_invalidates_the_reads_it_drops() {
     let n = node();
     let mut c = resp3(&n);
     let mut admin = n.client().expect("connect");
