@@ -204,6 +204,18 @@ pub enum ConnCmd {
     SlowLogLen,
     /// SLOWLOG RESET.
     SlowLogReset,
+    /// LATENCY LATEST.
+    LatencyLatest,
+    /// LATENCY HISTORY event.
+    LatencyHistory(Bytes),
+    /// LATENCY RESET [event ...].
+    LatencyReset(Vec<Bytes>),
+    /// LATENCY GRAPH event.
+    LatencyGraph(Bytes),
+    /// LATENCY DOCTOR.
+    LatencyDoctor,
+    /// LATENCY HISTOGRAM [command ...] (lower-case names).
+    LatencyHistogram(Vec<String>),
 }
 
 /// CLUSTER subcommands.

@@ -141,6 +141,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         slowlog,
     ),
     command(
+        "latency",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        Keys::None,
+        AS,
+        G,
+        "A container for latency diagnostics commands.",
+        latency,
+    ),
+    command(
         "monitor",
         1,
         ADMIN | NOSCRIPT | LOADING | STALE,
@@ -412,6 +422,53 @@ fn memory(ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
         _ => Err(CommandError::UnknownSubcommand {
             command: "MEMORY".into(),
             sub: String::from_utf8_lossy(sub).into_owned(),
+        }),
+    }
+}
+
+fn latency(_ctx: &Ctx, a: &[Bytes]) -> Result<Action, CommandError> {
+    let sub = a[0].to_ascii_lowercase();
+    let arity = || CommandError::WrongArity(format!("latency|{}", String::from_utf8_lossy(&sub)));
+    match (sub.as_slice(), &a[1..]) {
+        (b"latest", []) => conn(ConnCmd::LatencyLatest),
+        (b"history", [event]) => conn(ConnCmd::LatencyHistory(event.clone())),
+        (b"graph", [event]) => conn(ConnCmd::LatencyGraph(event.clone())),
+        (b"doctor", []) => conn(ConnCmd::LatencyDoctor),
+        (b"reset", events) => conn(ConnCmd::LatencyReset(events.to_vec())),
+        (b"histogram", names) => conn(ConnCmd::LatencyHistogram(
+            names
+                .iter()
+                .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
+                .collect(),
+        )),
+        (b"help", []) => Ok(Action::Reply(Reply::Array(
+            [
+                "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DOCTOR",
+                "    Return a human readable latency analysis report.",
+                "GRAPH <event>",
+                "    Return an ASCII latency graph for the <event> class.",
+                "HISTORY <event>",
+                "    Return time-latency samples for the <event> class.",
+                "LATEST",
+                "    Return the latest latency samples for all events.",
+                "RESET [<event> ...]",
+                "    Reset latency data of one or more <event> classes.",
+                "    (default: reset all data for all event classes)",
+                "HISTOGRAM [COMMAND ...]",
+                "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+                "    If no commands are specified then all histograms are replied.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Reply::Status(l))
+            .collect(),
+        ))),
+        (b"latest" | b"history" | b"graph" | b"doctor" | b"help", _) => Err(arity()),
+        _ => Err(CommandError::UnknownSubcommand {
+            command: "LATENCY".into(),
+            sub: String::from_utf8_lossy(&a[0]).into_owned(),
         }),
     }
 }

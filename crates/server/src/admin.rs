@@ -258,6 +258,78 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 shared.slowlog.reset();
                 Reply::Ok
             }
+            ConnCmd::LatencyLatest => Reply::Array(
+                shared
+                    .latency
+                    .latest()
+                    .into_iter()
+                    .map(|(event, time, latest, max)| {
+                        Reply::Array(vec![
+                            Reply::bulk(event.as_bytes()),
+                            Reply::Int(time as i64),
+                            Reply::Int(latest as i64),
+                            Reply::Int(max as i64),
+                        ])
+                    })
+                    .collect(),
+            ),
+            ConnCmd::LatencyHistory(event) => Reply::Array(
+                shared
+                    .latency
+                    .history(&event)
+                    .into_iter()
+                    .map(|(time, ms)| {
+                        Reply::Array(vec![Reply::Int(time as i64), Reply::Int(ms as i64)])
+                    })
+                    .collect(),
+            ),
+            ConnCmd::LatencyReset(events) => {
+                let events: Vec<&[u8]> = events.iter().map(|e| e.as_ref()).collect();
+                Reply::Int(shared.latency.reset(&events) as i64)
+            }
+            ConnCmd::LatencyGraph(event) => match shared.latency.graph(&event) {
+                Some(graph) => Reply::Text(graph),
+                None => error_reply(&format!(
+                    "ERR No samples available for event '{}'",
+                    String::from_utf8_lossy(&event)
+                )),
+            },
+            ConnCmd::LatencyDoctor => Reply::Text(
+                shared
+                    .latency
+                    .doctor(shared.settings().latency_monitor_threshold_ms),
+            ),
+            ConnCmd::LatencyHistogram(names) => Reply::Map(
+                shared
+                    .command_stats
+                    .histograms(&names)
+                    .into_iter()
+                    .map(|h| {
+                        let crate::command_stats::Histogram {
+                            name,
+                            calls,
+                            buckets,
+                        } = h;
+                        (
+                            Reply::bulk(name.as_bytes()),
+                            Reply::Map(vec![
+                                (Reply::bulk(b"calls"), Reply::Int(calls as i64)),
+                                (
+                                    Reply::bulk(b"histogram_usec"),
+                                    Reply::Map(
+                                        buckets
+                                            .into_iter()
+                                            .map(|(usec, count)| {
+                                                (Reply::Int(usec as i64), Reply::Int(count as i64))
+                                            })
+                                            .collect(),
+                                    ),
+                                ),
+                            ]),
+                        )
+                    })
+                    .collect(),
+            ),
             ConnCmd::Monitor => {
                 let sub = self.subscriber(shared);
                 shared.pubsub.monitor(self.info.id, &sub);

@@ -67,12 +67,26 @@ pub fn slot_of(argv: &[bytes::Bytes]) -> Option<usize> {
     slot_for(spec.name, argv)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     calls: AtomicU64,
     usec: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
+    /// Calls by duration, powers of two µs (LATENCY HISTOGRAM).
+    histogram: [AtomicU64; crate::latency::BUCKETS],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            calls: AtomicU64::new(0),
+            usec: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            histogram: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// One command's line of INFO commandstats.
@@ -88,6 +102,17 @@ pub struct CommandStat {
     pub rejected: u64,
     /// Calls that ran and answered an error.
     pub failed: u64,
+}
+
+/// One command's LATENCY HISTOGRAM entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram {
+    /// The command.
+    pub name: &'static str,
+    /// Its calls.
+    pub calls: u64,
+    /// `(bucket upper bound µs, calls at most that long)`, where the count grows.
+    pub buckets: Vec<(u64, u64)>,
 }
 
 /// The node's command and error counters.
@@ -115,6 +140,7 @@ impl CommandStats {
         if let Some(c) = self.counters.get(slot) {
             c.calls.fetch_add(1, Ordering::Relaxed);
             c.usec.fetch_add(usec, Ordering::Relaxed);
+            c.histogram[crate::latency::bucket(usec)].fetch_add(1, Ordering::Relaxed);
             if failed {
                 c.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -162,6 +188,37 @@ impl CommandStats {
             .collect()
     }
 
+    /// LATENCY HISTOGRAM: for each command called (of `only`, when given), its calls
+    /// and the cumulative count at each power-of-two µs bucket where it grows.
+    pub fn histograms(&self, only: &[String]) -> Vec<Histogram> {
+        NAMES
+            .names
+            .iter()
+            .zip(&self.counters)
+            .filter(|(name, _)| only.is_empty() || only.iter().any(|o| o == *name))
+            .filter_map(|(name, c)| {
+                let calls = c.calls.load(Ordering::Relaxed);
+                if calls == 0 {
+                    return None;
+                }
+                let mut cumulative = 0;
+                let mut buckets = Vec::new();
+                for (i, count) in c.histogram.iter().enumerate() {
+                    let count = count.load(Ordering::Relaxed);
+                    if count > 0 {
+                        cumulative += count;
+                        buckets.push((1u64 << i, cumulative));
+                    }
+                }
+                Some(Histogram {
+                    name,
+                    calls,
+                    buckets,
+                })
+            })
+            .collect()
+    }
+
     /// Error replies by code since the last reset.
     pub fn errors(&self) -> Vec<(String, u64)> {
         self.errors
@@ -179,6 +236,9 @@ impl CommandStats {
             c.usec.store(0, Ordering::Relaxed);
             c.rejected.store(0, Ordering::Relaxed);
             c.failed.store(0, Ordering::Relaxed);
+            for bucket in &c.histogram {
+                bucket.store(0, Ordering::Relaxed);
+            }
         }
         self.errors
             .lock()

@@ -140,6 +140,10 @@ pub(crate) struct Connection<S> {
     pub(crate) awaiting: Option<crate::execute::Slow>,
     /// The commandstats counters of the request being prepared.
     pub(crate) stat: Option<usize>,
+    /// The request being prepared is a fast command.
+    pub(crate) fast: bool,
+    /// `latency-monitor-threshold`, ms, as of this batch.
+    pub(crate) latency_threshold_ms: u64,
     /// The commands of the transaction whose replies are awaited, for commandstats.
     pub(crate) exec_names: Vec<Option<usize>>,
     pub(crate) stash: Option<(
@@ -183,6 +187,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             not_run: crate::execute::NotRun::Ran,
             awaiting: None,
             stat: None,
+            fast: false,
+            latency_threshold_ms: 0,
             exec_names: Vec::new(),
             slowlog_limits: (-1, 0),
             last_write: None,
@@ -258,6 +264,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let (limit, max_bulk, maxmemory) = {
             let settings = self.shared.settings();
             self.slowlog_limits = (settings.slowlog_slower_than_us, settings.slowlog_max_len);
+            self.latency_threshold_ms = settings.latency_monitor_threshold_ms;
             (
                 settings.client_query_buffer_limit,
                 settings.proto_max_bulk_len,

@@ -51,6 +51,8 @@ pub(crate) struct Slow {
     pub(crate) not_run: NotRun,
     /// Its commandstats counters (`None`: an unknown command).
     pub(crate) stat: Option<usize>,
+    /// Its command is flagged `fast` (a latency sample is then `fast-command`).
+    pub(crate) fast: bool,
 }
 
 /// Why a request did not run as a call.
@@ -251,8 +253,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         let started = std::time::Instant::now();
                         self.not_run = NotRun::Ran;
                         self.stat = None;
+                        self.fast = false;
                         let (action, target) = self.prepare(&layout, &argv, now);
-                        let (not_run, stat) = (self.not_run, self.stat);
+                        let (not_run, stat, fast) = (self.not_run, self.stat, self.fast);
                         (
                             action,
                             target,
@@ -261,6 +264,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                                 started,
                                 not_run,
                                 stat,
+                                fast,
                             }),
                         )
                     }
@@ -375,11 +379,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             started,
             not_run,
             stat,
+            fast,
         }: Slow,
         still_to_come: std::time::Duration,
         failed: bool,
     ) {
         let took = started.elapsed() + still_to_come;
+        let threshold_ms = self.latency_threshold_ms;
+        if threshold_ms > 0 && not_run == NotRun::Ran {
+            let ms = took.as_millis().min(u128::from(u64::MAX)) as u64;
+            if ms >= threshold_ms {
+                let event = if fast { "fast-command" } else { "command" };
+                shared.latency.add(event, ms, crate::clock::now_ms() / 1000);
+            }
+        }
         if let Some(slot) = stat {
             match not_run {
                 NotRun::Ran => shared.command_stats.ran(
@@ -523,6 +536,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         };
         self.last_cmd = spec.name;
         self.stat = crate::command_stats::slot_for(spec.name, argv);
+        self.fast = spec.has(flags::FAST);
         // CLIENT CACHING holds for the next command, or the next transaction (EXEC
         // clears it once its commands ran).
         let caching = self.session.caching;

@@ -20,6 +20,7 @@
 //!   what the node does for them
 //! - [`notify`] — keyspace notifications: the setting engines raise events by, and
 //!   their publication
+//! - [`latency`] — the latency monitor (LATENCY)
 //! - [`tracking`] — client-side caching: tracked keys and invalidation messages
 //! - [`script_probe`] — a script's probe moved off the event loop (long runs)
 //! - [`access`] — password and protected mode, the same for every front end
@@ -39,6 +40,7 @@ pub mod durability;
 pub mod error;
 pub mod execute;
 pub mod info;
+pub mod latency;
 pub mod listener;
 pub mod loading;
 pub mod log;

@@ -104,6 +104,8 @@ pub struct Settings {
     pub key_load_delay_us: u64,
     /// Most keys client-side caching remembers readers for (0: no limit).
     pub tracking_table_max_keys: usize,
+    /// Requests at least this long (ms) are latency-monitor samples (0: off).
+    pub latency_monitor_threshold_ms: u64,
     /// `notify-keyspace-events`: which keyspace events are published, and where.
     pub notify_keyspace_events: okapi_engine::notify::NotifyConfig,
     /// Redis parameters accepted for compatibility but without effect in okapi.
@@ -133,6 +135,7 @@ impl Default for Settings {
             maxmemory_policy: "noeviction".to_owned(),
             notify_keyspace_events: okapi_engine::notify::NotifyConfig::default(),
             tracking_table_max_keys: 1_000_000,
+            latency_monitor_threshold_ms: 0,
             pubsub_output_limit: 32 * 1024 * 1024,
             loglevel: LogLevel::Notice,
             appendfsync: "everysec".to_owned(),

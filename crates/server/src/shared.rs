@@ -65,6 +65,8 @@ pub struct Shared {
     pub tracking: crate::tracking::Tracking,
     /// INFO commandstats and errorstats.
     pub command_stats: crate::command_stats::CommandStats,
+    /// The latency monitor (LATENCY).
+    pub latency: crate::latency::LatencyMonitor,
     /// Names this process in the entries its clients write (`okapi_types::Writer`):
     /// random, so no other node and no later run of this one takes them for its own.
     pub process_token: u64,
@@ -105,6 +107,7 @@ impl Shared {
             notify,
             tracking: crate::tracking::Tracking::default(),
             command_stats: crate::command_stats::CommandStats::default(),
+            latency: crate::latency::LatencyMonitor::default(),
             process_token: random_u64() | 1,
         })
     }

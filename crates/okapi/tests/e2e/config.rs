@@ -138,7 +138,6 @@ fn parameters_that_would_switch_on_a_missing_feature_are_refused() {
         ("appendonly", "no"),
         ("save", "900 1"),
         ("activedefrag", "yes"),
-        ("latency-monitor-threshold", "100"),
         ("min-replicas-to-write", "1"),
     ] {
         let refused = err(&mut c, &["CONFIG", "SET", name, value]);

@@ -19,6 +19,7 @@ mod hashes;
 mod http;
 mod info_stats;
 mod keys;
+mod latency;
 mod lists;
 mod log_sink;
 mod nbd;

@@ -33,7 +33,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("hll-sparse-max-bytes", "3000"),
     ("io-threads", "1"),
     ("jemalloc-bg-thread", "yes"),
-    ("latency-monitor-threshold", "0"),
     ("latency-tracking", "yes"),
     ("lazyfree-lazy-eviction", "no"),
     ("lazyfree-lazy-expire", "no"),
@@ -84,7 +83,6 @@ pub fn missing_feature(name: &str, value: &str) -> Option<String> {
             "okapi has no RDB save points: snapshots follow snapshot-log-bytes and snapshot-entries"
         }
         "activedefrag" if !off(value) => "okapi has no active defragmentation",
-        "latency-monitor-threshold" if !off(value) => "okapi has no latency monitor",
         "min-replicas-to-write" if !off(value) => {
             "okapi has no asynchronous replicas to count (writes commit through its Raft log)"
         }

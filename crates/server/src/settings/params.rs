@@ -299,6 +299,11 @@ pub(super) const PARAMS: &[Param] = &[
         change: Change::Set(|s, v| parse_memory(v).map(|n| s.maxmemory = n)),
     },
     Param {
+        name: "latency-monitor-threshold",
+        get: |s| s.latency_monitor_threshold_ms.to_string(),
+        change: Change::Set(|s, v| parse_num(v).map(|n| s.latency_monitor_threshold_ms = n)),
+    },
+    Param {
         name: "tracking-table-max-keys",
         get: |s| s.tracking_table_max_keys.to_string(),
         change: Change::Set(|s, v| parse_num(v).map(|n| s.tracking_table_max_keys = n as usize)),
