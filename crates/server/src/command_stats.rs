@@ -115,6 +115,19 @@ pub struct Histogram {
     pub buckets: Vec<(u64, u64)>,
 }
 
+impl Histogram {
+    /// The value at percentile `p` (0-100): the upper bound, in µs, of the bucket the
+    /// `p`th percentile call falls in.
+    pub fn percentile(&self, p: f64) -> u64 {
+        let rank = ((p / 100.0) * self.calls as f64).ceil().max(1.0) as u64;
+        self.buckets
+            .iter()
+            .find(|(_, cumulative)| *cumulative >= rank)
+            .or(self.buckets.last())
+            .map_or(0, |(bound, _)| *bound)
+    }
+}
+
 /// The node's command and error counters.
 #[derive(Debug)]
 pub struct CommandStats {
@@ -136,11 +149,15 @@ impl Default for CommandStats {
 impl CommandStats {
     /// A call of the command at `slot` (see [`slot_for`]) that ran for `usec` µs and
     /// answered an error if `failed`.
-    pub fn ran(&self, slot: usize, usec: u64, failed: bool) {
+    /// With `histogram` (`latency-tracking`), the call also counts in its command's
+    /// latency histogram.
+    pub fn ran(&self, slot: usize, usec: u64, failed: bool, histogram: bool) {
         if let Some(c) = self.counters.get(slot) {
             c.calls.fetch_add(1, Ordering::Relaxed);
             c.usec.fetch_add(usec, Ordering::Relaxed);
-            c.histogram[crate::latency::bucket(usec)].fetch_add(1, Ordering::Relaxed);
+            if histogram {
+                c.histogram[crate::latency::bucket(usec)].fetch_add(1, Ordering::Relaxed);
+            }
             if failed {
                 c.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -197,7 +214,7 @@ impl CommandStats {
             .zip(&self.counters)
             .filter(|(name, _)| only.is_empty() || only.iter().any(|o| o == *name))
             .filter_map(|(name, c)| {
-                let calls = c.calls.load(Ordering::Relaxed);
+                let calls: u64 = c.histogram.iter().map(|b| b.load(Ordering::Relaxed)).sum();
                 if calls == 0 {
                     return None;
                 }
@@ -253,6 +270,20 @@ mod tests {
     use bytes::Bytes;
 
     #[test]
+    fn percentiles_are_the_bounds_of_their_buckets() {
+        let h = Histogram {
+            name: "get",
+            calls: 100,
+            buckets: vec![(1, 50), (4, 98), (64, 100)],
+        };
+        assert_eq!(h.percentile(50.0), 1);
+        assert_eq!(h.percentile(50.1), 4);
+        assert_eq!(h.percentile(99.0), 64);
+        assert_eq!(h.percentile(0.0), 1);
+        assert_eq!(h.percentile(100.0), 64);
+    }
+
+    #[test]
     fn errors_count_by_code() {
         let s = CommandStats::default();
         s.error("WRONGTYPE Operation against a key holding the wrong kind of value");
@@ -284,8 +315,8 @@ mod tests {
         assert_eq!(name(&["client", "nosuch"]), Some("client"));
         assert_eq!(name(&["nosuch"]), None);
         let get = slot_of(&argv(&["GET"])).expect("get");
-        s.ran(get, 5, false);
-        s.ran(get, 7, true);
+        s.ran(get, 5, false, true);
+        s.ran(get, 7, true, true);
         s.rejected(slot_of(&argv(&["CLIENT", "ID"])).expect("client|id"));
         let stats = s.commands();
         assert_eq!(

@@ -144,6 +144,8 @@ pub(crate) struct Connection<S> {
     pub(crate) fast: bool,
     /// `latency-monitor-threshold`, ms, as of this batch.
     pub(crate) latency_threshold_ms: u64,
+    /// `latency-tracking`, as of this batch.
+    pub(crate) latency_tracking: bool,
     /// The commands of the transaction whose replies are awaited, for commandstats.
     pub(crate) exec_names: Vec<Option<usize>>,
     pub(crate) stash: Option<(
@@ -189,6 +191,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             stat: None,
             fast: false,
             latency_threshold_ms: 0,
+            latency_tracking: true,
             exec_names: Vec::new(),
             slowlog_limits: (-1, 0),
             last_write: None,
@@ -265,6 +268,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             let settings = self.shared.settings();
             self.slowlog_limits = (settings.slowlog_slower_than_us, settings.slowlog_max_len);
             self.latency_threshold_ms = settings.latency_monitor_threshold_ms;
+            self.latency_tracking = settings.latency_tracking;
             (
                 settings.client_query_buffer_limit,
                 settings.proto_max_bulk_len,
@@ -445,7 +449,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         };
         for (slot, reply) in names.into_iter().zip(replies) {
             if let Some(slot) = slot {
-                self.shared.command_stats.ran(slot, 0, reply.is_error());
+                let histogram = self.latency_tracking;
+                self.shared
+                    .command_stats
+                    .ran(slot, 0, reply.is_error(), histogram);
             }
             // Each command's error inside EXEC's reply is an error reply, as in Redis.
             if let Reply::Error(e) = reply {

@@ -399,6 +399,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     slot,
                     took.as_micros().min(u128::from(u64::MAX)) as u64,
                     failed,
+                    self.latency_tracking,
                 ),
                 NotRun::Rejected => shared.command_stats.rejected(slot),
                 NotRun::Uncounted => {}

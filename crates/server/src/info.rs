@@ -253,6 +253,33 @@ pub fn render(shared: &Shared, sections: &[Bytes]) -> String {
             let _ = write!(o, "errorstat_{code}:count={count}\r\n");
         }
     });
+    // Not in the default set either: per command, the latency percentiles of
+    // `latency-tracking-info-percentiles` (each the upper bound of the power-of-two
+    // µs bucket it falls in).
+    section("latencystats", "Latencystats", &|o| {
+        if !settings.latency_tracking {
+            return;
+        }
+        for h in shared.command_stats.histograms(&[]) {
+            let fields: Vec<String> = settings
+                .latency_tracking_percentiles
+                .iter()
+                .map(|p| {
+                    format!(
+                        "p{}={:.3}",
+                        crate::settings::percentile_label(*p),
+                        h.percentile(*p) as f64
+                    )
+                })
+                .collect();
+            let _ = write!(
+                o,
+                "latency_percentiles_usec_{}:{}\r\n",
+                h.name,
+                fields.join(",")
+            );
+        }
+    });
     section("cluster", "Cluster", &|o| {
         let _ = write!(
             o,

@@ -8,6 +8,7 @@ mod ignored;
 mod params;
 
 pub use ignored::{IGNORED, missing_feature};
+pub use params::percentile_label;
 use params::{Change, PARAMS};
 
 use std::collections::BTreeMap;
@@ -106,6 +107,10 @@ pub struct Settings {
     pub tracking_table_max_keys: usize,
     /// Requests at least this long (ms) are latency-monitor samples (0: off).
     pub latency_monitor_threshold_ms: u64,
+    /// Per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats).
+    pub latency_tracking: bool,
+    /// The percentiles INFO latencystats reports.
+    pub latency_tracking_percentiles: Vec<f64>,
     /// `notify-keyspace-events`: which keyspace events are published, and where.
     pub notify_keyspace_events: okapi_engine::notify::NotifyConfig,
     /// Redis parameters accepted for compatibility but without effect in okapi.
@@ -136,6 +141,8 @@ impl Default for Settings {
             notify_keyspace_events: okapi_engine::notify::NotifyConfig::default(),
             tracking_table_max_keys: 1_000_000,
             latency_monitor_threshold_ms: 0,
+            latency_tracking: true,
+            latency_tracking_percentiles: vec![50.0, 99.0, 99.9],
             pubsub_output_limit: 32 * 1024 * 1024,
             loglevel: LogLevel::Notice,
             appendfsync: "everysec".to_owned(),

@@ -93,3 +93,66 @@ fn commands_and_errors_are_counted_as_redis_counts_them() {
     );
     assert!(section(&mut c, "errorstats").is_empty());
 }
+
+#[test]
+fn latencystats_report_the_configured_percentiles() {
+    let n = node();
+    let mut c = n.client().expect("connect");
+    raw(&mut c, &["CONFIG", "RESETSTAT"]).expect("resetstat");
+    for _ in 0..10 {
+        raw(&mut c, &["GET", "k"]).expect("get");
+    }
+    let lines = section(&mut c, "latencystats");
+    let get = lines
+        .iter()
+        .find(|l| l.starts_with("latency_percentiles_usec_get:"))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    let values: Vec<(String, f64)> = get
+        .split_once(':')
+        .expect("fields")
+        .1
+        .split(',')
+        .map(|f| {
+            let (k, v) = f.split_once('=').expect("k=v");
+            (k.to_owned(), v.parse().expect("a number"))
+        })
+        .collect();
+    let keys: Vec<&str> = values.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, vec!["p50", "p99", "p99.9"], "{get}");
+    assert!(values.windows(2).all(|w| w[0].1 <= w[1].1), "{get}");
+    assert!(values[0].1 >= 1.0, "{get}");
+    raw(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "90 99.99",
+        ],
+    )
+    .expect("set");
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("latency-tracking-info-percentiles")
+        .query(&mut c)
+        .expect("get");
+    assert_eq!(got[1], "90 99.99");
+    let lines = section(&mut c, "latencystats");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("latency_percentiles_usec_get:p90=") && l.contains(",p99.99=")),
+        "{lines:?}"
+    );
+    assert!(
+        crate::common::err(
+            &mut c,
+            &["CONFIG", "SET", "latency-tracking-info-percentiles", "101"]
+        )
+        .contains("between [0.0,100.0]")
+    );
+    raw(&mut c, &["CONFIG", "SET", "latency-tracking", "no"]).expect("off");
+    assert!(section(&mut c, "latencystats").is_empty());
+    let default: String = redis::cmd("INFO").query(&mut c).expect("info");
+    assert!(!default.contains("# Latencystats"), "not a default section");
+}

@@ -33,7 +33,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("hll-sparse-max-bytes", "3000"),
     ("io-threads", "1"),
     ("jemalloc-bg-thread", "yes"),
-    ("latency-tracking", "yes"),
     ("lazyfree-lazy-eviction", "no"),
     ("lazyfree-lazy-expire", "no"),
     ("lazyfree-lazy-server-del", "no"),

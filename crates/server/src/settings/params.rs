@@ -40,6 +40,12 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// A percentile as Redis prints it (`%f` without trailing zeros: `50`, `99.9`).
+pub fn percentile_label(p: f64) -> String {
+    let text = format!("{p:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
 }
@@ -302,6 +308,38 @@ pub(super) const PARAMS: &[Param] = &[
         name: "latency-monitor-threshold",
         get: |s| s.latency_monitor_threshold_ms.to_string(),
         change: Change::Set(|s, v| parse_num(v).map(|n| s.latency_monitor_threshold_ms = n)),
+    },
+    Param {
+        name: "latency-tracking",
+        get: |s| yes_no(s.latency_tracking),
+        change: Change::Set(|s, v| parse_bool(v).map(|b| s.latency_tracking = b)),
+    },
+    Param {
+        name: "latency-tracking-info-percentiles",
+        get: |s| {
+            s.latency_tracking_percentiles
+                .iter()
+                .map(|p| percentile_label(*p))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        change: Change::Set(|s, v| {
+            let mut out = Vec::new();
+            for word in v.split_whitespace() {
+                let p: f64 = word.parse().map_err(|_| {
+                    "Invalid latency-tracking-info-percentiles parameters".to_owned()
+                })?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(
+                        "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                            .into(),
+                    );
+                }
+                out.push(p);
+            }
+            s.latency_tracking_percentiles = out;
+            Ok(())
+        }),
     },
     Param {
         name: "tracking-table-max-keys",
