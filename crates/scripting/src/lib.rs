@@ -26,6 +26,7 @@
 //! - [`bitlib`] — the `bit` library (LuaBitOp's functions)
 //! - [`cjson`] — the `cjson` library (lua-cjson's encode and decode)
 //! - [`cmsgpack`] — the `cmsgpack` library (lua-cmsgpack's pack and unpack)
+//! - [`structlib`] — the `struct` library (lua-struct's pack, unpack and size)
 //! - [`busy`] — the scripts running now: SCRIPT KILL and the busy reply
 //! - [`shebang`] — `#!lua flags=...`, what a script declares it does
 //! - [`cache`] — SCRIPT LOAD's scripts by SHA1
@@ -41,6 +42,7 @@ pub mod error;
 pub mod library;
 pub mod run;
 pub mod shebang;
+pub mod structlib;
 pub mod vm;
 
 pub use cache::ScriptCache;

@@ -4,7 +4,7 @@
 //! it compiled.
 //!
 //! The sandbox is Redis 7.0's: the base, table, string and math libraries plus `bit`,
-//! `cjson`, `cmsgpack` and `redis`; no `print`, file, module or environment functions; the globals table
+//! `cjson`, `cmsgpack`, `struct` and `redis`; no `print`, file, module or environment functions; the globals table
 //! and the library tables are read-only ("Attempt to modify a readonly table"), and
 //! reading a global that does not exist is an error. Lua 5.1 has no read-only tables,
 //! so the globals live in a hidden table behind the real one, which stays empty and
@@ -93,7 +93,7 @@ local hidden = {}
 for k, v in pairs(G) do hidden[k] = v end
 for k in pairs(hidden) do rawset(G, k, nil) end
 for _, name in ipairs({'string', 'table', 'math', 'redis', 'bit', 'cjson', 'cmsgpack',
-                       'coroutine'}) do
+                       'struct', 'coroutine'}) do
     if hidden[name] then hidden[name] = readonly(hidden[name]) end
 end
 hidden._G = G
@@ -234,6 +234,7 @@ impl Vm {
         globals.raw_set("bit", crate::bitlib::create(&lua)?)?;
         globals.raw_set("cjson", crate::cjson::create(&lua)?)?;
         globals.raw_set("cmsgpack", crate::cmsgpack::create(&lua)?)?;
+        globals.raw_set("struct", crate::structlib::create(&lua)?)?;
         Self::seeded_random(&lua)?;
         let internal = lua.create_table()?;
         internal.raw_set("handler", lua.create_function(crate::run::error_handler)?)?;
