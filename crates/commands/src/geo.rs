@@ -141,7 +141,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// The source key and a STORE/STOREDIST destination (`georadiusGetKeys`: the last one
 /// given wins, as in the command).
-fn radius_keys(argv: &[Bytes]) -> Vec<usize> {
+pub(crate) fn radius_keys(argv: &[Bytes]) -> Vec<usize> {
     let mut positions = vec![1];
     let mut stored = None;
     let mut i = 5;

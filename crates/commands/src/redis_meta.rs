@@ -123,33 +123,31 @@ impl Spec {
     /// The spec as COMMAND INFO shows it.
     pub fn reply(&self) -> Reply {
         let bulk = |s: &str| Reply::bulk(s.as_bytes());
+        // `{type: kind, spec: {name: value ...}}`, the shape of both searches.
+        let search = |kind: &str, spec: Vec<(&str, Reply)>| {
+            Reply::Map(vec![
+                (bulk("type"), bulk(kind)),
+                (
+                    bulk("spec"),
+                    Reply::Map(spec.into_iter().map(|(k, v)| (bulk(k), v)).collect()),
+                ),
+            ])
+        };
         let mut fields = Vec::new();
         if !self.notes.is_empty() {
             fields.push((bulk("notes"), bulk(self.notes)));
         }
         fields.push((bulk("flags"), Reply::Set(statuses(self.flags))));
         let begin = match &self.begin {
-            Begin::Index(i) => Reply::Map(vec![
-                (bulk("type"), bulk("index")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![(bulk("index"), Reply::Int(*i))]),
-                ),
-            ]),
-            Begin::Keyword { keyword, startfrom } => Reply::Map(vec![
-                (bulk("type"), bulk("keyword")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![
-                        (bulk("keyword"), bulk(keyword)),
-                        (bulk("startfrom"), Reply::Int(*startfrom)),
-                    ]),
-                ),
-            ]),
-            Begin::Unknown => Reply::Map(vec![
-                (bulk("type"), bulk("unknown")),
-                (bulk("spec"), Reply::Map(Vec::new())),
-            ]),
+            Begin::Index(i) => search("index", vec![("index", Reply::Int(*i))]),
+            Begin::Keyword { keyword, startfrom } => search(
+                "keyword",
+                vec![
+                    ("keyword", bulk(keyword)),
+                    ("startfrom", Reply::Int(*startfrom)),
+                ],
+            ),
+            Begin::Unknown => search("unknown", Vec::new()),
         };
         fields.push((bulk("begin_search"), begin));
         let find = match &self.find {
@@ -157,36 +155,27 @@ impl Spec {
                 lastkey,
                 keystep,
                 limit,
-            } => Reply::Map(vec![
-                (bulk("type"), bulk("range")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![
-                        (bulk("lastkey"), Reply::Int(*lastkey)),
-                        (bulk("keystep"), Reply::Int(*keystep)),
-                        (bulk("limit"), Reply::Int(*limit)),
-                    ]),
-                ),
-            ]),
+            } => search(
+                "range",
+                vec![
+                    ("lastkey", Reply::Int(*lastkey)),
+                    ("keystep", Reply::Int(*keystep)),
+                    ("limit", Reply::Int(*limit)),
+                ],
+            ),
             Find::KeyNum {
                 keynumidx,
                 firstkey,
                 keystep,
-            } => Reply::Map(vec![
-                (bulk("type"), bulk("keynum")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![
-                        (bulk("keynumidx"), Reply::Int(*keynumidx)),
-                        (bulk("firstkey"), Reply::Int(*firstkey)),
-                        (bulk("keystep"), Reply::Int(*keystep)),
-                    ]),
-                ),
-            ]),
-            Find::Unknown => Reply::Map(vec![
-                (bulk("type"), bulk("unknown")),
-                (bulk("spec"), Reply::Map(Vec::new())),
-            ]),
+            } => search(
+                "keynum",
+                vec![
+                    ("keynumidx", Reply::Int(*keynumidx)),
+                    ("firstkey", Reply::Int(*firstkey)),
+                    ("keystep", Reply::Int(*keystep)),
+                ],
+            ),
+            Find::Unknown => search("unknown", Vec::new()),
         };
         fields.push((bulk("find_keys"), find));
         Reply::Map(fields)
@@ -389,20 +378,12 @@ fn native_keys(name: &str, argv: &[Bytes]) -> Option<Vec<(usize, &'static [&'sta
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "blmpop"
         | "bzmpop" => Some(counted_keys(argv, 0, 2, 3)),
         // georadiusGetKeys: the key and the last STORE/STOREDIST destination.
-        "georadius" | "georadius_ro" | "georadiusbymember" | "georadiusbymember_ro" => {
-            let mut keys = vec![(1, NONE)];
-            let mut stored = None;
-            let mut i = 5;
-            while i < argv.len() {
-                if (is(&argv[i], "STORE") || is(&argv[i], "STOREDIST")) && i + 1 < argv.len() {
-                    stored = Some(i + 1);
-                    i += 1;
-                }
-                i += 1;
-            }
-            keys.extend(stored.map(|at| (at, NONE)));
-            Some(keys)
-        }
+        "georadius" | "georadius_ro" | "georadiusbymember" | "georadiusbymember_ro" => Some(
+            crate::geo::radius_keys(argv)
+                .into_iter()
+                .map(|at| (at, NONE))
+                .collect(),
+        ),
         // xreadGetKeys: the keys between STREAMS and their IDs.
         "xread" | "xreadgroup" => {
             let mut streams = None;

@@ -155,9 +155,7 @@ impl BitOp {
                 let result = combine(ks, ctx.now_ms, op, &keys)?;
                 let len = result.len();
                 if len == 0 {
-                    if ks.remove(&dst, ctx).is_some() {
-                        ks.notify(EventClass::GENERIC, "del", &dst);
-                    }
+                    ks.delete(&dst, ctx);
                 } else {
                     // A new value: replaces whatever `dst` held, TTL included.
                     ks.insert(&dst, Value::Str(StrValue::from_mut(result)), ctx);

@@ -231,14 +231,9 @@ impl KeyOp {
         match self {
             KeyOp::Del { keys } => {
                 let ks = engine.space_mut(db)?;
-                let mut removed = 0;
-                for key in &keys {
-                    if ks.remove(key, ctx).is_some() {
-                        ks.notify(EventClass::GENERIC, "del", key);
-                        removed += 1;
-                    }
-                }
-                Ok(Reply::Int(removed))
+                Ok(Reply::Int(
+                    keys.iter().filter(|k| ks.delete(k, ctx)).count() as i64,
+                ))
             }
             KeyOp::Expire { key, at, cond } => {
                 let ks = engine.space_mut(db)?;
@@ -254,8 +249,7 @@ impl KeyOp {
                     return Ok(Reply::Int(0));
                 }
                 if at <= ctx.now_ms {
-                    ks.remove(&key, ctx);
-                    ks.notify(EventClass::GENERIC, "del", &key);
+                    ks.delete(&key, ctx);
                 } else {
                     ks.set_expire(&key, at, ctx);
                     ks.notify(EventClass::GENERIC, "expire", &key);
@@ -388,8 +382,7 @@ impl KeyOp {
                 if at != 0 && at <= ctx.now_ms {
                     // Already expired: nothing is created, a replaced key goes.
                     if exists {
-                        ks.remove(&key, ctx);
-                        ks.notify(EventClass::GENERIC, "del", &key);
+                        ks.delete(&key, ctx);
                     }
                     return Ok(Reply::Ok);
                 }

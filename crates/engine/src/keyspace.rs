@@ -409,6 +409,16 @@ impl Keyspace {
         self.remove_entry(key)
     }
 
+    /// Deletes `key` as DEL does (and the commands that delete their destination or
+    /// their key): removes it and raises `del`; false if it was absent.
+    pub fn delete(&mut self, key: &[u8], ctx: &ApplyCtx) -> bool {
+        let removed = self.remove(key, ctx).is_some();
+        if removed {
+            self.notices.raise(EventClass::GENERIC, "del", key);
+        }
+        removed
+    }
+
     /// Removes `key`, which the write under way created with
     /// [`Keyspace::write_or_create`] and then could not use: for subscribers it never
     /// existed.

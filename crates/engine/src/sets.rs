@@ -179,9 +179,7 @@ impl SetOp {
             SetOp::Store { dst, keys, algebra } => {
                 let members = combine(ks, &keys, algebra, ctx.now_ms)?;
                 if members.is_empty() {
-                    if ks.remove(&dst, ctx).is_some() {
-                        ks.notify(EventClass::GENERIC, "del", &dst);
-                    }
+                    ks.delete(&dst, ctx);
                     return Ok(Reply::Int(0));
                 }
                 let mut set = SetValue::with_seed(ks.seed());

@@ -80,9 +80,7 @@ pub(crate) fn store(
     let rows = sort(ks, key, spec, ctx.now_ms, true)?;
     let len = rows.len();
     if rows.is_empty() {
-        if ks.remove(&dst, ctx).is_some() {
-            ks.notify(EventClass::GENERIC, "del", &dst);
-        }
+        ks.delete(&dst, ctx);
     } else {
         let list: ListValue = rows.into_iter().map(Option::unwrap_or_default).collect();
         ks.insert(&dst, Value::List(list), ctx);

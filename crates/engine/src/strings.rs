@@ -196,8 +196,7 @@ impl StringOp {
             StringOp::GetDel { key } => {
                 let old = read_string(ks.write_as::<StrValue>(&key, ctx)?.map(|s| &*s));
                 if old.is_some() {
-                    ks.remove(&key, ctx);
-                    ks.notify(EventClass::GENERIC, "del", &key);
+                    ks.delete(&key, ctx);
                 }
                 Ok(Reply::opt_bulk(old))
             }
@@ -208,8 +207,7 @@ impl StringOp {
                 let value = value.to_bytes();
                 match expire_at {
                     Some(at) if at <= ctx.now_ms => {
-                        ks.remove(&key, ctx);
-                        ks.notify(EventClass::GENERIC, "del", &key);
+                        ks.delete(&key, ctx);
                     }
                     Some(at) => {
                         ks.set_expire(&key, at, ctx);

@@ -220,9 +220,10 @@ fn get_membership(input: &mut Input) -> Result<Membership, WireError> {
 /// A log entry's bytes, in a buffer of exactly their size (see `log_store`: growing
 /// buffers cost more than encoding).
 pub fn encode_entry(entry: &Entry) -> Bytes {
+    let writers = matches!(&entry.payload, EntryPayload::Normal(batch) if has_writers(batch));
     let body_len = match &entry.payload {
         EntryPayload::Blank => 0,
-        EntryPayload::Normal(batch) => batch_len(batch, has_writers(batch)),
+        EntryPayload::Normal(batch) => batch_len(batch, writers),
         // Rare: measured by encoding.
         EntryPayload::Membership(_) => 64,
     };
@@ -232,7 +233,6 @@ pub fn encode_entry(entry: &Entry) -> Bytes {
     match &entry.payload {
         EntryPayload::Blank => put_tag(&mut out, PAYLOAD_BLANK),
         EntryPayload::Normal(batch) => {
-            let writers = has_writers(batch);
             put_tag(
                 &mut out,
                 if writers {

@@ -711,12 +711,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             continue;
                         }
                     }
-                    text.push_str(&client.describe());
+                    text.push_str(&client.describe(shared.tracking.view(client.id).as_ref()));
                     text.push('\n');
                 }
                 Reply::Text(text)
             }
-            ClientCmd::Info => Reply::Text(format!("{}\n", self.info.describe())),
+            ClientCmd::Info => Reply::Text(format!(
+                "{}\n",
+                self.info
+                    .describe(shared.tracking.view(self.info.id).as_ref())
+            )),
             ClientCmd::Kill(filter) => self.kill(shared, &filter),
             ClientCmd::SetInfo { attr, value } => {
                 self.info
@@ -874,8 +878,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             shared.tracking.disable(self.info.id);
             self.session.tracking = None;
             self.session.caching = false;
-            self.info.tracking_redirect.store(-1, Ordering::Relaxed);
-            self.info.tracking_bcast.store(false, Ordering::Relaxed);
             return Reply::Ok;
         }
         if !options.bcast && !options.prefixes.is_empty() {
@@ -886,19 +888,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             optin: options.optin,
             optout: options.optout,
         };
-        let redirect = options.redirect as i64;
         // The queue invalidations arrive on (when not redirected elsewhere).
         self.subscriber(shared);
         if let Err(e) = shared.tracking.enable(self.info.id, options) {
             return error_reply(&e);
         }
         self.session.tracking = Some(mode);
-        self.info
-            .tracking_redirect
-            .store(redirect, Ordering::Relaxed);
-        self.info
-            .tracking_bcast
-            .store(mode.bcast, Ordering::Relaxed);
         Reply::Ok
     }
 

@@ -55,10 +55,6 @@ pub struct ClientInfo {
     pub lib_ver: Mutex<Option<Bytes>>,
     /// Last command name.
     pub last_cmd: Mutex<&'static str>,
-    /// CLIENT TRACKING: -1 off, else the client invalidations go to (0: itself).
-    pub tracking_redirect: AtomicI64,
-    /// CLIENT TRACKING in BCAST mode.
-    pub tracking_bcast: AtomicBool,
     /// Set when the client must be disconnected.
     pub killed: AtomicBool,
     /// Wakes the connection task when killed.
@@ -112,8 +108,9 @@ impl ClientInfo {
         self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) > 0
     }
 
-    /// One line of CLIENT LIST, in Redis's format.
-    pub fn describe(&self) -> String {
+    /// One line of CLIENT LIST, in Redis's format (`tracking`: the client's
+    /// CLIENT TRACKING, if on).
+    pub fn describe(&self, tracking: Option<&crate::tracking::TrackerView>) -> String {
         let now = now_ms();
         let opt = |m: &Mutex<Option<Bytes>>| {
             lock(m)
@@ -134,12 +131,16 @@ impl ClientInfo {
         if self.monitor.load(Ordering::Relaxed) {
             flags.push('O');
         }
-        let redirect = self.tracking_redirect.load(Ordering::Relaxed);
-        if redirect >= 0 {
+        let mut redirect = -1;
+        if let Some(t) = tracking {
+            redirect = t.options.redirect as i64;
             flags.push('t');
-        }
-        if self.tracking_bcast.load(Ordering::Relaxed) {
-            flags.push('B');
+            if t.broken_redirect {
+                flags.push('R');
+            }
+            if t.options.bcast {
+                flags.push('B');
+            }
         }
         if flags.is_empty() {
             flags.push('N');
@@ -202,8 +203,6 @@ impl ClientRegistry {
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
             last_cmd: Mutex::new("NULL"),
-            tracking_redirect: AtomicI64::new(-1),
-            tracking_bcast: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });

@@ -50,12 +50,21 @@ pub fn slot_for(command: &'static str, argv: &[bytes::Bytes]) -> Option<usize> {
     if let Some(sub) = argv.get(1)
         && names.containers.contains(command)
     {
-        let mut full = String::with_capacity(command.len() + 1 + sub.len());
-        full.push_str(command);
-        full.push('|');
-        full.push_str(&String::from_utf8_lossy(sub).to_ascii_lowercase());
-        if let Some(&slot) = names.slots.get(full.as_str()) {
-            return Some(slot);
+        // `container|sub` lower-cased on the stack: every name is short, and a longer
+        // word is no subcommand.
+        let mut full = [0u8; 64];
+        let len = command.len() + 1 + sub.len();
+        if len <= full.len() {
+            full[..command.len()].copy_from_slice(command.as_bytes());
+            full[command.len()] = b'|';
+            full[command.len() + 1..len].copy_from_slice(sub);
+            full[..len].make_ascii_lowercase();
+            if let Some(&slot) = std::str::from_utf8(&full[..len])
+                .ok()
+                .and_then(|name| names.slots.get(name))
+            {
+                return Some(slot);
+            }
         }
     }
     names.slots.get(command).copied()

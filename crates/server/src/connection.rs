@@ -52,8 +52,9 @@ pub(crate) enum Step {
     /// Wait for a keyspace-wide write appended to every shard; the reply is the first
     /// shard's (or the first error).
     AwaitEverywhere(Vec<Pending>),
-    /// Wait for a transaction's replies, then merge them with the ones known already.
-    AwaitExec(Pending, Vec<Option<Reply>>),
+    /// Wait for a transaction's replies, then merge them with the ones known already
+    /// (and count each queued command's call: its commandstats slot).
+    AwaitExec(Pending, Vec<Option<Reply>>, Vec<Option<usize>>),
     /// DEBUG SLEEP.
     Sleep(Duration),
     /// CLIENT PAUSE holds the next request (it went back to the batch): wait for
@@ -133,21 +134,13 @@ pub(crate) struct Connection<S> {
     pub(crate) slowlog_limits: (i64, usize),
     /// Error replies this connection sent (a request that sent one failed).
     pub(crate) errors_emitted: u64,
-    /// Whether the request being prepared runs (see [`crate::execute::NotRun`]).
-    pub(crate) not_run: crate::execute::NotRun,
     /// The request whose reply the step returned last is waiting for: recorded once
     /// that reply is out.
     pub(crate) awaiting: Option<crate::execute::Slow>,
-    /// The commandstats counters of the request being prepared.
-    pub(crate) stat: Option<usize>,
-    /// The request being prepared is a fast command.
-    pub(crate) fast: bool,
     /// `latency-monitor-threshold`, ms, as of this batch.
     pub(crate) latency_threshold_ms: u64,
     /// `latency-tracking`, as of this batch.
     pub(crate) latency_tracking: bool,
-    /// The commands of the transaction whose replies are awaited, for commandstats.
-    pub(crate) exec_names: Vec<Option<usize>>,
     pub(crate) stash: Option<(
         okapi_commands::Action,
         crate::execute::Target,
@@ -186,13 +179,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             last_cmd: "NULL",
             stash: None,
             errors_emitted: 0,
-            not_run: crate::execute::NotRun::Ran,
             awaiting: None,
-            stat: None,
-            fast: false,
             latency_threshold_ms: 0,
             latency_tracking: true,
-            exec_names: Vec::new(),
             slowlog_limits: (-1, 0),
             last_write: None,
         }
@@ -340,7 +329,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             };
                             if let Some(slow) = slow {
                                 let failed = reply.as_ref().is_some_and(Reply::is_error);
-                                self.record_slow(&shared, slow, std::time::Duration::ZERO, failed);
+                                self.record_finished(
+                                    &shared,
+                                    slow,
+                                    std::time::Duration::ZERO,
+                                    failed,
+                                );
                             }
                             if let Some(reply) = reply {
                                 self.emit(&reply);
@@ -350,11 +344,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     Ok(Err(e)) => shapes.iter().for_each(|_| self.emit(&log_error(&e))),
                     Err(_) => shapes.iter().for_each(|_| self.emit(&log_closed())),
                 },
-                Step::AwaitExec(rx, slots) => match rx.await {
+                Step::AwaitExec(rx, slots, stats) => match rx.await {
                     Ok(Ok(replies)) => match replies.into_iter().next() {
                         Some(Reply::Array(replies)) => {
                             let merged = crate::execute::merge_exec(slots, replies);
-                            self.count_exec(&merged);
+                            self.count_exec(stats, &merged);
                             self.emit(&merged)
                         }
                         other => self.emit(&other.unwrap_or(Reply::NilArray)),
@@ -434,20 +428,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             if let Some(call) = self.awaiting.take() {
                 let failed = self.errors_emitted > errors_before;
                 let shared = self.shared.clone();
-                self.record_slow(&shared, call, Duration::ZERO, failed);
+                self.record_finished(&shared, call, Duration::ZERO, failed);
             }
             // The request waited, so the ones after it get a fresh time.
             now = now_ms();
         }
     }
 
-    /// INFO commandstats for the commands a transaction ran, from its replies.
-    pub(crate) fn count_exec(&mut self, replies: &Reply) {
-        let names = std::mem::take(&mut self.exec_names);
+    /// INFO commandstats for the commands a transaction ran (their slots, in order),
+    /// from its replies.
+    pub(crate) fn count_exec(&self, stats: Vec<Option<usize>>, replies: &Reply) {
         let Reply::Array(replies) = replies else {
             return;
         };
-        for (slot, reply) in names.into_iter().zip(replies) {
+        for (slot, reply) in stats.into_iter().zip(replies) {
             if let Some(slot) = slot {
                 let histogram = self.latency_tracking;
                 self.shared

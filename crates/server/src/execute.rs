@@ -39,20 +39,38 @@ pub(crate) struct Writes {
     slow: Vec<Option<Slow>>,
 }
 
-/// A request SLOWLOG may record: its arguments and when it was taken up.
-/// A request being carried out: what SLOWLOG and INFO commandstats record once it ends.
+/// A request being carried out: what SLOWLOG, INFO commandstats and the latency
+/// monitor record once it ends.
 #[derive(Debug)]
 pub(crate) struct Slow {
     /// The request.
     pub(crate) argv: Vec<Bytes>,
     /// When it started.
     pub(crate) started: std::time::Instant,
-    /// Whether it ran as a call commandstats counts.
+    /// How it counts, as preparing it found.
+    pub(crate) counted: Counted,
+}
+
+/// How a request counts in commandstats and the latency monitor, decided while it is
+/// prepared.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counted {
+    /// Whether it ran as a call.
     pub(crate) not_run: NotRun,
     /// Its commandstats counters (`None`: an unknown command).
     pub(crate) stat: Option<usize>,
     /// Its command is flagged `fast` (a latency sample is then `fast-command`).
     pub(crate) fast: bool,
+}
+
+impl Default for Counted {
+    fn default() -> Self {
+        Self {
+            not_run: NotRun::Ran,
+            stat: None,
+            fast: false,
+        }
+    }
 }
 
 /// Why a request did not run as a call.
@@ -251,20 +269,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             return Step::Paused(write);
                         }
                         let started = std::time::Instant::now();
-                        self.not_run = NotRun::Ran;
-                        self.stat = None;
-                        self.fast = false;
-                        let (action, target) = self.prepare(&layout, &argv, now);
-                        let (not_run, stat, fast) = (self.not_run, self.stat, self.fast);
+                        let mut counted = Counted::default();
+                        let (action, target) = self.prepare(&layout, &argv, now, &mut counted);
                         (
                             action,
                             target,
                             Some(Slow {
                                 argv,
                                 started,
-                                not_run,
-                                stat,
-                                fast,
+                                counted,
                             }),
                         )
                     }
@@ -295,7 +308,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         Scripted::Done(Step::Next) => {
                             if let Some(slow) = slow {
                                 let failed = self.errors_emitted > errors_before;
-                                self.record_slow(&shared, slow, std::time::Duration::ZERO, failed);
+                                self.record_finished(
+                                    &shared,
+                                    slow,
+                                    std::time::Duration::ZERO,
+                                    failed,
+                                );
                             }
                         }
                         Scripted::Done(step) => {
@@ -336,13 +354,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Step::Next => {
                     if let Some(slow) = slow {
                         let failed = self.errors_emitted > errors_before;
-                        self.record_slow(&shared, slow, std::time::Duration::ZERO, failed);
+                        self.record_finished(&shared, slow, std::time::Duration::ZERO, failed);
                     }
                 }
                 Step::Sleep(pause) => {
                     // DEBUG SLEEP: its reply comes after the sleep, which counts.
                     if let Some(slow) = slow {
-                        self.record_slow(&shared, slow, pause, false);
+                        self.record_finished(&shared, slow, pause, false);
                     }
                     return Step::Sleep(pause);
                 }
@@ -351,7 +369,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 other @ Step::AwaitBlockAttempt(..) => {
                     // Counted as it blocks: the time it waits is no time it runs.
                     if let Some(slow) = slow {
-                        self.record_slow(&shared, slow, std::time::Duration::ZERO, false);
+                        self.record_finished(&shared, slow, std::time::Duration::ZERO, false);
                     }
                     return other;
                 }
@@ -368,18 +386,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         self.append_writes(&mut held, writes_on, writes, now)
     }
 
-    /// Adds a finished request to SLOWLOG if it took long enough.
-    /// Records a finished request: INFO commandstats (`failed`: it answered an error)
-    /// and, if it took long enough, SLOWLOG.
-    pub(crate) fn record_slow(
+    /// Records a finished request: INFO commandstats (`failed`: it answered an error),
+    /// and the latency monitor and SLOWLOG if it took long enough.
+    pub(crate) fn record_finished(
         &self,
         shared: &Shared,
         Slow {
             argv,
             started,
-            not_run,
-            stat,
-            fast,
+            counted:
+                Counted {
+                    not_run,
+                    stat,
+                    fast,
+                },
         }: Slow,
         still_to_come: std::time::Duration,
         failed: bool,
@@ -521,7 +541,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     /// Looks a request up, checks it may run here and now, routes it to a shard and
     /// parses it. Anything that already has its answer (an error, QUEUED) comes back as
     /// `Action::Reply`, so it waits its turn behind earlier writes.
-    fn prepare(&mut self, layout: &Layout, argv: &[Bytes], now: u64) -> (Action, Target) {
+    fn prepare(
+        &mut self,
+        layout: &Layout,
+        argv: &[Bytes],
+        now: u64,
+        counted: &mut Counted,
+    ) -> (Action, Target) {
         let here = Target::Shard(0);
         let spec = match okapi_commands::resolve(argv) {
             Ok(spec) => spec,
@@ -530,14 +556,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     self.session.multi_failed = true;
                 }
                 // A known command with the wrong arity is a rejected call of it.
-                self.not_run = NotRun::Rejected;
-                self.stat = crate::command_stats::slot_of(argv);
+                counted.not_run = NotRun::Rejected;
+                counted.stat = crate::command_stats::slot_of(argv);
                 return (Action::Reply(error_reply(&e)), here);
             }
         };
         self.last_cmd = spec.name;
-        self.stat = crate::command_stats::slot_for(spec.name, argv);
-        self.fast = spec.has(flags::FAST);
+        counted.stat = crate::command_stats::slot_for(spec.name, argv);
+        counted.fast = spec.has(flags::FAST);
         // CLIENT CACHING holds for the next command, or the next transaction (EXEC
         // clears it once its commands ran).
         let caching = self.session.caching;
@@ -548,32 +574,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             self.session.caching = false;
         }
         if !self.session.authenticated && !spec.has(flags::NO_AUTH) {
-            self.not_run = NotRun::Rejected;
-
+            counted.not_run = NotRun::Rejected;
             return (
                 Action::Reply(error_reply(&"NOAUTH Authentication required.")),
                 here,
             );
         }
         if !spec.has(flags::LOADING) && self.shared.loading.is_loading() {
-            self.not_run = NotRun::Rejected;
-
+            counted.not_run = NotRun::Rejected;
             return (
                 Action::Reply(error_reply(&crate::loading::LOADING_ERROR)),
                 here,
             );
         }
         if okapi_scripting::busy::busy() && !allowed_while_busy(spec.name, argv) {
-            self.not_run = NotRun::Rejected;
-
+            counted.not_run = NotRun::Rejected;
             return (Action::Reply(error_reply(&BUSY)), here);
         }
         if self.session.protocol == Protocol::Resp2
             && self.session.subscribed()
             && !SUBSCRIBED_OK.contains(&spec.name)
         {
-            self.not_run = NotRun::Rejected;
-
+            counted.not_run = NotRun::Rejected;
             return (
                 Action::Reply(error_reply(&format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -588,8 +610,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 if self.session.multi.is_some() {
                     self.session.multi_failed = true;
                 }
-                self.not_run = NotRun::Rejected;
-
+                counted.not_run = NotRun::Rejected;
                 return (Action::Reply(reply), here);
             }
         };
@@ -598,8 +619,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         {
             if spec.has(flags::NO_MULTI) || spec.has(flags::PUBSUB) && spec.name != "publish" {
                 self.session.multi_failed = true;
-                self.not_run = NotRun::Rejected;
-
+                counted.not_run = NotRun::Rejected;
                 return (
                     Action::Reply(error_reply(&"ERR Command not allowed inside a transaction")),
                     here,
@@ -610,8 +630,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 Target::Shard(shard) => Some(layout.shard(shard).id()),
                 Target::Every(_) if spec.has(flags::WRITE) || spec.has(flags::READONLY) => {
                     self.session.multi_failed = true;
-                    self.not_run = NotRun::Rejected;
-
+                    counted.not_run = NotRun::Rejected;
                     return (
                         Action::Reply(error_reply(&format!(
                             "ERR {} inside MULTI is not supported on a node with several shard groups",
@@ -625,8 +644,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             if let Some(group) = group {
                 if self.session.txn_group.is_some_and(|g| g != group) {
                     self.session.multi_failed = true;
-                    self.not_run = NotRun::Rejected;
-
+                    counted.not_run = NotRun::Rejected;
                     return (Action::Reply(error_reply(&CROSSSLOT)), here);
                 }
                 self.session.txn_group = Some(group);
@@ -638,15 +656,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 let slot = okapi_types::key_slot(&argv[first]).0;
                 if self.session.txn_slot.is_some_and(|s| s != slot) {
                     self.session.multi_failed = true;
-                    self.not_run = NotRun::Rejected;
-
+                    counted.not_run = NotRun::Rejected;
                     return (Action::Reply(error_reply(&CROSSSLOT)), here);
                 }
                 self.session.txn_slot = Some(slot);
             }
             queue.push(argv.to_vec());
             self.info.multi.store(queue.len() as i64, Ordering::Relaxed);
-            self.not_run = NotRun::Uncounted;
+            counted.not_run = NotRun::Uncounted;
             return (Action::Reply(Reply::Status("QUEUED")), here);
         }
         if self.shared.pubsub.monitored() && !spec.has(flags::ADMIN) {
@@ -669,10 +686,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 // are the command's own (a failed call).
                 match e {
                     okapi_commands::CommandError::WrongArity(_) => {
-                        self.not_run = NotRun::Rejected;
+                        counted.not_run = NotRun::Rejected;
                     }
                     okapi_commands::CommandError::UnknownSubcommand { .. } => {
-                        self.not_run = NotRun::Uncounted;
+                        counted.not_run = NotRun::Uncounted;
                     }
                     _ => {}
                 }
@@ -680,8 +697,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
         };
         if spec.has(flags::DENYOOM) && self.over_memory {
-            self.not_run = NotRun::Rejected;
-
+            counted.not_run = NotRun::Rejected;
             return (Action::Reply(error_reply(&crate::log::OVER_MEMORY)), here);
         }
         if matches!(action, Action::Read(_)) {
@@ -1213,7 +1229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         };
         let databases = self.databases;
         let caching = std::mem::take(&mut self.session.caching);
-        self.exec_names = queue
+        let stats: Vec<Option<usize>> = queue
             .iter()
             .map(|argv| crate::command_stats::slot_of(argv))
             .collect();
@@ -1295,7 +1311,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     .log()
                     .append_from(vec![op], now, self.writer());
                 held.release();
-                return Step::AwaitExec(rx, slots);
+                return Step::AwaitExec(rx, slots, stats);
             } else {
                 // Reads only: atomic under the shard lock, no log entry needed.
                 let unchanged = txn
@@ -1320,7 +1336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             }
         };
         let merged = merge_exec(slots, engine_replies);
-        self.count_exec(&merged);
+        self.count_exec(stats, &merged);
         self.emit(&merged);
         Step::Next
     }

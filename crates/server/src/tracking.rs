@@ -240,6 +240,7 @@ impl Tracking {
         for key in keys {
             let readers = match inner.table.get_mut(key.as_ref()) {
                 Some(readers) => readers,
+                // Copied: the request's key is a slice of the connection's read buffer.
                 None => inner.table.entry(Bytes::copy_from_slice(key)).or_default(),
             };
             if readers.insert(id) {
@@ -339,12 +340,11 @@ impl Tracking {
 
 /// Drops `key` from the table and tells its readers (still tracking, not in BCAST
 /// mode) that it changed; a NOLOOP reader that changed it itself (`by`) is not told.
-fn invalidate_key(inner: &mut Inner, key: &[u8], by: Option<u64>) {
+fn invalidate_key(inner: &mut Inner, key: &Bytes, by: Option<u64>) {
     let Some(readers) = inner.table.remove(key) else {
         return;
     };
     inner.items -= readers.len();
-    let key = Bytes::copy_from_slice(key);
     for id in readers {
         let told = inner
             .trackers

@@ -248,9 +248,7 @@ pub(crate) fn store(
     }
     let len = result.len();
     if len == 0 {
-        if ks.remove(&dst, ctx).is_some() {
-            ks.notify(EventClass::GENERIC, "del", &dst);
-        }
+        ks.delete(&dst, ctx);
     } else {
         ks.insert(&dst, Value::ZSet(Box::new(result)), ctx);
         ks.notify(EventClass::ZSET, event, &dst);

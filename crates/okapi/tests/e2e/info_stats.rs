@@ -2,7 +2,9 @@
 //! subcommand, error replies by code, as Redis counts them; CONFIG RESETSTAT clears
 //! them.
 
-use crate::common::{node, raw};
+use okapi_resp::Frame;
+
+use crate::common::{Raw, node, raw};
 
 fn section(con: &mut redis::Connection, name: &str) -> Vec<String> {
     let text: String = redis::cmd("INFO").arg(name).query(con).expect("info");
@@ -30,17 +32,18 @@ fn commands_and_errors_are_counted_as_redis_counts_them() {
     raw(&mut c, &["OBJECT", "ENCODING", "a"]).expect("object encoding");
     assert!(raw(&mut c, &["OBJECT", "NOSUCH"]).is_err(), "uncounted");
     // A queued command that fails counts when EXEC runs it.
-    let replies: redis::Value = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg("b")
-        .arg(1)
-        .cmd("LPUSH")
-        .arg("b")
-        .arg("x")
-        .query(&mut c)
-        .unwrap_or(redis::Value::Nil);
-    let _ = replies;
+    let mut txn = Raw::connect(&n);
+    for args in [&["MULTI"][..], &["SET", "b", "1"], &["LPUSH", "b", "x"]] {
+        txn.call(args);
+    }
+    let Frame::Array(replies) = txn.call(&["EXEC"]) else {
+        panic!("EXEC answers an array");
+    };
+    assert_eq!(replies[0], crate::common::simple("OK"));
+    assert!(
+        matches!(&replies[1], Frame::Error(e) if e.starts_with(b"WRONGTYPE")),
+        "{replies:?}"
+    );
     let stats = section(&mut c, "commandstats");
     let line = |name: &str| {
         stats
